@@ -1,0 +1,434 @@
+"""The .anspack container: byte layout, writer and validating reader (spec/FORMAT.md sections 2-8, 13).
+
+This module knows where bytes go; it does not model or code anything. The writer takes already
+coded blocks, the reader returns validated views of them, checking every field against the file
+before anything is allocated from it.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import (
+    BadDequant, BadLayout, BadMagic, BadMetadata, BadModel, BadTable, LimitExceeded, ReservedNonZero, SizeMismatch,
+    Truncated, UnsupportedVersion,
+)
+
+MAGIC = b"\x89ANSPACK"
+VERSION = 1
+HEADER_SIZE = 40
+ENTRY_FIXED_SIZE = 48
+RANS_HEADER_SIZE = 24
+DEQUANT_HEADER_SIZE = 16
+MAX_NDIM = 8
+MAX_PRECISION = 15
+MAX_SAFE_ENTRIES = (1 << 53) - 1
+DEFAULT_MAX_ENTRIES = 1 << 32  # per tensor; callers may raise it
+
+_HEADER = struct.Struct("<8sIIQIIII")  # magic, version, flags, file_size, count, table, meta, reserved
+_ENTRY = struct.Struct("<QQQQIBBBBHHI")  # offsets/sizes, checksum, dtype, coding, ndim, res, name_len, res, res
+_RANS = struct.Struct("<IIQBBHI")  # V, L, W, P, res, res, res
+
+CODING_RANS = 0
+CODING_RAW = 1
+CODING_NAMES = {CODING_RANS: "rans", CODING_RAW: "raw"}
+
+DTYPE_CODES = {
+    "int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "float16": 7, "float32": 8,
+}
+CODE_DTYPES = {v: np.dtype(k) for k, v in DTYPE_CODES.items()}
+RANS_DTYPES = frozenset(range(1, 7))
+
+
+def align8(x: int) -> int:
+    return (x + 7) & ~7
+
+
+@dataclass
+class TensorInfo:
+    """One tensor table entry, plus the rANS block header for coding 0 (read without decoding)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    coding: str
+    checksum: int
+    data_offset: int
+    data_size: int
+    dequant_offset: int = 0
+    dequant_size: int = 0
+    entry_offset: int = 0
+    vocab_size: int | None = None
+    lanes: int | None = None
+    words: int | None = None
+    precision: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of entries."""
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass
+class FileHeader:
+    """What :func:`read_header` finds: the version, the tensors in table order, the metadata."""
+
+    version: int
+    file_size: int
+    tensors: list[TensorInfo] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> TensorInfo:
+        for t in self.tensors:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+
+@dataclass
+class Block:
+    """A tensor to write: its table fields and its already built data / dequant block bytes."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    coding: int
+    checksum: int
+    data: bytes
+    dequant: bytes = b""
+
+
+# --------------------------------------------------------------------------------------------------
+# Writer
+
+
+def rans_block(V: int, L: int, precision: int, states: np.ndarray, values: np.ndarray, cdf: np.ndarray,
+               words: np.ndarray) -> bytes:
+    """The bytes of a coding-0 data block (spec section 7)."""
+    parts = [
+        _RANS.pack(V, L, words.size, precision, 0, 0, 0),
+        np.asarray(states, dtype="<u4").tobytes(),
+        np.asarray(values, dtype=np.int64).astype("<i4").tobytes(),
+        np.asarray(cdf, dtype="<u2").tobytes() if V > 0 else b"",
+        np.asarray(words, dtype="<u2").tobytes(),
+    ]
+    return b"".join(parts)
+
+
+def encode_metadata(metadata: dict | None) -> bytes:
+    if not metadata:
+        return b""
+    if not isinstance(metadata, dict):
+        raise TypeError("metadata must be a dict")
+    return json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def write_file(blocks: list[Block], metadata: dict | None = None) -> bytes:
+    """Lay out header, table, metadata and blocks exactly as spec section 6 places them."""
+    names = set()
+    entries_fixed = []
+    for b in blocks:
+        name_bytes = b.name.encode("utf-8")
+        if not name_bytes:
+            raise ValueError("tensor names must not be empty")
+        if len(name_bytes) > 0xFFFF:
+            raise ValueError(f"tensor name {b.name[:40]!r}... is longer than 65535 bytes")
+        if b.name in names:
+            raise ValueError(f"duplicate tensor name {b.name!r}")
+        names.add(b.name)
+        if len(b.shape) > MAX_NDIM:
+            raise ValueError(f"tensor {b.name!r} has {len(b.shape)} dimensions; at most {MAX_NDIM}")
+        entries_fixed.append(name_bytes)
+    meta = encode_metadata(metadata)
+    table_size = sum(ENTRY_FIXED_SIZE + 8 * len(b.shape) + align8(len(nb)) for b, nb in zip(blocks, entries_fixed))
+    cursor = align8(HEADER_SIZE + table_size + len(meta))
+    placements = []
+    end = HEADER_SIZE + table_size + len(meta)
+    for b in blocks:
+        data_offset = cursor
+        cursor = data_offset + len(b.data)
+        dq_offset = 0
+        if b.dequant:
+            dq_offset = align8(cursor)
+            cursor = dq_offset + len(b.dequant)
+        end = cursor
+        placements.append((data_offset, dq_offset))
+        cursor = align8(cursor)
+    file_size = end
+    out = bytearray(file_size)
+    _HEADER.pack_into(out, 0, MAGIC, VERSION, 0, file_size, len(blocks), table_size, len(meta), 0)
+    pos = HEADER_SIZE
+    for b, nb, (data_offset, dq_offset) in zip(blocks, entries_fixed, placements):
+        _ENTRY.pack_into(out, pos, data_offset, len(b.data), dq_offset, len(b.dequant), b.checksum,
+                         DTYPE_CODES[b.dtype], b.coding, len(b.shape), 0, len(nb), 0, 0)
+        pos += ENTRY_FIXED_SIZE
+        for d in b.shape:
+            struct.pack_into("<Q", out, pos, int(d))
+            pos += 8
+        out[pos:pos + len(nb)] = nb
+        pos += align8(len(nb))
+        out[data_offset:data_offset + len(b.data)] = b.data
+        if b.dequant:
+            out[dq_offset:dq_offset + len(b.dequant)] = b.dequant
+    out[pos:pos + len(meta)] = meta
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reader
+
+
+def _u(buf: memoryview, fmt: str, offset: int):
+    return struct.unpack_from(fmt, buf, offset)[0]
+
+
+def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> FileHeader:
+    """Parse and validate the header, table, metadata and block placement (spec section 13, rules 1-8).
+
+    Reads nothing but fixed-size fields and the rANS block headers; allocates nothing whose size
+    comes from the file beyond the table and metadata (both bounded by the file length).
+    """
+    buf = memoryview(data).cast("B") if not isinstance(data, memoryview) else data.cast("B")
+    size = len(buf)
+    if size < 8 or bytes(buf[:8]) != MAGIC:
+        if size < 8 and bytes(buf[:size]) == MAGIC[:size]:
+            raise Truncated(f"file is {size} bytes, shorter than the 8-byte magic", offset=size)
+        raise BadMagic(f"expected magic {MAGIC.hex(' ')}, found {bytes(buf[:8]).hex(' ')}", offset=0)
+    if size < HEADER_SIZE:
+        raise Truncated(f"file is {size} bytes, shorter than the {HEADER_SIZE}-byte header", offset=size)
+    magic, version, flags, file_size, count, table_size, meta_size, reserved = _HEADER.unpack_from(buf, 0)
+    if version != VERSION:
+        raise UnsupportedVersion(f"format version {version}; this decoder reads version {VERSION}", offset=8)
+    if flags != 0:
+        raise ReservedNonZero(f"header flags are {flags:#x}, expected 0", offset=12)
+    if reserved != 0:
+        raise ReservedNonZero(f"header reserved field is {reserved:#x}, expected 0", offset=36)
+    if file_size > size:
+        raise Truncated(f"header says file_size {file_size}, but only {size} bytes are present", offset=16)
+    if file_size < size:
+        raise SizeMismatch(f"header says file_size {file_size}, but the file has {size} bytes "
+                           f"({size - file_size} trailing bytes)", offset=16)
+    if table_size % 8 != 0:
+        raise BadTable(f"table_size {table_size} is not a multiple of 8", offset=28)
+    meta_start = HEADER_SIZE + table_size
+    if meta_start + meta_size > size:
+        raise Truncated(f"table ({table_size} bytes) and metadata ({meta_size} bytes) end at "
+                        f"{meta_start + meta_size}, past the end of the {size}-byte file", offset=28)
+    if count * ENTRY_FIXED_SIZE > table_size:
+        raise BadTable(f"{count} tensors need at least {count * ENTRY_FIXED_SIZE} table bytes, "
+                       f"table_size is {table_size}", offset=24)
+
+    tensors: list[TensorInfo] = []
+    names: set[str] = set()
+    pos = HEADER_SIZE
+    for index in range(count):
+        if pos + ENTRY_FIXED_SIZE > meta_start:
+            raise BadTable(f"entry {index} starts at {pos} and overruns the table, which ends at {meta_start}",
+                           offset=pos)
+        (d_off, d_size, q_off, q_size, checksum, dtype_code, coding, ndim, res1, name_len, res2,
+         res3) = _ENTRY.unpack_from(buf, pos)
+        entry_at = pos
+        for value, rel in ((res1, 39), (res2, 42), (res3, 44)):
+            if value != 0:
+                raise ReservedNonZero(f"entry {index}: reserved field at entry offset {rel} is {value}",
+                                      offset=pos + rel)
+        if dtype_code not in CODE_DTYPES:
+            raise BadTable(f"entry {index}: unknown dtype code {dtype_code}", offset=pos + 36)
+        if coding not in CODING_NAMES:
+            raise BadTable(f"entry {index}: unknown coding {coding}", offset=pos + 37)
+        if coding == CODING_RANS and dtype_code not in RANS_DTYPES:
+            raise BadTable(f"entry {index}: dtype {CODE_DTYPES[dtype_code]} cannot be rANS-coded", offset=pos + 37)
+        if ndim > MAX_NDIM:
+            raise BadTable(f"entry {index}: ndim {ndim} exceeds {MAX_NDIM}", offset=pos + 38)
+        if name_len == 0:
+            raise BadTable(f"entry {index}: empty name", offset=pos + 40)
+        if checksum >> 26:
+            raise BadTable(f"entry {index}: checksum {checksum:#x} has bits above 26 set", offset=pos + 32)
+        entry_len = ENTRY_FIXED_SIZE + 8 * ndim + align8(name_len)
+        if pos + entry_len > meta_start:
+            raise BadTable(f"entry {index} ({entry_len} bytes at {pos}) overruns the table, which ends at "
+                           f"{meta_start}", offset=pos)
+        pos += ENTRY_FIXED_SIZE
+        shape = struct.unpack_from(f"<{ndim}Q", buf, pos)
+        pos += 8 * ndim
+        try:
+            name = bytes(buf[pos:pos + name_len]).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise BadTable(f"entry {index}: name is not valid UTF-8 ({e.reason})", offset=pos + e.start) from None
+        if any(buf[pos + name_len:pos + align8(name_len)]):
+            raise ReservedNonZero(f"entry {index}: name padding is not zero", offset=pos + name_len, tensor=name)
+        pos += align8(name_len)
+        if name in names:
+            raise BadTable(f"duplicate tensor name {name!r}", offset=pos - align8(name_len), tensor=name)
+        names.add(name)
+        n = 1
+        for d in shape:
+            n *= d
+        if n > MAX_SAFE_ENTRIES:
+            raise LimitExceeded(f"shape {shape} has {n} entries, at least 2^53", offset=entry_at + 48, tensor=name)
+        if n > max_entries:
+            raise LimitExceeded(f"shape {shape} has {n} entries, above the limit max_entries={max_entries}",
+                                offset=entry_at + 48, tensor=name)
+        tensors.append(TensorInfo(name=name, shape=tuple(int(d) for d in shape),
+                                  dtype=CODE_DTYPES[dtype_code].name, coding=CODING_NAMES[coding],
+                                  checksum=checksum, data_offset=d_off, data_size=d_size,
+                                  dequant_offset=q_off, dequant_size=q_size, entry_offset=entry_at))
+    if pos != meta_start:
+        raise BadTable(f"the {count} entries end at {pos}, but the table ends at {meta_start}", offset=pos)
+
+    metadata = {}
+    if meta_size:
+        raw = bytes(buf[meta_start:meta_start + meta_size])
+        try:
+            metadata = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise BadMetadata(f"metadata is not UTF-8 JSON: {e}", offset=meta_start) from None
+        if not isinstance(metadata, dict):
+            raise BadMetadata(f"metadata is a JSON {type(metadata).__name__}, expected an object", offset=meta_start)
+
+    _check_layout(buf, tensors, meta_start + meta_size, file_size)
+    for t in tensors:
+        if t.coding == "rans":
+            _read_rans_header(buf, t)
+        elif t.data_size != t.size * np.dtype(t.dtype).itemsize:
+            raise BadLayout(f"raw block is {t.data_size} bytes, expected {t.size} entries x "
+                            f"{np.dtype(t.dtype).itemsize} = {t.size * np.dtype(t.dtype).itemsize}",
+                            offset=t.entry_offset + 8, tensor=t.name)
+    return FileHeader(version=version, file_size=file_size, tensors=tensors, metadata=metadata)
+
+
+def _check_padding(buf: memoryview, start: int, end: int, tensor: str | None) -> None:
+    if end > start and any(buf[start:end]):
+        bad = start + next(i for i, b in enumerate(buf[start:end]) if b)
+        raise ReservedNonZero(f"padding byte is not zero", offset=bad, tensor=tensor)
+
+
+def _check_layout(buf: memoryview, tensors: list[TensorInfo], meta_end: int, file_size: int) -> None:
+    """Spec section 6: every block exactly where the placement rule puts it."""
+    prev_end = meta_end
+    cursor = align8(meta_end)
+    end = meta_end
+    for t in tensors:
+        if t.data_offset != cursor:
+            raise BadLayout(f"data_offset is {t.data_offset}, expected {cursor}", offset=t.entry_offset,
+                            tensor=t.name)
+        if t.data_size > file_size - cursor:
+            raise Truncated(f"data block of {t.data_size} bytes at {cursor} runs past the end of the "
+                            f"{file_size}-byte file", offset=t.entry_offset + 8, tensor=t.name)
+        _check_padding(buf, prev_end, cursor, t.name)
+        cursor += t.data_size
+        if t.dequant_size:
+            q = align8(cursor)
+            if t.dequant_offset != q:
+                raise BadLayout(f"dequant_offset is {t.dequant_offset}, expected {q}", offset=t.entry_offset + 16,
+                                tensor=t.name)
+            if t.dequant_size > file_size - q:
+                raise Truncated(f"dequant block of {t.dequant_size} bytes at {q} runs past the end of the "
+                                f"{file_size}-byte file", offset=t.entry_offset + 24, tensor=t.name)
+            _check_padding(buf, cursor, q, t.name)
+            _check_dequant_envelope(buf, t, q)
+            cursor = q + t.dequant_size
+        elif t.dequant_offset != 0:
+            raise BadLayout(f"dequant_offset is {t.dequant_offset} but dequant_size is 0",
+                            offset=t.entry_offset + 16, tensor=t.name)
+        end = prev_end = cursor
+        cursor = align8(cursor)
+    if end != file_size:
+        raise BadLayout(f"the last block ends at {end}, but the file is {file_size} bytes", offset=end)
+
+
+def _check_dequant_envelope(buf: memoryview, t: TensorInfo, q: int) -> None:
+    """Spec section 12: the 16-byte dequant header and its body size (the kind is checked on use)."""
+    if t.dequant_size < DEQUANT_HEADER_SIZE:
+        raise BadDequant(f"dequant block is {t.dequant_size} bytes, shorter than its {DEQUANT_HEADER_SIZE}-byte "
+                         f"header", offset=q, tensor=t.name)
+    kind, reserved, body_size = struct.unpack_from("<IIQ", buf, q)
+    if reserved:
+        raise ReservedNonZero(f"dequant header reserved field is {reserved}", offset=q + 4, tensor=t.name)
+    if body_size != t.dequant_size - DEQUANT_HEADER_SIZE:
+        raise BadDequant(f"dequant body_size is {body_size}, but the block leaves "
+                         f"{t.dequant_size - DEQUANT_HEADER_SIZE} bytes after its header", offset=q + 8,
+                         tensor=t.name)
+
+
+def _read_rans_header(buf: memoryview, t: TensorInfo) -> None:
+    o = t.data_offset
+    if t.data_size < RANS_HEADER_SIZE:
+        raise BadLayout(f"rANS block is {t.data_size} bytes, shorter than its {RANS_HEADER_SIZE}-byte header",
+                        offset=o, tensor=t.name)
+    V, L, W, P, r1, r2, r3 = _RANS.unpack_from(buf, o)
+    for value, rel in ((r1, 17), (r2, 18), (r3, 20)):
+        if value:
+            raise ReservedNonZero(f"rANS header reserved field is {value}", offset=o + rel, tensor=t.name)
+    if not 1 <= P <= MAX_PRECISION:
+        raise BadModel(f"precision P={P} is outside [1, {MAX_PRECISION}]", offset=o + 16, tensor=t.name)
+    n = t.size
+    if n == 0:
+        if V or L or W:
+            raise BadModel(f"empty tensor must have V = L = W = 0, found V={V}, L={L}, W={W}", offset=o,
+                           tensor=t.name)
+    else:
+        if not 1 <= V <= (1 << P):
+            raise BadModel(f"vocabulary size V={V} is outside [1, 2^P={1 << P}]", offset=o, tensor=t.name)
+        if not 1 <= L <= n:
+            raise BadModel(f"lane count L={L} is outside [1, n={n}]", offset=o + 4, tensor=t.name)
+        if W > n:
+            raise BadModel(f"word count W={W} exceeds the entry count n={n}", offset=o + 8, tensor=t.name)
+    expected = RANS_HEADER_SIZE + 4 * L + 4 * V + (2 * (V + 1) if V else 0) + 2 * W
+    if t.data_size != expected:
+        raise BadLayout(f"rANS block is {t.data_size} bytes, but V={V}, L={L}, W={W} need {expected}",
+                        offset=t.entry_offset + 8, tensor=t.name)
+    t.vocab_size, t.lanes, t.words, t.precision = V, L, W, P
+
+
+@dataclass
+class RansArrays:
+    """Validated zero-copy views of a coding-0 block."""
+
+    states: np.ndarray
+    values: np.ndarray
+    cdf: np.ndarray
+    words: np.ndarray
+
+
+def rans_arrays(buf, t: TensorInfo) -> RansArrays:
+    """Views of the states, values, CDF and words of a coding-0 block, with rule 7 checked."""
+    o = t.data_offset + RANS_HEADER_SIZE
+    V, L, W, P = t.vocab_size, t.lanes, t.words, t.precision
+    states = np.frombuffer(buf, dtype="<u4", count=L, offset=o)
+    values = np.frombuffer(buf, dtype="<i4", count=V, offset=o + 4 * L)
+    cdf_at = o + 4 * L + 4 * V
+    cdf = np.frombuffer(buf, dtype="<u2", count=V + 1 if V else 0, offset=cdf_at)
+    words_at = cdf_at + (2 * (V + 1) if V else 0)
+    words = np.frombuffer(buf, dtype="<u2", count=W, offset=words_at)
+    if V:
+        if cdf[0] != 0:
+            raise BadModel(f"cdf[0] is {cdf[0]}, expected 0", offset=cdf_at, tensor=t.name)
+        if int(cdf[-1]) != 1 << P:
+            raise BadModel(f"cdf[V] is {cdf[-1]}, expected 2^P = {1 << P}", offset=cdf_at + 2 * V, tensor=t.name)
+        steps = np.diff(cdf.astype(np.int64))
+        if steps.min() < 1:
+            s = int(np.argmin(steps))
+            raise BadModel(f"cdf is not strictly increasing at symbol {s} ({cdf[s]} -> {cdf[s + 1]}); "
+                           f"every frequency must be at least 1", offset=cdf_at + 2 * (s + 1), tensor=t.name)
+        info = np.iinfo(np.dtype(t.dtype))
+        v = values.view("<u4").astype(np.int64) if t.dtype == "uint32" else values.astype(np.int64)
+        bad = np.flatnonzero((v < info.min) | (v > info.max))
+        if bad.size:
+            s = int(bad[0])
+            raise BadModel(f"vocabulary value {v[s]} of symbol {s} does not fit {t.dtype}",
+                           offset=o + 4 * L + 4 * s, tensor=t.name)
+    if L:
+        low = np.flatnonzero(states < (1 << 16))
+        if low.size:
+            j = int(low[0])
+            raise BadModel(f"initial state of lane {j} is {states[j]}, below 2^16", offset=o + 4 * j,
+                           tensor=t.name)
+    return RansArrays(states, values, cdf, words)

@@ -1,0 +1,189 @@
+"""Entropy model: a tensor's vocabulary, counts, and P-bit frequencies (spec/FORMAT.md section 9).
+
+The vocabulary is the tensor's distinct values ordered by count descending, ties by value ascending.
+Counts become integer frequencies summing to ``2^P`` by :func:`quantize_counts`::
+
+    >>> import numpy as np
+    >>> m = build_model(np.array([[0, 1, 0], [-1, 0, 0]], dtype=np.int8), precision=4)
+    >>> m.values.tolist(), m.counts.tolist(), m.freqs.tolist(), m.cdf.tolist()
+    ([0, -1, 1], [4, 1, 1], [10, 3, 3], [0, 10, 13, 16])
+    >>> m.ids.tolist()
+    [0, 2, 0, 1, 0, 0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+MAX_PRECISION = 15
+MIN_PRECISION = 1
+
+
+@dataclass(frozen=True)
+class EntropyModel:
+    """The entropy model of one tensor.
+
+    Attributes:
+        values: int64[V], the vocabulary in symbol-id order.
+        counts: int64[V], how often each symbol occurs.
+        freqs: int64[V], P-bit frequencies (each >= 1, summing to 2^P).
+        cdf: uint16[V+1], cumulative frequencies (empty for an empty tensor).
+        ids: uint16/uint32[n], the flattened tensor as symbol ids.
+        precision: P.
+    """
+
+    values: np.ndarray
+    counts: np.ndarray
+    freqs: np.ndarray
+    cdf: np.ndarray
+    ids: np.ndarray
+    precision: int
+
+
+def quantize_counts(counts, n: int, precision: int) -> np.ndarray:
+    """P-bit frequencies from counts given in vocabulary order (spec section 9, steps 2 and 3).
+
+    ``f = max(1, round_half_even(c * 2^P / n))`` in exact integer arithmetic, then the sum is fixed by
+    passes over the vocabulary in order: subtracting 1 from frequencies above 1 while the sum is too
+    large, adding 1 while it is too small.
+
+        >>> quantize_counts([6, 1, 1], 8, 3).tolist()   # 6, 1, 1 -> exact
+        [6, 1, 1]
+        >>> quantize_counts([5, 2, 1], 8, 2).tolist()   # round -> [2, 1, 0] -> at least 1 -> [2, 1, 1]
+        [2, 1, 1]
+        >>> quantize_counts([1, 1, 1], 3, 2).tolist()   # 4/3 each -> [1, 1, 1] -> deficit 1 -> [2, 1, 1]
+        [2, 1, 1]
+    """
+    c = np.asarray(counts, dtype=np.int64)
+    V = c.size
+    total = 1 << precision
+    if V == 0:
+        return np.zeros(0, dtype=np.int64)
+    if V > total:
+        raise ValueError(f"{V} distinct values do not fit precision P={precision} (at most {total})")
+    if n <= 0 or c.min() < 1 or int(c.sum()) != n:
+        raise ValueError("counts must be positive and sum to n")
+    # c * 2^P fits int64 for n < 2^48; fall back to Python ints beyond that.
+    if n < (1 << 48):
+        q, r = np.divmod(c << precision, n)
+        up = (2 * r > n) | ((2 * r == n) & (q % 2 == 1))
+        f = q + up.astype(np.int64)
+    else:  # pragma: no cover - tensors of 2^48 entries
+        f = np.array([_round_half_even(int(x) << precision, n) for x in c], dtype=np.int64)
+    f = np.maximum(f, 1)
+    _fix_sum(f, total)
+    return f
+
+
+def _round_half_even(num: int, den: int) -> int:
+    q, r = divmod(num, den)
+    return q + (1 if 2 * r > den or (2 * r == den and q % 2 == 1) else 0)
+
+
+@njit(cache=True)
+def _fix_sum(f, total):
+    d = np.int64(0)
+    for s in range(f.size):
+        d += f[s]
+    d -= total
+    while d > 0:
+        for s in range(f.size):
+            if d == 0:
+                break
+            if f[s] > 1:
+                f[s] -= 1
+                d -= 1
+    while d < 0:
+        for s in range(f.size):
+            if d == 0:
+                break
+            f[s] += 1
+            d += 1
+
+
+@njit(cache=True)
+def _count_small(flat, offset, size):
+    counts = np.zeros(size, dtype=np.int64)
+    for i in range(flat.size):
+        counts[np.int64(flat[i]) + offset] += 1
+    return counts
+
+
+@njit(cache=True)
+def _map_small(flat, offset, lut, out):
+    for i in range(flat.size):
+        out[i] = lut[np.int64(flat[i]) + offset]
+
+
+def build_model(array: np.ndarray, precision: int = 12) -> EntropyModel:
+    """Vocabulary, counts, frequencies, CDF and symbol ids of an integer tensor (spec section 9)."""
+    if not MIN_PRECISION <= precision <= MAX_PRECISION:
+        raise ValueError(f"precision must be in [{MIN_PRECISION}, {MAX_PRECISION}], got {precision}")
+    a = np.asarray(array)
+    if a.dtype.kind not in "iu" or a.dtype.itemsize > 4:
+        raise TypeError(f"build_model needs an integer tensor of at most 32 bits, got {a.dtype}")
+    flat = np.ascontiguousarray(a).reshape(-1)
+    n = flat.size
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return EntropyModel(empty, empty, empty, np.zeros(0, np.uint16), np.zeros(0, np.uint16), precision)
+    if a.dtype.itemsize <= 2:
+        # Direct histogram over the dtype's whole range.
+        info = np.iinfo(a.dtype)
+        offset = -int(info.min)
+        counts_all = _count_small(flat, offset, int(info.max) - int(info.min) + 1)
+        present = np.flatnonzero(counts_all)
+        uniq = present.astype(np.int64) - offset
+        counts = counts_all[present]
+        inverse = None
+    else:
+        uniq, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        uniq = uniq.astype(np.int64)
+        counts = counts.astype(np.int64)
+    # Count descending, ties by value ascending: uniq is ascending, so a stable sort on -count works.
+    order = np.argsort(-counts, kind="stable")
+    values = uniq[order]
+    counts = counts[order]
+    V = values.size
+    if V > (1 << precision):
+        raise ValueError(
+            f"{V} distinct values do not fit precision P={precision} (at most {1 << precision}); "
+            f"use a higher precision (up to {MAX_PRECISION}) or store the tensor raw"
+        )
+    freqs = quantize_counts(counts, n, precision)
+    cdf = np.zeros(V + 1, dtype=np.int64)
+    np.cumsum(freqs, out=cdf[1:])
+    id_dtype = np.uint16 if V <= (1 << 16) else np.uint32
+    rank = np.empty(V, dtype=np.int64)
+    rank[order] = np.arange(V)
+    ids = np.empty(n, dtype=id_dtype)
+    if inverse is None:
+        lut = np.zeros(counts_all.size, dtype=id_dtype)
+        lut[present] = rank.astype(id_dtype)
+        _map_small(flat, offset, lut, ids)
+    else:
+        ids[:] = rank[inverse.reshape(-1)]
+    return EntropyModel(values, counts, freqs, cdf.astype(np.uint16), ids, precision)
+
+
+def entropy_bits(counts) -> float:
+    """Empirical order-0 entropy in bits per entry of a count vector."""
+    c = np.asarray(counts, dtype=np.float64)
+    c = c[c > 0]
+    n = c.sum()
+    if n == 0:
+        return 0.0
+    return float(np.log2(n) - (c @ np.log2(c)) / n)
+
+
+def cross_entropy_bits(counts, freqs, precision: int) -> float:
+    """Bits per entry that ideal coding with the P-bit ``freqs`` costs for ``counts``."""
+    c = np.asarray(counts, dtype=np.float64)
+    f = np.asarray(freqs, dtype=np.float64)
+    n = c.sum()
+    if n == 0:
+        return 0.0
+    return float(precision - (c @ np.log2(f)) / n)

@@ -51,7 +51,6 @@ def encode_tensor(name: str, array: np.ndarray, *, lanes: int | None = None, pre
     except ValueError as e:
         raise ValueError(f"tensor {name!r}: {e}") from None
     n = flat.size
-    V = model.values.size
     if n == 0:
         L = 0
     else:
@@ -60,10 +59,7 @@ def encode_tensor(name: str, array: np.ndarray, *, lanes: int | None = None, pre
             raise ValueError(f"tensor {name!r}: lanes must be at least 1, got {lanes}")
         L = min(L, n)
     states, words = encode_interleaved(model.ids, model.freqs, model.cdf, precision, L)
-    values = model.values
-    if dtype == "uint32":
-        values = values.astype(np.uint32).view(np.int32)
-    data = container.rans_block(V, L, precision, states, values, model.cdf, words)
+    data = container.rans_block(dtype, L, precision, states, model.values, model.cdf, words)
     return Block(name, a.shape, dtype, CODING_RANS, fxhash26(model.ids), data, dequant)
 
 
@@ -124,8 +120,7 @@ def _decode_one(buf: memoryview, t: TensorInfo, *, verify: bool, dequantize: boo
         if verify and h != t.checksum:
             raise ChecksumMismatch(f"decoded ids hash to {h}, table says {t.checksum}",
                                    offset=t.entry_offset + 32, tensor=t.name)
-        values = r.values.view("<u4") if t.dtype == "uint32" else r.values
-        arr = values.astype(dt)[ids] if t.size else np.zeros(0, dt)
+        arr = r.values.astype(dt)[ids] if t.size else np.zeros(0, dt)
     arr = arr.reshape(t.shape)
     if dequantize:
         if t.dequant_size:

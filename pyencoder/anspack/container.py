@@ -109,13 +109,21 @@ class Block:
 # Writer
 
 
-def rans_block(V: int, L: int, precision: int, states: np.ndarray, values: np.ndarray, cdf: np.ndarray,
+def values_size(V: int, dtype: str) -> int:
+    """Bytes of the vocabulary: V values of the dtype, padded to a multiple of 2 (spec section 7)."""
+    n = V * np.dtype(dtype).itemsize
+    return n + (n & 1)
+
+
+def rans_block(dtype: str, L: int, precision: int, states: np.ndarray, values: np.ndarray, cdf: np.ndarray,
                words: np.ndarray) -> bytes:
     """The bytes of a coding-0 data block (spec section 7)."""
+    V = len(values)
+    vals = np.asarray(values).astype(np.dtype(dtype).newbyteorder("<")).tobytes()
     parts = [
         _RANS.pack(V, L, words.size, precision, 0, 0, 0),
         np.asarray(states, dtype="<u4").tobytes(),
-        np.asarray(values, dtype=np.int64).astype("<i4").tobytes(),
+        vals + b"\0" * (values_size(V, dtype) - len(vals)),
         np.asarray(cdf, dtype="<u2").tobytes() if V > 0 else b"",
         np.asarray(words, dtype="<u2").tobytes(),
     ]
@@ -381,7 +389,7 @@ def _read_rans_header(buf: memoryview, t: TensorInfo) -> None:
             raise BadModel(f"lane count L={L} is outside [1, n={n}]", offset=o + 4, tensor=t.name)
         if W > n:
             raise BadModel(f"word count W={W} exceeds the entry count n={n}", offset=o + 8, tensor=t.name)
-    expected = RANS_HEADER_SIZE + 4 * L + 4 * V + (2 * (V + 1) if V else 0) + 2 * W
+    expected = RANS_HEADER_SIZE + 4 * L + values_size(V, t.dtype) + (2 * (V + 1) if V else 0) + 2 * W
     if t.data_size != expected:
         raise BadLayout(f"rANS block is {t.data_size} bytes, but V={V}, L={L}, W={W} need {expected}",
                         offset=t.entry_offset + 8, tensor=t.name)
@@ -403,8 +411,11 @@ def rans_arrays(buf, t: TensorInfo) -> RansArrays:
     o = t.data_offset + RANS_HEADER_SIZE
     V, L, W, P = t.vocab_size, t.lanes, t.words, t.precision
     states = np.frombuffer(buf, dtype="<u4", count=L, offset=o)
-    values = np.frombuffer(buf, dtype="<i4", count=V, offset=o + 4 * L)
-    cdf_at = o + 4 * L + 4 * V
+    dt = np.dtype(t.dtype).newbyteorder("<")
+    values = np.frombuffer(buf, dtype=dt, count=V, offset=o + 4 * L)
+    cdf_at = o + 4 * L + values_size(V, t.dtype)
+    if V * dt.itemsize & 1 and buf[cdf_at - 1]:
+        raise ReservedNonZero("vocabulary padding byte is not zero", offset=cdf_at - 1, tensor=t.name)
     cdf = np.frombuffer(buf, dtype="<u2", count=V + 1 if V else 0, offset=cdf_at)
     words_at = cdf_at + (2 * (V + 1) if V else 0)
     words = np.frombuffer(buf, dtype="<u2", count=W, offset=words_at)
@@ -418,13 +429,6 @@ def rans_arrays(buf, t: TensorInfo) -> RansArrays:
             s = int(np.argmin(steps))
             raise BadModel(f"cdf is not strictly increasing at symbol {s} ({cdf[s]} -> {cdf[s + 1]}); "
                            f"every frequency must be at least 1", offset=cdf_at + 2 * (s + 1), tensor=t.name)
-        info = np.iinfo(np.dtype(t.dtype))
-        v = values.view("<u4").astype(np.int64) if t.dtype == "uint32" else values.astype(np.int64)
-        bad = np.flatnonzero((v < info.min) | (v > info.max))
-        if bad.size:
-            s = int(bad[0])
-            raise BadModel(f"vocabulary value {v[s]} of symbol {s} does not fit {t.dtype}",
-                           offset=o + 4 * L + 4 * s, tensor=t.name)
     if L:
         low = np.flatnonzero(states < (1 << 16))
         if low.size:

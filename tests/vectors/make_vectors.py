@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import anspack
-from anspack.container import HEADER_SIZE
+from anspack.container import HEADER_SIZE, values_size
 
 HERE = Path(__file__).resolve().parent
 
@@ -89,7 +89,7 @@ def bad_files(good: bytes) -> dict[str, tuple[bytes, str]]:
     words_at = t.data_offset + t.data_size - 2 * t.words
     flipped = bytearray(good)
     flipped[words_at] ^= 0x01
-    cdf_at = t.data_offset + 24 + 4 * t.lanes + 4 * t.vocab_size
+    cdf_at = t.data_offset + 24 + 4 * t.lanes + values_size(t.vocab_size, t.dtype)
     return {
         "bad_magic": (b"\x89ANSPACX" + good[8:], "BadMagic"),
         "unsupported_version": (_set(good, 8, "<I", 2), "UnsupportedVersion"),

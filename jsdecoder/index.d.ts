@@ -1,0 +1,114 @@
+// Types for the anspack decoder (spec/FORMAT.md).
+
+/** dtype names, as numpy spells them. */
+export type DType = 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'float16' | 'float32';
+
+/** The typed array holding a tensor's values (float16 tensors: their binary16 bit patterns). */
+export type TensorData =
+  | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
+
+/** Error names of spec section 14, plus BadArgument for a caller's mistake. */
+export type ErrorCode =
+  | 'BadMagic' | 'UnsupportedVersion' | 'ReservedNonZero' | 'Truncated' | 'SizeMismatch' | 'BadTable'
+  | 'BadMetadata' | 'BadLayout' | 'BadModel' | 'CorruptStream' | 'ChecksumMismatch' | 'LimitExceeded'
+  | 'UnsupportedDequant' | 'BadDequant' | 'BadArgument';
+
+export const ErrorCodes: readonly ErrorCode[];
+
+/** Thrown for every malformed file or bad argument. */
+export class AnspackError extends Error {
+  constructor(code: ErrorCode, message: string, where?: { offset?: number | null; tensor?: string | null });
+  readonly name: 'AnspackError';
+  /** Which rule failed (spec section 14). */
+  readonly code: ErrorCode;
+  /** Byte offset in the file of the offending field, or null. */
+  readonly offset: number | null;
+  /** Name of the tensor concerned, or null. */
+  readonly tensor: string | null;
+}
+
+/** A tensor table entry, as readHeader lists it (no data decoded). */
+export interface TensorInfo {
+  name: string;
+  shape: number[];
+  dtype: DType;
+  coding: 'rans' | 'raw';
+  /** FxHash26 stored in the table. */
+  checksum: number;
+  /** Number of entries (product of the shape). */
+  n: number;
+  dataOffset: number;
+  dataSize: number;
+  dequantOffset: number;
+  dequantSize: number;
+  /** Kind of the dequant block, when there is one. */
+  dequantKind?: number;
+  /** rANS only: vocabulary size V, lanes L, words W, precision P. */
+  vocabSize?: number;
+  lanes?: number;
+  words?: number;
+  precision?: number;
+}
+
+export interface FileHeader {
+  version: 1;
+  fileSize: number;
+  metadata: Record<string, unknown>;
+  tensors: TensorInfo[];
+}
+
+export interface Tensor {
+  name: string;
+  shape: number[];
+  /** The dtype of `data`: 'float32' for a dequantized tensor. */
+  dtype: DType;
+  /** The dtype stored in the file, when `data` was dequantized or converted (float16 -> float32). */
+  storedDtype?: DType;
+  data: TensorData;
+  /** FxHash26 of the decoded ids (rANS) or bit patterns (raw); equal to the table's when verified. */
+  checksum: number;
+}
+
+export interface DecodeOptions {
+  /** Compare each tensor's checksum with the table's (default true). */
+  verify?: boolean;
+  /** Tensors with a dequant block -> Float32Array; float16 raw -> Float32Array (default false). */
+  dequantize?: boolean;
+  /** Limit on the entries decoded by one call, checked before allocating (default 2^30). */
+  maxEntries?: number;
+}
+
+export interface DecodeResult {
+  tensors: Tensor[];
+  byName: Record<string, Tensor>;
+  metadata: Record<string, unknown>;
+}
+
+export type Input = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
+
+/** Decode every tensor of a file. */
+export function decode(
+  buffer: Input,
+  options?: DecodeOptions & { outputs?: Record<string, TensorData> },
+): DecodeResult;
+
+/** Decode one tensor by name (the whole file is validated). */
+export function decodeTensor(buffer: Input, name: string, options?: DecodeOptions & { out?: TensorData }): Tensor;
+
+/** List tensors and metadata without decoding; validates everything but the streams. */
+export function readHeader(buffer: Input, options?: { maxEntries?: number }): FileHeader;
+
+/** FxHash26 (spec section 11) of integers in [0, 2^32). */
+export function fxhash26(ids: ArrayLike<number> | Iterable<number>): number;
+
+/** IEEE binary16 bit patterns -> Float32Array. */
+export function float16ToFloat32(bits: Uint16Array): Float32Array;
+
+/** Default of DecodeOptions.maxEntries. */
+export const DEFAULT_MAX_ENTRIES: number;
+
+/** Typed array constructor per dtype. */
+export const ARRAY_TYPES: Readonly<Record<DType, new (n: number) => TensorData>>;
+
+/** The seed-notebook WebGL layout decoder (spec Appendix A). */
+export function decodeSeedLayout(...args: unknown[]): unknown;

@@ -1,0 +1,307 @@
+// Parsing and validation of an anspack file's header, tensor table, metadata and block layout
+// (spec/FORMAT.md sections 3-8 and 12; the checks are the validity rules of section 13).
+//
+// Contract for untrusted input: every count, size and offset read here is checked against the
+// actual length of the buffer before it is used, so a hostile file cannot make this module read
+// outside the buffer or allocate more than O(file size) memory. Anything wrong throws an
+// AnspackError whose `code` is a name from spec section 14 and whose message names the field, the
+// byte offset, the tensor and the expected vs actual value.
+
+import { AnspackError } from './errors.js';
+
+/** The 8-byte magic: \x89ANSPACK. */
+export const MAGIC = Object.freeze([0x89, 0x41, 0x4e, 0x53, 0x50, 0x41, 0x43, 0x4b]);
+export const HEADER_SIZE = 40;
+export const ENTRY_FIXED_SIZE = 48;
+export const RANS_HEADER_SIZE = 24;
+export const DEQUANT_HEADER_SIZE = 16;
+export const MAX_NDIM = 8;
+/** State interval I = [2^16, 2^32) of the rANS coder (spec section 10). */
+export const STATE_LOW = 0x10000;
+/**
+ * Default limit on the number of entries decoded by one call (the sum over the tensors decoded).
+ * 2^30 entries is 1 GiB of int8 or 4 GiB of int32/float32, above which typed arrays fail anyway.
+ */
+export const DEFAULT_MAX_ENTRIES = 2 ** 30;
+
+/** dtype code -> { name, size, rans (coding 0 allowed), unsigned typed array for its bit patterns } */
+export const DTYPES = Object.freeze({
+  1: Object.freeze({ name: 'int8', size: 1, rans: true }),
+  2: Object.freeze({ name: 'uint8', size: 1, rans: true }),
+  3: Object.freeze({ name: 'int16', size: 2, rans: true }),
+  4: Object.freeze({ name: 'uint16', size: 2, rans: true }),
+  5: Object.freeze({ name: 'int32', size: 4, rans: true }),
+  6: Object.freeze({ name: 'uint32', size: 4, rans: true }),
+  7: Object.freeze({ name: 'float16', size: 2, rans: false }),
+  8: Object.freeze({ name: 'float32', size: 4, rans: false }),
+});
+
+/** True on little-endian hosts (all current browsers and node platforms). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+export const align8 = (x) => Math.ceil(x / 8) * 8;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Normalise the input to a Uint8Array whose byteOffset is a multiple of 8 (so that typed-array
+ * views of blocks are aligned), copying only when the caller's view is misaligned.
+ * @param {ArrayBuffer | SharedArrayBuffer | ArrayBufferView} buffer
+ * @returns {Uint8Array}
+ */
+export function toBytes(buffer) {
+  let bytes;
+  if (buffer instanceof Uint8Array) bytes = buffer;
+  else if (buffer instanceof ArrayBuffer ||
+           (typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer)) {
+    bytes = new Uint8Array(buffer);
+  } else if (ArrayBuffer.isView(buffer)) {
+    bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  } else {
+    throw new AnspackError('BadArgument', `expected an ArrayBuffer or a Uint8Array, got ${Object.prototype.toString.call(buffer)}`);
+  }
+  if (bytes.byteOffset % 8 !== 0) bytes = bytes.slice();
+  return bytes;
+}
+
+/** Reads a u64 as a Number: exact below 2^53, and >= 2^53 (inexact) above. */
+function u64(dv, off) {
+  return dv.getUint32(off + 4, true) * 0x100000000 + dv.getUint32(off, true);
+}
+
+function fail(code, message, offset, tensor = null) {
+  throw new AnspackError(code, message, { offset, tensor });
+}
+
+function checkZeroBytes(bytes, start, end, what, tensor = null) {
+  for (let p = start; p < end; p++) {
+    if (bytes[p] !== 0) fail('ReservedNonZero', `${what}: byte is ${bytes[p]}, expected 0`, p, tensor);
+  }
+}
+
+/**
+ * Parse and validate everything that can be checked without decoding a stream: spec section 13,
+ * rules 1-8, and the layout of dequant blocks (rule 10 apart from the kind, which is checked when
+ * dequantizing). Allocates nothing proportional to any declared size.
+ *
+ * @param {ArrayBuffer | ArrayBufferView} buffer
+ * @param {{maxEntries?: number}} [options]
+ * @returns {import('../index.d.ts').FileHeader}
+ */
+export function parseHeader(buffer, options = {}) {
+  const bytes = toBytes(buffer);
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  if (typeof maxEntries !== 'number' || !(maxEntries >= 0)) {
+    throw new AnspackError('BadArgument', `maxEntries must be a non-negative number, got ${maxEntries}`);
+  }
+  const length = bytes.length;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, length);
+
+  // Rule 1: magic, length, version, flags and reserved fields.
+  for (let i = 0; i < 8 && i < length; i++) {
+    if (bytes[i] !== MAGIC[i]) fail('BadMagic', `magic byte ${i} is 0x${bytes[i].toString(16)}, expected 0x${MAGIC[i].toString(16)} (not an anspack file)`, i);
+  }
+  if (length < HEADER_SIZE) fail('Truncated', `file is ${length} bytes, shorter than the 40-byte header`, length);
+  const version = dv.getUint32(8, true);
+  if (version !== 1) fail('UnsupportedVersion', `version is ${version}, this decoder reads version 1`, 8);
+  const flags = dv.getUint32(12, true);
+  if (flags !== 0) fail('ReservedNonZero', `flags is ${flags}, expected 0`, 12);
+  const reserved = dv.getUint32(36, true);
+  if (reserved !== 0) fail('ReservedNonZero', `header reserved field is ${reserved}, expected 0`, 36);
+
+  // Rule 2: file_size.
+  const fileSize = u64(dv, 16);
+  if (fileSize > length) fail('Truncated', `file_size says ${fileSize} bytes but the file has ${length}`, 16);
+  if (fileSize < length) fail('SizeMismatch', `file_size says ${fileSize} bytes but the file has ${length} (trailing bytes)`, 16);
+
+  // Rule 3: table and metadata extents.
+  const tensorCount = dv.getUint32(24, true);
+  const tableSize = dv.getUint32(28, true);
+  const metadataSize = dv.getUint32(32, true);
+  if (tableSize % 8 !== 0) fail('BadTable', `table_size ${tableSize} is not a multiple of 8`, 28);
+  const tableEnd = HEADER_SIZE + tableSize;
+  const metaEnd = tableEnd + metadataSize;
+  if (metaEnd > length) fail('Truncated', `header + table (${tableSize} B) + metadata (${metadataSize} B) = ${metaEnd} bytes, beyond the end of the file (${length} B)`, 28);
+  if (tensorCount * ENTRY_FIXED_SIZE > tableSize) {
+    fail('BadTable', `tensor_count ${tensorCount} entries cannot fit in table_size ${tableSize} (at least 48 bytes each)`, 24);
+  }
+
+  // Rule 4: the tensor table entries.
+  const tensors = [];
+  const names = new Set();
+  let p = HEADER_SIZE;
+  for (let t = 0; t < tensorCount; t++) {
+    const entry = p;
+    if (entry + ENTRY_FIXED_SIZE > tableEnd) fail('BadTable', `entry ${t} starts at ${entry} but the table ends at ${tableEnd}`, entry);
+    const dataOffset = u64(dv, entry);
+    const dataSize = u64(dv, entry + 8);
+    const dequantOffset = u64(dv, entry + 16);
+    const dequantSize = u64(dv, entry + 24);
+    const checksum = dv.getUint32(entry + 32, true);
+    const dtypeCode = bytes[entry + 36];
+    const codingCode = bytes[entry + 37];
+    const ndim = bytes[entry + 38];
+    const nameLen = dv.getUint16(entry + 40, true);
+    const label = `entry ${t}`;
+    if (ndim > MAX_NDIM) fail('BadTable', `${label}: ndim is ${ndim}, at most 8 allowed`, entry + 38);
+    const nameStart = entry + ENTRY_FIXED_SIZE + 8 * ndim;
+    const entryEnd = nameStart + align8(nameLen);
+    if (entryEnd > tableEnd) fail('BadTable', `${label}: entry ends at ${entryEnd}, beyond the end of the table (${tableEnd})`, entry + 40);
+    if (nameLen < 1) fail('BadTable', `${label}: name_len is 0, expected at least 1`, entry + 40);
+    let name;
+    try {
+      name = utf8.decode(bytes.subarray(nameStart, nameStart + nameLen));
+    } catch (e) {
+      fail('BadTable', `${label}: name is not valid UTF-8`, nameStart);
+    }
+    if (names.has(name)) fail('BadTable', `${label}: duplicate tensor name`, nameStart, name);
+    names.add(name);
+    const dtype = DTYPES[dtypeCode];
+    if (dtype === undefined) fail('BadTable', `dtype code is ${dtypeCode}, expected 1..8`, entry + 36, name);
+    if (codingCode !== 0 && codingCode !== 1) fail('BadTable', `coding is ${codingCode}, expected 0 (rANS) or 1 (raw)`, entry + 37, name);
+    if (codingCode === 0 && !dtype.rans) fail('BadTable', `coding 0 (rANS) is not allowed for dtype ${dtype.name}`, entry + 37, name);
+    if (bytes[entry + 39] !== 0) fail('ReservedNonZero', `entry reserved byte is ${bytes[entry + 39]}, expected 0`, entry + 39, name);
+    if (dv.getUint16(entry + 42, true) !== 0) fail('ReservedNonZero', `entry reserved u16 is ${dv.getUint16(entry + 42, true)}, expected 0`, entry + 42, name);
+    if (dv.getUint32(entry + 44, true) !== 0) fail('ReservedNonZero', `entry reserved u32 is ${dv.getUint32(entry + 44, true)}, expected 0`, entry + 44, name);
+    if (checksum >= 0x4000000) fail('BadTable', `checksum 0x${checksum.toString(16)} has bits above 26 set`, entry + 32, name);
+    checkZeroBytes(bytes, nameStart + nameLen, entryEnd, 'name padding', name);
+
+    const shape = [];
+    let n = 1;
+    let zero = false;
+    for (let d = 0; d < ndim; d++) {
+      const dim = u64(dv, entry + ENTRY_FIXED_SIZE + 8 * d);
+      shape.push(dim);
+      if (dim === 0) zero = true;
+      else n *= dim;
+    }
+    if (zero) n = 0;
+    else if (n >= 2 ** 53) fail('LimitExceeded', `shape [${shape.join(', ')}] has 2^53 entries or more`, entry + ENTRY_FIXED_SIZE, name);
+    if (n > maxEntries) fail('LimitExceeded', `shape [${shape.join(', ')}] has ${n} entries, above the limit maxEntries = ${maxEntries}`, entry + ENTRY_FIXED_SIZE, name);
+
+    tensors.push({
+      name, shape, n, dtype: dtype.name, dtypeCode, itemSize: dtype.size,
+      coding: codingCode === 0 ? 'rans' : 'raw', codingCode, checksum,
+      dataOffset, dataSize, dequantOffset, dequantSize, entryOffset: entry,
+    });
+    p = entryEnd;
+  }
+  if (p !== tableEnd) fail('BadTable', `the ${tensorCount} entries end at ${p} but table_size says the table ends at ${tableEnd}`, p);
+
+  // Rule 5: metadata.
+  let metadata = {};
+  if (metadataSize > 0) {
+    let text;
+    try {
+      text = utf8.decode(bytes.subarray(tableEnd, metaEnd));
+    } catch (e) {
+      fail('BadMetadata', 'metadata is not valid UTF-8', tableEnd);
+    }
+    try {
+      metadata = JSON.parse(text);
+    } catch (e) {
+      fail('BadMetadata', `metadata is not valid JSON (${e.message})`, tableEnd);
+    }
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+      fail('BadMetadata', `metadata's top-level value is ${Array.isArray(metadata) ? 'an array' : String(metadata === null ? 'null' : typeof metadata)}, expected an object`, tableEnd);
+    }
+  }
+
+  // Rule 6: block placement (section 6), padding zero, file ends at the last block.
+  let end = metaEnd;
+  if (tensors.length > 0) {
+    let cursor = align8(metaEnd);
+    checkZeroBytes(bytes, metaEnd, Math.min(cursor, length), 'padding before the data region');
+    for (const t of tensors) {
+      if (t.dataOffset !== cursor) fail('BadLayout', `data_offset is ${t.dataOffset}, expected ${cursor}`, t.entryOffset, t.name);
+      if (t.dataOffset + t.dataSize > length) fail('BadLayout', `data block [${t.dataOffset}, ${t.dataOffset + t.dataSize}) extends past the end of the file (${length})`, t.entryOffset + 8, t.name);
+      cursor = t.dataOffset + t.dataSize;
+      if (t.dequantSize > 0) {
+        const want = align8(cursor);
+        if (t.dequantOffset !== want) fail('BadLayout', `dequant_offset is ${t.dequantOffset}, expected ${want}`, t.entryOffset + 16, t.name);
+        checkZeroBytes(bytes, cursor, Math.min(want, length), 'padding before the dequant block', t.name);
+        if (t.dequantOffset + t.dequantSize > length) fail('BadLayout', `dequant block [${t.dequantOffset}, ${t.dequantOffset + t.dequantSize}) extends past the end of the file (${length})`, t.entryOffset + 24, t.name);
+        cursor = t.dequantOffset + t.dequantSize;
+      } else if (t.dequantOffset !== 0) {
+        fail('BadLayout', `dequant_offset is ${t.dequantOffset} but dequant_size is 0 (expected both 0)`, t.entryOffset + 16, t.name);
+      }
+      end = cursor;
+      const next = align8(cursor);
+      if (t !== tensors[tensors.length - 1]) checkZeroBytes(bytes, cursor, Math.min(next, length), 'padding after a block', t.name);
+      cursor = next;
+    }
+  }
+  if (end !== length) fail('BadLayout', `the last block ends at ${end} but the file is ${length} bytes long`, end);
+
+  // Rules 7-8 (sizes and block headers) and the dequant block layout (rule 10).
+  for (const t of tensors) {
+    if (t.coding === 'raw') {
+      if (t.dataSize !== t.n * t.itemSize) fail('BadLayout', `raw data_size is ${t.dataSize}, expected n * ${t.itemSize} = ${t.n * t.itemSize}`, t.entryOffset + 8, t.name);
+    } else {
+      Object.assign(t, parseRansBlock(bytes, dv, t));
+    }
+    if (t.dequantSize > 0) {
+      const o = t.dequantOffset;
+      if (t.dequantSize < DEQUANT_HEADER_SIZE) fail('BadDequant', `dequant_size is ${t.dequantSize}, smaller than the 16-byte dequant header`, t.entryOffset + 24, t.name);
+      t.dequantKind = dv.getUint32(o, true);
+      if (dv.getUint32(o + 4, true) !== 0) fail('ReservedNonZero', `dequant reserved field is ${dv.getUint32(o + 4, true)}, expected 0`, o + 4, t.name);
+      const bodySize = u64(dv, o + 8);
+      if (bodySize + DEQUANT_HEADER_SIZE !== t.dequantSize) fail('BadDequant', `body_size is ${bodySize}, expected dequant_size - 16 = ${t.dequantSize - 16}`, o + 8, t.name);
+    }
+  }
+
+  return { version, fileSize, tensorCount, tableSize, metadataSize, metadata, tensors, bytes };
+}
+
+/**
+ * Parse and validate an rANS data block (spec section 7; section 13 rule 7): header fields,
+ * size formula, vocabulary padding, CDF, states. Returns offsets of its arrays; allocates only O(V).
+ */
+function parseRansBlock(bytes, dv, t) {
+  const o = t.dataOffset;
+  const name = t.name;
+  if (t.dataSize < RANS_HEADER_SIZE) fail('BadModel', `rANS data_size is ${t.dataSize}, smaller than the 24-byte block header`, t.entryOffset + 8, name);
+  const V = dv.getUint32(o, true);
+  const L = dv.getUint32(o + 4, true);
+  const W = u64(dv, o + 8);
+  const P = bytes[o + 16];
+  if (bytes[o + 17] !== 0) fail('ReservedNonZero', `rANS block reserved byte is ${bytes[o + 17]}, expected 0`, o + 17, name);
+  if (dv.getUint16(o + 18, true) !== 0) fail('ReservedNonZero', `rANS block reserved u16 is ${dv.getUint16(o + 18, true)}, expected 0`, o + 18, name);
+  if (dv.getUint32(o + 20, true) !== 0) fail('ReservedNonZero', `rANS block reserved u32 is ${dv.getUint32(o + 20, true)}, expected 0`, o + 20, name);
+  if (P < 1 || P > 15) fail('BadModel', `precision P is ${P}, expected 1..15`, o + 16, name);
+  const n = t.n;
+  if (n === 0) {
+    if (V !== 0) fail('BadModel', `V is ${V}, expected 0 for an empty tensor`, o, name);
+    if (L !== 0) fail('BadModel', `L is ${L}, expected 0 for an empty tensor`, o + 4, name);
+    if (W !== 0) fail('BadModel', `W is ${W}, expected 0 for an empty tensor`, o + 8, name);
+  } else {
+    if (V < 1 || V > 2 ** P) fail('BadModel', `V is ${V}, expected 1..2^P = ${2 ** P}`, o, name);
+    if (L < 1 || L > n) fail('BadModel', `L is ${L}, expected 1..n = ${n}`, o + 4, name);
+    if (W > n) fail('BadModel', `W is ${W}, expected at most n = ${n}`, o + 8, name);
+  }
+  const statesOffset = o + RANS_HEADER_SIZE;
+  const valuesOffset = statesOffset + 4 * L;
+  const valuesBytes = V * t.itemSize;
+  const cdfOffset = valuesOffset + valuesBytes + (valuesBytes & 1);
+  const wordsOffset = cdfOffset + (V > 0 ? 2 * (V + 1) : 0);
+  const expected = wordsOffset + 2 * W - o;
+  if (t.dataSize !== expected) fail('BadModel', `data_size is ${t.dataSize}, expected 24 + 4L + VS + 2(V+1) + 2W = ${expected} (V=${V}, L=${L}, W=${W})`, t.entryOffset + 8, name);
+  if (valuesBytes & 1) checkZeroBytes(bytes, cdfOffset - 1, cdfOffset, 'vocabulary padding', name);
+
+  if (V > 0) {
+    const M = 2 ** P;
+    if (dv.getUint16(cdfOffset, true) !== 0) fail('BadModel', `cdf[0] is ${dv.getUint16(cdfOffset, true)}, expected 0`, cdfOffset, name);
+    let prev = 0;
+    for (let s = 1; s <= V; s++) {
+      const c = dv.getUint16(cdfOffset + 2 * s, true);
+      if (c <= prev) fail('BadModel', `cdf[${s}] is ${c}, not greater than cdf[${s - 1}] = ${prev}`, cdfOffset + 2 * s, name);
+      prev = c;
+    }
+    if (prev !== M) fail('BadModel', `cdf[V] is ${prev}, expected 2^P = ${M}`, cdfOffset + 2 * V, name);
+  }
+  for (let j = 0; j < L; j++) {
+    const x = dv.getUint32(statesOffset + 4 * j, true);
+    if (x < STATE_LOW) fail('BadModel', `state of lane ${j} is ${x}, below 2^16`, statesOffset + 4 * j, name);
+  }
+  return { vocabSize: V, lanes: L, words: W, precision: P, statesOffset, valuesOffset, cdfOffset, wordsOffset };
+}

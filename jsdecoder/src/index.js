@@ -1,0 +1,233 @@
+// anspack: decode .anspack files (spec/FORMAT.md) in browsers and node. No dependencies.
+//
+//   import { decode } from 'anspack';
+//   const { tensors, byName, metadata } = decode(await (await fetch(url)).arrayBuffer());
+//   byName['encoder.weight'].data   // Int8Array, ...; .shape, .dtype, .checksum (verified)
+//
+// Input is treated as untrusted: the header, table, layout and every model are validated (spec
+// section 13) before any output is allocated, decoded sizes are bounded by options.maxEntries, and
+// every failure throws an AnspackError whose .code names it (spec section 14).
+
+import { AnspackError } from './errors.js';
+import { fxhash26Typed } from './fxhash.js';
+import { parseHeader, DEFAULT_MAX_ENTRIES, LITTLE_ENDIAN, STATE_LOW } from './header.js';
+import { decodeRans } from './rans.js';
+import { dequantizeBlock } from './dequant.js';
+
+export { AnspackError, ErrorCodes } from './errors.js';
+export { fxhash26 } from './fxhash.js';
+export { DEFAULT_MAX_ENTRIES } from './header.js';
+export { decodeSeedLayout } from './seed.js';
+
+/** The typed array holding each dtype's decoded values (float16: its IEEE binary16 bit patterns). */
+export const ARRAY_TYPES = Object.freeze({
+  int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array,
+  int32: Int32Array, uint32: Uint32Array, float16: Uint16Array, float32: Float32Array,
+});
+/** Little-endian readers of one vocabulary value per integer dtype (spec section 7). */
+const VALUE_READERS = {
+  int8: (dv, o) => dv.getInt8(o), uint8: (dv, o) => dv.getUint8(o),
+  int16: (dv, o) => dv.getInt16(o, true), uint16: (dv, o) => dv.getUint16(o, true),
+  int32: (dv, o) => dv.getInt32(o, true), uint32: (dv, o) => dv.getUint32(o, true),
+};
+const BITS_TYPES = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array };
+
+/** Largest n this implementation decodes in one tensor (its loop counters are int32). */
+const IMPLEMENTATION_MAX_ENTRIES = 2 ** 31 - 1;
+
+function publicInfo(t) {
+  const info = {
+    name: t.name, shape: t.shape.slice(), dtype: t.dtype, coding: t.coding, checksum: t.checksum,
+    n: t.n, dataOffset: t.dataOffset, dataSize: t.dataSize,
+    dequantOffset: t.dequantOffset, dequantSize: t.dequantSize,
+  };
+  if (t.dequantSize > 0) info.dequantKind = t.dequantKind;
+  if (t.coding === 'rans') {
+    info.vocabSize = t.vocabSize; info.lanes = t.lanes; info.words = t.words; info.precision = t.precision;
+  }
+  return info;
+}
+
+function checkOptions(options) {
+  if (options === null || typeof options !== 'object') {
+    throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
+  }
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  if (typeof maxEntries !== 'number' || !(maxEntries >= 0)) {
+    throw new AnspackError('BadArgument', `maxEntries must be a non-negative number, got ${maxEntries}`);
+  }
+  return {
+    verify: options.verify ?? true,
+    dequantize: options.dequantize ?? false,
+    maxEntries,
+  };
+}
+
+/**
+ * List a file's tensors and metadata without decoding any stream. Validates everything that does
+ * not need decoding (spec section 13 rules 1-8 and the dequant block layout).
+ *
+ * @param {ArrayBuffer | ArrayBufferView} buffer
+ * @param {{maxEntries?: number}} [options]
+ */
+export function readHeader(buffer, options = {}) {
+  const opts = checkOptions(options);
+  const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries });
+  return {
+    version: hdr.version, fileSize: hdr.fileSize, metadata: hdr.metadata,
+    tensors: hdr.tensors.map(publicInfo),
+  };
+}
+
+/**
+ * Decode every tensor of a file.
+ *
+ * @param {ArrayBuffer | ArrayBufferView} buffer  the whole file
+ * @param {object} [options]
+ * @param {boolean} [options.verify=true]  compare each checksum with the table's (ChecksumMismatch)
+ * @param {boolean} [options.dequantize=false]  tensors with a dequant block -> Float32Array through
+ *   the block's descriptor; float16 raw tensors -> Float32Array
+ * @param {number} [options.maxEntries=2**30]  limit on the total number of entries decoded
+ * @param {Object<string, ArrayBufferView>} [options.outputs]  caller-supplied output arrays by name
+ *   (of the dtype's array type and length >= n; ignored for tensors returned dequantized)
+ * @returns {{tensors: object[], byName: Object<string, object>, metadata: object}}
+ */
+export function decode(buffer, options = {}) {
+  const opts = checkOptions(options);
+  const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries });
+  let total = 0;
+  for (const t of hdr.tensors) total += t.n;
+  if (total > opts.maxEntries) {
+    throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxEntries = ${opts.maxEntries}`, { offset: 40 });
+  }
+  const outputs = options.outputs ?? {};
+  const tensors = hdr.tensors.map((t) => decodeOne(hdr, t, opts, outputs[t.name]));
+  const byName = Object.create(null);
+  for (const t of tensors) byName[t.name] = t;
+  return { tensors, byName, metadata: hdr.metadata };
+}
+
+/**
+ * Decode one tensor by name (the whole file is still validated first).
+ *
+ * @param {ArrayBuffer | ArrayBufferView} buffer
+ * @param {string} name
+ * @param {{verify?: boolean, dequantize?: boolean, maxEntries?: number, out?: ArrayBufferView}} [options]
+ */
+export function decodeTensor(buffer, name, options = {}) {
+  const opts = checkOptions(options);
+  const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries });
+  const t = hdr.tensors.find((x) => x.name === name);
+  if (t === undefined) {
+    throw new AnspackError('BadArgument', `no tensor named ${JSON.stringify(name)} (the file has ${hdr.tensors.length})`);
+  }
+  return decodeOne(hdr, t, opts, options.out);
+}
+
+function outputArray(t, out) {
+  const Ctor = ARRAY_TYPES[t.dtype];
+  if (out === undefined || out === null) return new Ctor(t.n);
+  if (!(out instanceof Ctor) || out.length < t.n) {
+    throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} must be a ${Ctor.name} of length >= ${t.n}`, { tensor: t.name });
+  }
+  return out.length === t.n ? out : out.subarray(0, t.n);
+}
+
+function decodeOne(hdr, t, opts, out) {
+  const { bytes } = hdr;
+  if (t.n > IMPLEMENTATION_MAX_ENTRIES) {
+    throw new AnspackError('LimitExceeded', `${t.n} entries is above this decoder's limit of 2^31 - 1 per tensor`, { offset: t.entryOffset + 48, tensor: t.name });
+  }
+  const data = outputArray(t, out);
+  let checksum;
+  if (t.coding === 'raw') {
+    checksum = decodeRaw(bytes, t, data);
+  } else {
+    checksum = decodeRansBlock(bytes, t, data);
+  }
+  if (opts.verify && checksum !== t.checksum) {
+    throw new AnspackError('ChecksumMismatch', `decoded data hashes to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
+  }
+  const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
+  if (opts.dequantize) {
+    if (t.dequantSize > 0) {
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
+      tensor.storedDtype = t.dtype;
+      tensor.dtype = 'float32';
+    } else if (t.dtype === 'float16') {
+      tensor.data = float16ToFloat32(data);
+      tensor.storedDtype = t.dtype;
+      tensor.dtype = 'float32';
+    }
+  }
+  return tensor;
+}
+
+/** Coding 1: copy the entries and hash their bit patterns (spec sections 8 and 11). */
+function decodeRaw(bytes, t, data) {
+  const size = t.itemSize;
+  const src = bytes.subarray(t.dataOffset, t.dataOffset + t.dataSize);
+  const dst = new Uint8Array(data.buffer, data.byteOffset, t.dataSize);
+  if (LITTLE_ENDIAN || size === 1) {
+    dst.set(src);
+  } else {
+    for (let i = 0; i < t.dataSize; i += size) for (let b = 0; b < size; b++) dst[i + b] = src[i + size - 1 - b];
+  }
+  const Bits = BITS_TYPES[size];
+  return fxhash26Typed(new Bits(data.buffer, data.byteOffset, t.n));
+}
+
+/** Coding 0: rANS (spec sections 7 and 10); the model was validated by parseHeader. */
+function decodeRansBlock(bytes, t, data) {
+  if (t.n === 0) return 0;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const V = t.vocabSize, L = t.lanes, W = t.words;
+  const states = new Uint32Array(L);
+  for (let j = 0; j < L; j++) states[j] = dv.getUint32(t.statesOffset + 4 * j, true);
+  const cdf = new Uint16Array(V + 1);
+  for (let s = 0; s <= V; s++) cdf[s] = dv.getUint16(t.cdfOffset + 2 * s, true);
+  const vals = new (ARRAY_TYPES[t.dtype])(V);
+  const get = VALUE_READERS[t.dtype];
+  for (let s = 0; s < V; s++) vals[s] = get(dv, t.valuesOffset + t.itemSize * s);
+  let words;
+  if (LITTLE_ENDIAN) {
+    words = new Uint16Array(bytes.buffer, bytes.byteOffset + t.wordsOffset, W);
+  } else {
+    words = new Uint16Array(W);
+    for (let k = 0; k < W; k++) words[k] = dv.getUint16(t.wordsOffset + 2 * k, true);
+  }
+  const r = decodeRans({ states, words, cdf, P: t.precision, n: t.n }, vals, data);
+  const opt = { tensor: t.name };
+  if (r.status === 'underrun') {
+    throw new AnspackError('CorruptStream', `word stream under-run: the entries need more than the W = ${W} words stored`, { ...opt, offset: t.wordsOffset + 2 * W });
+  }
+  if (r.status === 'leftover') {
+    throw new AnspackError('CorruptStream', `words left over: ${r.wordsRead} of W = ${W} words read after the last entry`, { ...opt, offset: t.wordsOffset + 2 * r.wordsRead });
+  }
+  if (r.status === 'badFinalState') {
+    throw new AnspackError('CorruptStream', `lane ${r.lane} ends in a state other than 2^16 = ${STATE_LOW}`, { ...opt, offset: t.statesOffset + 4 * r.lane });
+  }
+  return r.checksum;
+}
+
+/**
+ * IEEE 754 binary16 bit patterns -> Float32Array (exact: every binary16 is a binary32).
+ * @param {Uint16Array} bits
+ * @returns {Float32Array}
+ */
+export function float16ToFloat32(bits) {
+  const out = new Float32Array(bits.length);
+  const u = new Uint32Array(out.buffer);
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i];
+    const sign = (b & 0x8000) << 16;
+    const exp = (b >>> 10) & 0x1f;
+    const man = b & 0x3ff;
+    if (exp === 0x1f) u[i] = sign | 0x7f800000 | (man << 13); // inf / NaN (payload kept)
+    else if (exp !== 0) u[i] = sign | ((exp + 112) << 23) | (man << 13);
+    else if (man === 0) u[i] = sign; // +-0
+    else out[i] = (sign ? -1 : 1) * man * 2 ** -24; // subnormal
+  }
+  return out;
+}

@@ -1,0 +1,167 @@
+// A small, independent anspack *encoder* for the JS tests (spec/FORMAT.md sections 3-10), so that
+// node tests can build valid and deliberately broken files without Python. Not part of the package.
+// Arithmetic is done in Numbers (states < 2^32, products < 2^53), following the spec's pseudo-code.
+
+const DTYPE_CODES = { int8: 1, uint8: 2, int16: 3, uint16: 4, int32: 5, uint32: 6, float16: 7, float32: 8 };
+const SIZES = { int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, float16: 2, float32: 4 };
+const ARRAYS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, float16: Uint16Array, float32: Float32Array };
+const align8 = (x) => Math.ceil(x / 8) * 8;
+
+/** Spec section 9: vocabulary (count desc, value asc) and quantized frequencies. */
+export function buildModel(values, P) {
+  const counts = new Map();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  const vocab = [...counts.keys()].sort((a, b) => counts.get(b) - counts.get(a) || a - b);
+  const n = values.length;
+  const M = 2 ** P;
+  const f = vocab.map((v) => {
+    const num = counts.get(v) * M;
+    const q = Math.floor(num / n), r = num - q * n;
+    const g = 2 * r > n || (2 * r === n && q % 2 === 1) ? q + 1 : q;
+    return Math.max(g, 1);
+  });
+  let d = f.reduce((a, b) => a + b, 0) - M;
+  while (d > 0) for (let s = 0; s < f.length && d > 0; s++) if (f[s] > 1) { f[s]--; d--; }
+  while (d < 0) for (let s = 0; s < f.length && d < 0; s++) { f[s]++; d++; }
+  const cdf = [0];
+  for (const x of f) cdf.push(cdf[cdf.length - 1] + x);
+  const idOf = new Map(vocab.map((v, s) => [v, s]));
+  const ids = values.map((v) => idOf.get(v));
+  return { vocab, freqs: f, cdf, ids };
+}
+
+/** Spec section 10: interleaved rANS encoder. Returns { states, words }. */
+export function ransEncode(ids, freqs, cdf, P, L) {
+  const n = ids.length;
+  const M = 2 ** P;
+  const state = new Array(L).fill(2 ** 16);
+  const E = [];
+  for (let i = n - 1; i >= 0; i--) {
+    const j = i % L, s = ids[i];
+    let x = state[j];
+    const f = freqs[s];
+    if (x >= 2 ** (32 - P) * f) { E.push(x % 65536); x = Math.floor(x / 65536); }
+    x = Math.floor(x / f) * M + (x % f) + cdf[s];
+    state[j] = x;
+  }
+  return { states: state, words: E.reverse() };
+}
+
+export function fxhash26Ref(seq) {
+  let h = 0;
+  for (const a of seq) {
+    h = ((h & 0x1fffff) << 5) | (h >>> 21);
+    h = Math.imul(h ^ a, 0x03220a95) & 0x3ffffff;
+  }
+  return h;
+}
+
+class Writer {
+  constructor() { this.chunks = []; this.length = 0; }
+  bytes(u8) { this.chunks.push(u8); this.length += u8.length; }
+  u8(v) { this.bytes(Uint8Array.of(v)); }
+  u16(v) { const b = new Uint8Array(2); new DataView(b.buffer).setUint16(0, v, true); this.bytes(b); }
+  u32(v) { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v >>> 0, true); this.bytes(b); }
+  i32(v) { const b = new Uint8Array(4); new DataView(b.buffer).setInt32(0, v | 0, true); this.bytes(b); }
+  u64(v) { this.u32(v % 2 ** 32); this.u32(Math.floor(v / 2 ** 32)); }
+  pad(to) { while (this.length < to) this.u8(0); }
+  finish() { const out = new Uint8Array(this.length); let p = 0; for (const c of this.chunks) { out.set(c, p); p += c.length; } return out; }
+}
+
+/**
+ * Encode tensors into an anspack file.
+ * @param {Array<{name: string, dtype: string, shape: number[], data: ArrayLike<number>, raw?: boolean,
+ *   lanes?: number, precision?: number, dequant?: Uint8Array}>} tensors
+ * @param {object|null} metadata
+ * @returns {Uint8Array}
+ */
+export function encodeFile(tensors, metadata = null) {
+  const blocks = tensors.map((t) => {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.data.length !== n) throw new Error(`data length ${t.data.length} != n ${n}`);
+    const raw = t.raw || t.dtype === 'float16' || t.dtype === 'float32';
+    const w = new Writer();
+    let checksum;
+    if (raw) {
+      const Bits = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array }[SIZES[t.dtype]];
+      const arr = ARRAYS[t.dtype].from(t.data);
+      w.bytes(new Uint8Array(arr.buffer));
+      checksum = fxhash26Ref(new Bits(arr.buffer));
+    } else {
+      const P = t.precision ?? 12;
+      const values = Array.from(t.data, Number);
+      const m = n > 0 ? buildModel(values, P) : { vocab: [], cdf: [], freqs: [], ids: [] };
+      const L = n === 0 ? 0 : Math.min(t.lanes ?? 4, n);
+      const { states, words } = n === 0 ? { states: [], words: [] } : ransEncode(m.ids, m.freqs, m.cdf, P, L);
+      w.u32(m.vocab.length); w.u32(L); w.u64(words.length); w.u8(P); w.u8(0); w.u16(0); w.u32(0);
+      for (const x of states) w.u32(x);
+      const vb = new (ARRAYS[t.dtype])(m.vocab);
+      w.bytes(new Uint8Array(vb.buffer));
+      if (vb.byteLength & 1) w.u8(0);
+      for (const c of m.cdf) w.u16(c);
+      for (const x of words) w.u16(x);
+      checksum = fxhash26Ref(m.ids);
+    }
+    return { t, n, raw, data: w.finish(), checksum };
+  });
+  const enc = new TextEncoder();
+  const metaBytes = metadata === null ? new Uint8Array(0) : enc.encode(JSON.stringify(metadata));
+  const names = tensors.map((t) => enc.encode(t.name));
+  const tableSize = tensors.reduce((a, t, i) => a + 48 + 8 * t.shape.length + align8(names[i].length), 0);
+  // Placement (section 6).
+  let cursor = align8(40 + tableSize + metaBytes.length);
+  let end = 40 + tableSize + metaBytes.length;
+  const place = blocks.map((b) => {
+    const dataOffset = cursor;
+    cursor = dataOffset + b.data.length;
+    let dequantOffset = 0;
+    const dq = b.t.dequant ?? null;
+    if (dq) { dequantOffset = align8(cursor); cursor = dequantOffset + dq.length; }
+    end = cursor;
+    cursor = align8(cursor);
+    return { dataOffset, dequantOffset, dq };
+  });
+  const w = new Writer();
+  w.bytes(Uint8Array.of(0x89, 0x41, 0x4e, 0x53, 0x50, 0x41, 0x43, 0x4b));
+  w.u32(1); w.u32(0); w.u64(end); w.u32(tensors.length); w.u32(tableSize); w.u32(metaBytes.length); w.u32(0);
+  blocks.forEach((b, i) => {
+    const p = place[i];
+    w.u64(p.dataOffset); w.u64(b.data.length); w.u64(p.dequantOffset); w.u64(p.dq ? p.dq.length : 0);
+    w.u32(b.checksum); w.u8(DTYPE_CODES[b.t.dtype]); w.u8(b.raw ? 1 : 0); w.u8(b.t.shape.length); w.u8(0);
+    w.u16(names[i].length); w.u16(0); w.u32(0);
+    for (const d of b.t.shape) w.u64(d);
+    w.bytes(names[i]);
+    w.pad(align8(w.length));
+  });
+  w.bytes(metaBytes);
+  blocks.forEach((b, i) => {
+    w.pad(place[i].dataOffset);
+    w.bytes(b.data);
+    if (place[i].dq) { w.pad(place[i].dequantOffset); w.bytes(place[i].dq); }
+  });
+  const out = w.finish();
+  if (out.length !== end) throw new Error(`internal: wrote ${out.length} bytes, expected ${end}`);
+  return out;
+}
+
+/** Deterministic PRNG (mulberry32) for reproducible random tests. */
+export function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Roughly Gaussian integers (sum of uniforms), scaled, clamped to [lo, hi]. */
+export function randomInts(rand, n, scale, lo, hi) {
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const g = (rand() + rand() + rand() + rand() - 2) * 1.7;
+    out[i] = Math.max(lo, Math.min(hi, Math.round(g * scale))) | 0;
+  }
+  return out;
+}

@@ -1,0 +1,120 @@
+// The fast rANS loops (src/rans.js + src/rans_fast.js) agree with the readable reference decoder
+// (src/reference.js) on random streams: every lane count path (1, 2, 4, 8 unrolled and the generic
+// one), both slot-table layouts, single-valued tensors and corrupted streams.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeRans, buildSlotTable } from '../src/rans.js';
+import { decodeRansReference } from '../src/reference.js';
+import { buildModel, ransEncode, fxhash26Ref, rng, randomInts } from './helpers/encoder.js';
+
+function stream(values, P, L) {
+  const m = buildModel(values, P);
+  const { states, words } = ransEncode(m.ids, m.freqs, m.cdf, P, L);
+  return { m, model: { states: Uint32Array.from(states), words: Uint16Array.from(words), cdf: Uint16Array.from(m.cdf), P, n: values.length } };
+}
+
+function fastDecode(model, vocab, Ctor = Int32Array) {
+  const out = new Ctor(model.n);
+  const r = decodeRans(model, Ctor.from(vocab), out);
+  return { out, ...r };
+}
+
+const cases = [];
+const rand = rng(42);
+for (const L of [1, 2, 3, 4, 5, 8, 9, 16, 32, 256]) {
+  for (const [P, scale] of [[8, 3], [12, 8], [12, 200], [15, 2000], [15, 40]]) {
+    const n = 1 + Math.floor(rand() * 3000);
+    cases.push({ L: Math.min(L, n), P, n, scale });
+  }
+}
+
+for (const { L, P, n, scale } of cases) {
+  test(`fast == reference: n=${n} L=${L} P=${P} scale=${scale}`, () => {
+    const r = rng(n * 31 + L * 7 + P);
+    let values = randomInts(r, n, scale, -100000, 100000);
+    // Keep at most 2^P distinct values (the model's limit).
+    const distinct = [...new Set(values)];
+    if (distinct.length > 2 ** P) {
+      const keep = new Set(distinct.slice(0, 2 ** P));
+      values = values.map((v) => (keep.has(v) ? v : distinct[0]));
+    }
+    const { m, model } = stream(values, P, L);
+    const ref = decodeRansReference(model, m.vocab);
+    assert.equal(ref.status, 'ok');
+    assert.deepEqual(ref.values, values);
+    assert.deepEqual(ref.ids, m.ids);
+    assert.equal(ref.checksum, fxhash26Ref(m.ids));
+    const fast = fastDecode(model, m.vocab);
+    assert.equal(fast.status, 'ok');
+    assert.deepEqual(Array.from(fast.out), values);
+    assert.equal(fast.checksum, ref.checksum);
+    assert.equal(fast.wordsRead, model.words.length);
+  });
+}
+
+test('both slot-table layouts are exercised by the cases above', () => {
+  assert.equal(buildSlotTable(Uint16Array.from([0, 100, 256]), 8).packed, true);
+  // 2^15 precision with ~1000 symbols and a large frequency cannot be packed in 32 bits.
+  const cdf = [0, 20000];
+  for (let s = 1; s < 1000; s++) cdf.push(20000 + Math.round((s * (32768 - 20000)) / 999));
+  assert.equal(buildSlotTable(Uint16Array.from(cdf), 15).packed, false);
+});
+
+test('single-valued tensor: identity decoding, no words, checksum of zeros', () => {
+  for (const L of [1, 3, 8]) {
+    const { m, model } = stream(new Array(1000).fill(-7), 12, L);
+    assert.equal(model.words.length, 0);
+    const fast = fastDecode(model, m.vocab);
+    const ref = decodeRansReference(model, m.vocab);
+    assert.equal(fast.status, 'ok');
+    assert.ok(fast.out.every((v) => v === -7));
+    assert.equal(fast.checksum, ref.checksum);
+    assert.equal(fast.checksum, fxhash26Ref(new Array(1000).fill(0)));
+    // A lane not at 2^16 is a corrupt stream.
+    const bad = { ...model, states: Uint32Array.from(model.states, (x, j) => (j === L - 1 ? x + 1 : x)) };
+    assert.equal(fastDecode(bad, m.vocab).status, 'badFinalState');
+    assert.equal(decodeRansReference(bad, m.vocab).status, 'badFinalState');
+  }
+});
+
+test('corrupted streams: fast and reference agree on the failure', () => {
+  const r = rng(7);
+  let disagreements = 0;
+  let detected = 0;
+  for (let trial = 0; trial < 200; trial++) {
+    const L = [1, 2, 4, 8, 5, 32][trial % 6];
+    const P = [8, 12, 15][trial % 3];
+    const values = randomInts(r, 200 + Math.floor(r() * 500), 6, -50, 50);
+    const { m, model } = stream(values, P, L);
+    const words = model.words.slice();
+    const kind = trial % 4;
+    let corrupt = { ...model, words };
+    if (kind === 0 && words.length) words[Math.floor(r() * words.length)] ^= 1 << Math.floor(r() * 16);
+    else if (kind === 1 && words.length) corrupt = { ...model, words: words.subarray(0, words.length - 1) };
+    else if (kind === 2) corrupt = { ...model, words: Uint16Array.from([...words, 0x1234]) };
+    else corrupt = { ...model, states: Uint32Array.from(model.states, (x, j) => (j === 0 ? x ^ 0x40 : x)) };
+    const fast = fastDecode(corrupt, m.vocab);
+    const ref = decodeRansReference(corrupt, m.vocab);
+    if (fast.status !== ref.status) disagreements++;
+    if (fast.status === 'ok' && ref.status === 'ok' && fast.checksum !== ref.checksum) disagreements++;
+    if (fast.status !== 'ok' || fast.checksum !== fxhash26Ref(m.ids)) detected++;
+  }
+  assert.equal(disagreements, 0);
+  assert.equal(detected, 200, 'every corruption is caught by the stream checks or the checksum');
+});
+
+test('wide slot-table layout (P = 15, many symbols, one frequent one): fast == reference', () => {
+  const r = rng(99);
+  for (const L of [1, 2, 3, 4, 8, 17]) {
+    const n = 6000;
+    const values = Array.from({ length: n }, (_, i) => (r() < 0.6 ? 5 : 1000 + (i % 1500)));
+    const { m, model } = stream(values, 15, L);
+    assert.equal(buildSlotTable(model.cdf, 15).packed, false, 'this case must use the wide layout');
+    const ref = decodeRansReference(model, m.vocab);
+    const fast = fastDecode(model, m.vocab, Int16Array);
+    assert.equal(ref.status, 'ok');
+    assert.equal(fast.status, 'ok');
+    assert.deepEqual(Array.from(fast.out), values);
+    assert.equal(fast.checksum, ref.checksum);
+  }
+});

@@ -1,0 +1,75 @@
+// The golden vectors of tests/vectors/ (written by the Python encoder) decode to exactly the
+// expected values, and every bad vector is rejected with the expected error code.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { decode, readHeader, AnspackError } from '../src/index.js';
+
+const dir = new URL('../../tests/vectors/', import.meta.url);
+const read = (name) => readFileSync(new URL(name, dir));
+const BITS = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array };
+
+const valid = readdirSync(dir).filter((f) => f.endsWith('.anspack'));
+
+test('there are golden vectors, including the worked example', () => {
+  assert.ok(valid.length >= 3, `only ${valid.length} vectors`);
+  assert.ok(valid.includes('worked_example.anspack'));
+});
+
+for (const file of valid) {
+  test(`golden vector ${file}`, () => {
+    const bytes = read(file);
+    const expected = JSON.parse(read(file.replace(/\.anspack$/, '.json')));
+    const header = readHeader(bytes);
+    assert.equal(header.fileSize, expected.file_size);
+    assert.deepEqual(header.metadata, expected.metadata ?? {});
+    const { tensors, byName, metadata } = decode(bytes);
+    assert.deepEqual(metadata, expected.metadata ?? {});
+    assert.equal(tensors.length, expected.tensors.length);
+    expected.tensors.forEach((e, i) => {
+      const t = tensors[i];
+      const info = header.tensors[i];
+      assert.equal(t.name, e.name);
+      assert.equal(byName[e.name], t);
+      assert.deepEqual(t.shape, e.shape);
+      assert.equal(t.dtype, e.dtype);
+      assert.equal(info.coding, e.coding);
+      assert.equal(t.checksum, e.checksum);
+      assert.equal(info.checksum, e.checksum);
+      if (e.coding === 'rans') {
+        assert.equal(info.vocabSize, e.vocab_size);
+        assert.equal(info.lanes, e.lanes);
+        assert.equal(info.words, e.words);
+        assert.equal(info.precision, e.precision);
+      }
+      if (e.bits) {
+        const bits = new BITS[t.data.BYTES_PER_ELEMENT](t.data.buffer, t.data.byteOffset, t.data.length);
+        assert.deepEqual(Array.from(bits), e.bits);
+      } else {
+        assert.deepEqual(Array.from(t.data), e.data);
+      }
+    });
+  });
+}
+
+test('worked example decodes to the matrix printed in spec section 16', () => {
+  const { byName } = decode(read('worked_example.anspack'));
+  const w = byName.w;
+  assert.ok(w.data instanceof Int8Array);
+  assert.deepEqual(w.shape, [3, 8]);
+  assert.deepEqual(Array.from(w.data), [0, 1, 0, -1, 0, 0, 2, 0, 0, 0, -1, 0, 1, 0, 0, -2, 3, 0, 1, 0, -1, 0, 0, 1]);
+  assert.equal(w.checksum, 29616549);
+});
+
+const badIndex = JSON.parse(read('bad/index.json'));
+for (const [name, code] of Object.entries(badIndex)) {
+  test(`bad vector ${name} -> ${code}`, () => {
+    const bytes = read(`bad/${name}.anspack`);
+    assert.throws(() => decode(bytes), (e) => {
+      assert.ok(e instanceof AnspackError, `${e}`);
+      assert.equal(e.code, code, e.message);
+      assert.match(e.message, /byte offset \d+/);
+      return true;
+    });
+  });
+}

@@ -217,7 +217,12 @@ def test_every_truncation_is_rejected_with_truncated_or_bad_magic():
 @pytest.mark.parametrize("mutate,error,field", [
     (lambda d, t: b"GIF89a.." + d[8:], anspack.BadMagic, "magic"),
     (lambda d, t: _patch(d, 8, "<I", 7), anspack.UnsupportedVersion, "version 7"),
-    (lambda d, t: _patch(d, 36, "<I", 1), anspack.ReservedNonZero, "reserved"),
+    (lambda d, t: _patch(d, HEADER_SIZE + 42, "<H", 1), anspack.ReservedNonZero, "reserved"),
+    (lambda d, t: _patch(d, 36, "<I", 1 << 26), anspack.BadTable, "header_checksum"),
+    (lambda d, t: _patch(d, 36, "<I", 1), anspack.ChecksumMismatch, "header_checksum"),
+    (lambda d, t: _patch(d, HEADER_SIZE + 36, "<B", 2), anspack.ChecksumMismatch, "header_checksum"),
+    (lambda d, t: _patch(d, t.entry_offset + 64, "<B", ord("v")), anspack.ChecksumMismatch, "header_checksum"),
+    (lambda d, t: _patch(d, t.data_offset + RANS_HEADER_SIZE + 16, "<b", 99), anspack.ChecksumMismatch, "block_checksum"),
     (lambda d, t: _patch(d, 16, "<Q", len(d) + 1), anspack.Truncated, "file_size"),
     (lambda d, t: d + b"\0", anspack.SizeMismatch, "trailing"),
     (lambda d, t: _patch(d, 24, "<I", 9), anspack.BadTable, "9 tensors"),
@@ -269,6 +274,17 @@ def test_flipped_words_never_decode_silently():
         b[pos] ^= 1 << int(rng.integers(0, 8))
         with pytest.raises((anspack.CorruptStream, anspack.ChecksumMismatch)):
             anspack.decode(bytes(b))
+
+
+def test_every_single_byte_corruption_is_detected():
+    """Every byte of the file is covered: structure checks, header/block checksums, ids checksum."""
+    data, a = _file()
+    for pos in range(len(data)):
+        for bit in (0, 3, 7):
+            b = bytearray(data)
+            b[pos] ^= 1 << bit
+            with pytest.raises(anspack.FormatError):
+                anspack.decode(bytes(b))
 
 
 def test_verify_false_skips_only_the_checksum_comparison():

@@ -60,7 +60,8 @@ def encode_tensor(name: str, array: np.ndarray, *, lanes: int | None = None, pre
         L = min(L, n)
     states, words = encode_interleaved(model.ids, model.freqs, model.cdf, precision, L)
     data = container.rans_block(dtype, L, precision, states, model.values, model.cdf, words)
-    return Block(name, a.shape, dtype, CODING_RANS, fxhash26(model.ids), data, dequant)
+    return Block(name, a.shape, dtype, CODING_RANS, fxhash26(model.ids), data, dequant,
+                 side_size=len(data) - 2 * words.size)
 
 
 def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | None = None, precision: int = DEFAULT_PRECISION,
@@ -91,13 +92,18 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | None = None, preci
     return container.write_file(blocks, metadata)
 
 
-def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> FileHeader:
-    """Validate a file's header, table, metadata and layout and list its tensors without decoding."""
-    return container.read_header(data, max_entries=max_entries)
+def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = True) -> FileHeader:
+    """Validate a file's header, table, metadata and layout and list its tensors without decoding.
+
+    With ``verify`` (default) the header checksum over header, table and metadata is compared too.
+    """
+    return container.read_header(data, max_entries=max_entries, verify=verify)
 
 
 def _decode_one(buf: memoryview, t: TensorInfo, *, verify: bool, dequantize: bool) -> np.ndarray:
     dt = np.dtype(t.dtype)
+    if verify and t.coding == "raw":
+        container.verify_block_checksum(buf, t)
     if t.coding == "raw":
         arr = np.frombuffer(buf, dtype=dt.newbyteorder("<"), count=t.size, offset=t.data_offset).astype(dt)
         if verify and _raw_checksum(arr) != t.checksum:
@@ -105,6 +111,8 @@ def _decode_one(buf: memoryview, t: TensorInfo, *, verify: bool, dequantize: boo
                                    offset=t.entry_offset + 32, tensor=t.name)
     else:
         r = container.rans_arrays(buf, t)
+        if verify:
+            container.verify_block_checksum(buf, t)
         ids, h, status, where = decode_interleaved(r.states, r.words, r.cdf, t.precision, t.size)
         words_at = t.data_offset + t.data_size - 2 * t.words
         if status == UNDERRUN:
@@ -151,14 +159,15 @@ def decode(data, *, dequantize: bool = False, verify: bool = True,
         anspack.FormatError: a subclass named as in spec section 14, for any malformed file.
     """
     buf = memoryview(data).cast("B")
-    header = container.read_header(buf, max_entries=max_entries)
+    header = container.read_header(buf, max_entries=max_entries, verify=verify)
     return {t.name: _decode_one(buf, t, verify=verify, dequantize=dequantize) for t in header.tensors}
 
 
 def decode_tensor(data, name: str, **options) -> np.ndarray:
     """Decode one tensor by name (the rest of the file is validated but not decoded)."""
     buf = memoryview(data).cast("B")
-    header = container.read_header(buf, max_entries=options.pop("max_entries", DEFAULT_MAX_ENTRIES))
+    header = container.read_header(buf, max_entries=options.get("max_entries", DEFAULT_MAX_ENTRIES),
+                                   verify=options.get("verify", True))
     return _decode_one(buf, header[name], verify=options.get("verify", True),
                        dequantize=options.get("dequantize", False))
 

@@ -26,11 +26,24 @@ def fxhash26_step(h, a):
 
 
 @njit(cache=True)
-def _fxhash26_array(a):
-    h = np.int64(0)
+def _fxhash26_array(a, h):
     for i in range(a.size):
         h = fxhash26_step(h, np.int64(a[i]))
     return h
+
+
+def fxhash26_bytes(data, h: int = 0) -> int:
+    """FxHash26 of a byte string taken as a sequence of u8 values, continuing from ``h``.
+
+    Used for the header and block checksums (spec section 11); ``h`` chains several byte ranges.
+
+        >>> fxhash26_bytes(b"ab") == fxhash26_reference(b"ab") == fxhash26_bytes(b"b", fxhash26_bytes(b"a"))
+        True
+    """
+    a = np.frombuffer(data, dtype=np.uint8)
+    if a.size == 0:
+        return h
+    return int(_fxhash26_array(a, np.int64(h)))
 
 
 def fxhash26(ids) -> int:
@@ -44,7 +57,7 @@ def fxhash26(ids) -> int:
         raise ValueError("fxhash26 needs non-negative integers")
     if a.dtype.itemsize == 8 and a.max() >= 1 << 32:
         raise ValueError("fxhash26 needs integers below 2^32")
-    return int(_fxhash26_array(a))
+    return int(_fxhash26_array(a, np.int64(0)))
 
 
 def fxhash26_reference(ids) -> int:

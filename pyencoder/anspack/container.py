@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checksum import fxhash26_bytes
 from .errors import (
-    BadDequant, BadLayout, BadMagic, BadMetadata, BadModel, BadTable, LimitExceeded, ReservedNonZero, SizeMismatch,
+    BadDequant, BadLayout, ChecksumMismatch, BadMagic, BadMetadata, BadModel, BadTable, LimitExceeded, ReservedNonZero, SizeMismatch,
     Truncated, UnsupportedVersion,
 )
 
@@ -27,10 +28,12 @@ DEQUANT_HEADER_SIZE = 16
 MAX_NDIM = 8
 MAX_PRECISION = 15
 MAX_SAFE_ENTRIES = (1 << 53) - 1
-DEFAULT_MAX_ENTRIES = 1 << 32  # per tensor; callers may raise it
+DEFAULT_MAX_ENTRIES = 1 << 28  # per tensor (a 200-byte file can declare a huge single-valued tensor); callers may raise it
 
-_HEADER = struct.Struct("<8sIIQIIII")  # magic, version, flags, file_size, count, table, meta, reserved
-_ENTRY = struct.Struct("<QQQQIBBBBHHI")  # offsets/sizes, checksum, dtype, coding, ndim, res, name_len, res, res
+_HEADER = struct.Struct("<8sIIQIIII")  # magic, version, flags, file_size, count, table, meta, header_checksum
+_ENTRY = struct.Struct("<QQQQIBBBBHHI")  # offsets/sizes, checksum, dtype, coding, ndim, res, name_len, res, block_checksum
+HEADER_CHECKSUM_AT = 36
+BLOCK_CHECKSUM_AT = 44  # within a table entry
 _RANS = struct.Struct("<IIQBBHI")  # V, L, W, P, res, res, res
 
 CODING_RANS = 0
@@ -62,6 +65,7 @@ class TensorInfo:
     dequant_offset: int = 0
     dequant_size: int = 0
     entry_offset: int = 0
+    block_checksum: int = 0
     vocab_size: int | None = None
     lanes: int | None = None
     words: int | None = None
@@ -103,6 +107,7 @@ class Block:
     checksum: int
     data: bytes
     dequant: bytes = b""
+    side_size: int = 0  # leading bytes of ``data`` covered by the block checksum (rANS: all but the words)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -174,8 +179,9 @@ def write_file(blocks: list[Block], metadata: dict | None = None) -> bytes:
     _HEADER.pack_into(out, 0, MAGIC, VERSION, 0, file_size, len(blocks), table_size, len(meta), 0)
     pos = HEADER_SIZE
     for b, nb, (data_offset, dq_offset) in zip(blocks, entries_fixed, placements):
+        block_checksum = fxhash26_bytes(b.dequant, fxhash26_bytes(b.data[:b.side_size]))
         _ENTRY.pack_into(out, pos, data_offset, len(b.data), dq_offset, len(b.dequant), b.checksum,
-                         DTYPE_CODES[b.dtype], b.coding, len(b.shape), 0, len(nb), 0, 0)
+                         DTYPE_CODES[b.dtype], b.coding, len(b.shape), 0, len(nb), 0, block_checksum)
         pos += ENTRY_FIXED_SIZE
         for d in b.shape:
             struct.pack_into("<Q", out, pos, int(d))
@@ -186,7 +192,28 @@ def write_file(blocks: list[Block], metadata: dict | None = None) -> bytes:
         if b.dequant:
             out[dq_offset:dq_offset + len(b.dequant)] = b.dequant
     out[pos:pos + len(meta)] = meta
+    struct.pack_into("<I", out, HEADER_CHECKSUM_AT, fxhash26_bytes(out[:pos + len(meta)]))
     return bytes(out)
+
+
+def header_checksum(buf, meta_end: int) -> int:
+    """FxHash26 of bytes [0, meta_end) as u8 values, with the header_checksum field read as zeros."""
+    return fxhash26_bytes(buf[HEADER_CHECKSUM_AT + 4:meta_end],
+                          fxhash26_bytes(b"\0\0\0\0", fxhash26_bytes(buf[:HEADER_CHECKSUM_AT])))
+
+
+def block_checksum(buf, t: "TensorInfo") -> int:
+    """FxHash26 of a tensor's data block without its words, then its dequant block (spec section 11)."""
+    side = t.data_size - 2 * t.words if t.coding == "rans" else 0
+    h = fxhash26_bytes(buf[t.data_offset:t.data_offset + side])
+    return fxhash26_bytes(buf[t.dequant_offset:t.dequant_offset + t.dequant_size], h)
+
+
+def verify_block_checksum(buf, t: "TensorInfo") -> None:
+    h = block_checksum(buf, t)
+    if h != t.block_checksum:
+        raise ChecksumMismatch(f"block_checksum: the model and dequant bytes hash to {h}, table says "
+                               f"{t.block_checksum}", offset=t.entry_offset + BLOCK_CHECKSUM_AT, tensor=t.name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -197,7 +224,7 @@ def _u(buf: memoryview, fmt: str, offset: int):
     return struct.unpack_from(fmt, buf, offset)[0]
 
 
-def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> FileHeader:
+def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = True) -> FileHeader:
     """Parse and validate the header, table, metadata and block placement (spec section 13, rules 1-8).
 
     Reads nothing but fixed-size fields and the rANS block headers; allocates nothing whose size
@@ -211,13 +238,13 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> FileHeader:
         raise BadMagic(f"expected magic {MAGIC.hex(' ')}, found {bytes(buf[:8]).hex(' ')}", offset=0)
     if size < HEADER_SIZE:
         raise Truncated(f"file is {size} bytes, shorter than the {HEADER_SIZE}-byte header", offset=size)
-    magic, version, flags, file_size, count, table_size, meta_size, reserved = _HEADER.unpack_from(buf, 0)
+    magic, version, flags, file_size, count, table_size, meta_size, stored_header_checksum = _HEADER.unpack_from(buf, 0)
     if version != VERSION:
         raise UnsupportedVersion(f"format version {version}; this decoder reads version {VERSION}", offset=8)
     if flags != 0:
         raise ReservedNonZero(f"header flags are {flags:#x}, expected 0", offset=12)
-    if reserved != 0:
-        raise ReservedNonZero(f"header reserved field is {reserved:#x}, expected 0", offset=36)
+    if stored_header_checksum >> 26:
+        raise BadTable(f"header_checksum {stored_header_checksum:#x} has bits above 26 set", offset=36)
     if file_size > size:
         raise Truncated(f"header says file_size {file_size}, but only {size} bytes are present", offset=16)
     if file_size < size:
@@ -241,9 +268,9 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> FileHeader:
             raise BadTable(f"entry {index} starts at {pos} and overruns the table, which ends at {meta_start}",
                            offset=pos)
         (d_off, d_size, q_off, q_size, checksum, dtype_code, coding, ndim, res1, name_len, res2,
-         res3) = _ENTRY.unpack_from(buf, pos)
+         entry_block_checksum) = _ENTRY.unpack_from(buf, pos)
         entry_at = pos
-        for value, rel in ((res1, 39), (res2, 42), (res3, 44)):
+        for value, rel in ((res1, 39), (res2, 42)):
             if value != 0:
                 raise ReservedNonZero(f"entry {index}: reserved field at entry offset {rel} is {value}",
                                       offset=pos + rel)
@@ -259,6 +286,9 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> FileHeader:
             raise BadTable(f"entry {index}: empty name", offset=pos + 40)
         if checksum >> 26:
             raise BadTable(f"entry {index}: checksum {checksum:#x} has bits above 26 set", offset=pos + 32)
+        if entry_block_checksum >> 26:
+            raise BadTable(f"entry {index}: block_checksum {entry_block_checksum:#x} has bits above 26 set",
+                           offset=pos + BLOCK_CHECKSUM_AT)
         entry_len = ENTRY_FIXED_SIZE + 8 * ndim + align8(name_len)
         if pos + entry_len > meta_start:
             raise BadTable(f"entry {index} ({entry_len} bytes at {pos}) overruns the table, which ends at "
@@ -287,7 +317,8 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> FileHeader:
         tensors.append(TensorInfo(name=name, shape=tuple(int(d) for d in shape),
                                   dtype=CODE_DTYPES[dtype_code].name, coding=CODING_NAMES[coding],
                                   checksum=checksum, data_offset=d_off, data_size=d_size,
-                                  dequant_offset=q_off, dequant_size=q_size, entry_offset=entry_at))
+                                  dequant_offset=q_off, dequant_size=q_size, entry_offset=entry_at,
+                                  block_checksum=entry_block_checksum))
     if pos != meta_start:
         raise BadTable(f"the {count} entries end at {pos}, but the table ends at {meta_start}", offset=pos)
 
@@ -309,6 +340,11 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> FileHeader:
             raise BadLayout(f"raw block is {t.data_size} bytes, expected {t.size} entries x "
                             f"{np.dtype(t.dtype).itemsize} = {t.size * np.dtype(t.dtype).itemsize}",
                             offset=t.entry_offset + 8, tensor=t.name)
+    if verify:
+        h = header_checksum(buf, meta_start + meta_size)
+        if h != stored_header_checksum:
+            raise ChecksumMismatch(f"header_checksum: header, table and metadata hash to {h}, header says "
+                                   f"{stored_header_checksum}", offset=HEADER_CHECKSUM_AT)
     return FileHeader(version=version, file_size=file_size, tensors=tensors, metadata=metadata)
 
 

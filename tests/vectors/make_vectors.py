@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import anspack
-from anspack.container import HEADER_SIZE, values_size
+from anspack.container import HEADER_SIZE, header_checksum, values_size
 
 HERE = Path(__file__).resolve().parent
 
@@ -82,6 +82,13 @@ def _set(data: bytes, offset: int, fmt: str, value) -> bytes:
     return bytes(b)
 
 
+def _rehash_header(data: bytes) -> bytes:
+    """Recompute header_checksum, so that a table change reaches the check behind it."""
+    table_size, meta_size = struct.unpack_from("<II", data, 28)
+    meta_end = HEADER_SIZE + table_size + meta_size
+    return _set(data, 36, "<I", header_checksum(data, meta_end))
+
+
 def bad_files(good: bytes) -> dict[str, tuple[bytes, str]]:
     """Malformed variants of the worked example, each with the error code a decoder must raise."""
     h = anspack.read_header(good)
@@ -102,7 +109,10 @@ def bad_files(good: bytes) -> dict[str, tuple[bytes, str]]:
         "bad_cdf": (_set(good, cdf_at + 2, "<H", 0), "BadModel"),
         "lanes_zero": (_set(good, t.data_offset + 4, "<I", 0), "BadModel"),
         "flipped_word": (bytes(flipped), "CorruptStream"),
-        "bad_checksum": (_set(good, HEADER_SIZE + 32, "<I", (t.checksum + 1) & 0x3FFFFFF), "ChecksumMismatch"),
+        "bad_header_checksum": (_set(good, HEADER_SIZE + 32, "<I", (t.checksum + 1) & 0x3FFFFFF), "ChecksumMismatch"),
+        "bad_ids_checksum": (_rehash_header(_set(good, HEADER_SIZE + 32, "<I", (t.checksum + 1) & 0x3FFFFFF)),
+                             "ChecksumMismatch"),
+        "bad_vocab_value": (_set(good, t.data_offset + 24 + 4 * t.lanes, "<b", 5), "ChecksumMismatch"),
     }
 
 

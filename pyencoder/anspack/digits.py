@@ -1,0 +1,353 @@
+"""The demo's digit classifier: a small numpy MLP on scikit-learn's bundled 8x8 ``load_digits``.
+
+This is the seed-002 lab ("model compression") done properly: a fixed seed, a stratified train/test
+split, training on the training part only, accuracy on the held-out part, and the lab's table (size,
+bits per weight, test accuracy, latency) for each compression setting.
+
+Model: ``64 -> 128 -> 64 -> 10``, ReLU, softmax cross-entropy, trained with Adam in float64 and saved
+as float32. Weights follow the PyTorch convention (``fcK.weight`` has shape ``(out, in)``), so
+"per row" quantization means one scale per output unit.
+
+Inputs are the raw ``load_digits`` intensities ``0 … 16`` divided by 16.
+
+Exact predictions: :func:`forward_exact` evaluates the network in float64 with one fixed summation order
+(``acc = bias[j]; for k in 0..in-1: acc += x[k] * W[j, k]``, then ReLU), which is what the demo page's
+JavaScript does with its float64 numbers. Every step is a correctly rounded IEEE operation in both
+languages, so the logits (and the predicted classes) are bit-identical; the demo test compares them
+class by class.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SEED = 0
+TEST_SIZE = 0.2
+HIDDEN = (128, 64)
+EPOCHS = 40
+BATCH = 32
+LEARNING_RATE = 1e-3
+WEIGHT_DECAY = 1e-4
+INPUT_SCALE = 16.0  # load_digits intensities are 0 .. 16
+
+
+def load_split(seed: int = SEED, test_size: float = TEST_SIZE):
+    """``load_digits`` split into stratified train/test parts.
+
+    Returns ``(X_train, X_test, y_train, y_test)``: images as uint8 ``(n, 64)`` with values 0 … 16,
+    labels as int64.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    X = d.data.astype(np.uint8)
+    y = d.target.astype(np.int64)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=test_size, random_state=seed, stratify=y)
+    return X_train, X_test, y_train, y_test
+
+
+def layer_names(weights: dict[str, np.ndarray]) -> list[str]:
+    """The layer prefixes (``fc1``, ``fc2``, …) in forward order."""
+    names = sorted({k.split(".")[0] for k in weights}, key=lambda s: int(s[2:]))
+    return names
+
+
+def _init(rng: np.random.Generator, sizes: list[int]) -> dict[str, np.ndarray]:
+    params = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"fc{i}.weight"] = rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)
+        params[f"fc{i}.bias"] = np.zeros(n_out)
+    return params
+
+
+def _forward_train(params, x, n_layers):
+    acts = [x]
+    h = x
+    for i in range(1, n_layers + 1):
+        z = h @ params[f"fc{i}.weight"].T + params[f"fc{i}.bias"]
+        h = np.maximum(z, 0.0) if i < n_layers else z
+        acts.append(h)
+    return acts
+
+
+def train(X_train: np.ndarray, y_train: np.ndarray, *, hidden=HIDDEN, epochs: int = EPOCHS,
+          batch: int = BATCH, lr: float = LEARNING_RATE, weight_decay: float = WEIGHT_DECAY,
+          seed: int = SEED, log=None) -> dict[str, np.ndarray]:
+    """Train the MLP with mini-batch Adam on softmax cross-entropy; returns float32 weights.
+
+    Deterministic for a given seed (the shuffles and the initialisation come from
+    ``np.random.default_rng(seed)``).
+    """
+    rng = np.random.default_rng(seed)
+    sizes = [X_train.shape[1], *hidden, 10]
+    n_layers = len(sizes) - 1
+    params = _init(rng, sizes)
+    m = {k: np.zeros_like(v) for k, v in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    x_all = X_train.astype(np.float64) / INPUT_SCALE
+    y_all = np.asarray(y_train, dtype=np.int64)
+    n = len(x_all)
+    step = 0
+    for epoch in range(epochs):
+        order = rng.permutation(n)
+        total = 0.0
+        lr_epoch = lr * (1.0 - 0.9 * epoch / max(epochs - 1, 1))  # linear decay to lr / 10
+        for start in range(0, n, batch):
+            idx = order[start:start + batch]
+            x, y = x_all[idx], y_all[idx]
+            acts = _forward_train(params, x, n_layers)
+            logits = acts[-1]
+            logits = logits - logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(axis=1, keepdims=True)
+            total += -np.log(p[np.arange(len(y)), y] + 1e-12).sum()
+            g = p
+            g[np.arange(len(y)), y] -= 1.0
+            g /= len(y)
+            grads = {}
+            for i in range(n_layers, 0, -1):
+                grads[f"fc{i}.weight"] = g.T @ acts[i - 1] + weight_decay * params[f"fc{i}.weight"]
+                grads[f"fc{i}.bias"] = g.sum(axis=0)
+                if i > 1:
+                    g = (g @ params[f"fc{i}.weight"]) * (acts[i - 1] > 0)
+            step += 1
+            for k in params:
+                m[k] = b1 * m[k] + (1 - b1) * grads[k]
+                v[k] = b2 * v[k] + (1 - b2) * grads[k] ** 2
+                mh = m[k] / (1 - b1 ** step)
+                vh = v[k] / (1 - b2 ** step)
+                params[k] -= lr_epoch * mh / (np.sqrt(vh) + eps)
+        if log is not None and (epoch % 10 == 9 or epoch == epochs - 1):
+            log(f"epoch {epoch + 1}/{epochs}: train loss {total / n:.4f}")
+    return {k: np.ascontiguousarray(p, dtype=np.float32) for k, p in params.items()}
+
+
+def forward_exact(weights: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Logits in float64 with the page's summation order (bit-identical to the demo's JS).
+
+    ``X`` holds raw intensities 0 … 16; it is divided by 16 in float64 first.
+    """
+    h = np.asarray(X, dtype=np.float64) / INPUT_SCALE
+    names = layer_names(weights)
+    for li, name in enumerate(names):
+        W = np.asarray(weights[f"{name}.weight"], dtype=np.float64)
+        b = np.asarray(weights[f"{name}.bias"], dtype=np.float64)
+        n_out, n_in = W.shape
+        acc = np.repeat(b[None, :], len(h), axis=0)
+        for k in range(n_in):
+            acc += h[:, k:k + 1] * W[None, :, k]  # product rounded, then sum rounded: as in JS
+        h = np.maximum(acc, 0.0) if li < len(names) - 1 else acc
+    return h
+
+
+def predict(weights: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Predicted classes (int64), the first maximum winning ties (as the page's JS)."""
+    return np.argmax(forward_exact(weights, X), axis=1).astype(np.int64)
+
+
+def forward_fast(weights: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Float32 BLAS inference (what a deployed numpy model would run); used for latency."""
+    h = np.asarray(X, dtype=np.float32) * np.float32(1.0 / INPUT_SCALE)
+    names = layer_names(weights)
+    for li, name in enumerate(names):
+        h = h @ weights[f"{name}.weight"].T + weights[f"{name}.bias"]
+        if li < len(names) - 1:
+            np.maximum(h, 0.0, out=h)
+    return h
+
+
+def latency_us(weights: dict[str, np.ndarray], X: np.ndarray, *, repeats: int = 200) -> tuple[float, float]:
+    """Median time of a one-image forward pass, and best-of-20 time per image of a whole-test-set pass
+    (best of, because other processes share the CPU), in microseconds."""
+    w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+    one = X[:1]
+    forward_fast(w, one)
+    t1 = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        forward_fast(w, one)
+        t1.append(time.perf_counter() - t0)
+    tb = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        forward_fast(w, X)
+        tb.append(time.perf_counter() - t0)
+    return float(np.median(t1) * 1e6), float(np.min(tb) / len(X) * 1e6)
+
+
+def save_safetensors(path, weights: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    """Save float32 weights as safetensors (no pickle)."""
+    from safetensors.numpy import save_file
+
+    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}, str(path),
+              metadata=metadata)
+
+
+def load_safetensors(path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return dict(load_file(str(path)))
+
+
+# ----------------------------------------------------------------------------------------------
+# compression settings (the seed-002 lab's versions, plus the ones the format makes cheap)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One compression setting of the demo."""
+
+    name: str  # file stem and id on the page
+    label: str  # human-readable
+    kind: str  # "fp32", "fp16", "int", "kmeans"
+    bits: int = 32  # code width for "int" / "kmeans"
+    per_row: bool = False  # one scale per output unit (else per tensor)
+    prune: float = 0.0  # fraction of each weight matrix zeroed (smallest |w|) before quantizing
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("fp32", "float32 (baseline)", "fp32"),
+    Setting("fp16", "float16", "fp16", bits=16),
+    Setting("int8", "int8 per tensor", "int", bits=8),
+    Setting("int4-row", "int4 per row", "int", bits=4, per_row=True),
+    Setting("kmeans3", "3-bit k-means", "kmeans", bits=3),
+    Setting("prune10-int4", "pruned 10% + int4 per row", "int", bits=4, per_row=True, prune=0.10),
+    Setting("prune30-int4", "pruned 30% + int4 per row", "int", bits=4, per_row=True, prune=0.30),
+    Setting("prune50-int4", "pruned 50% + int4 per row", "int", bits=4, per_row=True, prune=0.50),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def is_weight(name: str, array: np.ndarray) -> bool:
+    """Weight matrices are quantized; biases stay float (they are 2 % of the parameters)."""
+    return array.ndim == 2
+
+
+def prune_smallest(w: np.ndarray, fraction: float) -> np.ndarray:
+    """Zero the ``fraction`` of entries with the smallest magnitude (ties broken by flat index)."""
+    w = np.array(w, dtype=np.float32, copy=True)
+    k = int(round(fraction * w.size))
+    if k > 0:
+        order = np.argsort(np.abs(w).reshape(-1), kind="stable")
+        w.reshape(-1)[order[:k]] = 0.0
+    return w
+
+
+def kmeans_1d(values: np.ndarray, k: int, *, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic 1-D Lloyd k-means (quantile init); returns ``(sorted centroids f32, labels u8)``."""
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    c = np.quantile(x, (np.arange(k) + 0.5) / k)
+    for _ in range(iterations):
+        edges = (c[1:] + c[:-1]) / 2
+        lab = np.searchsorted(edges, x)
+        new = np.array([x[lab == j].mean() if np.any(lab == j) else c[j] for j in range(k)])
+        if np.array_equal(new, c):
+            break
+        c = np.sort(new)
+    c32 = c.astype(np.float32)
+    edges = (c32[1:].astype(np.float64) + c32[:-1]) / 2
+    lab = np.searchsorted(edges, x).astype(np.uint8)
+    return c32, lab.reshape(np.shape(values))
+
+
+def fallback_compress(weights: dict[str, np.ndarray], setting: Setting) -> bytes:
+    """FALLBACK quantization (used only while the quant helper's API is missing): builds the file
+    with :func:`anspack.encode` and the spec 12.1 dequant blocks of :mod:`anspack.dequant`."""
+    import anspack
+    from anspack import dequant as dq
+
+    tensors: dict[str, np.ndarray] = {}
+    blocks: dict[str, bytes] = {}
+    schemes = {}
+    for name, w in weights.items():
+        w = np.asarray(w, dtype=np.float32)
+        if setting.kind == "fp32":
+            tensors[name] = w
+        elif setting.kind == "fp16":
+            tensors[name] = w.astype(np.float16)
+        elif not is_weight(name, w):
+            tensors[name] = w
+        elif setting.kind == "int":
+            w = prune_smallest(w, setting.prune) if setting.prune else w
+            qmax = (1 << (setting.bits - 1)) - 1
+            amax = np.abs(w).max(axis=1) if setting.per_row else np.array([np.abs(w).max()])
+            scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+            s = scale[:, None] if setting.per_row else scale[0]
+            q = np.clip(np.rint(w / s), -qmax, qmax).astype(np.int8)
+            tensors[name] = q
+            blocks[name] = dq.affine_block(scale, axis=0 if setting.per_row else None)
+            schemes[name] = f"int{setting.bits} symmetric {'per row' if setting.per_row else 'per tensor'}"
+        elif setting.kind == "kmeans":
+            table, lab = kmeans_1d(w, 1 << setting.bits)
+            tensors[name] = lab
+            blocks[name] = dq.lut_block(table)
+            schemes[name] = f"{setting.bits}-bit k-means codebook"
+        else:  # pragma: no cover
+            raise ValueError(f"unknown setting kind {setting.kind}")
+    meta = {"demo.setting": setting.name, "demo.quantizer": "digits.fallback_compress"}
+    return anspack.encode(tensors, dequant=blocks, metadata=meta)
+
+
+def compress(weights: dict[str, np.ndarray], setting: Setting) -> tuple[bytes, str]:
+    """Compress the model at one setting; returns ``(file bytes, which quantizer was used)``."""
+    return fallback_compress(weights, setting), "fallback"
+
+
+# ----------------------------------------------------------------------------------------------
+# the seed-002 table
+
+
+def evaluate_setting(data: bytes, X_test: np.ndarray, y_test: np.ndarray, *, n_params: int,
+                     reference: dict[str, np.ndarray] | None = None, repeats: int = 200) -> dict:
+    """Decode one compressed file with the Python decoder and measure it (one table row)."""
+    import anspack
+
+    anspack.decode(data, dequantize=True)  # warm (Numba cache load) before timing
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        w = anspack.decode(data, dequantize=True)
+        times.append(time.perf_counter() - t0)
+    header = anspack.read_header(data)
+    pred = predict(w, X_test)
+    lat1, latb = latency_us(w, X_test, repeats=repeats)
+    layers = []
+    for t in header.tensors:
+        n = int(np.prod(t.shape)) if t.shape else 1
+        nbytes = t.data_size + t.dequant_size
+        layers.append({"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "coding": t.coding,
+                       "checksum": t.checksum, "bytes": nbytes, "bits_per_entry": 8 * nbytes / max(n, 1),
+                       "dequant": t.dequant_size > 0})
+    row = {
+        "bytes": len(data),
+        "bits_per_param": 8 * len(data) / n_params,
+        "accuracy": float(np.mean(pred == y_test)),
+        "correct": int(np.sum(pred == y_test)),
+        "predictions": pred.tolist(),
+        "decode_ms": float(np.median(times) * 1e3),
+        "latency_us_one": lat1,
+        "latency_us_per_image_batch": latb,
+        "tensors": layers,
+    }
+    if reference is not None:
+        row["max_abs_error"] = float(max(np.max(np.abs(w[k].astype(np.float64) - reference[k])) for k in reference))
+    return row
+
+
+def format_table(rows: list[dict], *, safetensors_bytes: int) -> str:
+    """The seed-002 lab's table: size, bits per weight, test accuracy, latency per setting."""
+    base = rows[0]["accuracy"] if rows else 0.0
+    lines = [f"{'setting':<28} {'bytes':>7} {'vs fp32':>8} {'bits/param':>10} {'test acc':>8} {'delta':>7} "
+             f"{'decode ms':>9} {'fwd us 1 img':>12} {'fwd us/img batch':>16}"]
+    for r in rows:
+        lines.append(
+            f"{r['label']:<28} {r['bytes']:>7} {safetensors_bytes / r['bytes']:>7.2f}x {r['bits_per_param']:>10.3f} "
+            f"{100 * r['accuracy']:>7.2f}% {100 * (r['accuracy'] - base):>+6.2f}% {r['decode_ms']:>9.3f} "
+            f"{r['latency_us_one']:>12.1f} {r['latency_us_per_image_batch']:>16.2f}")
+    return "\n".join(lines)

@@ -33,8 +33,10 @@ export interface TensorInfo {
   shape: number[];
   dtype: DType;
   coding: 'rans' | 'raw';
-  /** FxHash26 stored in the table. */
+  /** FxHash26 of the decoded ids / raw bit patterns, stored in the table. */
   checksum: number;
+  /** FxHash26 of the block bytes not covered by `checksum` (model, dequant block). */
+  blockChecksum: number;
   /** Number of entries (product of the shape). */
   n: number;
   dataOffset: number;
@@ -53,6 +55,8 @@ export interface TensorInfo {
 export interface FileHeader {
   version: 1;
   fileSize: number;
+  /** FxHash26 of header, table and metadata. */
+  headerChecksum: number;
   metadata: Record<string, unknown>;
   tensors: TensorInfo[];
 }
@@ -65,17 +69,19 @@ export interface Tensor {
   /** The dtype stored in the file, when `data` was dequantized or converted (float16 -> float32). */
   storedDtype?: DType;
   data: TensorData;
-  /** FxHash26 of the decoded ids (rANS) or bit patterns (raw); equal to the table's when verified. */
+  /** FxHash26 of the decoded ids (rANS) or of the raw block (u8 / LE u16 units); equal to the table's when verified. */
   checksum: number;
 }
 
 export interface DecodeOptions {
-  /** Compare each tensor's checksum with the table's (default true). */
+  /** Compare the header, block and data checksums with the stored ones (default true). */
   verify?: boolean;
   /** Tensors with a dequant block -> Float32Array; float16 raw -> Float32Array (default false). */
   dequantize?: boolean;
-  /** Limit on the entries decoded by one call, checked before allocating (default 2^30). */
+  /** Limit on the entries of any one tensor, checked before allocating (default 2^28). */
   maxEntries?: number;
+  /** Limit on the entries of all tensors decoded by one call (default 2^30). */
+  maxTotalEntries?: number;
 }
 
 export interface DecodeResult {
@@ -95,8 +101,8 @@ export function decode(
 /** Decode one tensor by name (the whole file is validated). */
 export function decodeTensor(buffer: Input, name: string, options?: DecodeOptions & { out?: TensorData }): Tensor;
 
-/** List tensors and metadata without decoding; validates everything but the streams. */
-export function readHeader(buffer: Input, options?: { maxEntries?: number }): FileHeader;
+/** List tensors and metadata without decoding; validates everything but the streams and block checksums. */
+export function readHeader(buffer: Input, options?: { maxEntries?: number; verify?: boolean }): FileHeader;
 
 /** FxHash26 (spec section 11) of integers in [0, 2^32). */
 export function fxhash26(ids: ArrayLike<number> | Iterable<number>): number;
@@ -104,8 +110,9 @@ export function fxhash26(ids: ArrayLike<number> | Iterable<number>): number;
 /** IEEE binary16 bit patterns -> Float32Array. */
 export function float16ToFloat32(bits: Uint16Array): Float32Array;
 
-/** Default of DecodeOptions.maxEntries. */
+/** Defaults of DecodeOptions.maxEntries and maxTotalEntries. */
 export const DEFAULT_MAX_ENTRIES: number;
+export const DEFAULT_MAX_TOTAL_ENTRIES: number;
 
 /** Typed array constructor per dtype. */
 export const ARRAY_TYPES: Readonly<Record<DType, new (n: number) => TensorData>>;

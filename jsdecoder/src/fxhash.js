@@ -4,8 +4,9 @@
 //   for each a:  h = rotl5_26(h);  h = ((h ^ a) * 0x03220A95) mod 2^26
 //
 // Math.imul gives the low 32 bits of the product, so its low 26 bits equal the exact product's for
-// any a in [0, 2^32) (the xor is taken as int32: same low bits). The decoder fuses these two lines
-// into its hot loop (src/rans.js); this module is for callers and for raw tensors.
+// any a in [0, 2^32) (the xor is taken as int32: same low bits). Only the low 26 bits of h ^ a reach
+// the result, so the format only ever hashes values below 2^16 (ids, u8 and u16 units). The decoder
+// fuses these two lines into its hot loop (src/rans.js); this module is for callers and raw tensors.
 
 import { AnspackError } from './errors.js';
 
@@ -59,6 +60,38 @@ export function fxhash26Typed(a) {
   for (let i = 0; i < n; i++) {
     h = ((h & 0x1fffff) << 5) | (h >>> 21);
     h = Math.imul(h ^ a[i], FX_MULTIPLIER) & MASK26;
+  }
+  return h;
+}
+
+/**
+ * FxHash26 of bytes[start, end) taken as u8 values, continuing from h (the header and block
+ * checksums of spec section 11 chain several ranges this way).
+ * @param {Uint8Array} bytes
+ * @param {number} start
+ * @param {number} end
+ * @param {number} [h=0]
+ * @returns {number}
+ */
+export function fxhash26Bytes(bytes, start, end, h = 0) {
+  for (let i = start; i < end; i++) {
+    h = ((h & 0x1fffff) << 5) | (h >>> 21);
+    h = Math.imul(h ^ bytes[i], FX_MULTIPLIER) & MASK26;
+  }
+  return h;
+}
+
+/**
+ * FxHash26 of bytes taken as little-endian u16 values (the raw-tensor checksum for 2- and 4-byte
+ * dtypes, spec section 11), on any host. bytes.length must be even.
+ * @param {Uint8Array} bytes
+ * @returns {number}
+ */
+export function fxhash26Bytes16LE(bytes) {
+  let h = 0;
+  for (let i = 0; i + 1 < bytes.length; i += 2) {
+    h = ((h & 0x1fffff) << 5) | (h >>> 21);
+    h = Math.imul(h ^ (bytes[i] | (bytes[i + 1] << 8)), FX_MULTIPLIER) & MASK26;
   }
   return h;
 }

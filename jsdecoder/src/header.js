@@ -8,6 +8,7 @@
 // byte offset, the tensor and the expected vs actual value.
 
 import { AnspackError } from './errors.js';
+import { fxhash26Bytes } from './fxhash.js';
 
 /** The 8-byte magic: \x89ANSPACK. */
 export const MAGIC = Object.freeze([0x89, 0x41, 0x4e, 0x53, 0x50, 0x41, 0x43, 0x4b]);
@@ -15,14 +16,20 @@ export const HEADER_SIZE = 40;
 export const ENTRY_FIXED_SIZE = 48;
 export const RANS_HEADER_SIZE = 24;
 export const DEQUANT_HEADER_SIZE = 16;
+/** Offset of header_checksum in the header, and of block_checksum in a table entry. */
+export const HEADER_CHECKSUM_AT = 36;
+export const BLOCK_CHECKSUM_AT = 44;
 export const MAX_NDIM = 8;
 /** State interval I = [2^16, 2^32) of the rANS coder (spec section 10). */
 export const STATE_LOW = 0x10000;
 /**
- * Default limit on the number of entries decoded by one call (the sum over the tensors decoded).
- * 2^30 entries is 1 GiB of int8 or 4 GiB of int32/float32, above which typed arrays fail anyway.
+ * Default limit on the entries of one tensor (as the Python decoder's max_entries): a 200-byte file
+ * can declare a single-valued tensor of 2^40 entries, so the size a file asks for is bounded before
+ * anything is allocated. 2^28 entries = 256 MiB of int8, 1 GiB of float32.
  */
-export const DEFAULT_MAX_ENTRIES = 2 ** 30;
+export const DEFAULT_MAX_ENTRIES = 2 ** 28;
+/** Default limit on the entries decoded by one decode() call, summed over its tensors. */
+export const DEFAULT_MAX_TOTAL_ENTRIES = 2 ** 30;
 
 /** dtype code -> { name, size, rans (coding 0 allowed), unsigned typed array for its bit patterns } */
 export const DTYPES = Object.freeze({
@@ -81,15 +88,17 @@ function checkZeroBytes(bytes, start, end, what, tensor = null) {
 
 /**
  * Parse and validate everything that can be checked without decoding a stream: spec section 13,
- * rules 1-8, and the layout of dequant blocks (rule 10 apart from the kind, which is checked when
- * dequantizing). Allocates nothing proportional to any declared size.
+ * rules 1-8, the layout of dequant blocks (rule 10 apart from the kind, which is checked when
+ * dequantizing) and, with `verify` (default), the header checksum (rule 9). Allocates nothing
+ * proportional to any declared size.
  *
  * @param {ArrayBuffer | ArrayBufferView} buffer
- * @param {{maxEntries?: number}} [options]
+ * @param {{maxEntries?: number, verify?: boolean}} [options]
  * @returns {import('../index.d.ts').FileHeader}
  */
 export function parseHeader(buffer, options = {}) {
   const bytes = toBytes(buffer);
+  const verify = options.verify ?? true;
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   if (typeof maxEntries !== 'number' || !(maxEntries >= 0)) {
     throw new AnspackError('BadArgument', `maxEntries must be a non-negative number, got ${maxEntries}`);
@@ -106,8 +115,8 @@ export function parseHeader(buffer, options = {}) {
   if (version !== 1) fail('UnsupportedVersion', `version is ${version}, this decoder reads version 1`, 8);
   const flags = dv.getUint32(12, true);
   if (flags !== 0) fail('ReservedNonZero', `flags is ${flags}, expected 0`, 12);
-  const reserved = dv.getUint32(36, true);
-  if (reserved !== 0) fail('ReservedNonZero', `header reserved field is ${reserved}, expected 0`, 36);
+  const headerChecksum = dv.getUint32(HEADER_CHECKSUM_AT, true);
+  if (headerChecksum >= 0x4000000) fail('BadTable', `header_checksum 0x${headerChecksum.toString(16)} has bits above 26 set`, HEADER_CHECKSUM_AT);
 
   // Rule 2: file_size.
   const fileSize = u64(dv, 16);
@@ -162,8 +171,9 @@ export function parseHeader(buffer, options = {}) {
     if (codingCode === 0 && !dtype.rans) fail('BadTable', `coding 0 (rANS) is not allowed for dtype ${dtype.name}`, entry + 37, name);
     if (bytes[entry + 39] !== 0) fail('ReservedNonZero', `entry reserved byte is ${bytes[entry + 39]}, expected 0`, entry + 39, name);
     if (dv.getUint16(entry + 42, true) !== 0) fail('ReservedNonZero', `entry reserved u16 is ${dv.getUint16(entry + 42, true)}, expected 0`, entry + 42, name);
-    if (dv.getUint32(entry + 44, true) !== 0) fail('ReservedNonZero', `entry reserved u32 is ${dv.getUint32(entry + 44, true)}, expected 0`, entry + 44, name);
     if (checksum >= 0x4000000) fail('BadTable', `checksum 0x${checksum.toString(16)} has bits above 26 set`, entry + 32, name);
+    const blockChecksum = dv.getUint32(entry + BLOCK_CHECKSUM_AT, true);
+    if (blockChecksum >= 0x4000000) fail('BadTable', `block_checksum 0x${blockChecksum.toString(16)} has bits above 26 set`, entry + BLOCK_CHECKSUM_AT, name);
     checkZeroBytes(bytes, nameStart + nameLen, entryEnd, 'name padding', name);
 
     const shape = [];
@@ -181,7 +191,7 @@ export function parseHeader(buffer, options = {}) {
 
     tensors.push({
       name, shape, n, dtype: dtype.name, dtypeCode, itemSize: dtype.size,
-      coding: codingCode === 0 ? 'rans' : 'raw', codingCode, checksum,
+      coding: codingCode === 0 ? 'rans' : 'raw', codingCode, checksum, blockChecksum,
       dataOffset, dataSize, dequantOffset, dequantSize, entryOffset: entry,
     });
     p = entryEnd;
@@ -250,7 +260,27 @@ export function parseHeader(buffer, options = {}) {
     }
   }
 
-  return { version, fileSize, tensorCount, tableSize, metadataSize, metadata, tensors, bytes };
+  // Rule 9, first part: the header checksum, once the structure is known to be sound.
+  if (verify) {
+    let h = fxhash26Bytes(bytes, 0, HEADER_CHECKSUM_AT, 0);
+    h = fxhash26Bytes(ZERO4, 0, 4, h);
+    h = fxhash26Bytes(bytes, HEADER_CHECKSUM_AT + 4, metaEnd, h);
+    if (h !== headerChecksum) fail('ChecksumMismatch', `header_checksum: header, table and metadata hash to 0x${h.toString(16)}, the header says 0x${headerChecksum.toString(16)}`, HEADER_CHECKSUM_AT);
+  }
+
+  return { version, fileSize, tensorCount, tableSize, metadataSize, headerChecksum, metadata, tensors, bytes };
+}
+
+const ZERO4 = new Uint8Array(4);
+
+/**
+ * The block checksum of a tensor (spec section 11): its data block's bytes before the words (rANS;
+ * none for raw), then its dequant block's bytes, as one FxHash26 over u8 values.
+ */
+export function blockChecksum(bytes, t) {
+  const side = t.coding === 'rans' ? t.dataSize - 2 * t.words : 0;
+  const h = fxhash26Bytes(bytes, t.dataOffset, t.dataOffset + side, 0);
+  return fxhash26Bytes(bytes, t.dequantOffset, t.dequantOffset + t.dequantSize, h);
 }
 
 /**

@@ -9,14 +9,14 @@
 // every failure throws an AnspackError whose .code names it (spec section 14).
 
 import { AnspackError } from './errors.js';
-import { fxhash26Typed } from './fxhash.js';
-import { parseHeader, DEFAULT_MAX_ENTRIES, LITTLE_ENDIAN, STATE_LOW } from './header.js';
+import { fxhash26Typed, fxhash26Bytes16LE } from './fxhash.js';
+import { parseHeader, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, LITTLE_ENDIAN, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
 import { decodeRans } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
 
 export { AnspackError, ErrorCodes } from './errors.js';
 export { fxhash26 } from './fxhash.js';
-export { DEFAULT_MAX_ENTRIES } from './header.js';
+export { DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES } from './header.js';
 export { decodeSeedLayout } from './seed.js';
 
 /** The typed array holding each dtype's decoded values (float16: its IEEE binary16 bit patterns). */
@@ -30,7 +30,6 @@ const VALUE_READERS = {
   int16: (dv, o) => dv.getInt16(o, true), uint16: (dv, o) => dv.getUint16(o, true),
   int32: (dv, o) => dv.getInt32(o, true), uint32: (dv, o) => dv.getUint32(o, true),
 };
-const BITS_TYPES = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array };
 
 /** Largest n this implementation decodes in one tensor (its loop counters are int32). */
 const IMPLEMENTATION_MAX_ENTRIES = 2 ** 31 - 1;
@@ -38,7 +37,7 @@ const IMPLEMENTATION_MAX_ENTRIES = 2 ** 31 - 1;
 function publicInfo(t) {
   const info = {
     name: t.name, shape: t.shape.slice(), dtype: t.dtype, coding: t.coding, checksum: t.checksum,
-    n: t.n, dataOffset: t.dataOffset, dataSize: t.dataSize,
+    blockChecksum: t.blockChecksum, n: t.n, dataOffset: t.dataOffset, dataSize: t.dataSize,
     dequantOffset: t.dequantOffset, dequantSize: t.dequantSize,
   };
   if (t.dequantSize > 0) info.dequantKind = t.dequantKind;
@@ -56,25 +55,31 @@ function checkOptions(options) {
   if (typeof maxEntries !== 'number' || !(maxEntries >= 0)) {
     throw new AnspackError('BadArgument', `maxEntries must be a non-negative number, got ${maxEntries}`);
   }
+  const maxTotalEntries = options.maxTotalEntries ?? DEFAULT_MAX_TOTAL_ENTRIES;
+  if (typeof maxTotalEntries !== 'number' || !(maxTotalEntries >= 0)) {
+    throw new AnspackError('BadArgument', `maxTotalEntries must be a non-negative number, got ${maxTotalEntries}`);
+  }
   return {
     verify: options.verify ?? true,
     dequantize: options.dequantize ?? false,
     maxEntries,
+    maxTotalEntries,
   };
 }
 
 /**
  * List a file's tensors and metadata without decoding any stream. Validates everything that does
- * not need decoding (spec section 13 rules 1-8 and the dequant block layout).
+ * not need decoding (spec section 13 rules 1-8 and the dequant block layout) and, unless
+ * `verify: false`, the header checksum.
  *
  * @param {ArrayBuffer | ArrayBufferView} buffer
- * @param {{maxEntries?: number}} [options]
+ * @param {{maxEntries?: number, verify?: boolean}} [options]
  */
 export function readHeader(buffer, options = {}) {
   const opts = checkOptions(options);
-  const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries });
+  const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries, verify: opts.verify });
   return {
-    version: hdr.version, fileSize: hdr.fileSize, metadata: hdr.metadata,
+    version: hdr.version, fileSize: hdr.fileSize, headerChecksum: hdr.headerChecksum, metadata: hdr.metadata,
     tensors: hdr.tensors.map(publicInfo),
   };
 }
@@ -84,21 +89,23 @@ export function readHeader(buffer, options = {}) {
  *
  * @param {ArrayBuffer | ArrayBufferView} buffer  the whole file
  * @param {object} [options]
- * @param {boolean} [options.verify=true]  compare each checksum with the table's (ChecksumMismatch)
+ * @param {boolean} [options.verify=true]  compare the header, block and data checksums with the
+ *   stored ones (ChecksumMismatch); the structural checks are always made
  * @param {boolean} [options.dequantize=false]  tensors with a dequant block -> Float32Array through
  *   the block's descriptor; float16 raw tensors -> Float32Array
- * @param {number} [options.maxEntries=2**30]  limit on the total number of entries decoded
+ * @param {number} [options.maxEntries=2**28]  limit on the entries of any one tensor
+ * @param {number} [options.maxTotalEntries=2**30]  limit on the entries of all tensors together
  * @param {Object<string, ArrayBufferView>} [options.outputs]  caller-supplied output arrays by name
  *   (of the dtype's array type and length >= n; ignored for tensors returned dequantized)
  * @returns {{tensors: object[], byName: Object<string, object>, metadata: object}}
  */
 export function decode(buffer, options = {}) {
   const opts = checkOptions(options);
-  const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries });
+  const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries, verify: opts.verify });
   let total = 0;
   for (const t of hdr.tensors) total += t.n;
-  if (total > opts.maxEntries) {
-    throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxEntries = ${opts.maxEntries}`, { offset: 40 });
+  if (total > opts.maxTotalEntries) {
+    throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
   const outputs = options.outputs ?? {};
   const tensors = hdr.tensors.map((t) => decodeOne(hdr, t, opts, outputs[t.name]));
@@ -116,7 +123,7 @@ export function decode(buffer, options = {}) {
  */
 export function decodeTensor(buffer, name, options = {}) {
   const opts = checkOptions(options);
-  const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries });
+  const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries, verify: opts.verify });
   const t = hdr.tensors.find((x) => x.name === name);
   if (t === undefined) {
     throw new AnspackError('BadArgument', `no tensor named ${JSON.stringify(name)} (the file has ${hdr.tensors.length})`);
@@ -137,6 +144,12 @@ function decodeOne(hdr, t, opts, out) {
   const { bytes } = hdr;
   if (t.n > IMPLEMENTATION_MAX_ENTRIES) {
     throw new AnspackError('LimitExceeded', `${t.n} entries is above this decoder's limit of 2^31 - 1 per tensor`, { offset: t.entryOffset + 48, tensor: t.name });
+  }
+  if (opts.verify) {
+    const h = blockChecksum(bytes, t);
+    if (h !== t.blockChecksum) {
+      throw new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
+    }
   }
   const data = outputArray(t, out);
   let checksum;
@@ -164,7 +177,10 @@ function decodeOne(hdr, t, opts, out) {
   return tensor;
 }
 
-/** Coding 1: copy the entries and hash their bit patterns (spec sections 8 and 11). */
+/**
+ * Coding 1: copy the entries and hash the block (spec sections 8 and 11): as u8 values for 1-byte
+ * dtypes, as little-endian u16 values for 2- and 4-byte dtypes (low half, then high half).
+ */
 function decodeRaw(bytes, t, data) {
   const size = t.itemSize;
   const src = bytes.subarray(t.dataOffset, t.dataOffset + t.dataSize);
@@ -174,8 +190,9 @@ function decodeRaw(bytes, t, data) {
   } else {
     for (let i = 0; i < t.dataSize; i += size) for (let b = 0; b < size; b++) dst[i + b] = src[i + size - 1 - b];
   }
-  const Bits = BITS_TYPES[size];
-  return fxhash26Typed(new Bits(data.buffer, data.byteOffset, t.n));
+  if (size === 1) return fxhash26Typed(new Uint8Array(data.buffer, data.byteOffset, t.n));
+  if (LITTLE_ENDIAN) return fxhash26Typed(new Uint16Array(data.buffer, data.byteOffset, t.dataSize / 2));
+  return fxhash26Bytes16LE(src);
 }
 
 /** Coding 0: rANS (spec sections 7 and 10); the model was validated by parseHeader. */

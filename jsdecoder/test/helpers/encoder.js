@@ -82,11 +82,12 @@ export function encodeFile(tensors, metadata = null) {
     const raw = t.raw || t.dtype === 'float16' || t.dtype === 'float32';
     const w = new Writer();
     let checksum;
+    let side = 0; // bytes of the data block covered by block_checksum
     if (raw) {
-      const Bits = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array }[SIZES[t.dtype]];
       const arr = ARRAYS[t.dtype].from(t.data);
       w.bytes(new Uint8Array(arr.buffer));
-      checksum = fxhash26Ref(new Bits(arr.buffer));
+      // Spec section 11: u8 units for 1-byte dtypes, little-endian u16 units otherwise.
+      checksum = fxhash26Ref(SIZES[t.dtype] === 1 ? new Uint8Array(arr.buffer) : new Uint16Array(arr.buffer));
     } else {
       const P = t.precision ?? 12;
       const values = Array.from(t.data, Number);
@@ -99,10 +100,13 @@ export function encodeFile(tensors, metadata = null) {
       w.bytes(new Uint8Array(vb.buffer));
       if (vb.byteLength & 1) w.u8(0);
       for (const c of m.cdf) w.u16(c);
+      side = w.length;
       for (const x of words) w.u16(x);
       checksum = fxhash26Ref(m.ids);
     }
-    return { t, n, raw, data: w.finish(), checksum };
+    const data = w.finish();
+    const blockChecksum = fxhash26Ref([...data.subarray(0, side), ...(t.dequant ?? [])]);
+    return { t, n, raw, data, checksum, blockChecksum };
   });
   const enc = new TextEncoder();
   const metaBytes = metadata === null ? new Uint8Array(0) : enc.encode(JSON.stringify(metadata));
@@ -128,7 +132,7 @@ export function encodeFile(tensors, metadata = null) {
     const p = place[i];
     w.u64(p.dataOffset); w.u64(b.data.length); w.u64(p.dequantOffset); w.u64(p.dq ? p.dq.length : 0);
     w.u32(b.checksum); w.u8(DTYPE_CODES[b.t.dtype]); w.u8(b.raw ? 1 : 0); w.u8(b.t.shape.length); w.u8(0);
-    w.u16(names[i].length); w.u16(0); w.u32(0);
+    w.u16(names[i].length); w.u16(0); w.u32(b.blockChecksum);
     for (const d of b.t.shape) w.u64(d);
     w.bytes(names[i]);
     w.pad(align8(w.length));
@@ -140,6 +144,10 @@ export function encodeFile(tensors, metadata = null) {
     if (place[i].dq) { w.pad(place[i].dequantOffset); w.bytes(place[i].dq); }
   });
   const out = w.finish();
+  const metaEnd = 40 + tableSize + metaBytes.length;
+  const hdr = out.slice(0, metaEnd);
+  hdr.fill(0, 36, 40);
+  new DataView(out.buffer).setUint32(36, fxhash26Ref(hdr), true);
   if (out.length !== end) throw new Error(`internal: wrote ${out.length} bytes, expected ${end}`);
   return out;
 }

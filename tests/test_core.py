@@ -92,6 +92,13 @@ def test_float_and_raw_tensors_are_stored_bit_exact():
     h = anspack.read_header(data)
     assert [t.coding for t in h.tensors] == ["raw", "raw", "raw"]
     assert h["f16"].checksum == fxhash26_reference(f16.view(np.uint16))
+    # 4-byte entries are hashed as two u16 halves, so a flip in the top bits is caught too
+    assert h["f32"].checksum == fxhash26_reference(f32.reshape(-1).view(np.uint16))
+    for byte in (3, 7):  # bits 24-31 of an entry
+        bad = bytearray(data)
+        bad[h["f32"].data_offset + byte] ^= 0x80
+        with pytest.raises(anspack.ChecksumMismatch):
+            anspack.decode(bytes(bad))
     assert anspack.decode(data, dequantize=True)["f16"].dtype == np.float32
 
 

@@ -31,7 +31,10 @@ RAW_DTYPES = RANS_DTYPES + ("float16", "float32")
 
 
 def _raw_checksum(flat: np.ndarray) -> int:
-    return fxhash26(flat.view(f"<u{flat.dtype.itemsize}"))
+    """FxHash26 of raw data in 16-bit units (bytes for 1-byte dtypes): FxHash26 ignores input bits
+    above 26, so 32-bit values are hashed as their two little-endian halves (spec section 11)."""
+    flat = np.ascontiguousarray(flat).reshape(-1)
+    return fxhash26(flat.view("<u2") if flat.dtype.itemsize > 1 else flat.view("u1"))
 
 
 def encode_tensor(name: str, array: np.ndarray, *, lanes: int | None = None, precision: int = DEFAULT_PRECISION,

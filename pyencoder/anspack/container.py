@@ -307,7 +307,9 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = 
             raise BadTable(f"duplicate tensor name {name!r}", offset=pos - align8(name_len), tensor=name)
         names.add(name)
         n = 1
-        for d in shape:
+        for k, d in enumerate(shape):
+            if d > MAX_SAFE_ENTRIES:
+                raise LimitExceeded(f"dimension {k} is {d}, at least 2^53", offset=entry_at + 48 + 8 * k, tensor=name)
             n *= d
         if n > MAX_SAFE_ENTRIES:
             raise LimitExceeded(f"shape {shape} has {n} entries, at least 2^53", offset=entry_at + 48, tensor=name)

@@ -270,6 +270,14 @@ def test_declared_huge_tensor_is_rejected_before_allocation():
         anspack.decode(_patch(tiny, t.entry_offset + 48, "<Q", 2**60), max_entries=2**62)
 
 
+def test_total_entries_limit():
+    t = {f"t{i}": np.zeros(1000, np.int8) for i in range(5)}
+    data = anspack.encode(t)
+    assert len(anspack.decode(data, max_total_entries=5000)) == 5
+    with pytest.raises(anspack.LimitExceeded, match="5000 entries in all"):
+        anspack.decode(data, max_total_entries=4999)
+
+
 def test_flipped_words_never_decode_silently():
     data, a = _file()
     t = anspack.read_header(data)["w"]

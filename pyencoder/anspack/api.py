@@ -20,11 +20,12 @@ import numpy as np
 from . import container
 from .checksum import fxhash26
 from .container import CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTRIES, Block, FileHeader, TensorInfo
-from .errors import ChecksumMismatch, CorruptStream
+from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
 from .model import build_model
 from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved
 
 DEFAULT_LANES = 4
+DEFAULT_MAX_TOTAL_ENTRIES = 1 << 30
 DEFAULT_PRECISION = 12
 RANS_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32")
 RAW_DTYPES = RANS_DTYPES + ("float16", "float32")
@@ -144,8 +145,8 @@ def _decode_one(buf: memoryview, t: TensorInfo, *, verify: bool, dequantize: boo
     return arr
 
 
-def decode(data, *, dequantize: bool = False, verify: bool = True,
-           max_entries: int = DEFAULT_MAX_ENTRIES) -> dict[str, np.ndarray]:
+def decode(data, *, dequantize: bool = False, verify: bool = True, max_entries: int = DEFAULT_MAX_ENTRIES,
+           max_total_entries: int = DEFAULT_MAX_TOTAL_ENTRIES) -> dict[str, np.ndarray]:
     """Decode every tensor of an .anspack file.
 
     Args:
@@ -153,7 +154,8 @@ def decode(data, *, dequantize: bool = False, verify: bool = True,
         dequantize: return float32 tensors, applying each tensor's dequantization descriptor
             (float16 tensors are widened; integer tensors without a descriptor stay integers).
         verify: compare each tensor's FxHash26 with the stored checksum (default True).
-        max_entries: reject tensors with more entries than this before allocating anything.
+        max_entries: reject a tensor with more entries than this before allocating anything.
+        max_total_entries: reject a file whose tensors hold more entries than this in all.
 
     Returns:
         name -> numpy array, in table order, with the stored names, shapes and dtypes.
@@ -163,6 +165,10 @@ def decode(data, *, dequantize: bool = False, verify: bool = True,
     """
     buf = memoryview(data).cast("B")
     header = container.read_header(buf, max_entries=max_entries, verify=verify)
+    total = sum(t.size for t in header.tensors)
+    if total > max_total_entries:
+        raise LimitExceeded(f"the file's tensors hold {total} entries in all, above the limit "
+                            f"max_total_entries={max_total_entries}", offset=container.HEADER_SIZE)
     return {t.name: _decode_one(buf, t, verify=verify, dequantize=dequantize) for t in header.tensors}
 
 

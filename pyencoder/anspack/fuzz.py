@@ -173,9 +173,22 @@ def expected_output(c: Case, corpus: list[bytes], originals: list[dict]) -> dict
     return originals[c.source]
 
 
+class _Recorder(collections.Counter):
+    """Outcome counts that also remember each case's outcome in order (``.sequence``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sequence: list[str] = []
+
+    def add(self, outcome: str) -> None:
+        self[outcome] += 1
+        self.sequence.append(outcome)
+
+
 def run_python(cases, originals: list[dict], corpus: list[bytes], *, time_limit: float = 2.0) -> tuple[collections.Counter, list[str]]:
-    """Decode every case with the Python decoder; return outcome counts and failure descriptions."""
-    outcomes = collections.Counter()
+    """Decode every case with the Python decoder; return outcome counts (with ``.sequence``, the
+    outcome of each case in order) and failure descriptions."""
+    outcomes = _Recorder()
     failures = []
     old = signal.signal(signal.SIGALRM, _alarm)
     try:
@@ -185,23 +198,23 @@ def run_python(cases, originals: list[dict], corpus: list[bytes], *, time_limit:
                 out = decode(c.data)
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 if same_tensors(out, expected_output(c, corpus, originals)):
-                    outcomes["identical"] += 1
+                    outcomes.add("identical")
                 elif "fix header_checksum" in c.mutations:
                     # The header was re-signed after the damage: a valid file with other names or
                     # shapes is a correct answer; only crashes and hangs count for such cases.
-                    outcomes["decoded (re-signed header)"] += 1
+                    outcomes.add("decoded (re-signed header)")
                 else:
-                    outcomes["FAIL differs"] += 1
+                    outcomes.add("FAIL differs")
                     failures.append(f"case {c.index} {c.mutations}: decoded without error to different tensors")
             except FormatError as e:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-                outcomes[f"rejected {e.code}"] += 1
+                outcomes.add(f"rejected {e.code}")
             except _Timeout:
-                outcomes["FAIL hang"] += 1
+                outcomes.add("FAIL hang")
                 failures.append(f"case {c.index} {c.mutations}: no answer within {time_limit} s")
             except Exception as e:  # noqa: BLE001 - every other exception is a finding
                 signal.setitimer(signal.ITIMER_REAL, 0)
-                outcomes[f"FAIL {type(e).__name__}"] += 1
+                outcomes.add(f"FAIL {type(e).__name__}")
                 failures.append(f"case {c.index} {c.mutations}: {type(e).__name__}: {e}")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -221,7 +234,7 @@ def run_js(cases, originals: list[dict], corpus: list[bytes], *, time_limit: flo
 
     runner = REPO / "tests" / "fuzz" / "run_js.mjs"
     cases = list(cases)
-    outcomes = collections.Counter()
+    outcomes = _Recorder()
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -251,7 +264,7 @@ def run_js(cases, originals: list[dict], corpus: list[bytes], *, time_limit: flo
                 timeout = time_limit
                 r = json.loads(line)
                 c = cases[r["i"]]
-                outcomes[r["outcome"]] += 1
+                outcomes.add(r["outcome"])
                 if r["outcome"].startswith("FAIL"):
                     failures.append(f"case {c.index} {c.mutations}: {r['outcome']} {r.get('message', '')[:300]}")
                 done = r["i"] + 1
@@ -261,7 +274,7 @@ def run_js(cases, originals: list[dict], corpus: list[bytes], *, time_limit: flo
             if done < len(cases):
                 c = cases[done]
                 what = "hang" if line == "hang" else f"crash (node exit {proc.returncode})"
-                outcomes[f"FAIL {what}"] += 1
+                outcomes.add(f"FAIL {what}")
                 failures.append(f"case {c.index} {c.mutations}: {what}")
                 done += 1
     return outcomes, failures

@@ -1,0 +1,206 @@
+"""The demo: `anspack demo --build-only` builds the data; the page decodes every model in Chromium and
+its predictions on the held-out test images equal Python's, class by class.
+
+Uses the ``browser`` fixture of tests/conftest.py (Debian's /usr/bin/chromium through playwright; the
+test fails, never skips, if it is missing). The demo's own server (``anspack.commands.demo.DemoServer``)
+serves the page, the data and the JS decoder, as ``anspack demo`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import threading
+
+import numpy as np
+import pytest
+
+import anspack
+from anspack import digits
+from anspack.cli import main as cli_main
+from anspack.commands import demo
+
+EPOCHS = 15  # enough for > 95 % test accuracy, fast to train
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "data"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = cli_main(["demo", "--build-only", "--out", str(out), "--epochs", str(EPOCHS)])
+    assert rc == 0
+    ref = json.loads((out / "reference.json").read_text())
+    return out, ref, buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server(built):
+    out, _, _ = built
+    srv = demo.DemoServer(out, 0)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def python_predictions(out, ref) -> dict[str, np.ndarray]:
+    """Predictions recomputed here from the files (independently of what the build wrote)."""
+    X = np.array(ref["test"]["X"], dtype=np.uint8)
+    return {s["name"]: digits.predict(anspack.decode((out / s["file"]).read_bytes(), dequantize=True), X)
+            for s in ref["settings"]}
+
+
+def test_build_prints_the_seed_002_table(built):
+    out, ref, printed = built
+    names = [s.name for s in digits.SETTINGS]
+    assert [s["name"] for s in ref["settings"]] == names
+    assert "seed-002 table" in printed
+    for s in digits.SETTINGS:
+        assert s.label in printed
+    for name in names:
+        assert (out / f"{name}.anspack").is_file()
+    assert (out / "model.safetensors").is_file()
+    rows = {s["name"]: s for s in ref["settings"]}
+    # the baseline is a sensible classifier and compression shrinks the file in the expected order
+    assert rows["fp32"]["accuracy"] > 0.93
+    assert rows["int8"]["accuracy"] > 0.90 and rows["int4-row"]["accuracy"] > 0.90
+    assert rows["fp32"]["bytes"] > rows["fp16"]["bytes"] > rows["int8"]["bytes"] > rows["int4-row"]["bytes"]
+    assert rows["kmeans3"]["bytes"] < rows["int4-row"]["bytes"]
+    assert rows["prune50-int4"]["bytes"] < rows["prune10-int4"]["bytes"]
+    assert 31 < rows["fp32"]["bits_per_param"] < 33
+    for r in ref["settings"]:
+        assert r["bytes"] == (out / r["file"]).stat().st_size
+        assert r["latency_us_one"] > 0 and r["decode_ms"] > 0
+    # the fp32 file holds exactly the saved safetensors weights
+    st = digits.load_safetensors(out / "model.safetensors")
+    back = anspack.decode((out / "fp32.anspack").read_bytes())
+    assert set(st) == set(back)
+    for k in st:
+        assert back[k].dtype == np.float32 and np.array_equal(back[k], st[k])
+    # the stored predictions are what decoding the files gives
+    preds = python_predictions(out, ref)
+    y = np.array(ref["test"]["y"])
+    for r in ref["settings"]:
+        assert preds[r["name"]].tolist() == r["predictions"]
+        assert r["accuracy"] == pytest.approx(np.mean(preds[r["name"]] == y), abs=0)
+
+
+def test_split_is_stratified_and_training_deterministic():
+    X_train, X_test, y_train, y_test = digits.load_split()
+    assert len(X_test) == 360 and X_train.max() <= 16
+    counts = np.bincount(y_test, minlength=10)
+    assert counts.min() >= 35 and counts.max() <= 37  # stratified: ~36 per class
+    a = digits.train(X_train[:300], y_train[:300], epochs=2)
+    b = digits.train(X_train[:300], y_train[:300], epochs=2)
+    assert all(np.array_equal(a[k], b[k]) and a[k].dtype == np.float32 for k in a)
+    c = digits.train(X_train[:300], y_train[:300], epochs=2, seed=1)
+    assert not np.array_equal(a["fc1.weight"], c["fc1.weight"])
+
+
+def test_exact_forward_agrees_with_blas_forward(built):
+    out, ref, _ = built
+    w = digits.load_safetensors(out / "model.safetensors")
+    X = np.array(ref["test"]["X"], dtype=np.uint8)
+    exact = digits.forward_exact(w, X)
+    fast = digits.forward_fast(w, X)
+    assert np.allclose(exact, fast, atol=1e-4)
+    assert np.mean(np.argmax(fast, 1) == np.argmax(exact, 1)) > 0.99
+
+
+def test_page_matches_python_and_classifies_a_drawing(built, server, browser, tmp_path):
+    out, ref, _ = built
+    preds = python_predictions(out, ref)
+    y = ref["test"]["y"]
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url)
+        page.wait_for_function("window.demo && window.demo.ready === true", timeout=120_000)
+        assert page.evaluate("window.demo.error") is None, page.evaluate("window.demo.error")
+        results = page.evaluate("window.demo.results")
+        assert sorted(results) == sorted(s["name"] for s in ref["settings"])
+        for s in ref["settings"]:
+            r = results[s["name"]]
+            # exact: every predicted class equals Python's
+            assert r["predictions"] == preds[s["name"]].tolist(), s["name"]
+            assert r["samePredictions"] == len(y)
+            assert r["correct"] == int(np.sum(preds[s["name"]] == np.array(y)))
+            # checksums the JS decoder verified equal the ones Python's header holds
+            header = anspack.read_header((out / s["file"]).read_bytes())
+            assert r["checksums"] == {t.name: t.checksum for t in header.tensors}
+            assert r["checksumsMatchPython"] is True
+            assert r["bytes"] == s["bytes"]
+            # what the table shows
+            row = page.locator(f"#row-{s['name']}")
+            shown_js = row.locator(".acc-js").inner_text()
+            shown_py = row.locator(".acc-py").inner_text()
+            assert shown_js == shown_py == f"{100 * s['accuracy']:.2f} %"
+            assert row.locator(".same").inner_text() == f"{len(y)} / {len(y)}"
+            assert "verified" in row.locator(".checks").inner_text()
+        assert "every prediction equals Python" in page.locator("#status").inner_text()
+
+        # draw a "1": one vertical stroke with mouse events
+        box = page.locator("#pad").bounding_box()
+        x = box["x"] + box["width"] * 0.5
+        page.mouse.move(x, box["y"] + box["height"] * 0.15)
+        page.mouse.down()
+        for i in range(1, 21):
+            page.mouse.move(x + i * 0.5, box["y"] + box["height"] * (0.15 + 0.035 * i))
+        page.mouse.up()
+        page.wait_for_function("window.demo.drawn !== null", timeout=10_000)
+        drawn = page.evaluate("window.demo.drawn")
+        assert len(drawn["pixels"]) == 64 and max(drawn["pixels"]) > 0 and max(drawn["pixels"]) <= 16
+        assert sorted(drawn["predictions"]) == sorted(results)
+        for name, p in drawn["predictions"].items():
+            assert 0 <= p["class"] <= 9
+            cell = page.locator(f"#row-{name} .pred").inner_text()
+            assert cell.startswith(str(p["class"]))
+        big = page.locator("#prediction .big").inner_text()
+        assert big == str(drawn["predictions"]["fp32"]["class"])
+        # the histogram and the SVG plots were drawn
+        assert page.locator("#bits svg rect").count() >= len(results) * 6
+        assert page.locator("#scatter svg circle").count() == len(results)
+        shot = tmp_path / "demo.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+    finally:
+        page.close()
+    assert not errors, errors
+
+
+def test_page_decodes_the_seed_layout(built, server, browser):
+    out, ref, _ = built
+    small = ref["seed_layout"]["small"]
+    assert small is not None and (out / small["file"]).is_file()
+    page = browser.new_page()
+    try:
+        page.goto(server.url)
+        page.wait_for_function("window.demo && window.demo.ready === true", timeout=120_000)
+        page.click("#seed-small")
+        page.wait_for_function("window.demo.seed.small !== undefined", timeout=120_000)
+        res = page.evaluate("window.demo.seed.small")
+        assert res.get("error") is None, res.get("error")
+        assert res["checksums"] == small["checksums"]
+        assert res["ok"] is True
+        assert "match Python" in page.locator("#seed-row-small").inner_text()
+    finally:
+        page.close()
+
+
+def test_server_serves_only_its_mounts(built, server):
+    import urllib.error
+    import urllib.request
+
+    base = server.url.rsplit("/demo/", 1)[0]
+    with urllib.request.urlopen(base + "/demo/data/reference.json") as r:
+        assert r.headers["Content-Type"] == "application/json"
+    with urllib.request.urlopen(base + "/jsdecoder/src/index.js") as r:
+        assert r.headers["Content-Type"] == "text/javascript"
+    for bad in ("/demo/../pyproject.toml", "/demo/data/%2e%2e/%2e%2e/etc/passwd", "/pyproject.toml"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(base + bad)
+        assert e.value.code == 404

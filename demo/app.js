@@ -78,7 +78,7 @@ function modelRow(s) {
   tr.id = `row-${s.name}`;
   tr.innerHTML = `<td class="label"><span class="swatch"></span>${s.label}</td>
     <td class="num bytes"></td><td class="num ratio"></td><td class="num bits"></td>
-    <td class="num decode">&hellip;</td><td class="checks">&hellip;</td>
+    <td class="num decode">&hellip;</td><td class="num infer">&hellip;</td><td class="checks">&hellip;</td>
     <td class="num acc-js">&hellip;</td><td class="num acc-py"></td><td class="same">&hellip;</td>
     <td class="pred num">&ndash;</td>`;
   return tr;
@@ -127,6 +127,8 @@ async function loadSetting(s, idx, ref, tbody) {
   cell('ratio').textContent = fmt(ref.model.safetensors_bytes / buf.byteLength) + '\u00d7';
   cell('bits').textContent = fmt(8 * buf.byteLength / ref.model.params, 3);
   cell('decode').textContent = fmt(best, 3);
+  cell('infer').textContent = fmt(1000 * inferMs / X.length, 1);
+  cell('infer').title = `float64 forward pass over the ${X.length} test images: ${fmt(inferMs, 1)} ms in all`;
   cell('decode').title = `first decode ${fmt(coldMs, 3)} ms (incl. JIT warm-up); shown: mean of ${reps} more; fetch ${fmt(fetchMs, 1)} ms`;
   const ck = cell('checks');
   ck.textContent = allMatch ? `\u2713 ${checks.length} verified` : '\u2717 differ from Python';

@@ -164,7 +164,14 @@ def forward_fast(weights: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
 
 def latency_us(weights: dict[str, np.ndarray], X: np.ndarray, *, repeats: int = 200) -> tuple[float, float]:
     """Median time of a one-image forward pass, and best-of-20 time per image of a whole-test-set pass
-    (best of, because other processes share the CPU), in microseconds."""
+    (best of, because other processes share the CPU), in microseconds, on one BLAS thread."""
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    with threadpool_limits(limits=1):  # one BLAS thread: stable numbers on a shared machine
+        return _latency_us(weights, X, repeats)
+
+
+def _latency_us(weights, X, repeats):
     w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
     one = X[:1]
     forward_fast(w, one)

@@ -1,93 +1,78 @@
-// Generates src/rans_fast.js: the unrolled rANS decode loops (one per lane count 1, 2, 4, 8 and
-// per slot-table layout) plus the generic any-L loops. Run: node jsdecoder/scripts/gen-rans-fast.mjs
-// The loops are plain text repetitions of one step, so they are generated rather than typed by hand;
-// src/rans.js documents them and src/reference.js is the readable version they are tested against.
+// Generates src/rans_fast.js: the unrolled rANS decode loops (one per lane count 1, 2, 4, 8) and
+// the generic any-L loop, each in two output modes. Run: node jsdecoder/scripts/gen-rans-fast.mjs
+// The loops are repetitions of one step, so they are generated rather than typed by hand;
+// src/rans.js documents the algorithm and src/reference.js is the readable version the tests
+// compare them with.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-// One decode step of lane variable `x` for entry index expression `i`, with the renormalisation and
-// the fused FxHash26 update (spec sections 10 and 11). All arithmetic stays in int32:
-//   x is kept as the int32 with the state's 32 bits; (x >>> 16) === 0 tests x < 2^16;
-//   Math.imul(f, x >>> P) + bias, taken | 0, is f * (x >> P) + slot - c[s] mod 2^32 (< 2^32 anyway).
-const packedStep = (x, i) => `
-      e = tbl[${x} & mask]; s = e & symMask;
-      ${x} = (Math.imul(e >>> fShift, ${x} >>> P) + ((e >>> symBits) & biasMask)) | 0;
-      if ((${x} >>> 16) === 0) ${x} = (${x} << 16) | words[k++];
-      out[${i}] = vals[s];
-      h = ((h & 0x1fffff) << 5) | (h >>> 21);
-      h = Math.imul(h ^ s, 0x03220a95) & 0x3ffffff;`;
-
-const wideStep = (x, i) => `
-      slot = ${x} & mask; e = tbl[slot]; s = syms[slot];
+// One decode step for lane variable `x` and entry index expression `i` (spec sections 10 and 11).
+// All arithmetic stays in int32: x holds the state's 32 bits; Math.imul(f, x >>> P) + bias, | 0, is
+// f * (x >> P) + slot - c[s] mod 2^32 (which is < 2^32 anyway). The renormalisation is branchless:
+// m = -1 when x < 2^16 (a word is needed) else 0; words[k] is read either way (the caller pads the
+// word array by one element) and k advances by -m. The FxHash26 chain keeps g unmasked: only the low
+// 26 bits of its rotate-xor reach the product, so masking once at the end gives the same checksum.
+const step = (mode) => (x, i) => `
+      j = (${x} & mask) << 1; e = tb[j]; v = tb[j + 1];
       ${x} = (Math.imul(e >>> 16, ${x} >>> P) + (e & 0xffff)) | 0;
-      if ((${x} >>> 16) === 0) ${x} = (${x} << 16) | words[k++];
-      out[${i}] = vals[s];
-      h = ((h & 0x1fffff) << 5) | (h >>> 21);
-      h = Math.imul(h ^ s, 0x03220a95) & 0x3ffffff;`;
+      m = ((${x} >>> 16) - 1) >> 31; ${x} = (${x} & ~m) | (((${x} << 16) | words[k]) & m); k -= m;
+      out[${i}] = ${mode === 'sv' ? 'v >> 16' : 'vals[v]'};
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ ${mode === 'sv' ? '(v & 0xffff)' : 'v'}, 0x03220a95);`;
 
-const params = {
-  packed: 'tbl, symBits, fShift, P, words, vals, out, st, n, res',
-  wide: 'tbl, syms, P, words, vals, out, st, n, res',
-};
-const locals = {
-  packed: `const mask = (1 << P) - 1, symMask = (1 << symBits) - 1, biasMask = ((1 << (fShift - symBits)) - 1) | 0;
-  let e = 0, s = 0;`,
-  wide: `const mask = (1 << P) - 1;
-  let e = 0, s = 0, slot = 0;`,
-};
-const steps = { packed: packedStep, wide: wideStep };
+const header = `const mask = (1 << P) - 1;
+  let e = 0, v = 0, j = 0, m = 0;
+  let g = res[1], k = res[0];`;
 
-function unrolled(layout, L) {
-  const xs = Array.from({ length: L }, (_, j) => `x${j}`);
-  const body = xs.map((x, j) => steps[layout](x, j === 0 ? 'i' : `i + ${j}`)).join('');
+function unrolled(mode, L) {
+  const xs = Array.from({ length: L }, (_, q) => `x${q}`);
+  const body = xs.map((x, q) => step(mode)(x, q === 0 ? 'i' : `i + ${q}`)).join('');
   return `
-/** ${layout} slot table, L = ${L}: whole rows of ${L} entries (the tail row is left to the generic loop). */
-export function ${layout}L${L}(${params[layout]}) {
-  ${locals[layout]}
-  let h = res[1], k = res[0];
-  ${xs.map((x, j) => `let ${x} = st[${j}];`).join(' ')}
+/** ${mode}, L = ${L}: whole rows of ${L} entries (a partial last row is left to ${mode}N). */
+export function ${mode}L${L}(tb, P, words, vals, out, st, n, res) {
+  ${header}
+  ${xs.map((x, q) => `let ${x} = st[${q}];`).join(' ')}
   const end = n - (n % ${L});
-  let i = 0;
+  let i = res[2];
   for (; i < end; i += ${L}) {${body}
   }
-  ${xs.map((x, j) => `st[${j}] = ${x};`).join(' ')}
-  res[0] = k; res[1] = h; res[2] = i;
+  ${xs.map((x, q) => `st[${q}] = ${x};`).join(' ')}
+  res[0] = k; res[1] = g & 0x3ffffff; res[2] = i;
 }
 `;
 }
 
-function generic(layout) {
+function generic(mode) {
   return `
-/** ${layout} slot table, any L: entries [res[2], n), lane states in st (Int32Array of length L). */
-export function ${layout}N(${params[layout]}) {
-  ${locals[layout]}
-  let h = res[1], k = res[0];
+/** ${mode}, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. */
+export function ${mode}N(tb, P, words, vals, out, st, n, res) {
+  ${header}
   const L = st.length;
   for (let r = res[2]; r < n; r += L) {
-    const m = Math.min(L, n - r);
-    for (let j = 0; j < m; j++) {
-      let x = st[j];
-      const i = r + j;${steps[layout]('x', 'i')}
-      st[j] = x;
+    const rowEnd = Math.min(L, n - r);
+    for (let q = 0; q < rowEnd; q++) {
+      let x = st[q];
+      const i = r + q;${step(mode)('x', 'i')}
+      st[q] = x;
     }
   }
-  res[0] = k; res[1] = h; res[2] = n;
+  res[0] = k; res[1] = g & 0x3ffffff; res[2] = n;
 }
 `;
 }
 
 let src = `// GENERATED by jsdecoder/scripts/gen-rans-fast.mjs — do not edit; see src/rans.js for the algorithm.
 //
-// Each function decodes entries with the packed ("packed": one Int32Array entry per slot holding
-// symbol | bias << symBits | f << fShift) or the two-array ("wide": Int32Array f << 16 | bias and a
-// Uint16Array symbol per slot) slot table. Shared calling convention:
-//   st  : Int32Array of lane states (int32 bit patterns), read at the start and written back;
-//   res : Int32Array [k (words read), h (FxHash26 so far), i (first entry not decoded)].
-// Reading words past the end yields undefined (treated as 0 by |) and k > W afterwards: the caller
-// reports the under-run; no out-of-bounds memory is touched.
+// Slot table tb (Int32Array of 2 * 2^P): tb[2 slot] = f << 16 | (slot - c), tb[2 slot + 1] = the
+// symbol s, or (mode "sv", for 8- and 16-bit dtypes) s | value << 16 so that no vocabulary lookup is
+// needed. Mode "lut" (32-bit dtypes) writes vals[s]. Shared calling convention:
+//   words : Uint16Array of W + 1 words (the last one a zero pad, read but never used by a valid stream)
+//   st    : Int32Array of lane states (int32 bit patterns), read at the start and written back
+//   res   : Int32Array [k (words read), h (FxHash26 so far), i (first entry not yet decoded)]
+// A corrupt stream that needs more than W words reads the pad and then undefined (| treats it as 0):
+// k > W afterwards and the caller reports the under-run; nothing outside the arrays is touched.
 `;
-for (const layout of ['packed', 'wide']) {
-  for (const L of [1, 2, 4, 8]) src += unrolled(layout, L);
-  src += generic(layout);
+for (const mode of ['sv', 'lut']) {
+  for (const L of [1, 2, 4, 8]) src += unrolled(mode, L);
+  src += generic(mode);
 }
 writeFileSync(fileURLToPath(new URL('../src/rans_fast.js', import.meta.url)), src);

@@ -207,14 +207,18 @@ function decodeRansBlock(bytes, t, data) {
   const vals = new (ARRAY_TYPES[t.dtype])(V);
   const get = VALUE_READERS[t.dtype];
   for (let s = 0; s < V; s++) vals[s] = get(dv, t.valuesOffset + t.itemSize * s);
+  // The loops read one word past the W words (never used by a valid stream): view W + 1 words in
+  // place when the file has 2 more bytes there, else decodeRans copies them into a padded array.
   let words;
+  let padded = false;
   if (LITTLE_ENDIAN) {
-    words = new Uint16Array(bytes.buffer, bytes.byteOffset + t.wordsOffset, W);
+    padded = t.wordsOffset + 2 * W + 2 <= bytes.length;
+    words = new Uint16Array(bytes.buffer, bytes.byteOffset + t.wordsOffset, W + (padded ? 1 : 0));
   } else {
     words = new Uint16Array(W);
     for (let k = 0; k < W; k++) words[k] = dv.getUint16(t.wordsOffset + 2 * k, true);
   }
-  const r = decodeRans({ states, words, cdf, P: t.precision, n: t.n }, vals, data);
+  const r = decodeRans({ states, words, padded, cdf, P: t.precision, n: t.n }, vals, data);
   const opt = { tensor: t.name };
   if (r.status === 'underrun') {
     throw new AnspackError('CorruptStream', `word stream under-run: the entries need more than the W = ${W} words stored`, { ...opt, offset: t.wordsOffset + 2 * W });

@@ -49,15 +49,26 @@ for (const { L, P, n, scale } of cases) {
     assert.deepEqual(Array.from(fast.out), values);
     assert.equal(fast.checksum, ref.checksum);
     assert.equal(fast.wordsRead, model.words.length);
+    // The 8/16-bit output mode (values packed in the slot table).
+    const Small = values.every((v) => v >= -128 && v <= 127) ? Int8Array : Int16Array;
+    if (values.every((v) => v >= -32768 && v <= 32767)) {
+      const small = fastDecode(model, m.vocab, Small);
+      assert.equal(small.status, 'ok');
+      assert.deepEqual(Array.from(small.out), values);
+      assert.equal(small.checksum, ref.checksum);
+    }
   });
 }
 
-test('both slot-table layouts are exercised by the cases above', () => {
-  assert.equal(buildSlotTable(Uint16Array.from([0, 100, 256]), 8).packed, true);
-  // 2^15 precision with ~1000 symbols and a large frequency cannot be packed in 32 bits.
-  const cdf = [0, 20000];
-  for (let s = 1; s < 1000; s++) cdf.push(20000 + Math.round((s * (32768 - 20000)) / 999));
-  assert.equal(buildSlotTable(Uint16Array.from(cdf), 15).packed, false);
+test('slot table: two int32 per slot, f << 16 | bias then symbol (| value << 16)', () => {
+  const tb = buildSlotTable(Uint16Array.from([0, 3, 4]), 2, Int8Array.of(-5, 7));
+  assert.deepEqual(Array.from(tb), [
+    (3 << 16) | 0, 0 | (-5 << 16), (3 << 16) | 1, 0 | (-5 << 16), (3 << 16) | 2, 0 | (-5 << 16), (1 << 16) | 0, 1 | (7 << 16),
+  ]);
+  const big = buildSlotTable(Uint16Array.from([0, 32767, 32768]), 15);
+  assert.equal(big[0] >>> 16, 32767);
+  assert.equal(big[2 * 32766] & 0xffff, 32766);
+  assert.equal(big[2 * 32767 + 1], 1);
 });
 
 test('single-valued tensor: identity decoding, no words, checksum of zeros', () => {
@@ -103,18 +114,19 @@ test('corrupted streams: fast and reference agree on the failure', () => {
   assert.equal(detected, 200, 'every corruption is caught by the stream checks or the checksum');
 });
 
-test('wide slot-table layout (P = 15, many symbols, one frequent one): fast == reference', () => {
+test('P = 15, many symbols and one frequent one, every output mode: fast == reference', () => {
   const r = rng(99);
   for (const L of [1, 2, 3, 4, 8, 17]) {
     const n = 6000;
     const values = Array.from({ length: n }, (_, i) => (r() < 0.6 ? 5 : 1000 + (i % 1500)));
     const { m, model } = stream(values, 15, L);
-    assert.equal(buildSlotTable(model.cdf, 15).packed, false, 'this case must use the wide layout');
     const ref = decodeRansReference(model, m.vocab);
-    const fast = fastDecode(model, m.vocab, Int16Array);
     assert.equal(ref.status, 'ok');
-    assert.equal(fast.status, 'ok');
-    assert.deepEqual(Array.from(fast.out), values);
-    assert.equal(fast.checksum, ref.checksum);
+    for (const Ctor of [Int16Array, Uint16Array, Int32Array, Uint32Array]) {
+      const fast = fastDecode(model, m.vocab, Ctor);
+      assert.equal(fast.status, 'ok');
+      assert.deepEqual(Array.from(fast.out), Array.from(Ctor.from(values)));
+      assert.equal(fast.checksum, ref.checksum);
+    }
   }
 });

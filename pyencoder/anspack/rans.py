@@ -21,7 +21,7 @@ READ ME FIRST
     >>> m = build_model(np.array([3, 3, 3, 7, 3, 3, 1, 3], dtype=np.int8), precision=12)
     >>> states, words = encode_interleaved(m.ids, m.freqs, m.cdf, 12, 2)
     >>> ids, checksum, status, where = decode_interleaved(states, words, m.cdf, 12, m.ids.size)
-    >>> status == OK and (ids == m.ids).all()
+    >>> status == OK and bool((ids == m.ids).all())
     True
 """
 

@@ -204,3 +204,10 @@ def test_server_serves_only_its_mounts(built, server):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(base + bad)
         assert e.value.code == 404
+
+
+def test_bad_options_are_usage_errors(tmp_path, capsys):
+    assert cli_main(["demo", "--build-only", "--out", str(tmp_path), "--epochs", "0"]) == 2
+    assert "--epochs" in capsys.readouterr().err
+    assert cli_main(["demo", "--build-only", "--out", str(tmp_path), "--port", "70000"]) == 2
+    assert not any(tmp_path.iterdir())  # nothing was built

@@ -56,16 +56,6 @@ def register(sub) -> None:
 # build
 
 
-def _mock_matrices(shape: tuple[int, int, int], seed: int = SEED_MOCK_SEED) -> np.ndarray:
-    """The seed notebook's mock data: ``round(8 * N(0, 1))`` as int8 (matrix by matrix, to bound memory)."""
-    m, r, c = shape
-    rng = np.random.default_rng(seed)
-    out = np.empty(shape, dtype=np.int8)
-    for i in range(m):
-        out[i] = np.clip(np.rint(rng.standard_normal((r, c)) * 8), -128, 127).astype(np.int8)
-    return out
-
-
 def build_seed_layout(out: Path, name: str, shape: tuple[int, int, int]) -> dict | None:
     """Write ``name``.bin in the seed layout and return its description (None if seedbin is missing)."""
     try:
@@ -74,11 +64,11 @@ def build_seed_layout(out: Path, name: str, shape: tuple[int, int, int]) -> dict
         return None
     from anspack.checksum import fxhash26
 
-    mats = _mock_matrices(shape)
+    mats = seedbin.mock_matrices(*shape, seed=SEED_MOCK_SEED)
     t0 = time.perf_counter()
-    data = seedbin.encode(mats)
+    model_list, ids = seedbin.models_and_ids(mats)
+    data = seedbin.encode_ids(ids, [m.cdf for m in model_list])
     t_enc = time.perf_counter() - t0
-    _, ids = seedbin.models_and_ids(mats)
     checksums = [int(fxhash26(np.ascontiguousarray(ids[i]).reshape(-1))) for i in range(shape[0])]
     (out / f"{name}.bin").write_bytes(data)
     return {"file": f"{name}.bin", "matrices": shape[0], "rows": shape[1], "cols": shape[2],

@@ -530,6 +530,8 @@ def to_fp16(x) -> Quantized:
 def passthrough(x) -> Quantized:
     """Store unchanged (float32, or an integer dtype losslessly)."""
     x = np.asarray(x)
+    if x.dtype.name in ("float16", "float32"):
+        return Quantized(x, b"", x.astype(np.float32), "keep")
     if x.dtype.kind == "f":
         x32 = x.astype(np.float32)
         return Quantized(x32, b"", x32, "fp32")
@@ -675,7 +677,8 @@ def quantize(x, scheme: Scheme | str, *, pruned: bool = False, precision: int = 
     if scheme.method == "fp16":
         r = to_fp16(x)
     elif scheme.method == "fp32":
-        r = passthrough(x.astype(np.float32))
+        x32 = x.astype(np.float32)
+        r = Quantized(x32, b"", x32, "fp32")
     elif scheme.method == "int":
         f = asymmetric if scheme.asym else symmetric
         r = f(x, scheme.bits, axis=scheme.axis, clip=scheme.clip)

@@ -252,3 +252,4 @@ export function float16ToFloat32(bits) {
   }
   return out;
 }
+export { decodeGPU } from './gpu.js';

@@ -114,6 +114,9 @@ async function loadSetting(s, idx, ref, tbody) {
   const checks = dec.tensors.map((t) => ({ name: t.name, checksum: t.checksum, python: pyChecks[t.name] }));
   const allMatch = checks.every((c) => c.checksum === c.python) && checks.length === s.tensors.length;
 
+  const schemes = dec.metadata?.['anspack.schemes'] ?? {};
+  tr.querySelector('.label').title = `${s.cli ?? ''}\n` +
+    Object.entries(schemes).map(([k, v]) => `${k}: ${v}`).join('\n');
   const model = buildModel(dec.byName, ref.model.layers);
   const X = ref.test.X, y = ref.test.y;
   const t2 = performance.now();

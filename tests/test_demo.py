@@ -211,3 +211,19 @@ def test_bad_options_are_usage_errors(tmp_path, capsys):
     assert "--epochs" in capsys.readouterr().err
     assert cli_main(["demo", "--build-only", "--out", str(tmp_path), "--port", "70000"]) == 2
     assert not any(tmp_path.iterdir())  # nothing was built
+
+
+@pytest.mark.parametrize("name", ["fp32", "int4-row", "kmeans3", "prune30-int4"])
+def test_files_are_what_the_encode_cli_writes(built, tmp_path, name):
+    """The demo compresses through the quantizers behind `anspack encode`: the CLI, run on the saved
+    model with the setting's options, writes the same bytes."""
+    out, ref, _ = built
+    s = digits.SETTINGS_BY_NAME[name]
+    target = tmp_path / f"{name}.anspack"
+    argv = ["encode", str(out / "model.safetensors"), "-o", str(target), "--scheme", s.scheme, "-q"]
+    for r in s.rules:
+        argv += ["--rule", r]
+    assert cli_main(argv) == 0
+    assert target.read_bytes() == (out / f"{name}.anspack").read_bytes()
+    row = next(r for r in ref["settings"] if r["name"] == name)
+    assert row["quantizer"] == "anspack encode" and row["cli"] == s.cli()

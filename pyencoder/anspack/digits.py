@@ -216,17 +216,27 @@ class Setting:
     bits: int = 32  # code width for "int" / "kmeans"
     per_row: bool = False  # one scale per output unit (else per tensor)
     prune: float = 0.0  # fraction of each weight matrix zeroed (smallest |w|) before quantizing
+    scheme: str = ""  # the `anspack encode --scheme` text for the weight matrices
+    rules: tuple[str, ...] = ()  # extra `--rule GLOB=SCHEME` options (biases default to float16)
+
+    def cli(self, model: str = "model.safetensors") -> str:
+        """The equivalent `anspack encode` command line."""
+        rules = "".join(f" --rule '{r}'" for r in self.rules)
+        return f"anspack encode {model} -o {self.name}.anspack --scheme '{self.scheme}'{rules}"
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("fp32", "float32 (baseline)", "fp32"),
-    Setting("fp16", "float16", "fp16", bits=16),
-    Setting("int8", "int8 per tensor", "int", bits=8),
-    Setting("int4-row", "int4 per row", "int", bits=4, per_row=True),
-    Setting("kmeans3", "3-bit k-means", "kmeans", bits=3),
-    Setting("prune10-int4", "pruned 10% + int4 per row", "int", bits=4, per_row=True, prune=0.10),
-    Setting("prune30-int4", "pruned 30% + int4 per row", "int", bits=4, per_row=True, prune=0.30),
-    Setting("prune50-int4", "pruned 50% + int4 per row", "int", bits=4, per_row=True, prune=0.50),
+    Setting("fp32", "float32 (baseline)", "fp32", scheme="fp32", rules=("*=fp32",)),
+    Setting("fp16", "float16", "fp16", bits=16, scheme="fp16"),
+    Setting("int8", "int8 per tensor", "int", bits=8, scheme="int8,tensor"),
+    Setting("int4-row", "int4 per row", "int", bits=4, per_row=True, scheme="int4,row"),
+    Setting("kmeans3", "3-bit k-means", "kmeans", bits=3, scheme="kmeans:8"),
+    Setting("prune10-int4", "pruned 10% + int4 per row", "int", bits=4, per_row=True, prune=0.10,
+            scheme="prune:10,int4,row"),
+    Setting("prune30-int4", "pruned 30% + int4 per row", "int", bits=4, per_row=True, prune=0.30,
+            scheme="prune:30,int4,row"),
+    Setting("prune50-int4", "pruned 50% + int4 per row", "int", bits=4, per_row=True, prune=0.50,
+            scheme="prune:50,int4,row"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -302,8 +312,18 @@ def fallback_compress(weights: dict[str, np.ndarray], setting: Setting) -> bytes
 
 
 def compress(weights: dict[str, np.ndarray], setting: Setting) -> tuple[bytes, str]:
-    """Compress the model at one setting; returns ``(file bytes, which quantizer was used)``."""
-    return fallback_compress(weights, setting), "fallback"
+    """Compress the model at one setting with the quantizers behind ``anspack encode``
+    (:func:`anspack.commands.encode.encode_model`, the same call the CLI makes, so the bytes equal
+    ``setting.cli()``'s output); returns ``(file bytes, which quantizer was used)``.
+
+    Falls back to :func:`fallback_compress` only if that module is missing.
+    """
+    try:
+        from anspack.commands.encode import encode_model
+    except ImportError:
+        return fallback_compress(weights, setting), "fallback"
+    enc = encode_model(weights, base=setting.scheme, rules=list(setting.rules))
+    return enc.data, "anspack encode"
 
 
 # ----------------------------------------------------------------------------------------------

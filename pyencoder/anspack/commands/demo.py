@@ -94,6 +94,8 @@ def build(out: Path, *, epochs: int | None = None, log=print, latency_repeats: i
     st_path = out / "model.safetensors"
     digits.save_safetensors(st_path, weights, metadata={"source": "anspack demo", "epochs": str(epochs)})
     st_bytes = st_path.stat().st_size
+    # compress what was saved, read back as `anspack encode model.safetensors` reads it (same order)
+    weights = digits.load_safetensors(st_path)
     ref64 = {k: v.astype(np.float64) for k, v in weights.items()}
 
     rows = []
@@ -103,7 +105,8 @@ def build(out: Path, *, epochs: int | None = None, log=print, latency_repeats: i
         row = digits.evaluate_setting(data, X_test, y_test, n_params=n_params, reference=ref64,
                                       repeats=latency_repeats)
         row.update({"name": s.name, "label": s.label, "file": f"{s.name}.anspack", "quantizer": quantizer,
-                    "kind": s.kind, "bits": s.bits, "per_row": s.per_row, "prune": s.prune})
+                    "kind": s.kind, "bits": s.bits, "per_row": s.per_row, "prune": s.prune,
+                    "scheme": s.scheme, "cli": s.cli()})
         rows.append(row)
     # sanity: the fp32 file decodes to the trained weights exactly
     back = anspack.decode((out / "fp32.anspack").read_bytes())

@@ -20,7 +20,7 @@ class by class.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -241,87 +241,13 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 
-def is_weight(name: str, array: np.ndarray) -> bool:
-    """Weight matrices are quantized; biases stay float (they are 2 % of the parameters)."""
-    return array.ndim == 2
-
-
-def prune_smallest(w: np.ndarray, fraction: float) -> np.ndarray:
-    """Zero the ``fraction`` of entries with the smallest magnitude (ties broken by flat index)."""
-    w = np.array(w, dtype=np.float32, copy=True)
-    k = int(round(fraction * w.size))
-    if k > 0:
-        order = np.argsort(np.abs(w).reshape(-1), kind="stable")
-        w.reshape(-1)[order[:k]] = 0.0
-    return w
-
-
-def kmeans_1d(values: np.ndarray, k: int, *, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic 1-D Lloyd k-means (quantile init); returns ``(sorted centroids f32, labels u8)``."""
-    x = np.asarray(values, dtype=np.float64).reshape(-1)
-    c = np.quantile(x, (np.arange(k) + 0.5) / k)
-    for _ in range(iterations):
-        edges = (c[1:] + c[:-1]) / 2
-        lab = np.searchsorted(edges, x)
-        new = np.array([x[lab == j].mean() if np.any(lab == j) else c[j] for j in range(k)])
-        if np.array_equal(new, c):
-            break
-        c = np.sort(new)
-    c32 = c.astype(np.float32)
-    edges = (c32[1:].astype(np.float64) + c32[:-1]) / 2
-    lab = np.searchsorted(edges, x).astype(np.uint8)
-    return c32, lab.reshape(np.shape(values))
-
-
-def fallback_compress(weights: dict[str, np.ndarray], setting: Setting) -> bytes:
-    """FALLBACK quantization (used only while the quant helper's API is missing): builds the file
-    with :func:`anspack.encode` and the spec 12.1 dequant blocks of :mod:`anspack.dequant`."""
-    import anspack
-    from anspack import dequant as dq
-
-    tensors: dict[str, np.ndarray] = {}
-    blocks: dict[str, bytes] = {}
-    schemes = {}
-    for name, w in weights.items():
-        w = np.asarray(w, dtype=np.float32)
-        if setting.kind == "fp32":
-            tensors[name] = w
-        elif setting.kind == "fp16":
-            tensors[name] = w.astype(np.float16)
-        elif not is_weight(name, w):
-            tensors[name] = w
-        elif setting.kind == "int":
-            w = prune_smallest(w, setting.prune) if setting.prune else w
-            qmax = (1 << (setting.bits - 1)) - 1
-            amax = np.abs(w).max(axis=1) if setting.per_row else np.array([np.abs(w).max()])
-            scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
-            s = scale[:, None] if setting.per_row else scale[0]
-            q = np.clip(np.rint(w / s), -qmax, qmax).astype(np.int8)
-            tensors[name] = q
-            blocks[name] = dq.affine_block(scale, axis=0 if setting.per_row else None)
-            schemes[name] = f"int{setting.bits} symmetric {'per row' if setting.per_row else 'per tensor'}"
-        elif setting.kind == "kmeans":
-            table, lab = kmeans_1d(w, 1 << setting.bits)
-            tensors[name] = lab
-            blocks[name] = dq.lut_block(table)
-            schemes[name] = f"{setting.bits}-bit k-means codebook"
-        else:  # pragma: no cover
-            raise ValueError(f"unknown setting kind {setting.kind}")
-    meta = {"demo.setting": setting.name, "demo.quantizer": "digits.fallback_compress"}
-    return anspack.encode(tensors, dequant=blocks, metadata=meta)
-
-
 def compress(weights: dict[str, np.ndarray], setting: Setting) -> tuple[bytes, str]:
     """Compress the model at one setting with the quantizers behind ``anspack encode``
-    (:func:`anspack.commands.encode.encode_model`, the same call the CLI makes, so the bytes equal
-    ``setting.cli()``'s output); returns ``(file bytes, which quantizer was used)``.
-
-    Falls back to :func:`fallback_compress` only if that module is missing.
+    (:func:`anspack.commands.encode.encode_model`, the call the CLI makes, so the bytes equal what
+    ``setting.cli()`` writes from the saved model); returns ``(file bytes, "anspack encode")``.
     """
-    try:
-        from anspack.commands.encode import encode_model
-    except ImportError:
-        return fallback_compress(weights, setting), "fallback"
+    from anspack.commands.encode import encode_model
+
     enc = encode_model(weights, base=setting.scheme, rules=list(setting.rules))
     return enc.data, "anspack encode"
 

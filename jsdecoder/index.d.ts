@@ -119,3 +119,52 @@ export const ARRAY_TYPES: Readonly<Record<DType, new (n: number) => TensorData>>
 
 /** The seed-notebook WebGL layout decoder (spec Appendix A). */
 export function decodeSeedLayout(...args: unknown[]): unknown;
+
+// ---- Parallel and streaming decode (src/async.js, src/stream.js) ----
+
+export interface AsyncDecodeOptions extends DecodeOptions {
+  /** Number of workers (default: hardware concurrency, at most one per tensor); 0 = decode on the calling thread. */
+  workers?: number;
+  /** A pool from createDecoderPool() to use instead of starting workers (it stays alive). */
+  pool?: DecoderPool;
+  /** Where worker.js is served from (default: next to async.js). */
+  workerUrl?: string | URL;
+}
+
+export interface DecoderPool {
+  readonly size: number;
+  /** Decode every tensor of a file on the pool's workers (tensors are split across workers). */
+  decode(buffer: Input, options?: DecodeOptions): Promise<DecodeResult>;
+  /** Stop the workers; pending and later decodes reject with BadArgument. */
+  terminate(): Promise<void>;
+}
+
+/** Decode every tensor on Web Workers (browser) or worker_threads (node); same result as decode(). */
+export function decodeAsync(buffer: Input, options?: AsyncDecodeOptions): Promise<DecodeResult>;
+
+/** Start a pool of decoding workers (default size: hardware concurrency). */
+export function createDecoderPool(size?: number, options?: { workerUrl?: string | URL }): Promise<DecoderPool>;
+
+/** Table entry summary passed to decodeStream's onHeader callback. */
+export interface StreamTensorInfo {
+  name: string; shape: number[]; dtype: DType; coding: 'rans' | 'raw'; n: number; checksum: number;
+  blockChecksum: number; dataOffset: number; dataSize: number; dequantOffset: number; dequantSize: number;
+}
+
+export interface StreamDecodeOptions extends DecodeOptions {
+  /** Called once the header, table and metadata have arrived and been validated. */
+  onHeader?: (info: { fileSize: number; metadata: Record<string, unknown>; tensors: StreamTensorInfo[] }) => void;
+}
+
+/** Yield each tensor, in table order, as soon as its bytes have arrived. */
+export function decodeStream(
+  source: ReadableStream<Uint8Array> | Response | AsyncIterable<Uint8Array | ArrayBuffer | ArrayBufferView>,
+  options?: StreamDecodeOptions,
+): AsyncGenerator<Tensor, void, void>;
+
+/** Fetch one tensor with HTTP Range requests (header, table + metadata, then just its blocks). */
+export function fetchTensor(
+  url: string | URL,
+  name: string,
+  options?: DecodeOptions & { fetch?: typeof fetch; init?: RequestInit },
+): Promise<Tensor>;

@@ -253,3 +253,5 @@ export function float16ToFloat32(bits) {
   return out;
 }
 export { decodeGPU } from './gpu.js';
+export { decodeAsync, createDecoderPool } from './async.js';
+export { decodeStream, fetchTensor } from './stream.js';

@@ -1,0 +1,549 @@
+// Streaming decode and per-tensor HTTP Range access (issue 7).
+//
+//   for await (const t of decodeStream((await fetch(url)).body)) use(t);   // as bytes arrive
+//   const t = await fetchTensor(url, 'encoder.weight');                    // 3 Range requests
+//
+// How it works. Both read the file's prefix (header, table, metadata: spec sections 3-6) first and
+// validate it completely (the checks of spec section 13 that need only the prefix, plus the block
+// placement of section 6 and the header checksum). Then, for each tensor, once the bytes of its data
+// block and dequant block are at hand, they are framed as a one-tensor anspack file (a "subfile":
+// a 40-byte header, the tensor's table entry with its offsets rebased, then its blocks) and decoded
+// by the ordinary decode() of index.js, so every rule on the blocks (model, stream, block and data
+// checksums, dequant) is checked by the same code as for whole files. Error offsets are mapped back
+// to offsets in the original file. The same subfiles are what async.js sends to its workers.
+//
+// Memory: decodeStream keeps only the bytes of the tensor it is waiting for (plus the chunk in
+// flight); fetchTensor downloads only the prefix and the tensor's blocks.
+
+import { AnspackError } from './errors.js';
+import { fxhash26Bytes } from './fxhash.js';
+import { decode, decodeTensor, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES } from './index.js';
+
+const HEADER_SIZE = 40;
+const ENTRY_FIXED = 48;
+const MAGIC = [0x89, 0x41, 0x4e, 0x53, 0x50, 0x41, 0x43, 0x4b];
+const DTYPES = {
+  1: ['int8', 1, true], 2: ['uint8', 1, true], 3: ['int16', 2, true], 4: ['uint16', 2, true],
+  5: ['int32', 4, true], 6: ['uint32', 4, true], 7: ['float16', 2, false], 8: ['float32', 4, false],
+};
+const align8 = (x) => Math.ceil(x / 8) * 8;
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function fail(code, message, offset = null, tensor = null) {
+  throw new AnspackError(code, message, { offset, tensor });
+}
+
+function u64(dv, off) {
+  return dv.getUint32(off + 4, true) * 0x100000000 + dv.getUint32(off, true);
+}
+
+function setU64(dv, off, v) {
+  dv.setUint32(off, v % 0x100000000, true);
+  dv.setUint32(off + 4, Math.floor(v / 0x100000000), true);
+}
+
+/** Options shared by decodeStream and fetchTensor (same meaning and defaults as decode()). */
+export function streamOptions(options) {
+  if (options === null || typeof options !== 'object') {
+    throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
+  }
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxTotalEntries = options.maxTotalEntries ?? DEFAULT_MAX_TOTAL_ENTRIES;
+  for (const [k, v] of [['maxEntries', maxEntries], ['maxTotalEntries', maxTotalEntries]]) {
+    if (typeof v !== 'number' || !(v >= 0)) throw new AnspackError('BadArgument', `${k} must be a non-negative number, got ${v}`);
+  }
+  return { verify: options.verify ?? true, dequantize: options.dequantize ?? false, maxEntries, maxTotalEntries };
+}
+
+/**
+ * Validate the first 40 bytes (spec section 3, section 13 rules 1 and 3 as far as they go).
+ * @param {Uint8Array} head  at least the first 40 bytes of the file, or all of a shorter file
+ * @returns {{fileSize: number, tensorCount: number, tableSize: number, metadataSize: number, prefixSize: number}}
+ */
+export function parseFixedHeader(head) {
+  for (let i = 0; i < 8 && i < head.length; i++) {
+    if (head[i] !== MAGIC[i]) fail('BadMagic', `magic byte ${i} is 0x${head[i].toString(16)}, expected 0x${MAGIC[i].toString(16)} (not an anspack file)`, i);
+  }
+  if (head.length < HEADER_SIZE) fail('Truncated', `file is ${head.length} bytes, shorter than the 40-byte header`, head.length);
+  const dv = new DataView(head.buffer, head.byteOffset, HEADER_SIZE);
+  const version = dv.getUint32(8, true);
+  if (version !== 1) fail('UnsupportedVersion', `version is ${version}, this decoder reads version 1`, 8);
+  const flags = dv.getUint32(12, true);
+  if (flags !== 0) fail('ReservedNonZero', `flags is ${flags}, expected 0`, 12);
+  const headerChecksum = dv.getUint32(36, true);
+  if (headerChecksum >= 0x4000000) fail('BadTable', `header_checksum 0x${headerChecksum.toString(16)} has bits above 26 set`, 36);
+  const fileSize = u64(dv, 16);
+  const tensorCount = dv.getUint32(24, true);
+  const tableSize = dv.getUint32(28, true);
+  const metadataSize = dv.getUint32(32, true);
+  if (tableSize % 8 !== 0) fail('BadTable', `table_size ${tableSize} is not a multiple of 8`, 28);
+  const prefixSize = HEADER_SIZE + tableSize + metadataSize;
+  if (prefixSize > fileSize) fail('Truncated', `header + table (${tableSize} B) + metadata (${metadataSize} B) = ${prefixSize} bytes, beyond file_size (${fileSize} B)`, 28);
+  if (tensorCount * ENTRY_FIXED > tableSize) fail('BadTable', `tensor_count ${tensorCount} entries cannot fit in table_size ${tableSize} (at least 48 bytes each)`, 24);
+  return { fileSize, tensorCount, tableSize, metadataSize, prefixSize, headerChecksum };
+}
+
+/**
+ * Parse and validate a file's prefix (header, table, metadata) without its data region: spec
+ * section 13 rules 1, 3-6 (rule 2 is left to the caller, who knows how many bytes there are), the
+ * raw block sizes of rule 8, and with `verify` the header checksum.
+ *
+ * @param {Uint8Array} prefix  bytes [0, prefixSize) of the file (more is allowed)
+ * @param {{maxEntries: number, verify: boolean}} opts
+ * @returns {{fileSize, prefixSize, metadata, tensors: object[]}} tensors with name, shape, n, dtype,
+ *   coding, checksum, blockChecksum, dataOffset, dataSize, dequantOffset, dequantSize, entryOffset,
+ *   entrySize, start (end of the previous block: the padding before this tensor starts there), end
+ */
+export function parsePrefix(prefix, opts) {
+  const fixed = parseFixedHeader(prefix);
+  const { fileSize, tensorCount, tableSize, metadataSize, prefixSize } = fixed;
+  if (prefix.length < prefixSize) fail('Truncated', `the file ends at ${prefix.length}, inside the table/metadata (which end at ${prefixSize})`, prefix.length);
+  const dv = new DataView(prefix.buffer, prefix.byteOffset, prefixSize);
+  const tableEnd = HEADER_SIZE + tableSize;
+  const tensors = [];
+  const names = new Set();
+  let p = HEADER_SIZE;
+  for (let i = 0; i < tensorCount; i++) {
+    const entry = p;
+    if (entry + ENTRY_FIXED > tableEnd) fail('BadTable', `entry ${i} starts at ${entry} but the table ends at ${tableEnd}`, entry);
+    const ndim = prefix[entry + 38];
+    const nameLen = dv.getUint16(entry + 40, true);
+    if (ndim > 8) fail('BadTable', `entry ${i}: ndim is ${ndim}, at most 8 allowed`, entry + 38);
+    const nameStart = entry + ENTRY_FIXED + 8 * ndim;
+    const entryEnd = nameStart + align8(nameLen);
+    if (entryEnd > tableEnd) fail('BadTable', `entry ${i}: entry ends at ${entryEnd}, beyond the end of the table (${tableEnd})`, entry + 40);
+    if (nameLen < 1) fail('BadTable', `entry ${i}: name_len is 0, expected at least 1`, entry + 40);
+    let name;
+    try {
+      name = utf8.decode(prefix.subarray(nameStart, nameStart + nameLen));
+    } catch (e) {
+      fail('BadTable', `entry ${i}: name is not valid UTF-8`, nameStart);
+    }
+    if (names.has(name)) fail('BadTable', `entry ${i}: duplicate tensor name`, nameStart, name);
+    names.add(name);
+    const dtype = DTYPES[prefix[entry + 36]];
+    const coding = prefix[entry + 37];
+    if (dtype === undefined) fail('BadTable', `dtype code is ${prefix[entry + 36]}, expected 1..8`, entry + 36, name);
+    if (coding !== 0 && coding !== 1) fail('BadTable', `coding is ${coding}, expected 0 (rANS) or 1 (raw)`, entry + 37, name);
+    if (coding === 0 && !dtype[2]) fail('BadTable', `coding 0 (rANS) is not allowed for dtype ${dtype[0]}`, entry + 37, name);
+    if (prefix[entry + 39] !== 0) fail('ReservedNonZero', `entry reserved byte is ${prefix[entry + 39]}, expected 0`, entry + 39, name);
+    if (dv.getUint16(entry + 42, true) !== 0) fail('ReservedNonZero', `entry reserved u16 is ${dv.getUint16(entry + 42, true)}, expected 0`, entry + 42, name);
+    const checksum = dv.getUint32(entry + 32, true);
+    const blockChecksum = dv.getUint32(entry + 44, true);
+    if (checksum >= 0x4000000) fail('BadTable', `checksum 0x${checksum.toString(16)} has bits above 26 set`, entry + 32, name);
+    if (blockChecksum >= 0x4000000) fail('BadTable', `block_checksum 0x${blockChecksum.toString(16)} has bits above 26 set`, entry + 44, name);
+    for (let q = nameStart + nameLen; q < entryEnd; q++) {
+      if (prefix[q] !== 0) fail('ReservedNonZero', `name padding: byte is ${prefix[q]}, expected 0`, q, name);
+    }
+    const shape = [];
+    let n = 1;
+    let zero = false;
+    for (let d = 0; d < ndim; d++) {
+      const dim = u64(dv, entry + ENTRY_FIXED + 8 * d);
+      shape.push(dim);
+      if (dim >= 2 ** 53) fail('LimitExceeded', `dimension ${d} is 2^53 or more`, entry + ENTRY_FIXED + 8 * d, name);
+      if (dim === 0) zero = true;
+      else n *= dim;
+    }
+    if (zero) n = 0;
+    else if (n >= 2 ** 53) fail('LimitExceeded', `shape [${shape.join(', ')}] has 2^53 entries or more`, entry + ENTRY_FIXED, name);
+    if (n > opts.maxEntries) fail('LimitExceeded', `shape [${shape.join(', ')}] has ${n} entries, above the limit maxEntries = ${opts.maxEntries}`, entry + ENTRY_FIXED, name);
+    tensors.push({
+      name, shape, n, dtype: dtype[0], itemSize: dtype[1], coding: coding === 0 ? 'rans' : 'raw', checksum, blockChecksum,
+      dataOffset: u64(dv, entry), dataSize: u64(dv, entry + 8), dequantOffset: u64(dv, entry + 16),
+      dequantSize: u64(dv, entry + 24), entryOffset: entry, entrySize: entryEnd - entry,
+    });
+    p = entryEnd;
+  }
+  if (p !== tableEnd) fail('BadTable', `the ${tensorCount} entries end at ${p} but table_size says the table ends at ${tableEnd}`, p);
+
+  let metadata = {};
+  if (metadataSize > 0) {
+    let text;
+    try {
+      text = utf8.decode(prefix.subarray(tableEnd, prefixSize));
+    } catch (e) {
+      fail('BadMetadata', 'metadata is not valid UTF-8', tableEnd);
+    }
+    try {
+      metadata = JSON.parse(text);
+    } catch (e) {
+      fail('BadMetadata', `metadata is not valid JSON (${e.message})`, tableEnd);
+    }
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+      fail('BadMetadata', 'metadata\'s top-level value is not an object', tableEnd);
+    }
+  }
+
+  // Block placement (section 6) against file_size, known from the header.
+  let end = prefixSize;
+  let cursor = align8(prefixSize);
+  for (const t of tensors) {
+    t.start = end;
+    if (t.dataOffset !== cursor) fail('BadLayout', `data_offset is ${t.dataOffset}, expected ${cursor}`, t.entryOffset, t.name);
+    if (t.dataOffset + t.dataSize > fileSize) fail('BadLayout', `data block [${t.dataOffset}, ${t.dataOffset + t.dataSize}) extends past file_size (${fileSize})`, t.entryOffset + 8, t.name);
+    cursor = t.dataOffset + t.dataSize;
+    if (t.dequantSize > 0) {
+      const want = align8(cursor);
+      if (t.dequantOffset !== want) fail('BadLayout', `dequant_offset is ${t.dequantOffset}, expected ${want}`, t.entryOffset + 16, t.name);
+      if (t.dequantOffset + t.dequantSize > fileSize) fail('BadLayout', `dequant block [${t.dequantOffset}, ${t.dequantOffset + t.dequantSize}) extends past file_size (${fileSize})`, t.entryOffset + 24, t.name);
+      cursor = t.dequantOffset + t.dequantSize;
+    } else if (t.dequantOffset !== 0) {
+      fail('BadLayout', `dequant_offset is ${t.dequantOffset} but dequant_size is 0 (expected both 0)`, t.entryOffset + 16, t.name);
+    }
+    if (t.coding === 'raw' && t.dataSize !== t.n * t.itemSize) fail('BadLayout', `raw data_size is ${t.dataSize}, expected n * ${t.itemSize} = ${t.n * t.itemSize}`, t.entryOffset + 8, t.name);
+    t.end = cursor;
+    end = cursor;
+    cursor = align8(cursor);
+  }
+  if (end !== fileSize) fail('BadLayout', `the last block ends at ${end} but file_size is ${fileSize}`, end);
+
+  if (opts.verify) {
+    let h = fxhash26Bytes(prefix, 0, 36, 0);
+    h = fxhash26Bytes(new Uint8Array(4), 0, 4, h);
+    h = fxhash26Bytes(prefix, 40, prefixSize, h);
+    if (h !== fixed.headerChecksum) fail('ChecksumMismatch', `header_checksum: header, table and metadata hash to 0x${h.toString(16)}, the header says 0x${fixed.headerChecksum.toString(16)}`, 36);
+  }
+  return { fileSize, prefixSize, metadata, tensors };
+}
+
+/**
+ * Frame some tensors of a file as a file of their own (spec sections 3-6): header, their table
+ * entries (offsets rebased), no metadata, their blocks. `read(start, end, dest, destOffset)` copies
+ * bytes [start, end) of the original file into dest. Returns the subfile and a function mapping a
+ * byte offset in the subfile back to the original file.
+ *
+ * @param {Uint8Array} prefix  the original file's prefix (for the table entries)
+ * @param {object[]} tensors   entries from parsePrefix (or parseHeader, with entrySize)
+ * @param {(start: number, end: number, dest: Uint8Array, destOffset: number) => void} read
+ */
+export function buildSubfile(prefix, tensors, read) {
+  let tableSize = 0;
+  for (const t of tensors) tableSize += t.entrySize;
+  let size = HEADER_SIZE + tableSize;
+  const place = [];
+  for (const t of tensors) {
+    const dataOffset = align8(size);
+    let end = dataOffset + t.dataSize;
+    let dequantOffset = 0;
+    if (t.dequantSize > 0) {
+      dequantOffset = align8(end);
+      end = dequantOffset + t.dequantSize;
+    }
+    place.push({ dataOffset, dequantOffset });
+    size = end;
+  }
+  const bytes = new Uint8Array(size);
+  const dv = new DataView(bytes.buffer);
+  bytes.set(MAGIC, 0);
+  dv.setUint32(8, 1, true);
+  setU64(dv, 16, size);
+  dv.setUint32(24, tensors.length, true);
+  dv.setUint32(28, tableSize, true);
+  const segments = [];  // [subStart, subEnd, origStart]
+  let p = HEADER_SIZE;
+  tensors.forEach((t, i) => {
+    bytes.set(prefix.subarray(t.entryOffset, t.entryOffset + t.entrySize), p);
+    setU64(dv, p, place[i].dataOffset);
+    setU64(dv, p + 16, place[i].dequantOffset);
+    segments.push([p, p + t.entrySize, t.entryOffset, t.name]);
+    p += t.entrySize;
+  });
+  tensors.forEach((t, i) => {
+    const { dataOffset, dequantOffset } = place[i];
+    if (t.dequantSize > 0) {
+      // data block, padding (zero: checked in the original by the caller) and dequant block
+      read(t.dataOffset, t.dataOffset + t.dataSize, bytes, dataOffset);
+      read(t.dequantOffset, t.dequantOffset + t.dequantSize, bytes, dequantOffset);
+      segments.push([dataOffset, dequantOffset + t.dequantSize, t.dataOffset, t.name]);
+    } else {
+      read(t.dataOffset, t.dataOffset + t.dataSize, bytes, dataOffset);
+      segments.push([dataOffset, dataOffset + t.dataSize, t.dataOffset, t.name]);
+    }
+  });
+  dv.setUint32(36, fxhash26Bytes(bytes, 0, HEADER_SIZE + tableSize, 0), true);
+  // Offsets inside a segment map into it; an offset just past a block (e.g. the end of a word
+  // stream) maps to the end of that tensor's block.
+  const mapOffset = (off, tensor = null) => {
+    if (off === null || off === undefined) return null;
+    for (const [a, b, o, name] of segments) if (name === tensor && off >= a && off <= b) return o + (off - a);
+    for (const [a, b, o] of segments) if (off >= a && off < b) return o + (off - a);
+    for (const [a, b, o] of segments) if (off === b) return o + (off - a);
+    return off < HEADER_SIZE ? off : null;
+  };
+  return { bytes, mapOffset };
+}
+
+/**
+ * Re-create an AnspackError (or its plain-object copy from a worker: {name, code, message, offset,
+ * tensor}) with its offset mapped back to the original file.
+ */
+export function remapError(e, mapOffset) {
+  if (e && typeof e === 'object' && e.name === 'AnspackError' && typeof e.code === 'string') {
+    let msg = String(e.message);
+    if (msg.startsWith(`${e.code}: `)) msg = msg.slice(e.code.length + 2);
+    const where = [];
+    if (e.tensor !== null && e.tensor !== undefined) where.push(`tensor ${JSON.stringify(e.tensor)}`);
+    if (e.offset !== null && e.offset !== undefined) where.push(`byte offset ${e.offset}`);
+    const suffix = where.length ? ` (${where.join(', ')})` : '';
+    if (suffix && msg.endsWith(suffix)) msg = msg.slice(0, msg.length - suffix.length);
+    return new AnspackError(e.code, msg, { offset: mapOffset(e.offset ?? null, e.tensor ?? null), tensor: e.tensor ?? null });
+  }
+  return e;
+}
+
+/** Decode a one-or-more-tensor subfile with decode(); errors get original-file offsets. */
+export function decodeSubfile(sub, opts) {
+  try {
+    return decode(sub.bytes, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, maxTotalEntries: Infinity }).tensors;
+  } catch (e) {
+    throw remapError(e, sub.mapOffset);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// decodeStream
+
+/** A queue of received chunks addressed by absolute file offset. */
+class ByteQueue {
+  constructor() {
+    this.chunks = [];   // Uint8Array[]
+    this.base = 0;      // file offset of chunks[0][0]
+    this.received = 0;  // file offset just past the last byte received
+  }
+
+  push(chunk) {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.received += chunk.length;
+  }
+
+  /** Copy bytes [start, end) (all received, start >= base) into dest at destOffset. */
+  copy(start, end, dest, destOffset) {
+    let pos = this.base;
+    for (const c of this.chunks) {
+      const cEnd = pos + c.length;
+      if (cEnd > start && pos < end) {
+        const a = Math.max(start, pos), b = Math.min(end, cEnd);
+        dest.set(c.subarray(a - pos, b - pos), destOffset + (a - start));
+      }
+      if (cEnd >= end) break;
+      pos = cEnd;
+    }
+  }
+
+  /** A contiguous view of [start, end) (copied only if it spans chunks). */
+  view(start, end) {
+    let pos = this.base;
+    for (const c of this.chunks) {
+      if (pos <= start && end <= pos + c.length) return c.subarray(start - pos, end - pos);
+      if (pos + c.length > start) break;
+      pos += c.length;
+    }
+    const out = new Uint8Array(end - start);
+    this.copy(start, end, out, 0);
+    return out;
+  }
+
+  /** Forget every byte before `offset`. */
+  discard(offset) {
+    while (this.chunks.length && this.base + this.chunks[0].length <= offset) {
+      this.base += this.chunks[0].length;
+      this.chunks.shift();
+    }
+    if (this.chunks.length && this.base < offset) {
+      this.chunks[0] = this.chunks[0].subarray(offset - this.base);
+      this.base = offset;
+    }
+  }
+}
+
+function toChunk(value) {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw new AnspackError('BadArgument', `the stream yielded a ${Object.prototype.toString.call(value)}, expected Uint8Array chunks`);
+}
+
+function openSource(source) {
+  if (source && typeof source === 'object' && !source.getReader && source.body && typeof source.body.getReader === 'function') {
+    source = source.body; // a fetch Response
+  }
+  if (source && typeof source.getReader === 'function') {
+    const reader = source.getReader();
+    return {
+      read: () => reader.read(),
+      close: async (early) => {
+        try {
+          if (early) await reader.cancel();
+        } catch (e) { /* already errored or closed */ }
+        try { reader.releaseLock(); } catch (e) { /* pending read */ }
+      },
+    };
+  }
+  if (source && typeof source[Symbol.asyncIterator] === 'function') {
+    const it = source[Symbol.asyncIterator]();
+    return {
+      read: () => it.next(),
+      close: async (early) => { if (early && typeof it.return === 'function') await it.return(); },
+    };
+  }
+  throw new AnspackError('BadArgument', `decodeStream needs a ReadableStream, a Response or an async iterable of Uint8Array chunks, got ${Object.prototype.toString.call(source)}`);
+}
+
+/**
+ * Decode a file as it arrives: an async iterator that yields each tensor (the same objects as
+ * decode()'s `tensors`, in table order) as soon as the bytes of its blocks have been received.
+ * The prefix (header, table, metadata) is validated first, before any tensor is decoded; the stream
+ * must end exactly at file_size (Truncated / SizeMismatch otherwise).
+ *
+ * @param {ReadableStream<Uint8Array> | Response | AsyncIterable<Uint8Array>} source
+ * @param {object} [options]  verify, dequantize, maxEntries, maxTotalEntries as for decode(), and
+ *   onHeader({fileSize, metadata, tensors}) called once the prefix has been validated
+ * @returns {AsyncGenerator<object>}
+ */
+export async function* decodeStream(source, options = {}) {
+  const opts = streamOptions(options);
+  const src = openSource(source);
+  const q = new ByteQueue();
+  let ended = false;
+  let finished = false;
+  const fill = async (upTo) => {
+    while (q.received < upTo && !ended) {
+      const { done, value } = await src.read();
+      if (done) ended = true;
+      else q.push(toChunk(value));
+    }
+    return q.received >= upTo;
+  };
+  try {
+    if (!(await fill(HEADER_SIZE))) parseFixedHeader(q.view(0, q.received)); // throws (BadMagic / Truncated)
+    const fixed = parseFixedHeader(q.view(0, HEADER_SIZE));
+    if (!(await fill(fixed.prefixSize))) fail('Truncated', `the stream ended after ${q.received} bytes, inside the table/metadata (which end at ${fixed.prefixSize})`, q.received);
+    const prefix = q.view(0, fixed.prefixSize).slice();
+    const hdr = parsePrefix(prefix, opts);
+    let total = 0;
+    for (const t of hdr.tensors) total += t.n;
+    if (total > opts.maxTotalEntries) fail('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, 40);
+    if (typeof options.onHeader === 'function') {
+      options.onHeader({ fileSize: hdr.fileSize, metadata: hdr.metadata, tensors: hdr.tensors.map(publicEntry) });
+    }
+    for (const t of hdr.tensors) {
+      if (!(await fill(t.end))) fail('Truncated', `the stream ended after ${q.received} bytes, inside the blocks of this tensor (which end at ${t.end}; file_size ${hdr.fileSize})`, q.received, t.name);
+      checkZero(q, t.start, t.dataOffset, t.name);
+      if (t.dequantSize > 0) checkZero(q, t.dataOffset + t.dataSize, t.dequantOffset, t.name);
+      const sub = buildSubfile(prefix, [t], (a, b, dest, at) => q.copy(a, b, dest, at));
+      q.discard(t.end);
+      const [tensor] = decodeSubfile(sub, opts);
+      yield tensor;
+    }
+    await fill(hdr.fileSize + 1);
+    if (q.received > hdr.fileSize) fail('SizeMismatch', `file_size says ${hdr.fileSize} bytes but the stream has more (at least ${q.received})`, 16);
+    finished = true;
+  } finally {
+    await src.close(!finished && !ended);
+  }
+}
+
+function checkZero(q, start, end, name) {
+  if (end <= start) return;
+  const v = q.view(start, end);
+  for (let i = 0; i < v.length; i++) {
+    if (v[i] !== 0) fail('ReservedNonZero', `padding between blocks: byte is ${v[i]}, expected 0`, start + i, name);
+  }
+}
+
+function publicEntry(t) {
+  return {
+    name: t.name, shape: t.shape.slice(), dtype: t.dtype, coding: t.coding, n: t.n, checksum: t.checksum,
+    blockChecksum: t.blockChecksum, dataOffset: t.dataOffset, dataSize: t.dataSize,
+    dequantOffset: t.dequantOffset, dequantSize: t.dequantSize,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// fetchTensor
+
+async function rangeGet(fetchFn, url, start, end, init) {
+  let response;
+  const headers = new Headers(init?.headers ?? {});
+  headers.set('Range', `bytes=${start}-${end - 1}`);
+  try {
+    response = await fetchFn(url, { ...init, headers });
+  } catch (e) {
+    throw new AnspackError('BadArgument', `fetch ${url} failed: ${e?.message ?? e}`);
+  }
+  if (response.status === 200) {
+    // The server ignored the Range header: this is the whole file.
+    return { full: true, bytes: new Uint8Array(await response.arrayBuffer()) };
+  }
+  if (response.status === 416) {
+    throw new AnspackError('Truncated', `the server says bytes ${start}-${end - 1} are past the end of ${url} (HTTP 416)`, start);
+  }
+  if (response.status !== 206) {
+    throw new AnspackError('BadArgument', `fetch ${url} (bytes ${start}-${end - 1}): HTTP ${response.status}`);
+  }
+  const cr = response.headers.get('Content-Range');
+  if (cr !== null) {
+    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(cr.trim());
+    if (!m || Number(m[1]) !== start) {
+      throw new AnspackError('BadArgument', `fetch ${url}: asked for bytes ${start}-${end - 1}, the server sent Content-Range ${cr}`);
+    }
+  }
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes.length < end - start) {
+    throw new AnspackError('Truncated', `fetch ${url}: asked for bytes ${start}-${end - 1}, got ${bytes.length} bytes (the file ends at ${start + bytes.length})`, start + bytes.length);
+  }
+  return { full: false, bytes: bytes.length === end - start ? bytes : bytes.subarray(0, end - start) };
+}
+
+/**
+ * Fetch and decode one tensor with HTTP Range requests: the 40-byte header, then the rest of the
+ * prefix (table and metadata), then exactly the tensor's data block and dequant block (with the
+ * 0-7 padding bytes between them). The prefix is validated as in decodeStream, the tensor's blocks
+ * as in decode(). If the server ignores Range (HTTP 200) the whole body is used instead.
+ *
+ * @param {string | URL} url
+ * @param {string} name
+ * @param {object} [options]  verify, dequantize, maxEntries as for decodeTensor(); fetch (the fetch
+ *   function to use, default globalThis.fetch); init (extra fetch() options, e.g. headers)
+ * @returns {Promise<object>} the tensor, as decodeTensor() returns it
+ */
+export async function fetchTensor(url, name, options = {}) {
+  const opts = streamOptions(options);
+  const fetchFn = options.fetch ?? globalThis.fetch;
+  if (typeof fetchFn !== 'function') throw new AnspackError('BadArgument', 'no fetch() available: pass options.fetch');
+  const init = options.init ?? {};
+  const first = await rangeGet(fetchFn, url, 0, HEADER_SIZE, init);
+  if (first.full) return wholeFileTensor(first.bytes, name, opts);
+  const fixed = parseFixedHeader(first.bytes);
+  let prefix = first.bytes;
+  if (fixed.prefixSize > HEADER_SIZE) {
+    const rest = await rangeGet(fetchFn, url, HEADER_SIZE, fixed.prefixSize, init);
+    if (rest.full) return wholeFileTensor(rest.bytes, name, opts);
+    prefix = new Uint8Array(fixed.prefixSize);
+    prefix.set(first.bytes, 0);
+    prefix.set(rest.bytes, HEADER_SIZE);
+  }
+  const hdr = parsePrefix(prefix, opts);
+  const t = hdr.tensors.find((x) => x.name === name);
+  if (t === undefined) throw new AnspackError('BadArgument', `no tensor named ${JSON.stringify(name)} (the file has ${hdr.tensors.length})`);
+  let block = new Uint8Array(0);
+  if (t.end > t.dataOffset) {
+    const got = await rangeGet(fetchFn, url, t.dataOffset, t.end, init);
+    if (got.full) return wholeFileTensor(got.bytes, name, opts);
+    block = got.bytes;
+  }
+  const read = (a, b, dest, at) => dest.set(block.subarray(a - t.dataOffset, b - t.dataOffset), at);
+  if (t.dequantSize > 0) {
+    for (let p = t.dataOffset + t.dataSize; p < t.dequantOffset; p++) {
+      const v = block[p - t.dataOffset];
+      if (v !== 0) fail('ReservedNonZero', `padding before the dequant block: byte is ${v}, expected 0`, p, t.name);
+    }
+  }
+  return decodeSubfile(buildSubfile(prefix, [t], read), opts)[0];
+}
+
+function wholeFileTensor(bytes, name, opts) {
+  return decodeTensor(bytes, name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries });
+}

@@ -1,0 +1,41 @@
+// The decoding worker behind decodeAsync (async.js): a Web Worker (module type) in browsers, a
+// worker_threads Worker in node. Each message carries a self-contained anspack "subfile" (some
+// tensors of the caller's file framed as a valid file, see stream.js buildSubfile) as a transferred
+// ArrayBuffer; the worker decodes it with the ordinary decode() and transfers the output arrays back.
+//
+// message in : { id, bytes: Uint8Array, options: {verify, dequantize, maxEntries} }
+// message out: { id, tensors: [{name, shape, dtype, storedDtype?, data, checksum}] }
+//           or { id, error: {name, code, message, offset, tensor} }
+
+import { decode } from './index.js';
+
+function handle(msg) {
+  const { id, bytes, options } = msg;
+  try {
+    const { tensors } = decode(bytes, { ...options, maxTotalEntries: Infinity });
+    const transfer = [];
+    const seen = new Set();
+    for (const t of tensors) {
+      const buf = t.data.buffer;
+      if (!seen.has(buf) && !(typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer)) {
+        seen.add(buf);
+        transfer.push(buf);
+      }
+    }
+    return [{ id, tensors }, transfer];
+  } catch (e) {
+    const error = e && e.name === 'AnspackError'
+      ? { name: e.name, code: e.code, message: e.message, offset: e.offset, tensor: e.tensor }
+      : { name: e?.name ?? 'Error', code: null, message: String(e?.stack ?? e), offset: null, tensor: null };
+    return [{ id, error }, []];
+  }
+}
+
+const isNode = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
+
+if (isNode) {
+  const { parentPort } = await import('node:worker_threads');
+  if (parentPort) parentPort.on('message', (msg) => parentPort.postMessage(...handle(msg)));
+} else if (typeof self !== 'undefined' && typeof self.postMessage === 'function') {
+  self.onmessage = (ev) => self.postMessage(...handle(ev.data));
+}

@@ -1,0 +1,145 @@
+// decodeAsync / createDecoderPool (src/async.js, src/worker.js) in node (worker_threads): the same
+// tensors as decode(), the same errors (code, offset, tensor) for every bad vector and for corrupted
+// blocks, options honoured, the caller's buffer untouched.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { decode, decodeAsync, createDecoderPool, AnspackError } from '../src/index.js';
+import { encodeFile, rng, randomInts } from './helpers/encoder.js';
+
+const VECTORS = new URL('../../tests/vectors/', import.meta.url);
+
+function sameTensors(got, want) {
+  assert.equal(got.tensors.length, want.tensors.length);
+  assert.deepEqual(got.metadata, want.metadata);
+  want.tensors.forEach((w, i) => {
+    const g = got.tensors[i];
+    assert.equal(g.name, w.name);
+    assert.deepEqual(g.shape, w.shape);
+    assert.equal(g.dtype, w.dtype);
+    assert.equal(g.storedDtype, w.storedDtype);
+    assert.equal(g.checksum, w.checksum);
+    assert.equal(g.data.constructor, w.data.constructor, w.name);
+    assert.deepEqual(Buffer.from(g.data.buffer, g.data.byteOffset, g.data.byteLength),
+      Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength), w.name);
+    assert.equal(got.byName[w.name], g);
+  });
+}
+
+function errorOf(fn) {
+  try { fn(); } catch (e) { return e; }
+  return null;
+}
+
+async function asyncErrorOf(p) {
+  try { await p; } catch (e) { return e; }
+  return null;
+}
+
+function manyTensors() {
+  const r = rng(7);
+  const tensors = [];
+  for (let i = 0; i < 9; i++) {
+    const n = 50 + 300 * i;
+    tensors.push({ name: `layer${i}.w`, dtype: i % 3 === 0 ? 'uint8' : 'int8', shape: [n], data: randomInts(r, n, 3 + i, i % 3 === 0 ? 0 : -128, 127), lanes: 1 + (i % 5) });
+  }
+  tensors.push({ name: 'bias', dtype: 'float32', shape: [3], data: [0.25, -1, 3] });
+  tensors.push({ name: 'const', dtype: 'int16', shape: [2, 5], data: new Array(10).fill(-7) });
+  tensors.push({ name: 'empty', dtype: 'int32', shape: [0, 4], data: [] });
+  tensors.push({ name: 'wide', dtype: 'int32', shape: [600], data: randomInts(r, 600, 5000, -70000, 70000) });
+  return encodeFile(tensors, { model: 'many', n: 13 });
+}
+
+test('decodeAsync equals decode on every golden vector, 1-3 workers', async () => {
+  for (const f of readdirSync(VECTORS).filter((x) => x.endsWith('.anspack'))) {
+    const bytes = new Uint8Array(readFileSync(new URL(f, VECTORS)));
+    const want = decode(bytes);
+    for (const workers of [1, 2, 3]) sameTensors(await decodeAsync(bytes, { workers }), want);
+  }
+});
+
+test('decodeAsync equals decode on a many-tensor file, with dequantize and verify off', async () => {
+  const bytes = manyTensors();
+  const copy = bytes.slice();
+  for (const options of [{}, { dequantize: true }, { verify: false }]) {
+    const want = decode(bytes, options);
+    for (const workers of [1, 2, 4]) sameTensors(await decodeAsync(bytes, { ...options, workers }), want);
+  }
+  sameTensors(await decodeAsync(bytes, { workers: 0 }), decode(bytes));
+  sameTensors(await decodeAsync(bytes.buffer), decode(bytes)); // default worker count, ArrayBuffer input
+  assert.deepEqual(bytes, copy, 'the input buffer must not be modified or detached');
+  assert.equal(bytes.byteLength, copy.byteLength);
+});
+
+test('a pool is reusable and runs concurrent decodes', async () => {
+  const pool = await createDecoderPool(2);
+  try {
+    assert.equal(pool.size, 2);
+    const a = manyTensors();
+    const b = new Uint8Array(readFileSync(new URL('dtypes.anspack', VECTORS)));
+    const [ra, rb, ra2] = await Promise.all([pool.decode(a), pool.decode(b), decodeAsync(a, { pool })]);
+    sameTensors(ra, decode(a));
+    sameTensors(rb, decode(b));
+    sameTensors(ra2, decode(a));
+  } finally {
+    await pool.terminate();
+  }
+  await assert.rejects(pool.decode(manyTensors()), (e) => e instanceof AnspackError && e.code === 'BadArgument');
+});
+
+test('every bad vector fails with the same code, offset and tensor as decode', async () => {
+  const index = JSON.parse(readFileSync(new URL('bad/index.json', VECTORS), 'utf8'));
+  for (const [name, code] of Object.entries(index)) {
+    const bytes = new Uint8Array(readFileSync(new URL(`bad/${name}.anspack`, VECTORS)));
+    const want = errorOf(() => decode(bytes));
+    assert.equal(want.code, code);
+    for (const workers of [1, 2]) {
+      const got = await asyncErrorOf(decodeAsync(bytes, { workers }));
+      assert.ok(got instanceof AnspackError, `${name}: ${got}`);
+      assert.equal(got.code, want.code, `${name}: ${got.message}`);
+      assert.equal(got.offset, want.offset, `${name}: ${got.message} vs ${want.message}`);
+      assert.equal(got.tensor, want.tensor, name);
+    }
+  }
+});
+
+test('corruption inside a worker-decoded block maps back to the original offset', async () => {
+  const good = manyTensors();
+  const dv = new DataView(good.buffer);
+  // Flip one word of layer5.w's stream (decoded in a worker): CorruptStream or ChecksumMismatch.
+  const { tensors } = (await import('../src/index.js')).readHeader(good);
+  for (const t of tensors.filter((x) => x.coding === 'rans' && x.words > 2)) {
+    const bad = good.slice();
+    bad[t.dataOffset + t.dataSize - 3] ^= 0x5a;
+    const want = errorOf(() => decode(bad));
+    assert.ok(want, t.name);
+    for (const workers of [2, 3]) {
+      const got = await asyncErrorOf(decodeAsync(bad, { workers }));
+      assert.ok(got instanceof AnspackError, String(got));
+      assert.deepEqual([got.code, got.offset, got.tensor], [want.code, want.offset, want.tensor], got.message);
+    }
+    // A corrupt model byte is caught by the block checksum.
+    const bad2 = good.slice();
+    bad2[t.dataOffset + 24 + 4 * t.lanes] ^= 1;  // first vocabulary value
+    const want2 = errorOf(() => decode(bad2));
+    const got2 = await asyncErrorOf(decodeAsync(bad2, { workers: 2 }));
+    assert.deepEqual([got2.code, got2.offset, got2.tensor], [want2.code, want2.offset, want2.tensor], got2.message);
+  }
+  assert.ok(dv.byteLength > 0);
+});
+
+test('bad arguments and limits', async () => {
+  const bytes = manyTensors();
+  for (const options of [{ workers: -1 }, { workers: 1.5 }, { maxEntries: -3 }]) {
+    const e = await asyncErrorOf(decodeAsync(bytes, options));
+    assert.ok(e instanceof AnspackError && e.code === 'BadArgument', `${JSON.stringify(options)}: ${e}`);
+  }
+  let e = await asyncErrorOf(decodeAsync(bytes, { workers: 2, maxEntries: 100 }));
+  assert.equal(e.code, 'LimitExceeded');
+  e = await asyncErrorOf(decodeAsync(bytes, { workers: 2, maxTotalEntries: 1000 }));
+  assert.equal(e.code, 'LimitExceeded');
+  e = await asyncErrorOf(decodeAsync('not a buffer', { workers: 2 }));
+  assert.equal(e.code, 'BadArgument');
+  e = await asyncErrorOf(createDecoderPool(0));
+  assert.equal(e.code, 'BadArgument');
+});

@@ -211,8 +211,9 @@ def models(matrices) -> list[SeedModel]:
 def _push_matrix(heads, ids, freqs, cdf, scratch):
     """Push one matrix's ids into the coders, entries N-1 … 0 (the notebook's coder order 0 … N-1).
 
-    ``heads[e]`` is the head of the coder of entry ``e``. Emitted words go to ``scratch`` in emission
-    order (entry descending); returns their number.
+    ``heads[e]`` (uint32) is the head of the coder of entry ``e``; ``freqs`` and ``cdf`` are uint32
+    (32-bit division is the hot spot). Emitted words go to ``scratch`` in emission order (entry
+    descending); returns their number.
     """
     N = ids.size
     k = 0
@@ -220,12 +221,12 @@ def _push_matrix(heads, ids, freqs, cdf, scratch):
         s = ids[e]
         f = freqs[s]
         x = heads[e]
-        if x >= (f << 20):  # notebook: (head >> (32 - 12)) >= m[symbol]
-            scratch[k] = x & 0xFFFF
+        if x >= (f << np.uint32(20)):  # notebook: (head >> (32 - 12)) >= m[symbol]
+            scratch[k] = x & np.uint32(0xFFFF)
             k += 1
-            x >>= 16
+            x >>= np.uint32(16)
         q = x // f
-        heads[e] = (q << 12) | (x - q * f + cdf[s])
+        heads[e] = (q << np.uint32(12)) | (x - q * f + cdf[s])
     return k
 
 
@@ -260,12 +261,13 @@ def encode_ids(ids, cdfs, *, progress: bool = False) -> bytes:
             raise ValueError(f"cdf of matrix {i} has more than {MAX_VOCAB} symbols")
         if int(ids[i].max()) >= c.size - 1 or int(ids[i].min()) < 0:
             raise ValueError(f"ids of matrix {i} must be in [0, {c.size - 1})")
-        freq_list.append(np.diff(c))
+        freq_list.append(np.diff(c).astype(np.uint32))
         cdf_list.append(c)
     if N > 0xFFFFFFFF - MAX_VOCAB - 2:
         raise ValueError("too many entries per matrix for u32 section sizes")
 
-    heads = np.full(N, INITIAL_HEAD, dtype=np.int64)
+    heads = np.full(N, INITIAL_HEAD, dtype=np.uint32)
+    cdf32 = [c.astype(np.uint32) for c in cdf_list]
     scratch = np.empty(N, dtype=np.uint16)
     data: list[np.ndarray] = [np.zeros(0, dtype=np.uint16)] * M  # section i's data words
     order = range(M - 1, -1, -1)
@@ -274,7 +276,7 @@ def encode_ids(ids, cdfs, *, progress: bool = False) -> bytes:
 
         order = tqdm(order, total=M, desc="encoding", unit="matrix")
     for i in order:
-        k = _push_matrix(heads, ids[i], freq_list[i], cdf_list[i], scratch)
+        k = _push_matrix(heads, ids[i], freq_list[i], cdf32[i], scratch)
         if i == M - 1:
             # The first push of a coder never emits (0x10001 < f << 20), so nothing is lost here.
             assert k == 0

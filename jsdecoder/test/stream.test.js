@@ -1,0 +1,238 @@
+// decodeStream and fetchTensor (src/stream.js) in node: each yielded tensor equals decode()'s, in
+// chunks of any size (1, 7 bytes, ...), yielded before the rest of the file has arrived; the same
+// errors as decode() for the bad vectors; fetchTensor against a local HTTP server honouring Range,
+// which counts the bytes it serves.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { readFileSync, readdirSync } from 'node:fs';
+import { decode, decodeTensor, decodeStream, fetchTensor, readHeader, AnspackError } from '../src/index.js';
+import { encodeFile, rng, randomInts } from './helpers/encoder.js';
+
+const VECTORS = new URL('../../tests/vectors/', import.meta.url);
+const bufOf = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+function sameTensor(g, w) {
+  assert.equal(g.name, w.name);
+  assert.deepEqual(g.shape, w.shape);
+  assert.equal(g.dtype, w.dtype);
+  assert.equal(g.storedDtype, w.storedDtype);
+  assert.equal(g.checksum, w.checksum);
+  assert.equal(g.data.constructor, w.data.constructor);
+  assert.deepEqual(bufOf(g.data), bufOf(w.data), w.name);
+}
+
+/** A ReadableStream delivering `bytes` in chunks of `size`, recording how much was pulled. */
+function chunkedStream(bytes, size, log = { delivered: 0, cancelled: false }) {
+  let pos = 0;
+  const stream = new ReadableStream({
+    pull(controller) {
+      if (pos >= bytes.length) { controller.close(); return; }
+      const end = Math.min(bytes.length, pos + size);
+      controller.enqueue(bytes.slice(pos, end));
+      pos = end;
+      log.delivered = pos;
+    },
+    cancel() { log.cancelled = true; },
+  }, { highWaterMark: 0 });
+  return { stream, log };
+}
+
+async function collect(source, options) {
+  const out = [];
+  for await (const t of decodeStream(source, options)) out.push(t);
+  return out;
+}
+
+async function streamError(source, options) {
+  try { await collect(source, options); } catch (e) { return e; }
+  return null;
+}
+
+function sample() {
+  const r = rng(3);
+  const dq = new Uint8Array(16 + 8 + 8);
+  const dv = new DataView(dq.buffer);
+  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
+  dv.setFloat32(24, 0.5, true); dv.setFloat32(28, 0, true);
+  return encodeFile([
+    { name: 'a', dtype: 'int8', shape: [40, 30], data: randomInts(r, 1200, 6, -128, 127), lanes: 4, dequant: dq },
+    { name: 'b', dtype: 'float32', shape: [5], data: [1, 2, 3, 4.5, -1] },
+    { name: 'c', dtype: 'uint16', shape: [3, 300], data: randomInts(r, 900, 300, 0, 65535), lanes: 7 },
+    { name: 'z', dtype: 'int8', shape: [0], data: [] },
+    { name: 'one', dtype: 'int32', shape: [64], data: new Array(64).fill(5) },
+  ], { kind: 'sample' });
+}
+
+test('decodeStream yields the tensors of decode() for every chunk size', async () => {
+  const files = readdirSync(VECTORS).filter((x) => x.endsWith('.anspack')).map((f) => new Uint8Array(readFileSync(new URL(f, VECTORS))));
+  files.push(sample());
+  for (const bytes of files) {
+    for (const options of [{}, { dequantize: true }]) {
+      const want = decode(bytes, options).tensors;
+      for (const size of [1, 7, 64, 1000, bytes.length]) {
+        const got = await collect(chunkedStream(bytes, size).stream, options);
+        assert.equal(got.length, want.length);
+        got.forEach((g, i) => sameTensor(g, want[i]));
+      }
+    }
+  }
+});
+
+test('decodeStream accepts async iterables and Responses', async () => {
+  const bytes = sample();
+  const want = decode(bytes).tensors;
+  async function* gen() { for (let i = 0; i < bytes.length; i += 13) yield bytes.subarray(i, i + 13).buffer.slice(bytes.byteOffset + i, bytes.byteOffset + Math.min(i + 13, bytes.length)); }
+  (await collect(gen())).forEach((g, i) => sameTensor(g, want[i]));
+  (await collect(new Response(bytes))).forEach((g, i) => sameTensor(g, want[i]));
+});
+
+test('each tensor is yielded as soon as its blocks have arrived', async () => {
+  const bytes = sample();
+  const { tensors } = readHeader(bytes);
+  const { stream, log } = chunkedStream(bytes, 7);
+  let seenHeader = null;
+  let i = 0;
+  for await (const t of decodeStream(stream, { onHeader: (h) => { seenHeader = { ...h, at: log.delivered }; } })) {
+    const info = tensors[i++];
+    assert.equal(t.name, info.name);
+    const end = info.dequantSize > 0 ? info.dequantOffset + info.dequantSize : info.dataOffset + info.dataSize;
+    assert.ok(log.delivered >= end, 'not before its bytes');
+    assert.ok(log.delivered < end + 7, `tensor ${t.name} (ends at ${end}) yielded only after ${log.delivered} bytes`);
+  }
+  assert.equal(i, tensors.length);
+  assert.deepEqual(seenHeader.metadata, { kind: 'sample' });
+  assert.deepEqual(seenHeader.tensors.map((t) => t.name), ['a', 'b', 'c', 'z', 'one']);
+  assert.ok(seenHeader.at < tensors[0].dataOffset + 7, 'onHeader before the data arrives');
+});
+
+test('breaking out of the loop cancels the stream', async () => {
+  const bytes = sample();
+  const { stream, log } = chunkedStream(bytes, 7);
+  for await (const t of decodeStream(stream)) { assert.equal(t.name, 'a'); break; }
+  assert.ok(log.cancelled);
+  assert.ok(log.delivered < bytes.length);
+});
+
+test('bad vectors fail as in decode(); truncated streams, trailing bytes and bad input', async () => {
+  const index = JSON.parse(readFileSync(new URL('bad/index.json', VECTORS), 'utf8'));
+  for (const [name, code] of Object.entries(index)) {
+    const bytes = new Uint8Array(readFileSync(new URL(`bad/${name}.anspack`, VECTORS)));
+    const want = (() => { try { decode(bytes); } catch (e) { return e; } return null; })();
+    assert.equal(want.code, code);
+    for (const size of [5, 4096]) {
+      const e = await streamError(chunkedStream(bytes, size).stream);
+      assert.ok(e instanceof AnspackError, `${name}: ${e}`);
+      assert.equal(e.code, code, `${name}: ${e.message}`);
+      if (!['Truncated', 'SizeMismatch'].includes(code)) {
+        assert.equal(e.offset, want.offset, `${name}: ${e.message} vs ${want.message}`);
+        assert.equal(e.tensor, want.tensor, name);
+      }
+    }
+  }
+  const good = sample();
+  for (const cut of [0, 3, 39, 41, 200, good.length - 1]) {
+    const e = await streamError(chunkedStream(good.subarray(0, cut), 7).stream);
+    assert.equal(e?.code, 'Truncated', `cut at ${cut}: ${e}`);
+  }
+  const longer = new Uint8Array(good.length + 3);
+  longer.set(good);
+  assert.equal((await streamError(chunkedStream(longer, 7).stream))?.code, 'SizeMismatch');
+  // corrupt a word of tensor c: same error, same offset as decode()
+  const info = readHeader(good).tensors.find((t) => t.name === 'c');
+  const bad = good.slice();
+  bad[info.dataOffset + info.dataSize - 5] ^= 0x21;
+  const want = (() => { try { decode(bad); } catch (e) { return e; } return null; })();
+  const e = await streamError(chunkedStream(bad, 7).stream);
+  assert.deepEqual([e.code, e.offset, e.tensor], [want.code, want.offset, want.tensor]);
+  // padding between blocks must be zero
+  const pad = good.slice();
+  const a = readHeader(good).tensors[0];
+  assert.ok(a.dequantOffset > a.dataOffset + a.dataSize, 'sample has padding before the dequant block');
+  pad[a.dataOffset + a.dataSize] = 1;
+  assert.equal((await streamError(chunkedStream(pad, 7).stream))?.code, 'ReservedNonZero');
+  assert.equal((await streamError(42))?.code, 'BadArgument');
+  assert.equal((await streamError(chunkedStream(good, 7).stream, { maxEntries: 10 }))?.code, 'LimitExceeded');
+  assert.equal((await streamError(chunkedStream(good, 7).stream, { maxTotalEntries: 100 }))?.code, 'LimitExceeded');
+});
+
+/** A static server for one file that honours single Range requests and logs what it serves. */
+async function rangeServer(files, { ignoreRange = false } = {}) {
+  const log = [];
+  const server = createServer((req, res) => {
+    const body = files[req.url];
+    if (!body) { res.writeHead(404); res.end(); return; }
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    if (!m || ignoreRange) {
+      log.push({ range: null, bytes: body.length });
+      res.writeHead(200, { 'Content-Length': body.length });
+      res.end(Buffer.from(body));
+      return;
+    }
+    const start = Number(m[1]);
+    const end = Math.min(Number(m[2]), body.length - 1);
+    if (start >= body.length) { res.writeHead(416, { 'Content-Range': `bytes */${body.length}` }); res.end(); return; }
+    log.push({ range: [start, end], bytes: end - start + 1 });
+    res.writeHead(206, { 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${body.length}` });
+    res.end(Buffer.from(body.subarray(start, end + 1)));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: (p) => `http://127.0.0.1:${server.address().port}${p}`, log, close: () => new Promise((r) => server.close(r)) };
+}
+
+test('fetchTensor fetches only the prefix and the tensor\'s blocks', async () => {
+  const bytes = sample();
+  const srv = await rangeServer({ '/m.anspack': bytes });
+  try {
+    const hdr = readHeader(bytes);
+    const prefixSize = 40 + new DataView(bytes.buffer).getUint32(28, true) + new DataView(bytes.buffer).getUint32(32, true);
+    for (const info of hdr.tensors) {
+      for (const options of [{}, { dequantize: true }]) {
+        srv.log.length = 0;
+        const t = await fetchTensor(srv.url('/m.anspack'), info.name, options);
+        sameTensor(t, decodeTensor(bytes, info.name, options));
+        const end = info.dequantSize > 0 ? info.dequantOffset + info.dequantSize : info.dataOffset + info.dataSize;
+        const want = [[0, 39], [40, prefixSize - 1]];
+        if (end > info.dataOffset) want.push([info.dataOffset, end - 1]);
+        assert.deepEqual(srv.log.map((r) => r.range), want, info.name);
+        const served = srv.log.reduce((a, r) => a + r.bytes, 0);
+        assert.equal(served, prefixSize + (end - info.dataOffset));
+        assert.ok(served < bytes.length);
+      }
+    }
+    let e = await fetchTensor(srv.url('/m.anspack'), 'nope').catch((x) => x);
+    assert.equal(e.code, 'BadArgument');
+    e = await fetchTensor(srv.url('/missing.anspack'), 'a').catch((x) => x);
+    assert.ok(e instanceof AnspackError && e.code === 'BadArgument', String(e));
+  } finally {
+    await srv.close();
+  }
+});
+
+test('fetchTensor: corrupt blocks, bad prefixes, servers ignoring Range', async () => {
+  const good = sample();
+  const info = readHeader(good).tensors.find((t) => t.name === 'c');
+  const bad = good.slice();
+  bad[info.dataOffset + 30] ^= 0x40;
+  const badHeader = good.slice();
+  badHeader[104] ^= 1; // the first tensor's name: only the header checksum can tell
+  const srv = await rangeServer({ '/bad.anspack': bad, '/hdr.anspack': badHeader, '/short.anspack': good.subarray(0, good.length - 10), '/magic.anspack': new Uint8Array(100) });
+  try {
+    const want = (() => { try { decodeTensor(bad, 'c'); } catch (e) { return e; } return null; })();
+    const e = await fetchTensor(srv.url('/bad.anspack'), 'c').catch((x) => x);
+    assert.deepEqual([e.code, e.offset, e.tensor], [want.code, want.offset, want.tensor], e.message);
+    assert.ok((await fetchTensor(srv.url('/bad.anspack'), 'c', { verify: false }).catch((x) => x)) !== null);
+    assert.equal((await fetchTensor(srv.url('/hdr.anspack'), 'a').catch((x) => x)).code, 'ChecksumMismatch');
+    assert.equal((await fetchTensor(srv.url('/short.anspack'), 'one').catch((x) => x)).code, 'Truncated');
+    assert.equal((await fetchTensor(srv.url('/magic.anspack'), 'a').catch((x) => x)).code, 'BadMagic');
+  } finally {
+    await srv.close();
+  }
+  const plain = await rangeServer({ '/m.anspack': good }, { ignoreRange: true });
+  try {
+    sameTensor(await fetchTensor(plain.url('/m.anspack'), 'c'), decodeTensor(good, 'c'));
+    assert.equal(plain.log.length, 1);
+  } finally {
+    await plain.close();
+  }
+});

@@ -118,7 +118,7 @@ async function loadSetting(s, idx, ref, tbody) {
   tr.querySelector('.label').title = `${s.cli ?? ''}\n` +
     Object.entries(schemes).map(([k, v]) => `${k}: ${v}`).join('\n');
   const model = buildModel(dec.byName, ref.model.layers);
-  const X = ref.test.X, y = ref.test.y;
+  const { X, y } = state.test;
   const t2 = performance.now();
   const predictions = X.map((img) => argmax(forward(model, img, ref.model.input_scale)));
   const inferMs = performance.now() - t2;
@@ -163,6 +163,20 @@ async function main() {
     `${m.train_images} images (seed ${m.seed}); accuracy on the ${m.test_images} held-out test images. ` +
     `"vs fp32" compares with model.safetensors (${m.safetensors_bytes.toLocaleString('en')} bytes). ` +
     `Hover the decode time and checksum cells for details.`;
+  // the held-out test set is itself an .anspack file (uint8 images 0..16 and labels)
+  const tresp = await fetch(DATA + ref.test.file, { cache: 'no-store' });
+  if (!tresp.ok) throw new Error(`${ref.test.file}: HTTP ${tresp.status}`);
+  const tbuf = await tresp.arrayBuffer();
+  const tdec = decode(tbuf);
+  const images = tdec.byName.images, labels = tdec.byName.labels;
+  const npx = images.shape[1];
+  state.test = {
+    X: Array.from({ length: images.shape[0] }, (_, i) => Array.from(images.data.subarray(i * npx, (i + 1) * npx))),
+    y: Array.from(labels.data),
+  };
+  $('test-note').textContent = `test set: ${ref.test.file}, ${tbuf.byteLength.toLocaleString('en')} bytes ` +
+    `(${(images.data.length + labels.data.length).toLocaleString('en')} bytes of uint8 before rANS).`;
+  $('py-table').textContent = ref.table;
   const tbody = document.querySelector('#models tbody');
   const errors = [];
   for (let i = 0; i < ref.settings.length; i++) {
@@ -179,7 +193,7 @@ async function main() {
   setupDrawing();
   setupPlots();
   setupSeed();
-  const allSame = Object.values(state.results).every((r) => r.samePredictions === ref.test.y.length);
+  const allSame = Object.values(state.results).every((r) => r.samePredictions === state.test.y.length);
   const nDecoded = Object.keys(state.results).length;
   if (errors.length) {
     window.demo.error = errors.join('; ');
@@ -231,7 +245,7 @@ function setupDrawing() {
   pad.addEventListener('pointerleave', up);
   $('clear').addEventListener('click', clear);
   $('sample').addEventListener('click', () => {
-    const X = state.ref.test.X;
+    const X = state.test.X;
     const i = Math.floor(Math.random() * X.length);
     ctx.fillStyle = '#000';
     ctx.fillRect(0, 0, pad.width, pad.height);
@@ -241,7 +255,7 @@ function setupDrawing() {
       ctx.fillStyle = `rgb(${v},${v},${v})`;
       ctx.fillRect((k % 8) * cell, Math.floor(k / 8) * cell, cell, cell);
     }
-    classify(X[i].slice(), `test image ${i} (label ${state.ref.test.y[i]})`);
+    classify(X[i].slice(), `test image ${i} (label ${state.test.y[i]})`);
   });
 }
 

@@ -46,9 +46,18 @@ def server(built):
     srv.server_close()
 
 
+def load_test_images(out) -> np.ndarray:
+    t = anspack.decode((out / "testset.anspack").read_bytes())
+    return t["images"]
+
+
+def load_test_labels(out) -> np.ndarray:
+    return anspack.decode((out / "testset.anspack").read_bytes())["labels"].astype(np.int64)
+
+
 def python_predictions(out, ref) -> dict[str, np.ndarray]:
     """Predictions recomputed here from the files (independently of what the build wrote)."""
-    X = np.array(ref["test"]["X"], dtype=np.uint8)
+    X = load_test_images(out)
     return {s["name"]: digits.predict(anspack.decode((out / s["file"]).read_bytes(), dequantize=True), X)
             for s in ref["settings"]}
 
@@ -80,9 +89,13 @@ def test_build_prints_the_seed_002_table(built):
     assert set(st) == set(back)
     for k in st:
         assert back[k].dtype == np.float32 and np.array_equal(back[k], st[k])
+    # the shipped test set is the held-out part of the split
+    _, X_test, _, y_test = digits.load_split()
+    assert np.array_equal(load_test_images(out), X_test) and np.array_equal(load_test_labels(out), y_test)
+    assert ref["test"]["images"] == len(y_test)
     # the stored predictions are what decoding the files gives
     preds = python_predictions(out, ref)
-    y = np.array(ref["test"]["y"])
+    y = load_test_labels(out)
     for r in ref["settings"]:
         assert preds[r["name"]].tolist() == r["predictions"]
         assert r["accuracy"] == pytest.approx(np.mean(preds[r["name"]] == y), abs=0)
@@ -103,7 +116,7 @@ def test_split_is_stratified_and_training_deterministic():
 def test_exact_forward_agrees_with_blas_forward(built):
     out, ref, _ = built
     w = digits.load_safetensors(out / "model.safetensors")
-    X = np.array(ref["test"]["X"], dtype=np.uint8)
+    X = load_test_images(out)
     exact = digits.forward_exact(w, X)
     fast = digits.forward_fast(w, X)
     assert np.allclose(exact, fast, atol=1e-4)
@@ -113,7 +126,7 @@ def test_exact_forward_agrees_with_blas_forward(built):
 def test_page_matches_python_and_classifies_a_drawing(built, server, browser, tmp_path):
     out, ref, _ = built
     preds = python_predictions(out, ref)
-    y = ref["test"]["y"]
+    y = load_test_labels(out).tolist()
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))

@@ -5,8 +5,9 @@ Build (into ``--out``, default ``demo/data/`` in the repository):
 - ``model.safetensors``: the float32 MLP trained on ``load_digits`` (:mod:`anspack.digits`);
 - one ``.anspack`` per compression setting (fp32, fp16, int8, int4 per row, 3-bit k-means,
   pruned 10/30/50 % + int4);
+- ``testset.anspack``: the held-out test images (uint8, 0 … 16) and labels;
 - ``reference.json``: Python's numbers for each setting (size, bits, accuracy, the predicted class of
-  every test image, decode time, latency, per-tensor checksums) and the held-out test images;
+  every test image, decode time, latency, per-tensor checksums) and the printed table;
 - ``seed-small.bin`` (+ its expected checksums in ``reference.json``): the seed notebook's
   100-matrix WebGL layout at a small size; the full 100 x 1024 x 1024 file is built on the first
   request for ``seed-full.bin`` (it takes a while).
@@ -114,6 +115,12 @@ def build(out: Path, *, epochs: int | None = None, log=print, latency_repeats: i
         if not np.array_equal(back[k], v):
             raise RuntimeError(f"fp32 round trip changed {k}")
 
+    # the held-out test set, itself shipped as an .anspack (uint8 images 0..16 and labels, rANS-coded)
+    test_data = anspack.encode({"images": X_test.astype(np.uint8), "labels": y_test.astype(np.uint8)},
+                               metadata={"source": "sklearn load_digits, held-out stratified split",
+                                         "seed": digits.SEED})
+    (out / "testset.anspack").write_bytes(test_data)
+    log(f"test set: {X_test.size + y_test.size:,} bytes of uint8 -> testset.anspack, {len(test_data):,} bytes")
     seed = build_seed_layout(out, "seed-small", SEED_SMALL)
     ref = {
         "model": {
@@ -123,12 +130,13 @@ def build(out: Path, *, epochs: int | None = None, log=print, latency_repeats: i
             "train_images": int(len(X_train)), "test_images": int(len(X_test)),
             "safetensors_bytes": st_bytes, "train_seconds": t_train,
         },
-        "test": {"X": X_test.astype(int).tolist(), "y": y_test.astype(int).tolist()},
+        "test": {"file": "testset.anspack", "images": int(len(X_test)), "tensors": ["images", "labels"]},
         "settings": rows,
         "seed_layout": {"small": seed, "full": {"file": "seed-full.bin", "matrices": SEED_FULL[0],
                                                  "rows": SEED_FULL[1], "cols": SEED_FULL[2]} if seed else None},
         "python": {"version": sys.version.split()[0], "numpy": np.__version__, "anspack": anspack.__version__},
     }
+    ref["table"] = digits.format_table(rows, safetensors_bytes=st_bytes)
     (out / "reference.json").write_text(json.dumps(ref, separators=(",", ":")), encoding="utf-8")
     return ref
 
@@ -232,7 +240,7 @@ def print_summary(ref: dict, out: Path, log=print) -> None:
 
     log("")
     log("seed-002 table (Python decoder; latency = float32 numpy forward pass on the dequantized weights):")
-    log(digits.format_table(ref["settings"], safetensors_bytes=ref["model"]["safetensors_bytes"]))
+    log(ref["table"])
     log(f"(vs fp32 = size of model.safetensors, {ref['model']['safetensors_bytes']} bytes, over the file size; "
         f"bits/param = 8 x file bytes / {ref['model']['params']} parameters)")
     s = ref["seed_layout"]["small"]

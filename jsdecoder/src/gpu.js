@@ -280,7 +280,8 @@ function checkOptions(options) {
  * @param {ArrayBuffer | ArrayBufferView} buffer  the whole file
  * @param {object} [options]
  * @param {GPUDevice} [options.device]  the device to use (default: one from navigator.gpu)
- * @param {boolean} [options.verify=true]  compare header, block and ids checksums (ids hashed on the CPU)
+ * @param {boolean} [options.verify=true]  compare header, block and ids checksums (ids hashed on the CPU);
+ *   each tensor's `checksum` is computed when verify or readback is on (else null: no ids read back)
  * @param {boolean} [options.readback=true]  return each tensor's values as a typed array (`data`)
  * @param {boolean} [options.keepBuffers=false]  also return each rANS tensor's values as a GPUBuffer
  *   (`buffer`, usage STORAGE | COPY_SRC, n * itemSize bytes rounded up to 4, little-endian); the
@@ -435,7 +436,8 @@ async function decodeRansGPU(device, hdr, t, opts, stats) {
     pass.end();
 
     // Read back: words consumed, final states, packed ids (checksum), packed values.
-    const idsRead = opts.verify ? 4 * idWords : 0;
+    const hashIds = opts.verify || opts.readback; // the checksum, as decode() returns it
+    const idsRead = hashIds ? 4 * idWords : 0;
     const valsRead = opts.readback ? 4 * valWords : 0;
     const stagingSize = 4 + 4 * L + idsRead + valsRead;
     const staging = createBuffer(device, stagingSize, U.MAP_READ | U.COPY_DST, 'staging', made);
@@ -457,10 +459,10 @@ async function decodeRansGPU(device, hdr, t, opts, stats) {
       if (u32[1 + j] !== STATE_LOW) throw new AnspackError('CorruptStream', `lane ${j} ends in a state other than 2^16 = ${STATE_LOW}`, { ...where, offset: t.statesOffset + 4 * j });
     }
     let checksum = null;
-    if (opts.verify) {
+    if (hashIds) {
       const Ids = idBytes === 1 ? Uint8Array : Uint16Array;
       checksum = fxhash26Typed(new Ids(got.buffer, 4 + 4 * L, n));
-      if (checksum !== t.checksum) {
+      if (opts.verify && checksum !== t.checksum) {
         throw new AnspackError('ChecksumMismatch', `decoded data hashes to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
       }
     }

@@ -1,0 +1,250 @@
+"""The WebGPU decoder (jsdecoder/src/gpu.js, issue 10) against the CPU decoders, in headless Chromium.
+
+Chromium exposes WebGPU without a GPU through SwiftShader when launched with
+``--enable-unsafe-webgpu --enable-unsafe-swiftshader`` on a secure origin (the 127.0.0.1 test server).
+If WebGPU is unavailable these tests FAIL (never skip), saying so.
+
+Every decodeGPU result is compared with decode() (the JS CPU decoder) on the same bytes in the same
+page -- values (SHA-256 of the typed array), dtype, shape, checksum, and for bad files the error code,
+offset and tensor -- and the random many-lane files also with the Python decoder. SwiftShader is slow:
+the files are kept to ~10^5 entries. No timing is asserted here (see benchmarks/gpu_bench.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import anspack
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
+from anspack_test_server import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT  # noqa: E402
+
+GPU_ARGS = ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader"]
+GPU_PAGE = "tests/browser/gpu/index.html"
+VECTORS = Path(__file__).resolve().parent / "vectors"
+VALID = sorted(p.name for p in VECTORS.glob("*.anspack"))
+BAD = json.loads((VECTORS / "bad" / "index.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def gpu_browser(browser):
+    """A second Chromium (same playwright instance as the ``browser`` fixture) with WebGPU enabled."""
+    try:
+        b = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + GPU_ARGS)
+    except Exception as e:  # pragma: no cover - environment problem
+        pytest.fail(f"could not launch {CHROMIUM} with {GPU_ARGS}: {e}", pytrace=False)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def gpu_page(gpu_browser, http_server):
+    page = gpu_browser.new_page()
+    page.set_default_timeout(300_000)
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(http_server.url(GPU_PAGE))
+    page.wait_for_function("window.anspackReady === true || window.anspackLoadError !== undefined")
+    load_error = page.evaluate("window.anspackLoadError")
+    if load_error is not None:
+        pytest.fail(f"the GPU test page could not import the decoder: {load_error}", pytrace=False)
+    probe = page.evaluate("gpuProbe()")
+    if not probe["ok"]:
+        pytest.fail(f"WebGPU is unavailable in this Chromium ({CHROMIUM} with {GPU_ARGS}, page on "
+                    f"127.0.0.1): {probe['why']}. The GPU decoder cannot be tested.", pytrace=False)
+    page.probe = probe
+    yield page
+    page.close()
+    if errors:
+        pytest.fail("uncaught errors in the GPU test page:\n" + "\n".join(errors), pytrace=False)
+
+
+def compare(page, url, **options):
+    return page.evaluate("([u, o]) => compareUrl(u, o)", [url, options])
+
+
+def assert_same(result, *, expect_gpu=None):
+    assert result["cpuError"] is None, result["cpuError"]
+    assert result["gpuError"] is None, result["gpuError"]
+    cpu, gpu = result["cpu"], result["gpu"]
+    assert [t["name"] for t in gpu] == [t["name"] for t in cpu]
+    for c, g in zip(cpu, gpu):
+        for key in ("shape", "dtype", "checksum", "arrayType", "n", "sha256"):
+            assert g[key] == c[key], (c["name"], key, g[key], c[key])
+    if expect_gpu is not None:
+        assert [t["decodedOn"] for t in gpu] == expect_gpu
+
+
+def header_gpu_expectation(data: bytes) -> list[str]:
+    """Which tensors decodeGPU decodes on the GPU: rANS tensors with at least one entry."""
+    return ["gpu" if t.coding == "rans" and int(np.prod(t.shape)) > 0 else "cpu" for t in anspack.read_header(data).tensors]
+
+
+def test_webgpu_adapter_is_available(gpu_page):
+    assert gpu_page.probe["ok"] is True
+    assert gpu_page.evaluate("typeof window.anspack.decodeGPU") == "function"
+
+
+@pytest.mark.parametrize("strategy", ["single", "rows"])
+@pytest.mark.parametrize("name", VALID)
+def test_vectors_gpu_equals_cpu(gpu_page, http_server, name, strategy):
+    data = (VECTORS / name).read_bytes()
+    r = compare(gpu_page, http_server.url(f"tests/vectors/{name}"), strategy=strategy)
+    assert_same(r, expect_gpu=header_gpu_expectation(data))
+    assert r["stats"]["gpuTensors"] == header_gpu_expectation(data).count("gpu")
+    # and the stored checksums
+    table = {t.name: t.checksum for t in anspack.read_header(data).tensors}
+    assert {t["name"]: t["checksum"] for t in r["gpu"]} == table
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_vectors_same_error_as_cpu(gpu_page, http_server, name):
+    r = compare(gpu_page, http_server.url(f"tests/vectors/bad/{name}.anspack"))
+    assert r["cpuError"] is not None and r["gpuError"] is not None, r
+    assert r["gpuError"]["isAnspackError"]
+    assert r["gpuError"]["code"] == r["cpuError"]["code"] == BAD[name]
+    assert (r["gpuError"]["offset"], r["gpuError"]["tensor"]) == (r["cpuError"]["offset"], r["cpuError"]["tensor"])
+
+
+def _tensor(rng, dtype, n, spread):
+    info = np.iinfo(dtype)
+    a = np.round(rng.laplace(0, spread, n))
+    if info.min == 0:
+        a = np.abs(a)
+    return np.clip(a, info.min, info.max).astype(dtype)
+
+
+# (dtype, n, lanes, precision, spread): many lanes, partial last rows, V > 256 (u16 id readback),
+# every integer dtype; 'auto' gives 'rows' for L >= 4096.
+RANDOM_CASES = [
+    ("int8", 100_000, 1024, 12, 2.0),
+    ("uint8", 65_536 * 2 + 77, 65_536, 8, 3.0),
+    ("int16", 60_001, 4096, 15, 400.0),
+    ("uint16", 50_000, 2048, 11, 30.0),
+    ("int32", 40_000, 16_384, 14, 1000.0),
+    ("uint32", 30_000, 8192, 12, 5.0),
+    ("int8", 20_000, 20_000, 5, 0.7),
+]
+
+
+@pytest.mark.parametrize("case", RANDOM_CASES, ids=lambda c: f"{c[0]}-n{c[1]}-L{c[2]}-P{c[3]}")
+def test_random_many_lane_tensors(gpu_page, served_dir, case):
+    dtype, n, lanes, precision, spread = case
+    rng = np.random.default_rng(RANDOM_CASES.index(case))
+    a = _tensor(rng, dtype, n, spread)
+    if n % 7 == 0:
+        a = a.reshape(-1, 7)
+    data = anspack.encode({"w": a}, lanes=lanes, precision=precision)
+    info = anspack.read_header(data).tensors[0]
+    assert info.lanes == lanes and info.coding == "rans"
+    url = served_dir.write("t.anspack", data)
+    expect_sha = hashlib.sha256(anspack.decode(data)["w"].tobytes()).hexdigest()
+    for strategy in ("auto", "single", "rows"):
+        r = compare(gpu_page, url, strategy=strategy)
+        assert_same(r, expect_gpu=["gpu"])
+        g = r["gpu"][0]
+        assert g["sha256"] == expect_sha and g["checksum"] == info.checksum
+        want = strategy if strategy != "auto" else ("rows" if lanes >= 4096 else "single")
+        assert g["strategy"] == want
+
+
+def test_multi_tensor_file_with_raw_and_dequant(gpu_page, served_dir):
+    rng = np.random.default_rng(5)
+    tensors = {
+        "a": _tensor(rng, "int8", 5000, 2.0).reshape(50, 100),
+        "const": np.full((300, 10), 7, dtype=np.int16),      # V = 1: no words at all
+        "empty": np.zeros((0, 4), dtype=np.int8),
+        "f": rng.normal(size=(17,)).astype(np.float32),         # raw, on the CPU
+        "u": _tensor(rng, "uint8", 4096, 9.0),
+    }
+    data = anspack.encode(tensors, lanes=256, metadata={"k": "v"})
+    url = served_dir.write("m.anspack", data)
+    r = compare(gpu_page, url)
+    assert_same(r, expect_gpu=["gpu", "gpu", "cpu", "cpu", "gpu"])
+    r = compare(gpu_page, url, verify=False)
+    assert_same(r)
+    r = compare(gpu_page, url, dequantize=True)
+    assert_same(r)
+
+
+def test_keep_buffers_hold_the_values(gpu_page, served_dir):
+    rng = np.random.default_rng(6)
+    data = anspack.encode({"i8": _tensor(rng, "int8", 10_001, 2.0), "u16": _tensor(rng, "uint16", 9_999, 40.0),
+                           "f": np.arange(5, dtype=np.float32)}, lanes=512)
+    got = gpu_page.evaluate("u => gpuBufferHashes(u)", served_dir.write("k.anspack", data))
+    for name, h in got.items():
+        assert h["buffer"] == h["data"], name
+        assert h["bufferSize"] % 4 == 0
+    assert got["i8"]["bufferSize"] == 10_004 and got["u16"]["bufferSize"] == 20_000
+
+
+def _mutations(data: bytes, seed: int, count: int):
+    """Structurally valid corruptions of the first tensor's states and words."""
+    info = anspack.read_header(data).tensors[0]
+    states_at = info.data_offset + 24
+    words_at = info.data_offset + info.data_size - 2 * info.words
+    rng = np.random.default_rng(seed)
+    for m in range(count):
+        b = bytearray(data)
+        if m % 2 == 0:
+            p = words_at + int(rng.integers(0, 2 * info.words))
+            b[p] ^= 1 << int(rng.integers(0, 8))
+        else:
+            lane = int(rng.integers(0, info.lanes))
+            x = int(rng.integers(1 << 16, 1 << 32))
+            b[states_at + 4 * lane: states_at + 4 * lane + 4] = x.to_bytes(4, "little")
+        yield bytes(b)
+
+
+@pytest.mark.parametrize("lanes", [300, 4096])
+def test_corrupt_streams_same_error_as_cpu(gpu_page, served_dir, lanes):
+    rng = np.random.default_rng(lanes)
+    data = anspack.encode({"w": _tensor(rng, "int8", 12_000, 3.0)}, lanes=lanes)
+    codes = set()
+    for m, bad in enumerate(_mutations(data, seed=lanes, count=8)):
+        url = served_dir.write(f"bad{m}.anspack", bad)
+        for verify in (True, False):
+            r = compare(gpu_page, url, verify=verify)
+            if r["cpuError"] is None:  # a mutation the decoders cannot see without verify
+                assert not verify
+                assert_same(r)
+                continue
+            assert r["gpuError"] is not None, (m, verify, r["cpuError"])
+            for key in ("code", "offset", "tensor"):
+                assert r["gpuError"][key] == r["cpuError"][key], (m, verify, key, r["gpuError"], r["cpuError"])
+            codes.add(r["gpuError"]["code"])
+    assert "CorruptStream" in codes and "ChecksumMismatch" in codes
+
+
+def test_limits_and_bad_arguments(gpu_page, served_dir):
+    data = anspack.encode({"w": np.arange(1000, dtype=np.int16) % 13}, lanes=64)
+    url = served_dir.write("l.anspack", data)
+    r = compare(gpu_page, url, maxEntries=999)
+    assert r["gpuError"]["code"] == r["cpuError"]["code"] == "LimitExceeded"
+    r = compare(gpu_page, url, maxTotalEntries=999)
+    assert r["gpuError"]["code"] == r["cpuError"]["code"] == "LimitExceeded"
+    r = compare(gpu_page, url, strategy="fastest")
+    assert r["gpuError"]["code"] == "BadArgument" and "strategy" in r["gpuError"]["message"]
+
+
+def test_decode_gpu_without_webgpu_is_a_typed_error():
+    """In node (no navigator.gpu) decodeGPU rejects with AnspackError BadArgument naming WebGPU."""
+    script = (
+        "import { decodeGPU } from './jsdecoder/src/index.js';\n"
+        "import { readFileSync } from 'node:fs';\n"
+        "const b = readFileSync('tests/vectors/worked_example.anspack');\n"
+        "try { await decodeGPU(b); console.log('no error'); }\n"
+        "catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }\n"
+    )
+    out = subprocess.run(["node", "--input-type=module", "-e", script], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["name"] == "AnspackError" and got["code"] == "BadArgument" and "WebGPU" in got["message"]

@@ -168,3 +168,42 @@ export function fetchTensor(
   name: string,
   options?: DecodeOptions & { fetch?: typeof fetch; init?: RequestInit },
 ): Promise<Tensor>;
+
+/** A WebGPU GPUDevice / GPUBuffer; typed `any` here so that the types need no @webgpu/types. */
+export type WebGPUDevice = any;
+export type WebGPUBuffer = any;
+
+/** Options of decodeGPU (WebGPU decoder, src/gpu.js): DecodeOptions plus the GPU's own. */
+export interface DecodeGPUOptions extends DecodeOptions {
+  /** The WebGPU device to use (default: one requested from navigator.gpu with the adapter's buffer limits). */
+  device?: WebGPUDevice;
+  /** Return each tensor's values as a typed array in `data` (default true). */
+  readback?: boolean;
+  /** Also return each tensor's values as a GPUBuffer in `buffer` (STORAGE | COPY_SRC, little-endian, size rounded up to 4); the caller destroys it (default false). */
+  keepBuffers?: boolean;
+  /** Schedule of the row loop: one workgroup looping over rows ('single'), two dispatches per row over ceil(L/256) workgroups ('rows'), or 'rows' when L >= 4096 ('auto', the default). */
+  strategy?: 'auto' | 'single' | 'rows';
+}
+
+export interface GPUTensor extends Omit<Tensor, 'data' | 'checksum'> {
+  /** The values (absent with readback: false). */
+  data?: TensorData;
+  /** With keepBuffers: the values on the GPU. */
+  buffer?: WebGPUBuffer;
+  /** FxHash26 of the ids (hashed on the CPU); null when neither verify nor readback asked for the ids. */
+  checksum: number | null;
+  /** 'gpu' for rANS tensors with entries; raw and empty tensors are decoded on the CPU. */
+  decodedOn: 'gpu' | 'cpu';
+  strategy?: 'single' | 'rows';
+}
+
+export interface DecodeGPUResult {
+  tensors: GPUTensor[];
+  byName: Record<string, GPUTensor>;
+  metadata: Record<string, unknown>;
+  /** Tensors per side, compute dispatches and queue submissions made, schedule per tensor. */
+  stats: { gpuTensors: number; cpuTensors: number; dispatches: number; submits: number; strategies: Record<string, 'single' | 'rows'> };
+}
+
+/** Decode every tensor of a file, rANS tensors with WebGPU compute shaders (results equal decode()'s). */
+export function decodeGPU(buffer: Input, options?: DecodeGPUOptions): Promise<DecodeGPUResult>;

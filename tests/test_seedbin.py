@@ -533,3 +533,34 @@ def test_notebook_checksums_are_reproduced_by_some_tie_order(notebook_data):
         assert hits == 1, i
         checked += 1
     assert checked >= 12
+
+
+# ---------------------------------------------------------------------------------------------------
+# anspack mock
+
+
+def test_cli_mock_writes_the_layout_and_prints_figures(tmp_path, capsys):
+    from anspack.cli import main
+
+    out = tmp_path / "m.bin"
+    rc = main(["mock", "--matrices", "4", "--rows", "16", "--cols", "24", "--seed", "99", "-o", str(out), "--quiet"])
+    assert rc == 0
+    q = seedbin.mock_matrices(4, 16, 24, seed=99)
+    data = out.read_bytes()
+    assert data == seedbin.encode(q)
+    text = capsys.readouterr().out
+    lay = seedbin.parse_layout(data, matrices=4, rows=16, cols=24)
+    _, checksums = seedbin.decode(data, matrices=4, rows=16, cols=24)
+    assert f"total words (coder heads + data, the notebook's len(compressed_stream)): {lay.stream_words:,}" in text
+    assert f"bits/entry: {lay.stream_words * 16 / q.size:.6f}" in text
+    assert " ".join(f"{s:>8}" for s in lay.sizes.tolist()) in text
+    for i, h in enumerate(checksums):
+        assert f"checksum of matrix {i}: {h}\n" in text
+
+
+def test_cli_mock_usage_errors(tmp_path, capsys):
+    from anspack.cli import main
+
+    assert main(["mock", "--matrices", "0", "-o", str(tmp_path / "x.bin")]) == 2
+    assert "--matrices must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.bin").exists()

@@ -340,7 +340,10 @@ def parse_layout(data, *, matrices: int, rows: int, cols: int) -> SeedLayout:
     """
     M = _positive_int("matrices", matrices)
     N = _positive_int("rows", rows) * _positive_int("cols", cols)
-    w = _words_of(data)
+    return _parse_words(_words_of(data), M, N)
+
+
+def _parse_words(w: np.ndarray, M: int, N: int) -> SeedLayout:
     table_end = 2 * N + 2 * M
     if w.size < table_end:
         raise Truncated(f"the coder heads and size table need {2 * table_end} bytes, the buffer has {2 * w.size}",
@@ -454,8 +457,8 @@ def decode(data, *, matrices: int, rows: int, cols: int, max_entries: int = DEFA
     N = R * C
     if M * N > max_entries:
         raise LimitExceeded(f"{M} x {R} x {C} = {M * N} entries exceed max_entries = {max_entries}")
-    layout = parse_layout(data, matrices=M, rows=R, cols=C)
     words = _words_of(data)
+    layout = _parse_words(words, M, N)
     ids = np.empty((M, N), dtype=np.uint8 if layout.vocab_sizes.max() <= 256 else np.uint16)
     checksums = np.zeros(M, dtype=np.int64)
     status, a, b = _decode_kernel(words, layout.heads, words, layout.section_starts + 1, layout.vocab_sizes,

@@ -119,6 +119,7 @@ async function loadSetting(s, idx, ref, tbody) {
     Object.entries(schemes).map(([k, v]) => `${k}: ${v}`).join('\n');
   const model = buildModel(dec.byName, ref.model.layers);
   const { X, y } = state.test;
+  for (let i = 0; i < Math.min(40, X.length); i++) forward(model, X[i], ref.model.input_scale); // JIT warm-up
   const t2 = performance.now();
   const predictions = X.map((img) => argmax(forward(model, img, ref.model.input_scale)));
   const inferMs = performance.now() - t2;

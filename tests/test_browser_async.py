@@ -1,0 +1,126 @@
+"""decodeAsync in headless Chromium (Web Workers): the same tensors as decode() and as Python wrote,
+for 1, 2 and 3 workers and a reused pool; the same AnspackError codes as decode() for bad files.
+Fixtures (``served_dir``, ``browser_page``, ``http_server``) are in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+import anspack
+from anspack import dequant
+
+VECTORS = Path(__file__).resolve().parent / "vectors"
+
+COMPARE_JS = """
+async ([url, workers, options]) => {
+  const A = window.anspack;
+  const bytes = await window.fetchBytes(url);
+  const want = A.decode(bytes, options);
+  const runs = [];
+  for (const w of workers) runs.push(await A.decodeAsync(bytes, { ...options, workers: w }));
+  const pool = await A.createDecoderPool(2);
+  try {
+    const both = await Promise.all([pool.decode(bytes, options), A.decodeAsync(bytes, { ...options, pool })]);
+    runs.push(...both);
+  } finally {
+    await pool.terminate();
+  }
+  const sum = async (r) => {
+    const out = [];
+    for (const t of r.tensors) out.push({ name: t.name, shape: t.shape, dtype: t.dtype, storedDtype: t.storedDtype ?? null,
+      checksum: t.checksum, arrayType: t.data.constructor.name, sha256: await window.sha256Hex(t.data),
+      same: r.byName[t.name] === t });
+    return { metadata: r.metadata, tensors: out };
+  };
+  const out = { want: await sum(want), got: [] };
+  for (const r of runs) out.got.push(await sum(r));
+  out.inputIntact = bytes.byteLength;
+  return out;
+}
+"""
+
+
+def le_sha(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()
+
+
+def model_file() -> tuple[bytes, dict]:
+    rng = np.random.default_rng(11)
+    tensors = {}
+    for i in range(7):
+        tensors[f"layer{i}.weight"] = np.round(rng.standard_normal((64 + 16 * i, 96)) * (2 + i)).clip(-127, 127).astype(np.int8)
+    tensors["layer0.bias"] = rng.standard_normal(96).astype(np.float32)
+    tensors["embed"] = rng.integers(0, 4000, size=(300, 20)).astype(np.uint16)
+    tensors["const"] = np.full((5, 5), -3, dtype=np.int32)
+    tensors["empty"] = np.zeros((0, 3), dtype=np.int8)
+    tensors["half"] = rng.standard_normal(33).astype(np.float16)
+    scale = (np.abs(rng.standard_normal(64)) + 0.1).astype(np.float32)
+    block = dequant.affine_block(scale, np.zeros(64, np.float32), axis=0)
+    data = anspack.encode(tensors, lanes=4, metadata={"model": "browser-async"}, dequant={"layer0.weight": block})
+    return data, tensors
+
+
+def test_decode_async_matches_decode_and_python(served_dir, browser_page):
+    data, tensors = model_file()
+    url = served_dir.write("m.anspack", data)
+    for options in ({}, {"dequantize": True}):
+        r = browser_page.evaluate(COMPARE_JS, [url, [1, 2, 3], options])
+        assert r["want"]["metadata"] == {"model": "browser-async"}
+        assert len(r["got"]) == 5
+        for got in r["got"]:
+            assert got == r["want"]
+        assert r["inputIntact"] == len(data)
+        if not options:  # raw integers: equal to what Python encoded
+            by = {t["name"]: t for t in r["want"]["tensors"]}
+            assert list(by) == list(tensors)
+            for name, a in tensors.items():
+                assert by[name]["sha256"] == le_sha(a if a.dtype != np.float16 else a.view(np.uint16)), name
+                assert by[name]["shape"] == list(a.shape)
+        else:
+            assert {t["name"]: t["dtype"] for t in r["want"]["tensors"]}["layer0.weight"] == "float32"
+
+
+ERRORS_JS = """
+async ([urls, workers]) => {
+  const A = window.anspack;
+  const out = {};
+  for (const [name, url] of Object.entries(urls)) {
+    const bytes = await window.fetchBytes(url);
+    let want = null;
+    try { A.decode(bytes); } catch (e) { want = window.errorInfo(e); }
+    let got = null;
+    try { await A.decodeAsync(bytes, { workers }); } catch (e) { got = window.errorInfo(e); }
+    out[name] = { want, got };
+  }
+  return out;
+}
+"""
+
+
+def test_decode_async_errors(served_dir, browser_page, http_server):
+    index = json.loads((VECTORS / "bad" / "index.json").read_text())
+    urls = {name: http_server.url(f"tests/vectors/bad/{name}.anspack") for name in index}
+    # and a corrupt word inside a tensor that a worker decodes
+    data, _ = model_file()
+    hdr = anspack.read_header(data)
+    info = next(t for t in hdr.tensors if t.name == "layer5.weight")
+    bad = bytearray(data)
+    bad[info.data_offset + info.data_size - 9] ^= 0x33
+    urls["flipped_layer5"] = served_dir.write("bad5.anspack", bytes(bad))
+    index["flipped_layer5"] = None
+    for workers in (1, 2):
+        r = browser_page.evaluate(ERRORS_JS, [urls, workers])
+        for name, code in index.items():
+            want, got = r[name]["want"], r[name]["got"]
+            assert got is not None, name
+            assert got["isAnspackError"], (name, got)
+            if code is not None:
+                assert want["code"] == code
+            else:
+                assert want["code"] in ("CorruptStream", "ChecksumMismatch") and want["tensor"] == "layer5.weight"
+            assert (got["code"], got["offset"], got["tensor"]) == (want["code"], want["offset"], want["tensor"]), (name, got, want)

@@ -25,6 +25,8 @@ Fixtures (use them from any test module under tests/):
           //     byteLength, sha256 (hex of the data's bytes), spots: [value at each flat index]}]}
       await window.decodeUrlError(url, options)
           // -> null if it decodes, else {isAnspackError, name, code, message, offset, tensor}
+      await window.decodeErrorsInBlob(url, sizes, options)
+          // many files concatenated in one served blob (byte sizes in order) -> decodeUrlError of each
       await window.readHeaderUrl(url, options)   // -> readHeader's result
       await window.sha256Hex(typedArrayOrBuffer) // -> hex SHA-256 of the bytes
 

@@ -217,46 +217,38 @@ export function parseHeader(buffer, options = {}) {
     }
   }
 
-  // Rule 6: block placement (section 6), padding zero, file ends at the last block.
+  // Rule 6: block placement (section 6), padding zero, file ends at the last block. For each tensor:
+  // its offset, its extent, then the padding before it; the same for its dequant block, whose
+  // 16-byte header (rule 10 apart from the kind, checked when dequantizing) is read right away.
   let end = metaEnd;
-  if (tensors.length > 0) {
-    let cursor = align8(metaEnd);
-    checkZeroBytes(bytes, metaEnd, Math.min(cursor, length), 'padding before the data region');
-    for (const t of tensors) {
-      if (t.dataOffset !== cursor) fail('BadLayout', `data_offset is ${t.dataOffset}, expected ${cursor}`, t.entryOffset, t.name);
-      if (t.dataOffset + t.dataSize > length) fail('BadLayout', `data block [${t.dataOffset}, ${t.dataOffset + t.dataSize}) extends past the end of the file (${length})`, t.entryOffset + 8, t.name);
-      cursor = t.dataOffset + t.dataSize;
-      if (t.dequantSize > 0) {
-        const want = align8(cursor);
-        if (t.dequantOffset !== want) fail('BadLayout', `dequant_offset is ${t.dequantOffset}, expected ${want}`, t.entryOffset + 16, t.name);
-        checkZeroBytes(bytes, cursor, Math.min(want, length), 'padding before the dequant block', t.name);
-        if (t.dequantOffset + t.dequantSize > length) fail('BadLayout', `dequant block [${t.dequantOffset}, ${t.dequantOffset + t.dequantSize}) extends past the end of the file (${length})`, t.entryOffset + 24, t.name);
-        cursor = t.dequantOffset + t.dequantSize;
-      } else if (t.dequantOffset !== 0) {
-        fail('BadLayout', `dequant_offset is ${t.dequantOffset} but dequant_size is 0 (expected both 0)`, t.entryOffset + 16, t.name);
-      }
-      end = cursor;
-      const next = align8(cursor);
-      if (t !== tensors[tensors.length - 1]) checkZeroBytes(bytes, cursor, Math.min(next, length), 'padding after a block', t.name);
-      cursor = next;
+  let prevEnd = metaEnd;
+  let cursor = align8(metaEnd);
+  for (const t of tensors) {
+    if (t.dataOffset !== cursor) fail('BadLayout', `data_offset is ${t.dataOffset}, expected ${cursor}`, t.entryOffset, t.name);
+    if (t.dataSize > length - cursor) fail('BadLayout', `data block [${cursor}, ${cursor + t.dataSize}) extends past the end of the file (${length})`, t.entryOffset + 8, t.name);
+    checkZeroBytes(bytes, prevEnd, cursor, 'padding before a data block', t.name);
+    cursor += t.dataSize;
+    if (t.dequantSize > 0) {
+      const q = align8(cursor);
+      if (t.dequantOffset !== q) fail('BadLayout', `dequant_offset is ${t.dequantOffset}, expected ${q}`, t.entryOffset + 16, t.name);
+      if (t.dequantSize > length - q) fail('BadLayout', `dequant block [${q}, ${q + t.dequantSize}) extends past the end of the file (${length})`, t.entryOffset + 24, t.name);
+      checkZeroBytes(bytes, cursor, q, 'padding before a dequant block', t.name);
+      checkDequantHeader(bytes, dv, t);
+      cursor = q + t.dequantSize;
+    } else if (t.dequantOffset !== 0) {
+      fail('BadLayout', `dequant_offset is ${t.dequantOffset} but dequant_size is 0 (expected both 0)`, t.entryOffset + 16, t.name);
     }
+    end = prevEnd = cursor;
+    cursor = align8(cursor);
   }
   if (end !== length) fail('BadLayout', `the last block ends at ${end} but the file is ${length} bytes long`, end);
 
-  // Rules 7-8 (sizes and block headers) and the dequant block layout (rule 10).
+  // Rules 7-8: raw block sizes, rANS block headers and models.
   for (const t of tensors) {
     if (t.coding === 'raw') {
       if (t.dataSize !== t.n * t.itemSize) fail('BadLayout', `raw data_size is ${t.dataSize}, expected n * ${t.itemSize} = ${t.n * t.itemSize}`, t.entryOffset + 8, t.name);
     } else {
       Object.assign(t, parseRansBlock(bytes, dv, t));
-    }
-    if (t.dequantSize > 0) {
-      const o = t.dequantOffset;
-      if (t.dequantSize < DEQUANT_HEADER_SIZE) fail('BadDequant', `dequant_size is ${t.dequantSize}, smaller than the 16-byte dequant header`, t.entryOffset + 24, t.name);
-      t.dequantKind = dv.getUint32(o, true);
-      if (dv.getUint32(o + 4, true) !== 0) fail('ReservedNonZero', `dequant reserved field is ${dv.getUint32(o + 4, true)}, expected 0`, o + 4, t.name);
-      const bodySize = u64(dv, o + 8);
-      if (bodySize + DEQUANT_HEADER_SIZE !== t.dequantSize) fail('BadDequant', `body_size is ${bodySize}, expected dequant_size - 16 = ${t.dequantSize - 16}`, o + 8, t.name);
     }
   }
 
@@ -287,6 +279,16 @@ export function blockChecksum(bytes, t) {
  * Parse and validate an rANS data block (spec section 7; section 13 rule 7): header fields,
  * size formula, vocabulary padding, CDF, states. Returns offsets of its arrays; allocates only O(V).
  */
+/** The 16-byte dequant block header (spec section 12): reserved zero, body_size consistent. */
+function checkDequantHeader(bytes, dv, t) {
+  const o = t.dequantOffset;
+  if (t.dequantSize < DEQUANT_HEADER_SIZE) fail('BadDequant', `dequant_size is ${t.dequantSize}, smaller than the 16-byte dequant header`, o, t.name);
+  t.dequantKind = dv.getUint32(o, true);
+  if (dv.getUint32(o + 4, true) !== 0) fail('ReservedNonZero', `dequant reserved field is ${dv.getUint32(o + 4, true)}, expected 0`, o + 4, t.name);
+  const bodySize = u64(dv, o + 8);
+  if (bodySize + DEQUANT_HEADER_SIZE !== t.dequantSize) fail('BadDequant', `body_size is ${bodySize}, expected dequant_size - 16 = ${t.dequantSize - 16}`, o + 8, t.name);
+}
+
 function parseRansBlock(bytes, dv, t) {
   const o = t.dataOffset;
   const name = t.name;

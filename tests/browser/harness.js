@@ -64,13 +64,32 @@ async function decodeUrlError(url, options = {}) {
   }
 }
 
+/** Many files concatenated in one blob (sizes in order): the decode error (or null) of each. */
+async function decodeErrorsInBlob(url, sizes, options = {}) {
+  const blob = await fetchBytes(url);
+  const out = [];
+  let p = 0;
+  for (const size of sizes) {
+    const file = blob.slice(p, p + size);
+    p += size;
+    try {
+      window.anspack.decode(file, options);
+      out.push(null);
+    } catch (e) {
+      out.push(errorInfo(e));
+    }
+  }
+  if (p !== blob.length) throw new Error(`sizes add up to ${p}, the blob has ${blob.length} bytes`);
+  return out;
+}
+
 async function readHeaderUrl(url, options = {}) {
   return window.anspack.readHeader(await fetchBytes(url), options);
 }
 
 try {
   window.anspack = await import('/jsdecoder/src/index.js');
-  Object.assign(window, { sha256Hex, fetchBytes, decodeUrl, decodeUrlError, readHeaderUrl, summarize, errorInfo, BITS });
+  Object.assign(window, { sha256Hex, fetchBytes, decodeUrl, decodeUrlError, decodeErrorsInBlob, readHeaderUrl, summarize, errorInfo, BITS });
   window.anspackReady = true;
 } catch (e) {
   window.anspackLoadError = String(e?.stack ?? e);

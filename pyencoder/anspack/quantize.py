@@ -340,12 +340,30 @@ def _thresholds_for_live(thr: np.ndarray, live: np.ndarray) -> np.ndarray:
     return thr[idx[1:] - 1]
 
 
+@njit(cache=True)
+def _assign(x, thr, labels, out):
+    """out[i] = labels[number of thresholds <= x[i]] (binary search; thresholds sorted)."""
+    m = thr.size
+    for i in range(x.size):
+        v = np.float64(x[i])
+        lo = 0
+        hi = m
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if thr[mid] <= v:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[i] = labels[lo]
+
+
 def _uniform_apply(x: np.ndarray, j, c32, thr, step: float, rdo: float, centroid: bool) -> Quantized:
-    x64 = x.astype(np.float64).reshape(-1)
-    pos = np.searchsorted(thr, x64, side="right")
-    jj = j[pos]
     dt = _int_dtype(int(j.min()), int(j.max())) if j.size else np.dtype(np.int8)
-    q = jj.astype(dt).reshape(x.shape)
+    flat = np.zeros(x.size, dtype=dt)
+    if j.size:
+        _assign(np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(thr, dtype=np.float64),
+                j.astype(dt), flat)
+    q = flat.reshape(x.shape)
     scheme = f"ecq,step={step:.6g}" + (f",rdo={rdo:g}" if rdo > 0 else "") + ("" if centroid else ",mid")
     if j.size == 0:
         return _finish(q, dq.affine_block(np.float32([step]), np.float32([0])), scheme, step=step)
@@ -404,7 +422,8 @@ def uniform_for_snr(x, snr: float, *, rdo: float = 0.0, centroid: bool = True) -
     max_dist = st.energy / 10.0 ** (snr / 10.0)
     step = _bisect_step(st, lambda d: d[4] <= max_dist * (1 - 1e-6), rdo, centroid)
     for _ in range(60):  # the design's distortion is computed in float64; confirm on the float32 output
-        r = uniform(x, step, rdo=rdo, centroid=centroid)
+        j, c32, thr, _, _ = _uniform_design(st, step, rdo, centroid)
+        r = _uniform_apply(x, j, c32, thr, step, rdo, centroid)
         if snr_db(x, r.recon) >= snr or step < st.std * 2.0 ** -16:
             break
         step *= 0.999
@@ -433,7 +452,8 @@ def uniform_for_bits(x, bits: float, *, rdo: float = 0.0, centroid: bool = True,
         if rate(d) <= bits * n:
             break
         step *= 1.01
-    r = uniform(x, step, rdo=rdo, centroid=centroid)
+    j, c32, thr, _, _ = _uniform_design(st, step, rdo, centroid)
+    r = _uniform_apply(x, j, c32, thr, step, rdo, centroid)
     r.scheme = f"ecq,bpw={bits:g},step={step:.6g}" + (f",rdo={rdo:g}" if rdo > 0 else "") + ("" if centroid else ",mid")
     return r
 
@@ -475,8 +495,9 @@ def kmeans(x, k: int, *, iters: int = 30, pin_zero: bool = False) -> Quantized:
         c = new
     c32 = np.unique(c.astype(np.float32))
     thr = 0.5 * (c32[:-1].astype(np.float64) + c32[1:].astype(np.float64))
-    ids = np.searchsorted(thr, x.astype(np.float64).reshape(-1), side="right")
-    q = ids.astype(np.uint8).reshape(x.shape)
+    ids = np.zeros(x.size, dtype=np.uint8)
+    _assign(np.ascontiguousarray(x).reshape(-1), thr, np.arange(c32.size).astype(np.uint8), ids)
+    q = ids.reshape(x.shape)
     return _finish(q, dq.lut_block(c32, base=0), f"kmeans={k}", clusters=int(c32.size))
 
 

@@ -524,14 +524,13 @@ function setupSeed() {
   }
   $('seed-small').textContent = `decode ${small.matrices} \u00d7 ${small.rows} \u00d7 ${small.cols}`;
   $('seed-small').addEventListener('click', () => runSeed('small', small, small.checksums));
+  if (full) $('seed-full').textContent = `decode ${full.matrices} \u00d7 ${full.rows} \u00d7 ${full.cols} (built on the server on first use)`;
   $('seed-full').addEventListener('click', async () => {
     $('seed-full').disabled = true;
     $('seed-full').textContent = 'building / fetching the full file\u2026';
     try {
-      const resp = await fetch(DATA + 'seed-full.json', { cache: 'no-store' });
-      const fullInfo = resp.ok ? await resp.json() : null;
-      // the .bin request builds the file (and its .json) on the server the first time
-      await runSeed('full', full, fullInfo?.checksums);
+      // the .bin request builds the file (and seed-full.json, its checksums) on the server the first time
+      await runSeed('full', full, undefined);
     } finally {
       $('seed-full').disabled = false;
       $('seed-full').textContent = `decode ${full.matrices} \u00d7 ${full.rows} \u00d7 ${full.cols} again`;
@@ -541,6 +540,7 @@ function setupSeed() {
 
 async function runSeed(which, info, checksums) {
   const tbody = document.querySelector('#seed-results tbody');
+  $(`seed-row-${which}`)?.remove();
   const tr = document.createElement('tr');
   tr.id = `seed-row-${which}`;
   tr.innerHTML = `<td>${info.matrices} \u00d7 ${info.rows} \u00d7 ${info.cols}</td><td colspan="6">fetching\u2026</td>`;
@@ -568,7 +568,7 @@ async function runSeed(which, info, checksums) {
       <td class="num">${fmt(fetchMs, 1)}</td><td class="num">${fmt(ms, 1)}</td>
       <td class="num">${fmt(n / ms / 1e3, 1)} M entries/s, ${fmt(buf.byteLength / ms / 1e3, 1)} MB/s</td>
       <td class="${ok ? 'ok' : 'bad'}">${ok ? `\u2713 ${got.length} match Python` : '\u2717 checksums differ'}</td>`;
-    window.demo.seed[which] = { ms, fetchMs, bytes: buf.byteLength, entries: n, checksums: got, ok };
+    window.demo.seed[which] = { matrices: info.matrices, rows: info.rows, cols: info.cols, ms, fetchMs, bytes: buf.byteLength, entries: n, checksums: got, ok };
   } catch (e) {
     tr.innerHTML = `<td>${info.matrices} \u00d7 ${info.rows} \u00d7 ${info.cols}</td><td colspan="6" class="bad">error: ${e.code ?? ''} ${e.message}</td>`;
     window.demo.seed[which] = { error: `${e.code ?? ''} ${e.message}` };

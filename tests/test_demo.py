@@ -22,6 +22,7 @@ from anspack.cli import main as cli_main
 from anspack.commands import demo
 
 EPOCHS = 15  # enough for > 95 % test accuracy, fast to train
+SEED_FULL = (3, 64, 96)  # the "full" seed layout the server builds on demand (small in the test)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,8 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "data"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = cli_main(["demo", "--build-only", "--out", str(out), "--epochs", str(EPOCHS)])
+        rc = cli_main(["demo", "--build-only", "--out", str(out), "--epochs", str(EPOCHS),
+                       "--seed-full-shape", "x".join(map(str, SEED_FULL))])
     assert rc == 0
     ref = json.loads((out / "reference.json").read_text())
     return out, ref, buf.getvalue()
@@ -186,10 +188,15 @@ def test_page_matches_python_and_classifies_a_drawing(built, server, browser, tm
 
 
 def test_page_decodes_the_seed_layout(built, server, browser):
+    from anspack import seedbin
+
     out, ref, _ = built
     small = ref["seed_layout"]["small"]
     assert small is not None and (out / small["file"]).is_file()
+    assert not (out / "seed-full.bin").exists()  # built on the first request only
     page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(server.url)
         page.wait_for_function("window.demo && window.demo.ready === true", timeout=120_000)
@@ -197,11 +204,26 @@ def test_page_decodes_the_seed_layout(built, server, browser):
         page.wait_for_function("window.demo.seed.small !== undefined", timeout=120_000)
         res = page.evaluate("window.demo.seed.small")
         assert res.get("error") is None, res.get("error")
-        assert res["checksums"] == small["checksums"]
+        _, py_checksums = seedbin.decode((out / small["file"]).read_bytes(), matrices=small["matrices"],
+                                         rows=small["rows"], cols=small["cols"])
+        assert res["checksums"] == small["checksums"] == list(py_checksums)
         assert res["ok"] is True
         assert "match Python" in page.locator("#seed-row-small").inner_text()
+
+        # the "full" button: the server builds the file on demand, the page decodes and checks it
+        page.click("#seed-full")
+        page.wait_for_function("window.demo.seed.full !== undefined", timeout=120_000)
+        res = page.evaluate("window.demo.seed.full")
+        assert res.get("error") is None, res.get("error")
+        assert (res["matrices"], res["rows"], res["cols"]) == SEED_FULL
+        data = (out / "seed-full.bin").read_bytes()
+        assert res["bytes"] == len(data)
+        _, py_checksums = seedbin.decode(data, matrices=SEED_FULL[0], rows=SEED_FULL[1], cols=SEED_FULL[2])
+        assert res["checksums"] == list(py_checksums) and res["ok"] is True
+        assert "match Python" in page.locator("#seed-row-full").inner_text()
     finally:
         page.close()
+    assert not errors, errors
 
 
 def test_server_serves_only_its_mounts(built, server):
@@ -223,6 +245,7 @@ def test_bad_options_are_usage_errors(tmp_path, capsys):
     assert cli_main(["demo", "--build-only", "--out", str(tmp_path), "--epochs", "0"]) == 2
     assert "--epochs" in capsys.readouterr().err
     assert cli_main(["demo", "--build-only", "--out", str(tmp_path), "--port", "70000"]) == 2
+    assert cli_main(["demo", "--build-only", "--out", str(tmp_path), "--seed-full-shape", "10x0x3"]) == 2
     assert not any(tmp_path.iterdir())  # nothing was built
 
 

@@ -50,6 +50,9 @@ def register(sub) -> None:
                    help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)")
     p.add_argument("--out", default=None, help=f"data directory (default {DEFAULT_OUT})")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: anspack.digits.EPOCHS)")
+    p.add_argument("--seed-full-shape", default="x".join(map(str, SEED_FULL)), metavar="MxRxC",
+                   help="shape of the full seed layout, built when the page first asks for it "
+                        "(default %(default)s, the seed notebook's)")
     p.set_defaults(func=run)
 
 
@@ -77,8 +80,25 @@ def build_seed_layout(out: Path, name: str, shape: tuple[int, int, int]) -> dict
             "bits_per_entry": 8 * len(data) / mats.size}
 
 
-def build(out: Path, *, epochs: int | None = None, log=print, latency_repeats: int = 200) -> dict:
-    """Train, compress, evaluate; write everything into ``out``; return the reference dict."""
+def _shape_arg(text: str) -> tuple[int, int, int]:
+    from anspack.cli import UsageError
+
+    try:
+        shape = tuple(int(x) for x in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise UsageError(f"--seed-full-shape must be MxRxC with positive sizes, got {text!r}")
+    return shape
+
+
+def build(out: Path, *, epochs: int | None = None, log=print, latency_repeats: int = 200,
+          seed_full_shape: tuple[int, int, int] = SEED_FULL) -> dict:
+    """Train, compress, evaluate; write everything into ``out``; return the reference dict.
+
+    The full seed layout (``seed_full_shape``) is not built here but on its first request
+    (:meth:`DemoServer.build_full_seed`); a stale one of another shape is removed.
+    """
     import anspack
     from anspack import digits
 
@@ -122,6 +142,16 @@ def build(out: Path, *, epochs: int | None = None, log=print, latency_repeats: i
     (out / "testset.anspack").write_bytes(test_data)
     log(f"test set: {X_test.size + y_test.size:,} bytes of uint8 -> testset.anspack, {len(test_data):,} bytes")
     seed = build_seed_layout(out, "seed-small", SEED_SMALL)
+    full = {"file": "seed-full.bin", "matrices": seed_full_shape[0], "rows": seed_full_shape[1],
+            "cols": seed_full_shape[2]}
+    try:
+        old = json.loads((out / "seed-full.json").read_text(encoding="utf-8"))
+        stale = [old.get(k) for k in ("matrices", "rows", "cols")] != list(seed_full_shape)
+    except (OSError, ValueError):
+        stale = True
+    if stale:
+        for name in ("seed-full.bin", "seed-full.json"):
+            (out / name).unlink(missing_ok=True)
     ref = {
         "model": {
             "layers": [{"name": n, "in": int(weights[f"{n}.weight"].shape[1]),
@@ -132,8 +162,7 @@ def build(out: Path, *, epochs: int | None = None, log=print, latency_repeats: i
         },
         "test": {"file": "testset.anspack", "images": int(len(X_test)), "tensors": ["images", "labels"]},
         "settings": rows,
-        "seed_layout": {"small": seed, "full": {"file": "seed-full.bin", "matrices": SEED_FULL[0],
-                                                 "rows": SEED_FULL[1], "cols": SEED_FULL[2]} if seed else None},
+        "seed_layout": {"small": seed, "full": full if seed else None},
         "python": {"version": sys.version.split()[0], "numpy": np.__version__, "anspack": anspack.__version__},
     }
     ref["table"] = digits.format_table(rows, safetensors_bytes=st_bytes)
@@ -225,8 +254,13 @@ class DemoServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         with self._seed_lock:
             if (self.data_dir / "seed-full.bin").exists():
                 return
-            print(f"building the full seed layout {SEED_FULL} (first request only)...", flush=True)
-            info = build_seed_layout(self.data_dir, "seed-full.tmp", SEED_FULL)
+            try:
+                full = json.loads((self.data_dir / "reference.json").read_text(encoding="utf-8"))["seed_layout"]["full"]
+                shape = (int(full["matrices"]), int(full["rows"]), int(full["cols"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                return
+            print(f"building the full seed layout {shape} (first request only)...", flush=True)
+            info = build_seed_layout(self.data_dir, "seed-full.tmp", shape)
             if info is None:
                 return
             info["file"] = "seed-full.bin"
@@ -261,7 +295,8 @@ def run(args) -> int:
     if not (DEMO_DIR / "index.html").is_file() or not (JS_DIR / "src" / "index.js").is_file():
         raise UsageError(f"the demo page or the JS decoder is missing under {REPO_ROOT} "
                          "(anspack demo runs from a source checkout)")
-    ref = build(out, epochs=args.epochs)
+    seed_full = _shape_arg(args.seed_full_shape)
+    ref = build(out, epochs=args.epochs, seed_full_shape=seed_full)
     print_summary(ref, out)
     if args.build_only:
         return 0

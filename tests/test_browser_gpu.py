@@ -248,3 +248,34 @@ def test_decode_gpu_without_webgpu_is_a_typed_error():
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["name"] == "AnspackError" and got["code"] == "BadArgument" and "WebGPU" in got["message"]
+
+
+# anspack.gpu.gpu_layout: the lane count `anspack encode --target gpu` should use (no browser needed).
+
+def test_gpu_layout_rule():
+    from anspack.gpu import gpu_layout
+
+    assert [gpu_layout(n) for n in (0, 1, 2, 31)] == [1, 1, 2, 31]
+    for n in (32, 1000, 10**5, 10**6, 10**7, 10**8, 10**9):
+        L = gpu_layout(n)
+        assert 32 <= L <= 65536 and L & (L - 1) == 0 and L <= n
+        # the lanes' ~4 bytes each stay within 1 % of n entries at 4 bits, unless clamped to 32
+        assert L == 32 or 4 * L <= 0.01 * n * 4 / 8
+    assert gpu_layout(10**6, bits_per_entry=3.5) == 1024
+    assert gpu_layout(10**6, bits_per_entry=3.5, max_overhead=0.04) == 4096
+    with pytest.raises(ValueError):
+        gpu_layout(100, min_lanes=0)
+
+
+def test_gpu_layout_overhead_is_within_budget():
+    """Measured: the recommended L costs at most ~1 % of the file over L = 4 (plus rounding)."""
+    from anspack.gpu import entropy_bits, gpu_lanes, gpu_layout
+
+    rng = np.random.default_rng(11)
+    w = _tensor(rng, "int8", 400_000, 2.0)
+    L = gpu_layout(w.size, bits_per_entry=entropy_bits(w))
+    assert gpu_lanes({"w": w, "f": np.zeros(3, np.float32)}) == {"w": L}
+    small = len(anspack.encode({"w": w}, lanes=4))
+    big = len(anspack.encode({"w": w}, lanes=L))
+    assert L >= 256
+    assert 0 < big - small <= 0.012 * small

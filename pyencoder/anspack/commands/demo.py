@@ -296,6 +296,10 @@ def run(args) -> int:
         raise UsageError(f"the demo page or the JS decoder is missing under {REPO_ROOT} "
                          "(anspack demo runs from a source checkout)")
     seed_full = _shape_arg(args.seed_full_shape)
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn") is None:
+        raise UsageError("anspack demo needs scikit-learn for its bundled digits data: pip install scikit-learn")
     ref = build(out, epochs=args.epochs, seed_full_shape=seed_full)
     print_summary(ref, out)
     if args.build_only:

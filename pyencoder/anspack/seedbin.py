@@ -263,11 +263,17 @@ def encode_ids(ids, cdfs, *, progress: bool = False) -> bytes:
             raise ValueError(f"ids of matrix {i} must be in [0, {c.size - 1})")
         freq_list.append(np.diff(c).astype(np.uint32))
         cdf_list.append(c)
+    cdf32 = [c.astype(np.uint32) for c in cdf_list]
+    return _run_coders(M, N, lambda i: (ids[i], freq_list[i], cdf32[i]), cdf_list, progress)
+
+
+def _run_coders(M: int, N: int, matrix, cdf_list: list, progress: bool) -> bytes:
+    """The encoding loop and the layout. ``matrix(i)`` returns (symbols, freqs, cdf) for matrix ``i``
+    (uint32 tables indexed by the symbols) and, when ``cdf_list[i]`` is None, fills it in; it is
+    called for i = M-1 … 0."""
     if N > 0xFFFFFFFF - MAX_VOCAB - 2:
         raise ValueError("too many entries per matrix for u32 section sizes")
-
     heads = np.full(N, INITIAL_HEAD, dtype=np.uint32)
-    cdf32 = [c.astype(np.uint32) for c in cdf_list]
     scratch = np.empty(N, dtype=np.uint16)
     data: list[np.ndarray] = [np.zeros(0, dtype=np.uint16)] * M  # section i's data words
     order = range(M - 1, -1, -1)
@@ -276,7 +282,8 @@ def encode_ids(ids, cdfs, *, progress: bool = False) -> bytes:
 
         order = tqdm(order, total=M, desc="encoding", unit="matrix")
     for i in order:
-        k = _push_matrix(heads, ids[i], freq_list[i], cdf32[i], scratch)
+        symbols, freqs, cdf = matrix(i)
+        k = _push_matrix(heads, symbols, freqs, cdf, scratch)
         if i == M - 1:
             # The first push of a coder never emits (0x10001 < f << 20), so nothing is lost here.
             assert k == 0
@@ -301,13 +308,50 @@ def encode_ids(ids, cdfs, *, progress: bool = False) -> bytes:
     return out.tobytes()
 
 
+@njit(cache=True)
+def _histogram_bytes(u):
+    counts = np.zeros(256, dtype=np.int64)
+    for e in range(u.size):
+        counts[u[e]] += 1
+    return counts
+
+
+def _encode_bytes(a: np.ndarray, progress: bool) -> bytes:
+    """Fast path for 8-bit matrices: each matrix is pushed as its raw bytes through 256-entry
+    frequency / CDF tables indexed by the byte (no id array), right after its model is built."""
+    M = a.shape[0]
+    N = a.shape[1] * a.shape[2]
+    u = np.ascontiguousarray(a).reshape(M, N).view(np.uint8)
+    pattern_values = np.arange(256, dtype=np.int64)
+    if a.dtype.kind == "i":
+        pattern_values[128:] -= 256
+    ascending = np.argsort(pattern_values, kind="stable")  # byte patterns in value order
+    cdf_list: list = [None] * M
+
+    def matrix(i):
+        counts = _histogram_bytes(u[i])
+        present = ascending[counts[ascending] > 0]
+        model, rank = _model_from(pattern_values[present], counts[present], N)
+        cdf_list[i] = model.cdf
+        f256 = np.zeros(256, dtype=np.uint32)
+        c256 = np.zeros(256, dtype=np.uint32)
+        f256[present] = model.freqs[rank]
+        c256[present] = model.cdf[rank]
+        return u[i], f256, c256
+
+    return _run_coders(M, N, matrix, cdf_list, progress)
+
+
 def encode(matrices, *, progress: bool = False) -> bytes:
     """Encode integer matrices of shape (M, rows, cols) into the seed notebook's WebGL layout.
 
     Every matrix needs at most 4096 distinct values. Byte-identical to the notebook's algorithm given
     the same vocabulary order (count descending, ties by value ascending).
     """
-    model_list, ids = models_and_ids(matrices)
+    a = _check_matrices(matrices)
+    if a.dtype.itemsize == 1:
+        return _encode_bytes(a, progress)
+    model_list, ids = models_and_ids(a)
     return encode_ids(ids, [m.cdf for m in model_list], progress=progress)
 
 

@@ -133,7 +133,8 @@ async function loadSetting(s, idx, ref, tbody) {
   cell('decode').textContent = fmt(best, 3);
   cell('infer').textContent = fmt(1000 * inferMs / X.length, 1);
   cell('infer').title = `float64 forward pass over the ${X.length} test images: ${fmt(inferMs, 1)} ms in all`;
-  cell('decode').title = `first decode ${fmt(coldMs, 3)} ms (incl. JIT warm-up); shown: mean of ${reps} more; fetch ${fmt(fetchMs, 1)} ms`;
+  cell('decode').title = `first decode ${fmt(coldMs, 3)} ms (incl. JIT warm-up); shown: mean of ${reps} more; fetch ${fmt(fetchMs, 1)} ms; ` +
+    `Python (anspack.decode, Numba) ${fmt(s.decode_ms, 3)} ms`;
   const ck = cell('checks');
   ck.textContent = allMatch ? `\u2713 ${checks.length} verified` : '\u2717 differ from Python';
   ck.className = 'checks ' + (allMatch ? 'ok' : 'bad');

@@ -42,18 +42,36 @@ export function ${mode}L${L}(tb, P, words, vals, out, st, n, res) {
 }
 
 function generic(mode) {
+  const block = ['x0', 'x1', 'x2', 'x3'].map((x, q) => step(mode)(x, q === 0 ? 'i' : `i + ${q}`)).join('');
+  const single = (indent) => step(mode)('x', 'i').replace(/\n      /g, `\n${indent}`);
   return `
-/** ${mode}, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. */
+/**
+ * ${mode}, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. Whole rows go
+ * four lanes at a time (states in locals), then the remaining L mod 4 lanes; then the partial last row.
+ */
 export function ${mode}N(tb, P, words, vals, out, st, n, res) {
   ${header}
   const L = st.length;
-  for (let r = res[2]; r < n; r += L) {
-    const rowEnd = Math.min(L, n - r);
-    for (let q = 0; q < rowEnd; q++) {
+  const L4 = L - (L % 4);
+  const end = n - (n % L);
+  let r = res[2];
+  for (; r < end; r += L) {
+    let q = 0;
+    for (; q < L4; q += 4) {
+      let x0 = st[q], x1 = st[q + 1], x2 = st[q + 2], x3 = st[q + 3];
+      const i = r + q;${block.replace(/\n      /g, '\n        ')}
+      st[q] = x0; st[q + 1] = x1; st[q + 2] = x2; st[q + 3] = x3;
+    }
+    for (; q < L; q++) {
       let x = st[q];
-      const i = r + q;${step(mode)('x', 'i')}
+      const i = r + q;${single('        ')}
       st[q] = x;
     }
+  }
+  for (let q = 0; r + q < n; q++) {
+    let x = st[q];
+    const i = r + q;${single('      ')}
+    st[q] = x;
   }
   res[0] = k; res[1] = g & 0x3ffffff; res[2] = n;
 }

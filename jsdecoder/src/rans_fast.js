@@ -140,24 +140,65 @@ export function svL8(tb, P, words, vals, out, st, n, res) {
   res[0] = k; res[1] = g & 0x3ffffff; res[2] = i;
 }
 
-/** sv, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. */
+/**
+ * sv, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. Whole rows go
+ * four lanes at a time (states in locals), then the remaining L mod 4 lanes; then the partial last row.
+ */
 export function svN(tb, P, words, vals, out, st, n, res) {
   const mask = (1 << P) - 1;
   let e = 0, v = 0, j = 0, m = 0;
   let g = res[1], k = res[0];
   const L = st.length;
-  for (let r = res[2]; r < n; r += L) {
-    const rowEnd = Math.min(L, n - r);
-    for (let q = 0; q < rowEnd; q++) {
+  const L4 = L - (L % 4);
+  const end = n - (n % L);
+  let r = res[2];
+  for (; r < end; r += L) {
+    let q = 0;
+    for (; q < L4; q += 4) {
+      let x0 = st[q], x1 = st[q + 1], x2 = st[q + 2], x3 = st[q + 3];
+      const i = r + q;
+        j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
+        x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
+        m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+        out[i] = v >> 16;
+        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v & 0xffff), 0x03220a95);
+        j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
+        x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
+        m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
+        out[i + 1] = v >> 16;
+        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v & 0xffff), 0x03220a95);
+        j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
+        x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
+        m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
+        out[i + 2] = v >> 16;
+        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v & 0xffff), 0x03220a95);
+        j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
+        x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
+        m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
+        out[i + 3] = v >> 16;
+        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v & 0xffff), 0x03220a95);
+      st[q] = x0; st[q + 1] = x1; st[q + 2] = x2; st[q + 3] = x3;
+    }
+    for (; q < L; q++) {
       let x = st[q];
       const i = r + q;
+        j = (x & mask) << 1; e = tb[j]; v = tb[j + 1];
+        x = (Math.imul(e >>> 16, x >>> P) + (e & 0xffff)) | 0;
+        m = ((x >>> 16) - 1) >> 31; x = (x & ~m) | (((x << 16) | words[k]) & m); k -= m;
+        out[i] = v >> 16;
+        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v & 0xffff), 0x03220a95);
+      st[q] = x;
+    }
+  }
+  for (let q = 0; r + q < n; q++) {
+    let x = st[q];
+    const i = r + q;
       j = (x & mask) << 1; e = tb[j]; v = tb[j + 1];
       x = (Math.imul(e >>> 16, x >>> P) + (e & 0xffff)) | 0;
       m = ((x >>> 16) - 1) >> 31; x = (x & ~m) | (((x << 16) | words[k]) & m); k -= m;
       out[i] = v >> 16;
       g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v & 0xffff), 0x03220a95);
-      st[q] = x;
-    }
+    st[q] = x;
   }
   res[0] = k; res[1] = g & 0x3ffffff; res[2] = n;
 }
@@ -293,24 +334,65 @@ export function lutL8(tb, P, words, vals, out, st, n, res) {
   res[0] = k; res[1] = g & 0x3ffffff; res[2] = i;
 }
 
-/** lut, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. */
+/**
+ * lut, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. Whole rows go
+ * four lanes at a time (states in locals), then the remaining L mod 4 lanes; then the partial last row.
+ */
 export function lutN(tb, P, words, vals, out, st, n, res) {
   const mask = (1 << P) - 1;
   let e = 0, v = 0, j = 0, m = 0;
   let g = res[1], k = res[0];
   const L = st.length;
-  for (let r = res[2]; r < n; r += L) {
-    const rowEnd = Math.min(L, n - r);
-    for (let q = 0; q < rowEnd; q++) {
+  const L4 = L - (L % 4);
+  const end = n - (n % L);
+  let r = res[2];
+  for (; r < end; r += L) {
+    let q = 0;
+    for (; q < L4; q += 4) {
+      let x0 = st[q], x1 = st[q + 1], x2 = st[q + 2], x3 = st[q + 3];
+      const i = r + q;
+        j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
+        x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
+        m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+        out[i] = vals[v];
+        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+        j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
+        x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
+        m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
+        out[i + 1] = vals[v];
+        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+        j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
+        x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
+        m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
+        out[i + 2] = vals[v];
+        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+        j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
+        x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
+        m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
+        out[i + 3] = vals[v];
+        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      st[q] = x0; st[q + 1] = x1; st[q + 2] = x2; st[q + 3] = x3;
+    }
+    for (; q < L; q++) {
       let x = st[q];
       const i = r + q;
+        j = (x & mask) << 1; e = tb[j]; v = tb[j + 1];
+        x = (Math.imul(e >>> 16, x >>> P) + (e & 0xffff)) | 0;
+        m = ((x >>> 16) - 1) >> 31; x = (x & ~m) | (((x << 16) | words[k]) & m); k -= m;
+        out[i] = vals[v];
+        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      st[q] = x;
+    }
+  }
+  for (let q = 0; r + q < n; q++) {
+    let x = st[q];
+    const i = r + q;
       j = (x & mask) << 1; e = tb[j]; v = tb[j + 1];
       x = (Math.imul(e >>> 16, x >>> P) + (e & 0xffff)) | 0;
       m = ((x >>> 16) - 1) >> 31; x = (x & ~m) | (((x << 16) | words[k]) & m); k -= m;
       out[i] = vals[v];
       g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
-      st[q] = x;
-    }
+    st[q] = x;
   }
   res[0] = k; res[1] = g & 0x3ffffff; res[2] = n;
 }

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from anspack import seedbin
 from anspack.checksum import fxhash26
@@ -201,6 +203,20 @@ def _rule_for(q):
         except AssertionError:
             return lambda c, n: quantize_counts(c, n, 12)
     return notebook_freqs
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 9), st.sampled_from([0.3, 2.0, 8.0, 40.0]),
+       st.integers(0, 2**32 - 1))
+def test_random_small_cases_against_oracle(M, R, C, scale, seed):
+    rng = np.random.default_rng(seed)
+    q = np.clip(np.round(rng.standard_normal((M, R, C)) * scale), -128, 127).astype(np.int8)
+    expected, _ = oracle_layout(q, freq_rule=_rule_for(q))
+    got = seedbin.encode(q)
+    assert got == expected
+    ids, checksums = seedbin.decode(got, matrices=M, rows=R, cols=C)
+    assert (oracle_decode(got, M, R, C) == ids.reshape(M, -1)).all()
+    assert checksums == [fxhash26(ids[i]) for i in range(M)]
 
 
 def test_small_cases_use_the_notebook_rule_mostly():
@@ -450,18 +466,18 @@ def test_spec_rule_equals_notebook_rule_on_the_notebook_data(notebook_data):
 
 def test_notebook_model_figures(notebook_data):
     q, model_list, _, data = notebook_data
-    st = seedbin.stats(q, data)
-    assert np.allclose(st["entropies"][:7], NOTEBOOK_ENTROPIES_HEAD, atol=5e-9)
+    fig = seedbin.stats(q, data)
+    assert np.allclose(fig["entropies"][:7], NOTEBOOK_ENTROPIES_HEAD, atol=5e-9)
     # The notebook's "cross_entropies_12bit" is the 12-bit model's own entropy (12 - f.log2 f / 4096);
     # its overheads are that minus the entropy. The frequencies are a tie-order-independent multiset,
     # so the mean is exactly the notebook's: its bitrate minus its printed excess.
-    assert round(st["notebook_overhead_rel_percent"], 2) == 0.93
-    assert round(st["notebook_overhead_abs"], 4) == 0.0471
-    assert abs(st["model_entropies"].mean() - (NOTEBOOK_BITRATE - NOTEBOOK_BITRATE_MINUS_XENT)) < 1e-9
+    assert round(fig["notebook_overhead_rel_percent"], 2) == 0.93
+    assert round(fig["notebook_overhead_abs"], 4) == 0.0471
+    assert abs(fig["model_entropies"].mean() - (NOTEBOOK_BITRATE - NOTEBOOK_BITRATE_MINUS_XENT)) < 1e-9
     # The true cost of coding with the 12-bit models is much closer to the entropy.
-    assert 0.1 < st["overhead_rel_percent"] < 0.2
-    assert (st["cross_entropies"] < st["model_entropies"]).all()
-    assert abs(st["bits_per_entry"] - NOTEBOOK_BITRATE) < 1e-5
+    assert 0.1 < fig["overhead_rel_percent"] < 0.2
+    assert (fig["cross_entropies"] < fig["model_entropies"]).all()
+    assert abs(fig["bits_per_entry"] - NOTEBOOK_BITRATE) < 1e-5
 
 
 def test_notebook_word_counts_and_sizes(notebook_data):

@@ -1,0 +1,68 @@
+// Decode-throughput benchmark shared by the browser page (bench_page/index.html, driven by
+// benchmarks/run.py through playwright) and node (benchmarks/bench_page/bench_node.mjs).
+//
+// For each data set, in one process and interleaved round-robin (the order rotates every round, so
+// background load hits every contender alike), it times:
+//   gzip  : the platform's gzip inflater (DecompressionStream('gzip') in the page, zlib.gunzipSync in
+//           node) on the gzip -9 of the same integers (int8 bytes, nibble-packed for 4-bit data);
+//   decode: anspack decode() on the calling thread, every checksum verified;
+//   wN    : decodeAsync() on a pool of N workers started beforehand (checksums verified, the
+//           split, the copies of each worker's blocks and both transfers included).
+// Best and median of `repeats` rounds after one warm-up round, in milliseconds.
+
+function stats(times) {
+  const s = [...times].sort((a, b) => a - b);
+  return { best: s[0], median: s[Math.floor(s.length / 2)], runs: s.length };
+}
+
+/**
+ * @param {object} cfg  {datasets: [{label, anspack: Uint8Array, gz: Uint8Array, entries, rawBytes}], repeats, workers: number[]}
+ * @param {object} env  {anspack (module namespace), gunzip: async (Uint8Array) => Uint8Array, now: () => ms}
+ */
+export async function runBench(cfg, env) {
+  const A = env.anspack;
+  const out = [];
+  for (const ds of cfg.datasets) {
+    const pools = {};
+    for (const w of cfg.workers) pools[w] = await A.createDecoderPool(w);
+    try {
+      // correctness once, untimed: decodeAsync == decode, gzip output has the right length
+      const ref = A.decode(ds.anspack);
+      let entries = 0;
+      for (const t of ref.tensors) entries += t.data.length;
+      if (entries !== ds.entries) throw new Error(`${ds.label}: decode gave ${entries} entries, expected ${ds.entries}`);
+      for (const w of cfg.workers) {
+        const r = await pools[w].decode(ds.anspack);
+        r.tensors.forEach((t, i) => {
+          const a = t.data, b = ref.tensors[i].data;
+          if (a.length !== b.length) throw new Error(`${ds.label}: workers=${w} length mismatch in ${t.name}`);
+          for (let k = 0; k < a.length; k += 997) if (a[k] !== b[k]) throw new Error(`${ds.label}: workers=${w} value mismatch in ${t.name}`);
+        });
+      }
+      const g = await env.gunzip(ds.gz);
+      if (g.length !== ds.rawBytes) throw new Error(`${ds.label}: gunzip gave ${g.length} bytes, expected ${ds.rawBytes}`);
+
+      const contenders = [
+        ['gzip', async () => env.gunzip(ds.gz)],
+        ['decode', async () => A.decode(ds.anspack)],
+        ...cfg.workers.map((w) => [`w${w}`, async () => pools[w].decode(ds.anspack)]),
+      ];
+      const times = Object.fromEntries(contenders.map(([k]) => [k, []]));
+      for (let round = 0; round <= cfg.repeats; round++) {
+        for (let j = 0; j < contenders.length; j++) {
+          const [k, fn] = contenders[(j + round) % contenders.length];
+          const t0 = env.now();
+          await fn();
+          const dt = env.now() - t0;
+          if (round > 0) times[k].push(dt);
+        }
+      }
+      const res = { label: ds.label, entries: ds.entries, anspackBytes: ds.anspack.length, gzBytes: ds.gz.length };
+      for (const [k] of contenders) res[k] = stats(times[k]);
+      out.push(res);
+    } finally {
+      for (const p of Object.values(pools)) await p.terminate();
+    }
+  }
+  return out;
+}

@@ -1,0 +1,14 @@
+// Node side of benchmarks/run.py: anspack decode (1 thread and worker_threads pools) vs
+// zlib.gunzipSync, see bench_core.js. Usage: node bench_node.mjs CONFIG.json  (prints JSON)
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import * as anspack from '../../jsdecoder/src/index.js';
+import { runBench } from './bench_core.js';
+
+const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const datasets = cfg.datasets.map((d) => ({
+  ...d, anspack: new Uint8Array(readFileSync(d.anspackPath)), gz: new Uint8Array(readFileSync(d.gzPath)),
+}));
+const results = await runBench({ datasets, repeats: cfg.repeats, workers: cfg.workers },
+  { anspack, gunzip: async (gz) => gunzipSync(gz), now: () => performance.now() });
+console.log(JSON.stringify({ results, version: process.version }));

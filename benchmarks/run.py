@@ -1,0 +1,300 @@
+"""anspack benchmark suite: size, encode and decode speed against the peers, side by side in one run.
+
+    python -m benchmarks.run [--datasets mock minilm-int8 minilm-int4] [--repeats 5] [--lanes 8]
+                             [--workers 1 2] [--no-browser] [--no-node] [--quick] [--out PATH]
+
+Prints markdown tables and writes everything as JSON to benchmarks/results/bench-<UTC time>.json
+(or --out). Data sets and peers are described in benchmarks/peers.py. Per data set:
+
+- size (bits/entry over all entries): the anspack file (header, table, models, states, streams; no
+  dequant blocks, so that every coder stores the same integers) vs the sum of the per-tensor order-0
+  empirical entropies, zlib-9 / zstd-19 / brotli-11 / xz on the concatenated int8 bytes
+  (nibble-packed for 4-bit data), and constriction's AnsCoder with one Categorical per tensor
+  (payload only). Also the worst per-tensor overhead over entropy (data block incl. model vs
+  n * H) among tensors of >= 1M entries.
+- encode throughput (M entries/s, best of 3): anspack.encode() of all tensors vs constriction's whole
+  path (value counts -> Categorical -> AnsCoder.encode_reverse, per tensor).
+- decode throughput in headless Chromium and in node (see benchmarks/bench_page/bench_core.js):
+  decode() on one thread, decodeAsync() on pools of N workers, and the platform's gzip inflater
+  (DecompressionStream('gzip') / zlib.gunzipSync) on the gzip -9 of the same integers -- in the same
+  page / process, interleaved, best of --repeats rounds after a warm-up round.
+
+The machine is shared (2 cores, other jobs running): every figure is a best-of, and ratios are taken
+between contenders measured in the same rounds. Targets are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import anspack
+
+from . import peers
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+
+TARGETS = {
+    "entropy_overhead_pct_max": 0.5,  # within 0.5 % of entropy on >= 1M-entry tensors
+    "size_vs_best_codec_max": 1.0,    # never larger than the best general-purpose codec
+    "encode_vs_constriction_min": 1.5,
+    "browser_decode_vs_gzip_min": 2.5,
+    "workers2_vs_workers1_min": 1.8,
+    "node_decode_vs_gunzip_min": 1.5,
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# size and encode
+
+
+def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
+    n = sum(a.size for a in tensors.values())
+    anspack.encode({"warm": np.arange(4, dtype=np.int8)})  # load the Numba caches
+    t_enc, data = peers.best_of(lambda: anspack.encode(tensors, lanes=args.lanes), args.encode_repeats)
+    back = anspack.decode(data)
+    for name, a in tensors.items():
+        if not np.array_equal(back[name], a):
+            raise AssertionError(f"{key}: anspack round trip failed for {name}")
+    hdr = anspack.read_header(data)
+    ent = {name: peers.entropy_bits(a) for name, a in tensors.items()}
+    big = []
+    for t in hdr.tensors:
+        if t.data_size and int(np.prod(t.shape)) >= 1_000_000 and ent[t.name] > 0:
+            big.append({"name": t.name, "entries": int(np.prod(t.shape)), "entropy_bits": ent[t.name],
+                        "block_bits": 8 * t.data_size, "overhead_pct": 100 * (8 * t.data_size / ent[t.name] - 1)})
+    res = {
+        "entries": n, "tensors": len(tensors), "lanes": args.lanes,
+        "nibble_packed_for_codecs": peers.is_nibble(tensors),
+        "sizes_bytes": {"entropy": sum(ent.values()) / 8, "anspack": len(data)},
+        "big_tensors": big,
+        "encode": {"anspack_s": t_enc},
+        "compress_s": {},
+    }
+    raw = peers.codec_bytes(tensors)
+    for name, fn in peers.general_codecs().items():
+        if args.quick and name in ("brotli-11", "xz-9e"):
+            continue
+        log(f"  {key}: {name} on {len(raw)} bytes")
+        t0 = time.perf_counter()
+        res["sizes_bytes"][name] = len(fn(raw))
+        res["compress_s"][name] = time.perf_counter() - t0
+    if peers.constriction_available():
+        t_c, enc = peers.best_of(lambda: peers.constriction_encode(tensors), args.encode_repeats)
+        peers.constriction_check(tensors, enc)
+        res["sizes_bytes"]["constriction (payload)"] = sum(4 * w.size for w, _, _ in enc)
+        res["encode"]["constriction_s"] = t_c
+    else:
+        log("  constriction is not installed (pip install constriction): skipped")
+    # files for the decode benchmarks
+    gz = gzip.compress(raw, compresslevel=9, mtime=0)
+    (workdir / f"{key}.anspack").write_bytes(data)
+    (workdir / f"{key}.gz").write_bytes(gz)
+    res["files"] = {"anspack": f"{key}.anspack", "gz": f"{key}.gz", "raw_bytes": len(raw), "gz_bytes": len(gz)}
+    return res
+
+
+# ------------------------------------------------------------------------------------------------
+# decode
+
+
+def browser_decode(datasets: dict, args, workdir: Path) -> dict:
+    from anspack_test_server import launch_chromium, start_server
+    from playwright.sync_api import sync_playwright
+
+    static, server = start_server()
+    try:
+        base = static.mount(workdir)
+        cfg = {"repeats": args.repeats, "workers": args.workers, "datasets": [
+            {"label": k, "anspackUrl": base + d["files"]["anspack"], "gzUrl": base + d["files"]["gz"],
+             "entries": d["entries"], "rawBytes": d["files"]["raw_bytes"]} for k, d in datasets.items()]}
+        with sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            try:
+                page = browser.new_page()
+                errors = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.set_default_timeout(1_800_000)
+                page.goto(static.url("benchmarks/bench_page/index.html"))
+                page.wait_for_function("window.benchReady === true")
+                out = page.evaluate("cfg => window.runPageBench(cfg)", cfg)
+                if errors:
+                    raise RuntimeError("page errors: " + "; ".join(errors))
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return out
+
+
+def node_decode(datasets: dict, args, workdir: Path) -> dict:
+    cfg = {"repeats": args.repeats, "workers": args.workers, "datasets": [
+        {"label": k, "anspackPath": str(workdir / d["files"]["anspack"]), "gzPath": str(workdir / d["files"]["gz"]),
+         "entries": d["entries"], "rawBytes": d["files"]["raw_bytes"]} for k, d in datasets.items()]}
+    path = workdir / "node_cfg.json"
+    path.write_text(json.dumps(cfg))
+    out = subprocess.run(["node", str(ROOT / "benchmarks" / "bench_page" / "bench_node.mjs"), str(path)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+# ------------------------------------------------------------------------------------------------
+# report
+
+
+def fmt_ratio(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}×"
+
+
+def report(result: dict) -> tuple[str, dict]:
+    lines = []
+    checks = {}
+    ds = result["datasets"]
+    # size
+    lines += ["## Size (bits per entry, all tensors; ratio = anspack / peer)", ""]
+    codecs = [c for c in ("zlib-9", "zstd-19", "brotli-11", "xz-9e", "constriction (payload)")
+              if any(c in d["sizes_bytes"] for d in ds.values())]
+    lines.append("| data | entries | entropy | anspack | " + " | ".join(codecs) + " | anspack / entropy | anspack / best general-purpose |")
+    lines.append("|---|---:|---:|---:|" + "---:|" * len(codecs) + "---:|---:|")
+    for key, d in ds.items():
+        n = d["entries"]
+        s = d["sizes_bytes"]
+        bpe = lambda b: 8 * b / n  # noqa: E731
+        general = [s[c] for c in ("zlib-9", "zstd-19", "brotli-11", "xz-9e") if c in s]
+        best_general = min(general)
+        cells = []
+        for c in codecs:
+            cells.append(f"{bpe(s[c]):.4f} ({s['anspack'] / s[c]:.4f})" if c in s else "–")
+        pack = " (codecs: nibble-packed)" if d["nibble_packed_for_codecs"] else ""
+        lines.append(f"| {key}{pack} | {n} | {bpe(s['entropy']):.4f} | {bpe(s['anspack']):.4f} | " + " | ".join(cells)
+                     + f" | {s['anspack'] / s['entropy']:.4f} | {s['anspack'] / best_general:.4f} |")
+        checks[f"{key}: size <= best general-purpose codec"] = (s["anspack"] / best_general, s["anspack"] <= best_general)
+        for t in d["big_tensors"]:
+            ok = t["overhead_pct"] <= TARGETS["entropy_overhead_pct_max"]
+            checks[f"{key}: {t['name']} ({t['entries']} entries) within 0.5 % of entropy"] = (t["overhead_pct"], ok)
+    lines.append("")
+    big = [(k, t) for k, d in ds.items() for t in d["big_tensors"]]
+    if big:
+        lines += ["Tensors of >= 1M entries (data block incl. model, states and vocabulary vs n·H):", "",
+                  "| data | tensor | entries | entropy bits/entry | anspack bits/entry | overhead |", "|---|---|---:|---:|---:|---:|"]
+        for k, t in big:
+            lines.append(f"| {k} | {t['name']} | {t['entries']} | {t['entropy_bits'] / t['entries']:.4f} | "
+                         f"{t['block_bits'] / t['entries']:.4f} | {t['overhead_pct']:+.3f} % |")
+        lines.append("")
+    # encode
+    lines += ["## Encode throughput (M entries/s, best of %d)" % result["config"]["encode_repeats"], "",
+              "| data | anspack.encode() | constriction whole path | ratio |", "|---|---:|---:|---:|"]
+    for key, d in ds.items():
+        e = d["encode"]
+        a = d["entries"] / e["anspack_s"] / 1e6
+        c = d["entries"] / e["constriction_s"] / 1e6 if "constriction_s" in e else None
+        ratio = e["constriction_s"] / e["anspack_s"] if c else None
+        lines.append(f"| {key} | {a:.1f} | {'–' if c is None else f'{c:.1f}'} | {fmt_ratio(ratio)} |")
+        if ratio is not None:
+            checks[f"{key}: encode >= 1.5x constriction"] = (ratio, ratio >= TARGETS["encode_vs_constriction_min"])
+    lines.append("")
+    # decode
+    for env, title, gname, key_single, key_workers in (
+            ("browser", "headless Chromium", "DecompressionStream('gzip')", "browser_decode_vs_gzip_min", True),
+            ("node", "node", "zlib.gunzipSync", "node_decode_vs_gunzip_min", True)):
+        r = result.get(env)
+        if not r:
+            continue
+        ver = r.get("userAgent", r.get("version", ""))
+        if "Chrome/" in ver:
+            ver = "Chromium " + ver.split("Chrome/")[-1].split(" ")[0]
+        workers = result["config"]["workers"]
+        lines += [f"## Decode throughput, {title} ({ver}): M entries/s, best of {result['config']['repeats']} "
+                  f"(median in brackets); ratios of best times", ""]
+        head = f"| data | {gname} | decode() 1 thread | " + " | ".join(f"decodeAsync {w} worker{'s' if w > 1 else ''}" for w in workers)
+        head += " | 1 thread / gzip | " + " | ".join(f"{w}w / 1w" for w in workers if w != 1) + " |"
+        lines += [head, "|---|" + "---:|" * (2 + len(workers) + 1 + len([w for w in workers if w != 1]))]
+        for res in r["results"]:
+            n = res["entries"]
+            rate = lambda k: f"{n / res[k]['best'] / 1e3:.0f} ({n / res[k]['median'] / 1e3:.0f})"  # noqa: E731
+            single = res["gzip"]["best"] / res["decode"]["best"]
+            cells = [rate("gzip"), rate("decode")] + [rate(f"w{w}") for w in workers] + [f"{single:.2f}×"]
+            target = TARGETS[key_single]
+            checks[f"{res['label']}: {env} 1-thread decode >= {target}x {gname}"] = (single, single >= target)
+            for w in workers:
+                if w == 1 or 1 not in workers:
+                    continue
+                sp = res["w1"]["best"] / res[f"w{w}"]["best"]
+                cells.append(f"{sp:.2f}×")
+                if w == 2:
+                    checks[f"{res['label']}: {env} 2 workers >= 1.8x 1 worker"] = (sp, sp >= TARGETS["workers2_vs_workers1_min"])
+            lines.append(f"| {res['label']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
+    for name, (value, ok) in checks.items():
+        lines.append(f"| {name} | {value:.3f} | {'yes' if ok else '**no**'} |")
+    lines.append("")
+    lines.append(f"Machine: {result['machine']['cpus']} CPUs ({result['machine']['platform']}), shared with other jobs; "
+                 "speeds are best-of figures, ratios are between contenders measured in the same interleaved rounds.")
+    return "\n".join(lines), {k: {"value": v, "met": ok} for k, (v, ok) in checks.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", nargs="+", default=list(peers.DATASETS), choices=list(peers.DATASETS))
+    ap.add_argument("--repeats", type=int, default=5, help="timed decode rounds (after one warm-up round)")
+    ap.add_argument("--encode-repeats", type=int, default=3)
+    ap.add_argument("--lanes", type=int, default=8, help="rANS lanes for the anspack files (default 8)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker pool sizes to time")
+    ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--no-node", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="skip brotli-11 and xz (slow) -- for a smoke run")
+    ap.add_argument("--out", help="JSON output path (default benchmarks/results/bench-<UTC time>.json)")
+    args = ap.parse_args(argv)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    result = {
+        "when": stamp,
+        "config": {"datasets": args.datasets, "repeats": args.repeats, "encode_repeats": args.encode_repeats,
+                   "lanes": args.lanes, "workers": args.workers, "precision": 12},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "targets": TARGETS, "datasets": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="anspack-bench-") as tmp:
+        workdir = Path(tmp)
+        for key in args.datasets:
+            title, make = peers.DATASETS[key]
+            log(f"{key}: {title}")
+            tensors = make()
+            result["datasets"][key] = {"title": title, **size_and_encode(key, tensors, args, workdir)}
+            del tensors
+        if not args.no_browser:
+            log("decode in headless Chromium")
+            result["browser"] = browser_decode(result["datasets"], args, workdir)
+        if not args.no_node:
+            log("decode in node")
+            result["node"] = node_decode(result["datasets"], args, workdir)
+    text, checks = report(result)
+    result["checks"] = checks
+    print(text)
+    out = Path(args.out) if args.out else RESULTS / f"bench-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"\nJSON: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -442,7 +442,9 @@ def uniform_for_bits(x, bits: float, *, rdo: float = 0.0, centroid: bool = True,
 
     def rate(d) -> float:
         itemsize = _int_dtype(int(d[0].min()), int(d[0].max())).itemsize if d[0].size else 1
-        return coded_bits_from_counts(d[3], itemsize, precision=precision) + 8.0 * (16 + 8 + 4 * d[0].size)
+        span = int(d[0].max() - d[0].min()) + 1 if d[0].size else 1
+        block = 32 if (not centroid and rdo <= 0) else 24 + 4 * span
+        return coded_bits_from_counts(d[3], itemsize, precision=precision) + 8.0 * block
 
     step = _bisect_step(st, lambda d: rate(d) > bits * n, rdo, centroid)
     # _bisect_step found the largest step still *over* budget; move just past it

@@ -279,3 +279,24 @@ def test_gpu_layout_overhead_is_within_budget():
     big = len(anspack.encode({"w": w}, lanes=L))
     assert L >= 256
     assert 0 < big - small <= 0.012 * small
+
+
+def test_batches_and_first_error_in_table_order(gpu_page, served_dir):
+    """All tensors of a batch are submitted together; errors still come in table order, as decode()'s."""
+    rng = np.random.default_rng(8)
+    tensors = {f"t{k}": _tensor(rng, "int8", 3000 + 17 * k, 2.0) for k in range(4)}
+    data = anspack.encode(tensors, lanes=128)
+    url = served_dir.write("b.anspack", data)
+    for batch in (0, 1 << 30):
+        r = compare(gpu_page, url, batchBytes=batch)
+        assert_same(r, expect_gpu=["gpu"] * 4)
+        assert r["stats"]["submits"] == (4 if batch == 0 else 1)
+    infos = anspack.read_header(data).tensors
+    bad = bytearray(data)
+    t1, t3 = infos[1], infos[3]
+    bad[t1.data_offset + t1.data_size - 3] ^= 0x40  # a word of t1: stream / ids error
+    bad[t3.data_offset + 24] ^= 0x01                # a state of t3: block checksum error
+    r = compare(gpu_page, served_dir.write("b2.anspack", bytes(bad)))
+    assert r["cpuError"]["tensor"] == "t1"
+    for key in ("code", "offset", "tensor"):
+        assert r["gpuError"][key] == r["cpuError"][key]

@@ -44,6 +44,8 @@ import { decodeTensor } from './index.js';
 const WG = 256;
 const ROWS_MIN_LANES = 4096;
 const MAX_WORKGROUPS_PER_DIM = 65535;
+/** GPU memory one batch of tensors may use before it is submitted and read back. */
+const DEFAULT_BATCH_BYTES = 256 * 2 ** 20;
 
 const GPU_ARRAY_TYPES = {
   int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array,
@@ -262,7 +264,8 @@ function checkOptions(options) {
   if (!['auto', 'single', 'rows'].includes(strategy)) throw new AnspackError('BadArgument', `strategy must be 'auto', 'single' or 'rows', got ${strategy}`);
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxTotalEntries = options.maxTotalEntries ?? DEFAULT_MAX_TOTAL_ENTRIES;
-  for (const [k, v] of [['maxEntries', maxEntries], ['maxTotalEntries', maxTotalEntries]]) {
+  const batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
+  for (const [k, v] of [['maxEntries', maxEntries], ['maxTotalEntries', maxTotalEntries], ['batchBytes', batchBytes]]) {
     if (typeof v !== 'number' || !(v >= 0)) throw new AnspackError('BadArgument', `${k} must be a non-negative number, got ${v}`);
   }
   return {
@@ -270,6 +273,7 @@ function checkOptions(options) {
     dequantize: options.dequantize ?? false,
     readback: options.readback ?? true,
     keepBuffers: options.keepBuffers ?? false,
+    batchBytes,
     strategy, maxEntries, maxTotalEntries,
   };
 }
@@ -288,6 +292,8 @@ function checkOptions(options) {
  *   caller destroys it
  * @param {boolean} [options.dequantize=false]  as decode() (on the CPU; needs readback)
  * @param {'auto'|'single'|'rows'} [options.strategy='auto']  the schedule (see READ ME FIRST)
+ * @param {number} [options.batchBytes=256 MiB]  GPU memory for one batch of tensors decoded by one
+ *   submission (a tensor larger than this is a batch of its own)
  * @param {number} [options.maxEntries=2**28]  limit on the entries of any one tensor
  * @param {number} [options.maxTotalEntries=2**30]  limit on the entries of all tensors
  * @returns {Promise<{tensors: object[], byName: Object<string, object>, metadata: object, stats: object}>}
@@ -304,29 +310,73 @@ export async function decodeGPU(buffer, options = {}) {
   const device = options.device ?? await requestDevice();
   const stats = { gpuTensors: 0, cpuTensors: 0, dispatches: 0, submits: 0, strategies: {} };
   const tensors = [];
-  for (const t of hdr.tensors) {
-    if (t.coding === 'rans' && t.n > 0) {
-      tensors.push(await decodeRansGPU(device, hdr, t, opts, stats));
-      stats.gpuTensors++;
-    } else {
-      const cpu = decodeTensor(hdr.bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries });
-      cpu.decodedOn = 'cpu';
-      if (opts.keepBuffers) {
-        const bytes = new Uint8Array(cpu.data.buffer, cpu.data.byteOffset, cpu.data.byteLength);
-        const b = device.createBuffer({ size: pad4(bytes.length), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: t.name });
-        const padded = new Uint8Array(pad4(bytes.length));
-        padded.set(bytes);
-        device.queue.writeBuffer(b, 0, padded);
-        cpu.buffer = b;
+  // Tensors go to the GPU in batches of consecutive tensors (one command buffer, one submit, the
+  // readbacks awaited together); results and errors are then taken in table order, so the first
+  // bad tensor in the file is reported, as decode() does.
+  let i = 0;
+  while (i < hdr.tensors.length) {
+    const batch = [];
+    let bytes = 0;
+    const enc = device.createCommandEncoder({ label: 'anspack decodeGPU' });
+    try {
+      while (i < hdr.tensors.length && (batch.length === 0 || bytes < opts.batchBytes)) {
+        const t = hdr.tensors[i++];
+        if (t.coding === 'rans' && t.n > 0) {
+          const job = startRansGPU(device, hdr, t, opts, stats, enc);
+          bytes += job.gpuBytes;
+          batch.push(job);
+        } else {
+          batch.push({ cpu: t });
+        }
       }
-      if (!opts.readback) delete cpu.data;
-      tensors.push(cpu);
-      stats.cpuTensors++;
+      if (batch.some((job) => job.staging)) {
+        device.queue.submit([enc.finish()]);
+        stats.submits += 1;
+        for (const job of batch) {
+          if (!job.staging) continue;
+          job.mapped = job.staging.mapAsync(GPUMapMode.READ);
+          job.mapped.catch(() => {}); // a later job's map is aborted if an earlier tensor throws
+        }
+      }
+      for (const job of batch) {
+        if (job.cpu) {
+          tensors.push(decodeOnCPU(device, hdr, job.cpu, opts));
+          stats.cpuTensors++;
+        } else {
+          tensors.push(await finishRansGPU(hdr, job, opts));
+          stats.gpuTensors++;
+        }
+      }
+    } finally {
+      for (const job of batch) releaseJob(job);
     }
   }
   const byName = Object.create(null);
   for (const t of tensors) byName[t.name] = t;
   return { tensors, byName, metadata: hdr.metadata, stats };
+}
+
+/** Raw and empty tensors: decodeTensor (the CPU decoder), uploaded with keepBuffers. */
+function decodeOnCPU(device, hdr, t, opts) {
+  const cpu = decodeTensor(hdr.bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries });
+  cpu.decodedOn = 'cpu';
+  if (opts.keepBuffers) {
+    const bytes = new Uint8Array(cpu.data.buffer, cpu.data.byteOffset, cpu.data.byteLength);
+    const b = device.createBuffer({ size: pad4(bytes.length), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: t.name });
+    const padded = new Uint8Array(pad4(bytes.length));
+    padded.set(bytes);
+    device.queue.writeBuffer(b, 0, padded);
+    cpu.buffer = b;
+  }
+  if (!opts.readback) delete cpu.data;
+  return cpu;
+}
+
+function releaseJob(job) {
+  if (!job.made) return;
+  for (const b of job.made) b.destroy();
+  if (job.outValBuf && !job.kept) job.outValBuf.destroy();
+  job.made = null;
 }
 
 /** The 2^P-slot table (symbol id, f << 16 | bias) followed by the values' zero-extended bit patterns. */
@@ -350,20 +400,27 @@ function buildModel(bytes, t) {
   return model;
 }
 
-async function decodeRansGPU(device, hdr, t, opts, stats) {
+/**
+ * Upload one rANS tensor and record its decode into `enc` (nothing is submitted). Errors that
+ * decode() would raise before decoding (block checksum, size limits) are kept in the job and thrown
+ * by finishRansGPU in table order.
+ */
+function startRansGPU(device, hdr, t, opts, stats, enc) {
   const { bytes } = hdr;
-  const where = { tensor: t.name };
+  const job = { t, gpuBytes: 0, made: [], staging: null, error: null };
   if (opts.verify) {
     const h = blockChecksum(bytes, t);
     if (h !== t.blockChecksum) {
-      throw new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
+      job.error = new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
+      return job;
     }
   }
   const n = t.n, L = t.lanes, W = t.words, V = t.vocabSize, P = t.precision, M = 2 ** P;
   const lim = device.limits;
   const maxBinding = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
   if (4 * n > maxBinding || 4 * (2 + 2 * Math.ceil(L / WG) + L) > maxBinding) {
-    throw new AnspackError('LimitExceeded', `${n} entries (${4 * n} bytes of ids on the GPU) exceed the device's storage buffer limit of ${maxBinding} bytes`, { offset: t.entryOffset + 48, tensor: t.name });
+    job.error = new AnspackError('LimitExceeded', `${n} entries (${4 * n} bytes of ids on the GPU) exceed the device's storage buffer limit of ${maxBinding} bytes`, { offset: t.entryOffset + 48, tensor: t.name });
+    return job;
   }
   let strategy = opts.strategy === 'auto' ? (L >= ROWS_MIN_LANES ? 'rows' : 'single') : opts.strategy;
   const G = Math.ceil(L / WG);
@@ -379,109 +436,116 @@ async function decodeRansGPU(device, hdr, t, opts, stats) {
   const nwgX = Math.min(packGroups, MAX_WORKGROUPS_PER_DIM);
   const nwgY = Math.ceil(packGroups / nwgX);
   const pendOff = 2 + 2 * G;
-
-  const made = [];
+  const made = job.made;
   const U = GPUBufferUsage;
-  let outValBuf = null;
-  let done = false;
-  try {
-    const params = new Uint32Array([
-      n, L, W, P, rows, Math.ceil(L / WG), G, M,
-      2 * M, idBytes, valBytes, nwgX, idWords, valWords, pendOff, 0,
-    ]);
-    const paramBuf = createBuffer(device, params.byteLength, U.UNIFORM | U.COPY_DST, 'params', made);
-    device.queue.writeBuffer(paramBuf, 0, params);
-    const model = buildModel(bytes, t);
-    const modelBuf = createBuffer(device, model.byteLength, U.STORAGE | U.COPY_DST, 'model', made);
-    device.queue.writeBuffer(modelBuf, 0, model);
-    const wordBytes = new Uint8Array(pad4(2 * W));
-    wordBytes.set(bytes.subarray(t.wordsOffset, t.wordsOffset + 2 * W));
-    const wordBuf = createBuffer(device, wordBytes.byteLength, U.STORAGE | U.COPY_DST, 'words', made);
-    device.queue.writeBuffer(wordBuf, 0, wordBytes);
-    const stateBytes = bytes.slice(t.statesOffset, t.statesOffset + 4 * L);
-    const stateBuf = createBuffer(device, 4 * L, U.STORAGE | U.COPY_DST | U.COPY_SRC, 'states', made);
-    device.queue.writeBuffer(stateBuf, 0, stateBytes);
-    const idBuf = createBuffer(device, 4 * n, U.STORAGE, 'ids', made);
-    const ctlSize = 4 * (pendOff + (strategy === 'rows' ? L : 0));
-    const ctlBuf = createBuffer(device, ctlSize, U.STORAGE | U.COPY_SRC, 'ctl', made);
-    const outIdBuf = createBuffer(device, 4 * idWords, U.STORAGE | U.COPY_SRC, 'outIds', made);
-    outValBuf = device.createBuffer({ size: pad4(4 * valWords), usage: U.STORAGE | U.COPY_SRC, label: t.name });
 
-    const pl = pipelines(device);
-    const bind = device.createBindGroup({
-      layout: pl.layout,
-      entries: [paramBuf, modelBuf, wordBuf, stateBuf, idBuf, ctlBuf, outIdBuf, outValBuf].map((buffer, binding) => ({ binding, resource: { buffer } })),
-    });
-    const enc = device.createCommandEncoder({ label: `anspack ${t.name}` });
-    const pass = enc.beginComputePass();
-    pass.setBindGroup(0, bind);
-    if (strategy === 'single') {
-      pass.setPipeline(pl.decodeSingle);
-      pass.dispatchWorkgroups(1);
-      stats.dispatches += 1;
-    } else {
-      for (let r = 0; r < rows; r++) {
-        pass.setPipeline(pl.rowStep);
-        pass.dispatchWorkgroups(G);
-        pass.setPipeline(pl.rowScan);
-        pass.dispatchWorkgroups(1);
-      }
-      pass.setPipeline(pl.rowStep); // the last row's refills
-      pass.dispatchWorkgroups(G);
-      stats.dispatches += 2 * rows + 1;
-    }
-    pass.setPipeline(pl.pack);
-    pass.dispatchWorkgroups(nwgX, nwgY);
+  const params = new Uint32Array([
+    n, L, W, P, rows, Math.ceil(L / WG), G, M,
+    2 * M, idBytes, valBytes, nwgX, idWords, valWords, pendOff, 0,
+  ]);
+  const paramBuf = createBuffer(device, params.byteLength, U.UNIFORM | U.COPY_DST, 'params', made);
+  device.queue.writeBuffer(paramBuf, 0, params);
+  const model = buildModel(bytes, t);
+  const modelBuf = createBuffer(device, model.byteLength, U.STORAGE | U.COPY_DST, 'model', made);
+  device.queue.writeBuffer(modelBuf, 0, model);
+  const wordBytes = new Uint8Array(pad4(2 * W));
+  wordBytes.set(bytes.subarray(t.wordsOffset, t.wordsOffset + 2 * W));
+  const wordBuf = createBuffer(device, wordBytes.byteLength, U.STORAGE | U.COPY_DST, 'words', made);
+  device.queue.writeBuffer(wordBuf, 0, wordBytes);
+  const stateBytes = bytes.slice(t.statesOffset, t.statesOffset + 4 * L);
+  const stateBuf = createBuffer(device, 4 * L, U.STORAGE | U.COPY_DST | U.COPY_SRC, 'states', made);
+  device.queue.writeBuffer(stateBuf, 0, stateBytes);
+  const idBuf = createBuffer(device, 4 * n, U.STORAGE, 'ids', made);
+  const ctlSize = 4 * (pendOff + (strategy === 'rows' ? L : 0));
+  const ctlBuf = createBuffer(device, ctlSize, U.STORAGE | U.COPY_SRC, 'ctl', made);
+  const outIdBuf = createBuffer(device, 4 * idWords, U.STORAGE | U.COPY_SRC, 'outIds', made);
+  const outValBuf = device.createBuffer({ size: pad4(4 * valWords), usage: U.STORAGE | U.COPY_SRC, label: t.name });
+  job.outValBuf = outValBuf;
+
+  const pl = pipelines(device);
+  const bind = device.createBindGroup({
+    layout: pl.layout,
+    entries: [paramBuf, modelBuf, wordBuf, stateBuf, idBuf, ctlBuf, outIdBuf, outValBuf].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const pass = enc.beginComputePass({ label: t.name });
+  pass.setBindGroup(0, bind);
+  if (strategy === 'single') {
+    pass.setPipeline(pl.decodeSingle);
+    pass.dispatchWorkgroups(1);
     stats.dispatches += 1;
-    pass.end();
-
-    // Read back: words consumed, final states, packed ids (checksum), packed values.
-    const hashIds = opts.verify || opts.readback; // the checksum, as decode() returns it
-    const idsRead = hashIds ? 4 * idWords : 0;
-    const valsRead = opts.readback ? 4 * valWords : 0;
-    const stagingSize = 4 + 4 * L + idsRead + valsRead;
-    const staging = createBuffer(device, stagingSize, U.MAP_READ | U.COPY_DST, 'staging', made);
-    enc.copyBufferToBuffer(ctlBuf, 0, staging, 0, 4);
-    enc.copyBufferToBuffer(stateBuf, 0, staging, 4, 4 * L);
-    if (idsRead) enc.copyBufferToBuffer(outIdBuf, 0, staging, 4 + 4 * L, idsRead);
-    if (valsRead) enc.copyBufferToBuffer(outValBuf, 0, staging, 4 + 4 * L + idsRead, valsRead);
-    device.queue.submit([enc.finish()]);
-    stats.submits += 1;
-    await staging.mapAsync(GPUMapMode.READ);
-    const got = new Uint8Array(staging.getMappedRange().slice(0));
-    staging.unmap();
-
-    const u32 = new Uint32Array(got.buffer, 0, 1 + L);
-    const k = u32[0];
-    if (k > W) throw new AnspackError('CorruptStream', `word stream under-run: the entries need more than the W = ${W} words stored`, { ...where, offset: t.wordsOffset + 2 * W });
-    if (k < W) throw new AnspackError('CorruptStream', `words left over: ${k} of W = ${W} words read after the last entry`, { ...where, offset: t.wordsOffset + 2 * k });
-    for (let j = 0; j < L; j++) {
-      if (u32[1 + j] !== STATE_LOW) throw new AnspackError('CorruptStream', `lane ${j} ends in a state other than 2^16 = ${STATE_LOW}`, { ...where, offset: t.statesOffset + 4 * j });
+  } else {
+    for (let r = 0; r < rows; r++) {
+      pass.setPipeline(pl.rowStep);
+      pass.dispatchWorkgroups(G);
+      pass.setPipeline(pl.rowScan);
+      pass.dispatchWorkgroups(1);
     }
-    let checksum = null;
-    if (hashIds) {
-      const Ids = idBytes === 1 ? Uint8Array : Uint16Array;
-      checksum = fxhash26Typed(new Ids(got.buffer, 4 + 4 * L, n));
-      if (opts.verify && checksum !== t.checksum) {
-        throw new AnspackError('ChecksumMismatch', `decoded data hashes to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
-      }
-    }
-    const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy };
-    if (opts.readback) {
-      const Ctor = GPU_ARRAY_TYPES[t.dtype];
-      tensor.data = new Ctor(got.buffer.slice(4 + 4 * L + idsRead, 4 + 4 * L + idsRead + n * valBytes));
-      if (opts.dequantize && t.dequantSize > 0) {
-        const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, tensor.data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
-        tensor.storedDtype = t.dtype;
-        tensor.dtype = 'float32';
-      }
-    }
-    if (opts.keepBuffers) tensor.buffer = outValBuf;
-    done = true;
-    return tensor;
-  } finally {
-    for (const b of made) b.destroy();
-    if (outValBuf !== null && !(done && opts.keepBuffers)) outValBuf.destroy();
+    pass.setPipeline(pl.rowStep); // the last row's refills
+    pass.dispatchWorkgroups(G);
+    stats.dispatches += 2 * rows + 1;
   }
+  pass.setPipeline(pl.pack);
+  pass.dispatchWorkgroups(nwgX, nwgY);
+  stats.dispatches += 1;
+  pass.end();
+
+  // Read back: words consumed, final states, packed ids (checksum), packed values.
+  const hashIds = opts.verify || opts.readback; // the checksum, as decode() returns it
+  const idsRead = hashIds ? 4 * idWords : 0;
+  const valsRead = opts.readback ? 4 * valWords : 0;
+  const stagingSize = 4 + 4 * L + idsRead + valsRead;
+  const staging = createBuffer(device, stagingSize, U.MAP_READ | U.COPY_DST, 'staging', made);
+  enc.copyBufferToBuffer(ctlBuf, 0, staging, 0, 4);
+  enc.copyBufferToBuffer(stateBuf, 0, staging, 4, 4 * L);
+  if (idsRead) enc.copyBufferToBuffer(outIdBuf, 0, staging, 4 + 4 * L, idsRead);
+  if (valsRead) enc.copyBufferToBuffer(outValBuf, 0, staging, 4 + 4 * L + idsRead, valsRead);
+  Object.assign(job, { staging, strategy, idBytes, valBytes, idsRead, hashIds });
+  for (const b of made) job.gpuBytes += b.size;
+  job.gpuBytes += outValBuf.size;
+  return job;
+}
+
+/** Await a job's readback and check it as decode() does: word count, final states, ids checksum. */
+async function finishRansGPU(hdr, job, opts) {
+  const { t } = job;
+  if (job.error) throw job.error;
+  const { bytes } = hdr;
+  const n = t.n, L = t.lanes, W = t.words;
+  const where = { tensor: t.name };
+  await job.mapped;
+  const got = new Uint8Array(job.staging.getMappedRange().slice(0));
+  job.staging.unmap();
+
+  const u32 = new Uint32Array(got.buffer, 0, 1 + L);
+  const k = u32[0];
+  if (k > W) throw new AnspackError('CorruptStream', `word stream under-run: the entries need more than the W = ${W} words stored`, { ...where, offset: t.wordsOffset + 2 * W });
+  if (k < W) throw new AnspackError('CorruptStream', `words left over: ${k} of W = ${W} words read after the last entry`, { ...where, offset: t.wordsOffset + 2 * k });
+  for (let j = 0; j < L; j++) {
+    if (u32[1 + j] !== STATE_LOW) throw new AnspackError('CorruptStream', `lane ${j} ends in a state other than 2^16 = ${STATE_LOW}`, { ...where, offset: t.statesOffset + 4 * j });
+  }
+  let checksum = null;
+  if (job.hashIds) {
+    const Ids = job.idBytes === 1 ? Uint8Array : Uint16Array;
+    checksum = fxhash26Typed(new Ids(got.buffer, 4 + 4 * L, n));
+    if (opts.verify && checksum !== t.checksum) {
+      throw new AnspackError('ChecksumMismatch', `decoded data hashes to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
+    }
+  }
+  const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy: job.strategy };
+  if (opts.readback) {
+    const Ctor = GPU_ARRAY_TYPES[t.dtype];
+    const at = 4 + 4 * L + job.idsRead;
+    tensor.data = new Ctor(got.buffer.slice(at, at + n * job.valBytes));
+    if (opts.dequantize && t.dequantSize > 0) {
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, tensor.data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
+      tensor.storedDtype = t.dtype;
+      tensor.dtype = 'float32';
+    }
+  }
+  if (opts.keepBuffers) {
+    tensor.buffer = job.outValBuf;
+    job.kept = true;
+  }
+  return tensor;
 }

@@ -493,7 +493,8 @@ function drawScatter() {
     svg.append(svgEl('text', { x: xs(b), y: H - padB + 16, 'text-anchor': 'middle', 'font-size': 11 }, `${kb} kB`));
   }
   svg.append(svgEl('text', { x: (W + padL) / 2, y: H - 6, 'text-anchor': 'middle', 'font-size': 12 }, 'file size (log scale)'));
-  const placed = [];
+  // obstacles: every point, then each label as it is placed
+  const placed = pts.map(({ r }) => ({ x: xs(r.bytes) - 7, y: ys(r.accuracy) + 4, w: 14 }));
   const order = pts.map((p, i) => i).sort((a, b) => ys(pts[a].r.accuracy) - ys(pts[b].r.accuracy));
   for (const i of order) {
     const { m, r } = pts[i];
@@ -505,6 +506,7 @@ function drawScatter() {
     const w = 6.2 * m.setting.label.length;
     let ly = cy + 4;
     while (placed.some((p) => Math.abs(p.y - ly) < 12 && cx + 9 < p.x + p.w && p.x < cx + 9 + w)) ly += 12;
+    if (ly !== cy + 4) svg.append(svgEl('line', { x1: cx + 4, y1: cy + 3, x2: cx + 9, y2: ly - 4, stroke: '#999' }));
     placed.push({ x: cx + 9, y: ly, w });
     svg.append(svgEl('text', { x: cx + 9, y: ly, 'font-size': 11 }, m.setting.label));
   }

@@ -77,6 +77,43 @@ def test_browser_decodes_uint16_ids_and_odd_shapes(served_dir, browser_page):
     _check_same(got, ids, checksums)
 
 
+MANY_JS = """async ([items]) => {
+  const out = [];
+  for (const [url, opts] of items) {
+    const bytes = await window.fetchBytes(url);
+    const r = window.anspack.decodeSeedLayout(bytes, opts);
+    const sha = [];
+    for (const ids of r.ids) sha.push(await window.sha256Hex(ids));
+    out.push({checksums: r.checksums, sha256: sha, types: r.ids.map((a) => a.constructor.name)});
+  }
+  return out;
+}"""
+
+
+def test_browser_many_small_layouts(served_dir, browser_page):
+    rng = np.random.default_rng(2024)
+    items, expected = [], []
+    for k in range(40):
+        dtype = np.int16 if k % 5 == 0 else np.int8
+        M, R, C = (int(x) for x in rng.integers(1, [6, 20, 20]))
+        if dtype == np.int16:
+            R, C = R + 20, C + 20  # enough entries for more than 256 distinct values
+        scale = float(rng.choice([0.2, 1.0, 8.0, 60.0]))
+        lim = 127 if dtype == np.int8 else 2000
+        q = np.clip(np.round(rng.standard_normal((M, R, C)) * scale * (10 if dtype == np.int16 else 1)),
+                    -lim, lim).astype(dtype)
+        data = seedbin.encode(q)
+        ids, checksums = seedbin.decode(data, matrices=M, rows=R, cols=C)
+        flat = ids.reshape(M, -1)
+        expected.append({"checksums": checksums,
+                         "sha256": [hashlib.sha256(flat[i].tobytes()).hexdigest() for i in range(M)],
+                         "types": ["Uint8Array" if ids.dtype == np.uint8 else "Uint16Array"] * M})
+        items.append([served_dir.write(f"{k}.bin", data), {"matrices": M, "rows": R, "cols": C}])
+    got = browser_page.evaluate(MANY_JS, [items])
+    assert got == expected
+    assert any("Uint16Array" in e["types"] for e in expected)
+
+
 def _variants(data, M, R, C):
     """Corrupted copies of a small layout, each paired with a name."""
     N = R * C

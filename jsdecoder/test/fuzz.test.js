@@ -1,0 +1,64 @@
+// Fuzzing: mutated files (bit flips, byte runs, extreme field values, truncation, extension) either
+// decode or throw an AnspackError — never another exception (RangeError, TypeError, ...), never a hang
+// (each case runs under the test's timeout), with and without checksum verification.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decode, readHeader, AnspackError } from '../src/index.js';
+import { encodeFile, rng, randomInts } from './helpers/encoder.js';
+
+const r0 = rng(2024);
+const seeds = [
+  encodeFile([
+    { name: 'a', dtype: 'int8', shape: [20, 30], data: randomInts(r0, 600, 6, -128, 127), lanes: 3 },
+    { name: 'b', dtype: 'uint16', shape: [50], data: randomInts(r0, 50, 300, 0, 65535), lanes: 8, precision: 10 },
+    { name: 'c', dtype: 'float32', shape: [4], data: [1, 2, 3, 4] },
+    { name: 'd', dtype: 'int32', shape: [3, 3], data: randomInts(r0, 9, 1e6, -2e9, 2e9), lanes: 9 },
+  ], { m: [1, 2] }),
+  encodeFile([{ name: 'only', dtype: 'int16', shape: [2000], data: randomInts(r0, 2000, 40, -32768, 32767), lanes: 1, precision: 15 }]),
+  encodeFile([{ name: 'const', dtype: 'uint8', shape: [7, 7], data: new Array(49).fill(9), lanes: 4 }]),
+];
+
+const EXTREMES = [0, 1, 0xff, 0xffff, 0x7fffffff, 0xffffffff, 0x10000, 0x80000000];
+
+function mutate(file, r) {
+  const kind = Math.floor(r() * 6);
+  let b = file.slice();
+  const at = Math.floor(r() * b.length);
+  if (kind === 0) b[at] ^= 1 << Math.floor(r() * 8);
+  else if (kind === 1) for (let i = at; i < Math.min(b.length, at + 1 + Math.floor(r() * 16)); i++) b[i] = Math.floor(r() * 256);
+  else if (kind === 2 && at + 4 <= b.length) new DataView(b.buffer).setUint32(at & ~3, EXTREMES[Math.floor(r() * EXTREMES.length)], true);
+  else if (kind === 3) b = b.slice(0, at);
+  else if (kind === 4) { const c = new Uint8Array(b.length + 1 + Math.floor(r() * 9)); c.set(b); b = c; }
+  else b[at] = 0;
+  return b;
+}
+
+test('mutated files: AnspackError or a valid decode, nothing else', () => {
+  const r = rng(77);
+  const counts = {};
+  let decoded = 0;
+  for (let trial = 0; trial < 3000; trial++) {
+    const b = mutate(seeds[trial % seeds.length], r);
+    for (const options of [{}, { verify: false }]) {
+      try {
+        const out = decode(b, { ...options, maxEntries: 1 << 20 });
+        decoded++;
+        for (const t of out.tensors) assert.equal(t.data.length, t.shape.reduce((x, y) => x * y, 1));
+      } catch (e) {
+        if (!(e instanceof AnspackError)) assert.fail(`trial ${trial}: ${e?.stack ?? e}`);
+        assert.match(e.message, /^[A-Za-z]+: /);
+        counts[e.code] = (counts[e.code] ?? 0) + 1;
+      }
+      try {
+        readHeader(b, options);
+      } catch (e) {
+        if (!(e instanceof AnspackError)) assert.fail(`trial ${trial} (readHeader): ${e?.stack ?? e}`);
+      }
+    }
+  }
+  // The mutations reach deep checks, not only the first bytes.
+  for (const code of ['BadMagic', 'Truncated', 'SizeMismatch', 'BadTable', 'BadLayout', 'BadModel', 'ChecksumMismatch', 'CorruptStream']) {
+    assert.ok(counts[code] > 0, `no ${code} among ${JSON.stringify(counts)}`);
+  }
+  assert.ok(decoded > 0, 'some mutations keep the file valid (e.g. verify: false over a changed raw value)');
+});

@@ -300,3 +300,28 @@ def test_batches_and_first_error_in_table_order(gpu_page, served_dir):
     assert r["cpuError"]["tensor"] == "t1"
     for key in ("code", "offset", "tensor"):
         assert r["gpuError"][key] == r["cpuError"][key]
+
+
+def _resize_words(data: bytes, delta: int) -> bytes:
+    """The one-tensor file with its last word dropped (delta = -1) or a zero word appended (+1),
+    sizes patched so that it stays structurally valid (checksums are not: decode with verify=False)."""
+    import struct
+
+    info = anspack.read_header(data).tensors[0]
+    b = bytearray(data[:len(data) - 2] if delta < 0 else data + b"\0\0")
+    struct.pack_into("<Q", b, 16, len(b))                                   # file_size
+    struct.pack_into("<Q", b, info.entry_offset + 8, info.data_size + 2 * delta)  # data_size
+    struct.pack_into("<Q", b, info.data_offset + 8, info.words + delta)     # W
+    return bytes(b)
+
+
+@pytest.mark.parametrize("strategy", ["single", "rows"])
+def test_underrun_and_leftover_words(gpu_page, served_dir, strategy):
+    rng = np.random.default_rng(9)
+    data = anspack.encode({"w": _tensor(rng, "int8", 30_000, 2.0)}, lanes=1024)
+    for delta, word in ((-1, "under-run"), (1, "left over")):
+        url = served_dir.write(f"w{delta}.anspack", _resize_words(data, delta))
+        r = compare(gpu_page, url, verify=False, strategy=strategy)
+        assert r["cpuError"]["code"] == r["gpuError"]["code"] == "CorruptStream"
+        assert (r["gpuError"]["offset"], r["gpuError"]["tensor"]) == (r["cpuError"]["offset"], r["cpuError"]["tensor"])
+        assert word in r["gpuError"]["message"]

@@ -166,8 +166,9 @@ def encode_model(tensors: dict, *, base: str = DEFAULT_SCHEME, rules: list[str] 
             if name in pruned:
                 r.scheme = f"prune={prune_global:g}(global)," + r.scheme
         decoded_dtype = np.dtype(np.float32) if (r.block or r.q.dtype.kind == "f") else r.q.dtype
-        if arr.dtype != decoded_dtype:
-            dtypes[name] = arr.dtype.name
+        orig_dtype = np.asarray(tensors[name]).dtype
+        if orig_dtype != decoded_dtype:
+            dtypes[name] = orig_dtype.name
         q[name] = r.q
         recon[name] = r.recon
         if r.block:

@@ -263,3 +263,10 @@ def test_files_are_what_the_encode_cli_writes(built, tmp_path, name):
     assert target.read_bytes() == (out / f"{name}.anspack").read_bytes()
     row = next(r for r in ref["settings"] if r["name"] == name)
     assert row["quantizer"] == "anspack encode" and row["cli"] == s.cli()
+
+
+def test_busy_port_is_a_usage_error(server, tmp_path, capsys):
+    port = server.server_address[1]
+    assert cli_main(["demo", "--out", str(tmp_path), "--epochs", "1", "--port", str(port)]) == 2
+    assert "try --port 0" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # the port is taken before anything is built

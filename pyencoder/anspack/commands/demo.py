@@ -49,7 +49,7 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)")
     p.add_argument("--out", default=None, help=f"data directory (default {DEFAULT_OUT})")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: anspack.digits.EPOCHS)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 40)")
     p.add_argument("--seed-full-shape", default="x".join(map(str, SEED_FULL)), metavar="MxRxC",
                    help="shape of the full seed layout, built when the page first asks for it "
                         "(default %(default)s, the seed notebook's)")
@@ -300,11 +300,21 @@ def run(args) -> int:
 
     if importlib.util.find_spec("sklearn") is None:
         raise UsageError("anspack demo needs scikit-learn for its bundled digits data: pip install scikit-learn")
-    ref = build(out, epochs=args.epochs, seed_full_shape=seed_full)
-    print_summary(ref, out)
-    if args.build_only:
+    server = None
+    if not args.build_only:  # take the port first: fail before the build if it is busy
+        try:
+            server = DemoServer(out, args.port)
+        except OSError as e:
+            raise UsageError(f"cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}); try --port 0") from None
+    try:
+        ref = build(out, epochs=args.epochs, seed_full_shape=seed_full)
+        print_summary(ref, out)
+    except BaseException:
+        if server is not None:
+            server.server_close()
+        raise
+    if server is None:
         return 0
-    server = DemoServer(out, args.port)
     print(f"\nserving the demo at {server.url}  (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()

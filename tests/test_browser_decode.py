@@ -369,3 +369,20 @@ def test_random_corruptions_agree_with_python(served_dir, browser_page):
     mismatches = [(p, e, g and g["message"]) for p, e, g in zip(positions, expected, got) if not same_error(e, g)]
     assert all(e is not None for e in expected), "every single-bit flip is detected (checksums cover every byte)"
     assert not mismatches, "\n".join(f"byte {p}: Python {e}, JS {g}" for p, e, g in mismatches)
+
+
+def test_metadata_must_be_rfc8259_json(served_dir, browser_page):
+    """NaN / Infinity are not JSON (RFC 8259): the JS decoder rejects them as BadMetadata.
+
+    (Python's json module writes and reads them; reported to the lead: the encoder should refuse them.)
+    """
+    good = anspack.encode({}, metadata={"x": 1.5, "y": "ünï", "z": [None, True]})
+    assert browser_page.evaluate("u => window.readHeaderUrl(u).then(h => h.metadata)",
+                                 served_dir.write("ok.anspack", good)) == {"x": 1.5, "y": "ünï", "z": [None, True]}
+    for literal in (b"NaN", b"Infinity", b"-Infinity"):
+        text = b'{"x":' + literal + b"}"
+        b = bytearray(good[:40]) + text
+        struct.pack_into("<Q", b, 16, len(b))
+        struct.pack_into("<I", b, 32, len(text))
+        err = browser_errors(browser_page, served_dir, [bytes(refresh_header_checksum(b))])[0]
+        assert err is not None and err["code"] == "BadMetadata", (literal, err)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import anspack
+import anspack.model
 from anspack import dequant as dq
 from anspack import io as aio
 from anspack import quantize as qz
@@ -224,9 +225,20 @@ def test_uniform_for_snr_meets_target(target, kw):
 def test_uniform_for_bits_meets_target(bits):
     x = gauss((64, 128))
     r = qz.uniform_for_bits(x, bits)
-    coded = qz.coded_bits(r.q) + 8 * len(r.block)
-    assert coded <= bits * x.size
-    assert coded >= 0.95 * bits * x.size
+    _, counts = np.unique(r.q, return_counts=True)
+    c = np.sort(counts)[::-1]
+    f = anspack.model.quantize_counts(c, x.size, 12)
+    payload = float(np.sum(c * (12 - np.log2(f))))
+    assert 0.97 * bits * x.size <= payload <= bits * x.size
+    # and the real coded block is the payload plus a little side information
+    data = anspack.encode({"w": r.q}, precision=12)
+    assert payload <= 8 * anspack.read_header(data)["w"].data_size <= payload + 8 * (64 + 3 * c.size) + 32 * 4
+
+
+def test_uniform_for_bits_tiny_and_constant_tensors():
+    for x in (np.full((3, 4), 0.5, np.float32), np.ones((1, 1), np.float32)):
+        r = qz.uniform_for_bits(x, 2.0)
+        assert np.array_equal(r.recon, x)
 
 
 def test_coded_bits_estimate_matches_encoder():

@@ -137,9 +137,10 @@ def _as_float(x) -> np.ndarray:
 def _slices(x: np.ndarray, axis: str) -> tuple[np.ndarray, int | None]:
     """View ``x`` as [slices, entries] for granularity ``axis`` ('tensor', 'row', 'col')."""
     if axis == "tensor" or x.ndim < 2:
-        return x.reshape(1, -1), None
+        return x.reshape(1, x.size), None
     ax = 0 if axis == "row" else x.ndim - 1
-    return np.moveaxis(x, ax, 0).reshape(x.shape[ax], -1), ax
+    rest = int(np.prod([d for i, d in enumerate(x.shape) if i != ax], dtype=np.int64))
+    return np.moveaxis(x, ax, 0).reshape(x.shape[ax], rest), ax
 
 
 def _unslice(q2: np.ndarray, shape: tuple[int, ...], ax: int | None) -> np.ndarray:
@@ -433,18 +434,26 @@ def uniform_for_snr(x, snr: float, *, rdo: float = 0.0, centroid: bool = True) -
 
 def uniform_for_bits(x, bits: float, *, rdo: float = 0.0, centroid: bool = True,
                      precision: int = DEFAULT_PRECISION) -> Quantized:
-    """:func:`uniform` with the smallest step whose coded size is at most ``bits`` per weight."""
+    """:func:`uniform` with the smallest step whose coded payload is at most ``bits`` per weight.
+
+    The payload is the rANS-coded symbols under the tensor's static P-bit model; the per-tensor side
+    information (block header, lane states, vocabulary, CDF, dequant table: a few hundred bytes) is
+    not counted, so that tiny tensors still get a sensible step.
+    """
     x = _as_float(x)
     st = _Sorted(x)
     n = max(st.n, 1)
     if st.energy == 0.0:
         return replace(uniform(x, 1.0, rdo=rdo, centroid=centroid), scheme=f"ecq,bpw={bits:g}")
 
-    def rate(d) -> float:
-        itemsize = _int_dtype(int(d[0].min()), int(d[0].max())).itemsize if d[0].size else 1
-        span = int(d[0].max() - d[0].min()) + 1 if d[0].size else 1
-        block = 32 if (not centroid and rdo <= 0) else 24 + 4 * span
-        return coded_bits_from_counts(d[3], itemsize, precision=precision) + 8.0 * block
+    def rate(d) -> float:  # the entropy-coded payload: what the static P-bit model costs
+        c = np.sort(d[3])[::-1]
+        if c.size <= 1:
+            return 0.0
+        if c.size > (1 << precision):
+            return math.inf
+        f = quantize_counts(c, int(c.sum()), precision)
+        return float(np.sum(c * (precision - np.log2(f))))
 
     step = _bisect_step(st, lambda d: rate(d) > bits * n, rdo, centroid)
     # _bisect_step found the largest step still *over* budget; move just past it

@@ -270,3 +270,30 @@ def test_busy_port_is_a_usage_error(server, tmp_path, capsys):
     assert cli_main(["demo", "--out", str(tmp_path), "--epochs", "1", "--port", str(port)]) == 2
     assert "try --port 0" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # the port is taken before anything is built
+
+
+def test_native_format_inference(built):
+    """The lab's FP16 / INT8 inference: computed in the file's own format, close to the float result."""
+    out, ref, printed = built
+    X = load_test_images(out)
+    y = load_test_labels(out)
+    rows = {r["name"]: r for r in ref["settings"]}
+    for s in digits.SETTINGS:
+        data = (out / f"{s.name}.anspack").read_bytes()
+        layers = digits.native_model(data)
+        if s.kind == "kmeans":
+            assert layers is None and rows[s.name]["native"] is None
+            continue
+        assert [L.kind for L in layers] == [{"fp32": "fp32", "fp16": "fp16", "int": "int"}[s.kind]] * 3
+        if s.kind == "int":
+            assert all(L.W.dtype == np.int8 and L.scale.dtype == np.float32 for L in layers)
+            assert int(np.abs(layers[0].W).max()) <= (1 << (s.bits - 1)) - 1
+        native = digits.forward_native(layers, X).astype(np.float64)
+        ref_logits = digits.forward_exact(anspack.decode(data, dequantize=True), X)
+        # 8-bit activations / float16 arithmetic: close, not equal
+        err = np.abs(native - ref_logits).max() / np.abs(ref_logits).max()
+        assert err < (0.05 if s.kind == "int" else 1e-2), (s.name, err)
+        acc = float(np.mean(np.argmax(native, 1) == y))
+        assert rows[s.name]["native"]["accuracy"] == acc
+        assert acc > 0.9
+    assert "native" in printed

@@ -162,30 +162,102 @@ def forward_fast(weights: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     return h
 
 
-def latency_us(weights: dict[str, np.ndarray], X: np.ndarray, *, repeats: int = 200) -> tuple[float, float]:
+def latency_us(weights, X: np.ndarray, *, repeats: int = 200, forward=None) -> tuple[float, float]:
     """Median time of a one-image forward pass, and best-of-20 time per image of a whole-test-set pass
-    (best of, because other processes share the CPU), in microseconds, on one BLAS thread."""
+    (best of, because other processes share the CPU), in microseconds, on one BLAS thread.
+
+    ``forward(model, X)`` defaults to :func:`forward_fast` on float32 copies of ``weights``; with another
+    ``forward``, ``weights`` is passed to it as is.
+    """
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
+    if forward is None:
+        weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+        forward = forward_fast
     with threadpool_limits(limits=1):  # one BLAS thread: stable numbers on a shared machine
-        return _latency_us(weights, X, repeats)
-
-
-def _latency_us(weights, X, repeats):
-    w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
-    one = X[:1]
-    forward_fast(w, one)
-    t1 = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        forward_fast(w, one)
-        t1.append(time.perf_counter() - t0)
-    tb = []
-    for _ in range(20):
-        t0 = time.perf_counter()
-        forward_fast(w, X)
-        tb.append(time.perf_counter() - t0)
+        one = X[:1]
+        forward(weights, one)
+        t1 = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            forward(weights, one)
+            t1.append(time.perf_counter() - t0)
+        tb = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            forward(weights, X)
+            tb.append(time.perf_counter() - t0)
     return float(np.median(t1) * 1e6), float(np.min(tb) / len(X) * 1e6)
+
+
+# ----------------------------------------------------------------------------------------------
+# native-format inference (the seed-002 lab's "FP16 and INT8 inference methods")
+
+
+@dataclass(frozen=True)
+class NativeLayer:
+    """One layer in the file's own number format.
+
+    ``kind`` "fp16": ``W`` float16, computed in float16. ``kind`` "int": ``W`` the integer codes (int8)
+    with ``scale`` (float32, one per row), computed as int8 x int8 -> int32 with the activations
+    quantized per image (symmetric, 8 bits) and then rescaled. ``kind`` "fp32": float32 BLAS.
+    """
+
+    kind: str
+    W: np.ndarray
+    b: np.ndarray
+    scale: np.ndarray | None = None
+
+
+def native_model(data: bytes) -> list[NativeLayer] | None:
+    """The layers of a compressed file for native-format inference, or None where there is none
+    (lookup-table codebooks, mixed formats): see :class:`NativeLayer`."""
+    import anspack
+    from anspack import dequant as dq
+
+    header = anspack.read_header(data)
+    raw = anspack.decode(data)  # integer codes / float16 as stored
+    info = {t.name: t for t in header.tensors}
+    layers = []
+    for name in layer_names(raw):
+        t = info[f"{name}.weight"]
+        W = raw[f"{name}.weight"]
+        b = np.asarray(raw[f"{name}.bias"], dtype=np.float32)
+        if t.dequant_size:
+            d = dq.parse_block(memoryview(data)[t.dequant_offset:t.dequant_offset + t.dequant_size],
+                               shape=tuple(t.shape), tensor=t.name, offset=t.dequant_offset)
+            if (d.kind != dq.KIND_AFFINE or W.dtype != np.int8 or d.axis not in (None, 0)
+                    or (d.zero is not None and np.any(d.zero != 0))):
+                return None
+            scale = np.broadcast_to(np.asarray(d.scale, dtype=np.float32), (W.shape[0],)).copy()
+            layers.append(NativeLayer("int", W, b, scale))
+        elif W.dtype == np.float16:
+            layers.append(NativeLayer("fp16", W, b.astype(np.float16)))
+        elif W.dtype == np.float32:
+            layers.append(NativeLayer("fp32", W, b))
+        else:
+            return None
+    return layers if len({L.kind for L in layers}) == 1 else None
+
+
+def forward_native(layers: list[NativeLayer], X: np.ndarray) -> np.ndarray:
+    """Logits computed in the layers' own formats (see :class:`NativeLayer`)."""
+    if layers[0].kind == "fp16":
+        h = np.asarray(X, dtype=np.float16) / np.float16(INPUT_SCALE)
+    else:
+        h = np.asarray(X, dtype=np.float32) * np.float32(1.0 / INPUT_SCALE)
+    for li, L in enumerate(layers):
+        if L.kind == "int":
+            amax = np.abs(h).max(axis=1, keepdims=True)
+            sx = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+            hq = np.rint(h / sx).astype(np.int8)
+            acc = hq.astype(np.int32) @ L.W.T.astype(np.int32)  # int8 x int8 products, int32 sums
+            h = acc.astype(np.float32) * (sx * L.scale[None, :]) + L.b
+        else:
+            h = h @ L.W.T + L.b
+        if li < len(layers) - 1:
+            h = np.maximum(h, 0)
+    return h
 
 
 def save_safetensors(path, weights: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
@@ -288,19 +360,36 @@ def evaluate_setting(data: bytes, X_test: np.ndarray, y_test: np.ndarray, *, n_p
         "latency_us_per_image_batch": latb,
         "tensors": layers,
     }
+    native = native_model(data)
+    if native is not None:
+        pn = np.argmax(forward_native(native, X_test), axis=1)
+        n1, nb = latency_us(native, X_test, repeats=repeats, forward=forward_native)
+        row["native"] = {"kind": native[0].kind, "accuracy": float(np.mean(pn == y_test)),
+                         "latency_us_one": n1, "latency_us_per_image_batch": nb}
+    else:
+        row["native"] = None
     if reference is not None:
         row["max_abs_error"] = float(max(np.max(np.abs(w[k].astype(np.float64) - reference[k])) for k in reference))
     return row
 
 
 def format_table(rows: list[dict], *, safetensors_bytes: int) -> str:
-    """The seed-002 lab's table: size, bits per weight, test accuracy, latency per setting."""
+    """The seed-002 lab's table: size, bits per weight, test accuracy, latency per setting.
+
+    "fwd" columns: float32 BLAS on the dequantized weights (what the demo runs). "native" columns: the
+    file's own number format (float16 arithmetic; int8 x int8 -> int32 with 8-bit activations), as the
+    lab's FP16 / INT8 inference methods; "-" for codebooks (no native arithmetic).
+    """
     base = rows[0]["accuracy"] if rows else 0.0
-    lines = [f"{'setting':<28} {'bytes':>7} {'vs fp32':>8} {'bits/param':>10} {'test acc':>8} {'delta':>7} "
-             f"{'decode ms':>9} {'fwd us 1 img':>12} {'fwd us/img batch':>16}"]
+    lines = [f"{'setting':<26} {'bytes':>6} {'vs fp32':>7} {'bits/param':>10} {'test acc':>8} {'delta':>7} "
+             f"{'decode ms':>9} {'fwd us 1 img':>12} {'fwd us/img':>10} | {'native':>6} {'acc':>7} "
+             f"{'us/img':>7}"]
     for r in rows:
+        n = r.get("native")
+        native = (f"{n['kind']:>6} {100 * n['accuracy']:>6.2f}% {n['latency_us_per_image_batch']:>7.2f}" if n
+                  else f"{'-':>6} {'-':>7} {'-':>7}")
         lines.append(
-            f"{r['label']:<28} {r['bytes']:>7} {safetensors_bytes / r['bytes']:>7.2f}x {r['bits_per_param']:>10.3f} "
+            f"{r['label']:<26} {r['bytes']:>6} {safetensors_bytes / r['bytes']:>6.2f}x {r['bits_per_param']:>10.3f} "
             f"{100 * r['accuracy']:>7.2f}% {100 * (r['accuracy'] - base):>+6.2f}% {r['decode_ms']:>9.3f} "
-            f"{r['latency_us_one']:>12.1f} {r['latency_us_per_image_batch']:>16.2f}")
+            f"{r['latency_us_one']:>12.1f} {r['latency_us_per_image_batch']:>10.2f} | {native}")
     return "\n".join(lines)

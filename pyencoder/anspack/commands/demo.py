@@ -273,7 +273,9 @@ def print_summary(ref: dict, out: Path, log=print) -> None:
     from anspack import digits
 
     log("")
-    log("seed-002 table (Python decoder; latency = float32 numpy forward pass on the dequantized weights):")
+    log("seed-002 table (Python decoder; one BLAS thread; fwd = float32 forward pass on the dequantized weights, "
+        "1 image and per image of the 360-image batch; native = in the file's own format, fp16 or "
+        "int8 x int8 -> int32, per image of the batch):")
     log(ref["table"])
     log(f"(vs fp32 = size of model.safetensors, {ref['model']['safetensors_bytes']} bytes, over the file size; "
         f"bits/param = 8 x file bytes / {ref['model']['params']} parameters)")

@@ -19,10 +19,14 @@ import * as fast from './rans_fast.js';
 import { STATE_LOW } from './header.js';
 
 const UNROLLED = {
-  sv: { 1: fast.svL1, 2: fast.svL2, 4: fast.svL4, 8: fast.svL8 },
+  sv8: { 1: fast.sv8L1, 2: fast.sv8L2, 4: fast.sv8L4, 8: fast.sv8L8 },
+  sv16: { 1: fast.sv16L1, 2: fast.sv16L2, 4: fast.sv16L4, 8: fast.sv16L8 },
   lut: { 1: fast.lutL1, 2: fast.lutL2, 4: fast.lutL4, 8: fast.lutL8 },
 };
-const GENERIC = { sv: fast.svN, lut: fast.lutN };
+const GENERIC = { sv8: fast.sv8N, sv16: fast.sv16N, lut: fast.lutN };
+/** Output view per element size: one element type per loop function (monomorphic accesses). */
+const VIEW = { 1: Uint8Array, 2: Uint16Array, 4: Int32Array };
+const MODE = { 1: 'sv8', 2: 'sv16', 4: 'lut' };
 
 /**
  * Build the slot table for a validated CDF (cdf[0] = 0, strictly increasing, cdf[V] = 2^P, V >= 2).
@@ -94,14 +98,17 @@ export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, o
     }
     return { checksum, status: 'ok', wordsRead: 0, lane: -1 };
   }
-  const mode = vals.BYTES_PER_ELEMENT <= 2 ? 'sv' : 'lut';
-  const tb = buildSlotTable(cdf, P, mode === 'sv' ? vals : null);
+  const size = vals.BYTES_PER_ELEMENT;
+  const mode = MODE[size];
+  const tb = buildSlotTable(cdf, P, mode === 'lut' ? null : vals);
+  const outView = new VIEW[size](out.buffer, out.byteOffset, n);
+  const valsView = new VIEW[size](vals.buffer, vals.byteOffset, vals.length);
   const st = new Int32Array(L);
   for (let j = 0; j < L; j++) st[j] = states[j] | 0;
   const res = new Int32Array(3); // [k, h, i]
   const unrolled = UNROLLED[mode][L];
-  if (unrolled) unrolled(tb, P, words, vals, out, st, n, res);
-  GENERIC[mode](tb, P, words, vals, out, st, n, res);
+  if (unrolled) unrolled(tb, P, words, valsView, outView, st, n, res);
+  GENERIC[mode](tb, P, words, valsView, outView, st, n, res);
   const k = res[0];
   const checksum = res[1];
   if (k > W) return { checksum, status: 'underrun', wordsRead: k, lane: -1 };

@@ -186,9 +186,16 @@ async function main() {
       setStatus(`decoding ${ref.settings[i].file} (${i + 1}/${ref.settings.length})\u2026`);
       await loadSetting(ref.settings[i], i, ref, tbody);
     } catch (e) {
-      errors.push(`${ref.settings[i].name}: ${e.code ? e.code + ': ' : ''}${e.message}`);
+      const msg = e.code && !String(e.message).startsWith(e.code) ? `${e.code}: ${e.message}` : String(e.message);
+      errors.push(`${ref.settings[i].name}: ${msg}`);
       const row = $(`row-${ref.settings[i].name}`);
-      if (row) row.querySelector('.checks').textContent = `error: ${e.code ?? ''} ${e.message}`;
+      if (row) {
+        for (const td of row.querySelectorAll('td.num, td.same')) if (td.textContent === '\u2026') td.textContent = '\u2013';
+        const ck = row.querySelector('.checks');
+        ck.textContent = `\u2717 ${e.code ?? 'error'}`;
+        ck.className = 'checks bad';
+        ck.title = msg;
+      }
     }
   }
   state.models.sort((a, b) => a.idx - b.idx);

@@ -297,3 +297,35 @@ def test_native_format_inference(built):
         assert rows[s.name]["native"]["accuracy"] == acc
         assert acc > 0.9
     assert "native" in printed
+
+
+def test_page_reports_a_corrupt_file(built, browser, tmp_path):
+    """Flip one bit of one file: the page names the error in that row and still runs the others."""
+    import shutil
+
+    out, ref, _ = built
+    bad = tmp_path / "data"
+    shutil.copytree(out, bad)
+    target = bad / "int8.anspack"
+    data = bytearray(target.read_bytes())
+    data[-5] ^= 0x10
+    target.write_bytes(bytes(data))
+    with pytest.raises(anspack.FormatError):
+        anspack.decode(bytes(data))
+    srv = demo.DemoServer(bad, 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    page = browser.new_page()
+    try:
+        page.goto(srv.url)
+        page.wait_for_function("window.demo && window.demo.ready === true", timeout=120_000)
+        error = page.evaluate("window.demo.error")
+        assert error is not None and error.startswith("int8: ")
+        assert "Checksum" in error or "CorruptStream" in error
+        assert page.locator("#row-int8 .checks").inner_text().startswith("\u2717")
+        results = page.evaluate("window.demo.results")
+        assert sorted(results) == sorted(s["name"] for s in ref["settings"] if s["name"] != "int8")
+        assert "decoded 7 of 8 models" in page.locator("#status").inner_text()
+    finally:
+        page.close()
+        srv.shutdown()
+        srv.server_close()

@@ -182,3 +182,16 @@ def test_bad_blocks_same_error(served_dir, browser_page, case):
     assert err["code"] == code, err
     assert err["tensor"] == "w"
     assert browser_page.evaluate("u => window.decodeUrlError(u, {})", url) is None
+
+
+def test_minilm_layer_bit_exact(served_dir, browser_page):
+    """Real weights (all-MiniLM-L6-v2 layer 0) through the CLI pipeline decode identically in JS."""
+    from safetensors.numpy import load_file
+
+    from test_quant_minilm import minilm_path
+
+    t = load_file(minilm_path())
+    layer = {k: v for k, v in t.items() if k.startswith("encoder.layer.0.")}
+    enc = encode_model(layer, base="snr:16.7", rules=["*.attention.self.*=int4,row", "*.intermediate.*=kmeans:16"])
+    got, py = _check_same(browser_page, served_dir, enc.data, "minilm_layer0.anspack")
+    assert len(got["tensors"]) == 16

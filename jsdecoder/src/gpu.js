@@ -220,9 +220,11 @@ fn pack(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 
 const pipelineCache = new WeakMap();
 
+/** The compute pipelines for a device (created once; shader or pipeline errors are thrown). */
 function pipelines(device) {
   let p = pipelineCache.get(device);
   if (p) return p;
+  device.pushErrorScope('validation');
   const module = device.createShaderModule({ code: WGSL, label: 'anspack-gpu' });
   const entries = [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } }];
   for (let b = 1; b <= 7; b++) {
@@ -231,7 +233,14 @@ function pipelines(device) {
   const layout = device.createBindGroupLayout({ entries, label: 'anspack-gpu' });
   const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
   const make = (entryPoint) => device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint }, label: entryPoint });
-  p = { layout, decodeSingle: make('decodeSingle'), rowStep: make('rowStep'), rowScan: make('rowScan'), pack: make('pack') };
+  const ready = { layout, decodeSingle: make('decodeSingle'), rowStep: make('rowStep'), rowScan: make('rowScan'), pack: make('pack') };
+  p = device.popErrorScope().then((error) => {
+    if (error) {
+      pipelineCache.delete(device);
+      throw new Error(`anspack: the WebGPU decoder's shaders were rejected by this device: ${error.message}`);
+    }
+    return ready;
+  });
   pipelineCache.set(device, p);
   return p;
 }
@@ -322,7 +331,7 @@ export async function decodeGPU(buffer, options = {}) {
       while (i < hdr.tensors.length && (batch.length === 0 || bytes < opts.batchBytes)) {
         const t = hdr.tensors[i++];
         if (t.coding === 'rans' && t.n > 0) {
-          const job = startRansGPU(device, hdr, t, opts, stats, enc);
+          const job = startRansGPU(device, await pipelines(device), hdr, t, opts, stats, enc);
           bytes += job.gpuBytes;
           batch.push(job);
         } else {
@@ -405,7 +414,7 @@ function buildModel(bytes, t) {
  * decode() would raise before decoding (block checksum, size limits) are kept in the job and thrown
  * by finishRansGPU in table order.
  */
-function startRansGPU(device, hdr, t, opts, stats, enc) {
+function startRansGPU(device, pl, hdr, t, opts, stats, enc) {
   const { bytes } = hdr;
   const job = { t, gpuBytes: 0, made: [], staging: null, error: null };
   if (opts.verify) {
@@ -462,7 +471,6 @@ function startRansGPU(device, hdr, t, opts, stats, enc) {
   const outValBuf = device.createBuffer({ size: pad4(4 * valWords), usage: U.STORAGE | U.COPY_SRC, label: t.name });
   job.outValBuf = outValBuf;
 
-  const pl = pipelines(device);
   const bind = device.createBindGroup({
     layout: pl.layout,
     entries: [paramBuf, modelBuf, wordBuf, stateBuf, idBuf, ctlBuf, outIdBuf, outValBuf].map((buffer, binding) => ({ binding, resource: { buffer } })),

@@ -24,10 +24,10 @@ schemes (for --scheme and --rule GLOB=SCHEME; comma-separated tokens):
   keep | fp32 | fp16                       store unchanged / as float32 / as float16
   int4,row | int8,col,asym | int3,clip=mse fixed-width k-bit (2-8), per row/col/tensor, clip max|mse|pNN.N
   snr:30 | step:0.01 | bpw:3               entropy-constrained uniform quantization (free step) for a
-                                           target SNR (dB), a step, or coded bits per weight; add
+                                           target SNR (dB), a step, or coded payload bits per weight; add
                                            rdo:0.1 for RD-optimized thresholds, mid for bin midpoints
   kmeans:16                                1-D k-means codebook (k <= 256)
-  prune:30,int8                            zero the 30%% smallest weights first
+  prune:30,int8                            zero the 30% smallest weights first
 examples:
   anspack encode model.safetensors -o model.anspack --target-snr 20
   anspack encode model.safetensors -o m.anspack --bits 4 --per-row --rule '*.bias=fp16'

@@ -37,12 +37,19 @@ sys.path.insert(0, str(ROOT / "tests"))
 NOTEBOOK_ENCODE_S = 607.0  # "100it [10:07, 6.07s/it]"
 
 
-def best(fn, repeats):
-    times, out = [], None
+CPU = {}  # step name -> best CPU seconds (process time), next to the wall-clock figures
+
+
+def best(fn, repeats, name=None):
+    times, cpus, out = [], [], None
     for _ in range(repeats):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    if name:
+        CPU[name] = min(cpus)
     return min(times), out
 
 
@@ -158,12 +165,13 @@ def main(argv=None) -> int:
     seedbin.decode(seedbin.encode(warm), matrices=3, rows=8, cols=8)
 
     t_gen, q = best(lambda: seedbin.mock_matrices(M, R, C, seed=args.seed), 1)
-    t_models, (model_list, ids) = best(lambda: seedbin.models_and_ids(q), args.repeats)
+    t_models, (model_list, ids) = best(lambda: seedbin.models_and_ids(q), args.repeats, "models")
     cdfs = [m.cdf for m in model_list]
-    t_coder, data = best(lambda: seedbin.encode_ids(ids, cdfs), args.repeats)
-    t_encode, data2 = best(lambda: seedbin.encode(q), args.repeats)
+    t_coder, data = best(lambda: seedbin.encode_ids(ids, cdfs), args.repeats, "encode_ids")
+    t_encode, data2 = best(lambda: seedbin.encode(q), args.repeats, "encode")
     assert data2 == data
-    t_decode, (back, checksums) = best(lambda: seedbin.decode(data, matrices=M, rows=R, cols=C), args.repeats)
+    t_decode, (back, checksums) = best(lambda: seedbin.decode(data, matrices=M, rows=R, cols=C), args.repeats,
+                                       "decode")
     assert np.array_equal(back.reshape(M, -1), ids)
     per_push = python_baseline(q, min(args.python_sample, R * C), args.repeats)
     t_python = per_push * n
@@ -171,13 +179,14 @@ def main(argv=None) -> int:
 
     print(f"# seed layout: {M} x {R} x {C} = {n:,} entries, {len(data):,} bytes, "
           f"{lay.stream_words:,} words (heads + data), {lay.stream_words * 16 / n:.4f} bits/entry\n")
-    print("| step | seconds | M entries/s | vs notebook's 607 s | vs pure-Python port (this machine) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| step | seconds | CPU seconds | M entries/s | vs notebook's 607 s | vs pure-Python port (this machine) |")
+    print("|---|---:|---:|---:|---:|---:|")
     rows = [("generate (randn, not part of encoding)", t_gen),
-            ("encode: models + ids", t_models),
-            ("encode: coder loop + layout", t_coder),
-            ("encode: total (`seedbin.encode`)", t_encode),
+            ("encode via ids: models + ids (`models_and_ids`)", t_models),
+            ("encode via ids: coder loop + layout (`encode_ids`)", t_coder),
+            ("encode: total (`seedbin.encode`, 8-bit path)", t_encode),
             ("decode: Python (`seedbin.decode`)", t_decode)]
+    cpu_of = {rows[1][0]: "models", rows[2][0]: "encode_ids", rows[3][0]: "encode", rows[4][0]: "decode"}
     js = {}
     if not args.no_js:
         js = js_benches(data, M, R, C, args.repeats, checksums)
@@ -188,9 +197,11 @@ def main(argv=None) -> int:
         full = (M, R, C) == (100, 1024, 1024)
         ratio_nb = f"{NOTEBOOK_ENCODE_S / t:,.0f}x" if full and name.startswith("encode: total") else ""
         ratio_py = f"{t_python / t:,.0f}x" if not name.startswith(("generate", "notebook")) else ""
-        print(f"| {name} | {t:.3f} | {n / t / 1e6:,.1f} | {ratio_nb} | {ratio_py} |")
+        cpu = f"{CPU[cpu_of[name]]:.3f}" if name in cpu_of else ""
+        print(f"| {name} | {t:.3f} | {cpu} | {n / t / 1e6:,.1f} | {ratio_nb} | {ratio_py} |")
+    load = " ".join(open("/proc/loadavg").read().split()[:3]) if Path("/proc/loadavg").exists() else "?"
     print(f"\n(pure-Python push: {per_push * 1e6:.2f} us per entry; best of {args.repeats} runs; "
-          "Numba kernels single-threaded)")
+          f"Numba kernels single-threaded; CPU seconds = process time; load average {load})")
     return 0
 
 

@@ -207,8 +207,10 @@ def test_browser_bad_options(served_dir, browser_page):
           }
           try { window.anspack.decodeSeedLayout('not a buffer', {matrices: 2, rows: 8, cols: 8}); out.push(null); }
           catch (e) { out.push(window.errorInfo(e)); }
-          try { window.anspack.decodeSeedLayout(bytes, {matrices: 2, rows: 8, cols: 8, maxEntries: 127}); out.push(null); }
-          catch (e) { out.push(window.errorInfo(e)); }
+          try {
+            window.anspack.decodeSeedLayout(bytes, {matrices: 2, rows: 8, cols: 8, maxEntries: 127});
+            out.push(null);
+          } catch (e) { out.push(window.errorInfo(e)); }
           return out;
         }""", [url, bad])
     assert [g and g["code"] for g in got] == ["BadArgument"] * (len(bad) + 1) + ["LimitExceeded"]

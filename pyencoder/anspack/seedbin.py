@@ -544,7 +544,8 @@ def mock_matrices(matrices: int = 100, rows: int = 1024, cols: int = 1024, seed:
 def stats(matrices, data: bytes | None = None) -> dict:
     """Figures the notebook printed, and the true coding costs next to them.
 
-    Returns a dict with ``models`` (the M :class:`SeedModel`), per matrix (arrays of M): ``entropies`` (empirical entropy, bits/entry),
+    Returns a dict with ``models`` (the M :class:`SeedModel`), per matrix (arrays of M):
+    ``entropies`` (empirical entropy, bits/entry),
     ``model_entropies`` (``12 - sum(f log2 f) / 4096``, the entropy of the 12-bit model itself: what
     the notebook called ``cross_entropies_12bit``) and ``cross_entropies`` (the true cost of coding the
     counts with the model, ``12 - sum(c log2 f) / n``); the maxima of ``model_entropies - entropies``

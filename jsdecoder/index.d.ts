@@ -181,8 +181,10 @@ export interface DecodeGPUOptions extends DecodeOptions {
   readback?: boolean;
   /** Also return each tensor's values as a GPUBuffer in `buffer` (STORAGE | COPY_SRC, little-endian, size rounded up to 4); the caller destroys it (default false). */
   keepBuffers?: boolean;
-  /** Schedule of the row loop: one workgroup looping over rows ('single'), two dispatches per row over ceil(L/256) workgroups ('rows'), or 'rows' when L >= 4096 ('auto', the default). */
+  /** Schedule of the row loop: one workgroup per tensor looping over rows, all such tensors of a batch in one dispatch ('single'); two dispatches per row over ceil(L/256) workgroups ('rows'); or 'rows' when L >= 16384 ('auto', the default). */
   strategy?: 'auto' | 'single' | 'rows';
+  /** GPU memory for one batch of tensors decoded by one submission (default 256 MiB). */
+  batchBytes?: number;
 }
 
 export interface GPUTensor extends Omit<Tensor, 'data' | 'checksum'> {

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 
 import anspack
+import anspack.api
+import anspack.container
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
 from anspack_test_server import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT  # noqa: E402
@@ -122,7 +124,7 @@ def _tensor(rng, dtype, n, spread):
 
 
 # (dtype, n, lanes, precision, spread): many lanes, partial last rows, V > 256 (u16 id readback),
-# every integer dtype; 'auto' gives 'rows' for L >= 4096.
+# every integer dtype; 'auto' gives 'rows' for L >= 16384.
 RANDOM_CASES = [
     ("int8", 100_000, 1024, 12, 2.0),
     ("uint8", 65_536 * 2 + 77, 65_536, 8, 3.0),
@@ -151,7 +153,7 @@ def test_random_many_lane_tensors(gpu_page, served_dir, case):
         assert_same(r, expect_gpu=["gpu"])
         g = r["gpu"][0]
         assert g["sha256"] == expect_sha and g["checksum"] == info.checksum
-        want = strategy if strategy != "auto" else ("rows" if lanes >= 4096 else "single")
+        want = strategy if strategy != "auto" else ("rows" if lanes >= 16384 else "single")
         assert g["strategy"] == want
 
 
@@ -291,6 +293,14 @@ def test_batches_and_first_error_in_table_order(gpu_page, served_dir):
         r = compare(gpu_page, url, batchBytes=batch)
         assert_same(r, expect_gpu=["gpu"] * 4)
         assert r["stats"]["submits"] == (4 if batch == 0 else 1)
+        # 'single' tensors of a batch share one decode dispatch (+ one pack dispatch)
+        assert r["stats"]["dispatches"] == (8 if batch == 0 else 2)
+    # a 'rows' tensor between 'single' ones, in one batch
+    mixed = {"a": tensors["t0"], "big": _tensor(rng, "int16", 40_000, 50.0), "c": tensors["t2"]}
+    blocks = [anspack.api.encode_tensor(k, v, lanes=16384 if k == "big" else 100) for k, v in mixed.items()]
+    r = compare(gpu_page, served_dir.write("mixed.anspack", anspack.container.write_file(blocks)))
+    assert_same(r, expect_gpu=["gpu"] * 3)
+    assert r["stats"]["strategies"] == {"a": "single", "big": "rows", "c": "single"}
     infos = anspack.read_header(data).tensors
     bad = bytearray(data)
     t1, t3 = infos[1], infos[3]

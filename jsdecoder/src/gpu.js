@@ -16,13 +16,19 @@
 //   and a lane may not decode row r+1 before its row-r refill, which needs the prefix sum over ALL
 //   lanes of row r. The rows are therefore sequential steps separated by a prefix sum over L flags.
 // - Two schedules of that loop (same results, `strategy` option):
-//   * 'single': one workgroup of 256 invocations loops over the rows inside one dispatch; each
-//     invocation owns c = ceil(L/256) consecutive lanes (so lane order = invocation order) and the
-//     prefix sum is a workgroup scan (2 barriers per step, log2(256) = 8 steps). Any L; one dispatch.
+//   * 'single': one workgroup of 256 invocations per tensor loops over the rows; each invocation
+//     owns c = ceil(L/256) consecutive lanes (so lane order = invocation order) and the prefix sum
+//     is a workgroup scan (17 barriers per row). Any L. All 'single' tensors of a batch share ONE
+//     dispatch (one workgroup per tensor, shared buffers, per-tensor descriptors: WGSL_FUSED), so a
+//     file's tensors decode in parallel with each other.
 //   * 'rows': ceil(L/256) workgroups, one invocation per lane, two dispatches per row: rowStep
 //     (apply the previous row's refills, decode this row, workgroup scan of the flags) and rowScan
-//     (one workgroup scans the per-workgroup totals into per-workgroup word bases). 2R+1 dispatches.
-//   'auto' picks 'rows' when L >= 4096 (>= 16 workgroups), else 'single'.
+//     (one workgroup scans the per-workgroup totals into per-workgroup word bases): 2R+2 dispatches
+//     for one tensor, with a device-wide step between rows.
+//   'auto' picks 'rows' when L >= 16384, else 'single'. Rough cost model (no real GPU measured yet;
+//   benchmarks/gpu_bench.py --strategy measures both): 'single' ~ R * (L/256 serial decode steps
+//   of ~0.25 us + a ~0.4 us scan), 'rows' ~ R * (2 dispatches of ~5 us): equal near L ~ 10^4.
+//   Both are bound by R = n/L sequential rows; see the lane-group layout proposed in issue 10.
 // - A lane's refill flag is stored implicitly: after D a state below 2^16 is exactly a pending
 //   refill (valid states are >= 2^16), so no flag array is needed.
 // - Under-run (more refills than W words) is detected from the final word count (a read past W
@@ -42,7 +48,7 @@ import { dequantizeBlock } from './dequant.js';
 import { decodeTensor } from './index.js';
 
 const WG = 256;
-const ROWS_MIN_LANES = 4096;
+const ROWS_MIN_LANES = 16384;
 const MAX_WORKGROUPS_PER_DIM = 65535;
 /** GPU memory one batch of tensors may use before it is submitted and read back. */
 const DEFAULT_BATCH_BYTES = 256 * 2 ** 20;
@@ -51,7 +57,7 @@ const GPU_ARRAY_TYPES = {
   int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array,
 };
 
-/** The WGSL of the decoder (one module, entry points decodeSingle, rowStep, rowScan, pack). */
+/** The WGSL of the 'rows' schedule (entry points rowStep, rowScan, pack; one tensor per bind group). */
 export const WGSL = /* wgsl */ `
 struct Params {
   n: u32, L: u32, W: u32, P: u32,
@@ -102,42 +108,6 @@ fn wgScan(t: u32, v: u32) -> u32 {
     workgroupBarrier();
   }
   return scan[t];
-}
-
-// Strategy 'single': one workgroup, all rows in one dispatch.
-@compute @workgroup_size(256)
-fn decodeSingle(@builtin(local_invocation_index) t: u32) {
-  let L = prm.L;
-  let n = prm.n;
-  let j0 = min(t * prm.c, L);
-  let j1 = min(j0 + prm.c, L);
-  var base = 0u;
-  for (var r = 0u; r < prm.rows; r = r + 1u) {
-    let rowStart = r * L;
-    let jEnd = min(j1, n - rowStart);
-    var cnt = 0u;
-    for (var j = j0; j < jEnd; j = j + 1u) {
-      let x = decodeEntry(states[j], rowStart + j);
-      states[j] = x;
-      cnt = cnt + select(0u, 1u, x < LOW);
-    }
-    let incl = wgScan(t, cnt);
-    if (cnt > 0u) {
-      var k = base + incl - cnt;
-      for (var j = j0; j < jEnd; j = j + 1u) {
-        let x = states[j];
-        if (x < LOW) {
-          states[j] = (x << 16u) | word(k);
-          k = k + 1u;
-        }
-      }
-    }
-    let total = workgroupUniformLoad(&scan[WG - 1u]);
-    workgroupBarrier();
-    base = base + total;
-    if (base > prm.W) { break; }
-  }
-  if (t == 0u) { ctl[0] = base; }
 }
 
 // Strategy 'rows', dispatch 1 of each row (G workgroups): finish the previous row's refills, decode
@@ -218,22 +188,161 @@ fn pack(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 }
 `;
 
+/**
+ * The WGSL of the 'single' schedule, fused: one workgroup per tensor, every 'single' tensor of a
+ * batch in ONE dispatch (entry points decodeFused, packFused). Tensors are described by `desc` and
+ * live at offsets in shared buffers.
+ */
+export const WGSL_FUSED = /* wgsl */ `
+struct Desc {
+  n: u32, L: u32, W: u32, P: u32,
+  rows: u32, c: u32, modelOff: u32, valOff: u32,
+  wordOff: u32, stateOff: u32, idOff: u32, outIdOff: u32,
+  outValOff: u32, idBytes: u32, valBytes: u32, idWords: u32,
+  valWords: u32, packStart: u32, pad0: u32, pad1: u32,
+}
+struct FusedParams { T: u32, nwgX: u32, packGroups: u32, pad0: u32 }
+@group(0) @binding(0) var<uniform> fp: FusedParams;
+@group(0) @binding(1) var<storage, read> desc: array<Desc>;
+// inp: each tensor's model (2 u32 per slot: symbol id, f << 16 | slot - c[s]; then the V values'
+// zero-extended bit patterns) at modelOff / valOff, then the word streams (u16 pairs; wordOff counts u16)
+@group(0) @binding(2) var<storage, read> inp: array<u32>;
+@group(0) @binding(3) var<storage, read_write> states: array<u32>;
+@group(0) @binding(4) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(5) var<storage, read_write> consumed: array<u32>;   // words read, per tensor
+@group(0) @binding(6) var<storage, read_write> outIds: array<u32>;
+@group(0) @binding(7) var<storage, read_write> outVals: array<u32>;
+
+const WG: u32 = 256u;
+const LOW: u32 = 65536u;
+var<workgroup> scan: array<u32, 256>;
+
+fn word(wordOff: u32, W: u32, k: u32) -> u32 {
+  if (k >= W) { return 0u; }
+  let q = wordOff + k;
+  return (inp[q >> 1u] >> ((q & 1u) << 4u)) & 0xFFFFu;
+}
+
+// Inclusive prefix sum of v over the workgroup (Hillis-Steele); scan[WG-1] is then the total.
+fn wgScan(t: u32, v: u32) -> u32 {
+  scan[t] = v;
+  workgroupBarrier();
+  for (var off = 1u; off < WG; off = off << 1u) {
+    var a = 0u;
+    if (t >= off) { a = scan[t - off]; }
+    workgroupBarrier();
+    scan[t] = scan[t] + a;
+    workgroupBarrier();
+  }
+  return scan[t];
+}
+
+// Workgroup = tensor. Invocation t owns lanes [t*c, t*c+c) (consecutive, so lane order = invocation
+// order); per row: decode, count refills, workgroup prefix sum, refill from base + prefix.
+@compute @workgroup_size(256)
+fn decodeFused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let d = desc[wg.x];
+  let L = d.L;
+  let n = d.n;
+  let mask = (1u << d.P) - 1u;
+  let j0 = min(t * d.c, L);
+  let j1 = min(j0 + d.c, L);
+  var base = 0u;
+  for (var r = 0u; r < d.rows; r = r + 1u) {
+    let rowStart = r * L;
+    let jEnd = min(j1, n - rowStart);
+    var cnt = 0u;
+    for (var j = j0; j < jEnd; j = j + 1u) {
+      var x = states[d.stateOff + j];
+      let e = d.modelOff + 2u * (x & mask);
+      let fb = inp[e + 1u];
+      ids[d.idOff + rowStart + j] = inp[e];
+      x = (fb >> 16u) * (x >> d.P) + (fb & 0xFFFFu);
+      states[d.stateOff + j] = x;
+      cnt = cnt + select(0u, 1u, x < LOW);
+    }
+    let incl = wgScan(t, cnt);
+    if (cnt > 0u) {
+      var k = base + incl - cnt;
+      for (var j = j0; j < jEnd; j = j + 1u) {
+        let x = states[d.stateOff + j];
+        if (x < LOW) {
+          states[d.stateOff + j] = (x << 16u) | word(d.wordOff, d.W, k);
+          k = k + 1u;
+        }
+      }
+    }
+    let total = workgroupUniformLoad(&scan[WG - 1u]);
+    workgroupBarrier();
+    base = base + total;
+    if (base > d.W) { break; }   // under-run: stop early (reported from the count)
+  }
+  if (t == 0u) { consumed[wg.x] = base; }
+}
+
+// ids (u32) -> packed ids for readback (u8 or u16) and packed values; workgroups of all tensors in
+// one flat grid (tensor found by binary search on packStart).
+@compute @workgroup_size(256)
+fn packFused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let g = wg.y * fp.nwgX + wg.x;
+  if (g >= fp.packGroups) { return; }
+  var lo = 0u;
+  var hi = fp.T - 1u;
+  while (lo < hi) {
+    let mid = (lo + hi + 1u) / 2u;
+    if (desc[mid].packStart <= g) { lo = mid; } else { hi = mid - 1u; }
+  }
+  let d = desc[lo];
+  let w = (g - d.packStart) * WG + t;
+  if (w < d.idWords) {
+    let per = 4u / d.idBytes;
+    var acc = 0u;
+    for (var q = 0u; q < per; q = q + 1u) {
+      let i = w * per + q;
+      if (i < d.n) { acc = acc | (ids[d.idOff + i] << (q * 8u * d.idBytes)); }
+    }
+    outIds[d.outIdOff + w] = acc;
+  }
+  if (w < d.valWords) {
+    let per = 4u / d.valBytes;
+    var acc = 0u;
+    for (var q = 0u; q < per; q = q + 1u) {
+      let i = w * per + q;
+      if (i < d.n) { acc = acc | (inp[d.valOff + ids[d.idOff + i]] << (q * 8u * d.valBytes)); }
+    }
+    outVals[d.outValOff + w] = acc;
+  }
+}
+`;
+
+const DESC_U32 = 20;
 const pipelineCache = new WeakMap();
+
+function storageLayout(device, label) {
+  const entries = [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } }];
+  for (let b = 1; b <= 7; b++) {
+    entries.push({ binding: b, visibility: GPUShaderStage.COMPUTE, buffer: { type: b <= 2 ? 'read-only-storage' : 'storage' } });
+  }
+  return device.createBindGroupLayout({ entries, label });
+}
 
 /** The compute pipelines for a device (created once; shader or pipeline errors are thrown). */
 function pipelines(device) {
   let p = pipelineCache.get(device);
   if (p) return p;
   device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code: WGSL, label: 'anspack-gpu' });
-  const entries = [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } }];
-  for (let b = 1; b <= 7; b++) {
-    entries.push({ binding: b, visibility: GPUShaderStage.COMPUTE, buffer: { type: b <= 2 ? 'read-only-storage' : 'storage' } });
-  }
-  const layout = device.createBindGroupLayout({ entries, label: 'anspack-gpu' });
-  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
-  const make = (entryPoint) => device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint }, label: entryPoint });
-  const ready = { layout, decodeSingle: make('decodeSingle'), rowStep: make('rowStep'), rowScan: make('rowScan'), pack: make('pack') };
+  const make = (code, label, names) => {
+    const module = device.createShaderModule({ code, label });
+    const layout = storageLayout(device, label);
+    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+    const out = { layout };
+    for (const entryPoint of names) out[entryPoint] = device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint }, label: entryPoint });
+    return out;
+  };
+  const ready = {
+    rows: make(WGSL, 'anspack-rows', ['rowStep', 'rowScan', 'pack']),
+    fused: make(WGSL_FUSED, 'anspack-fused', ['decodeFused', 'packFused']),
+  };
   p = device.popErrorScope().then((error) => {
     if (error) {
       pipelineCache.delete(device);
@@ -267,6 +376,19 @@ function createBuffer(device, size, usage, label, made) {
   return b;
 }
 
+/** A buffer holding `data` (a typed array; its byte length is padded to 4). */
+function uploadBuffer(device, data, usage, label, made) {
+  const b = createBuffer(device, data.byteLength, usage | GPUBufferUsage.COPY_DST, label, made);
+  if (data.byteLength % 4 === 0) {
+    device.queue.writeBuffer(b, 0, data);
+  } else {
+    const padded = new Uint8Array(pad4(data.byteLength));
+    padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    device.queue.writeBuffer(b, 0, padded);
+  }
+  return b;
+}
+
 function checkOptions(options) {
   if (options === null || typeof options !== 'object') throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
   const strategy = options.strategy ?? 'auto';
@@ -282,9 +404,31 @@ function checkOptions(options) {
     dequantize: options.dequantize ?? false,
     readback: options.readback ?? true,
     keepBuffers: options.keepBuffers ?? false,
-    batchBytes,
-    strategy, maxEntries, maxTotalEntries,
+    batchBytes, strategy, maxEntries, maxTotalEntries,
   };
+}
+
+/** Sizes and choices for one rANS tensor (no GPU work). */
+function plan(t, opts, maxBinding) {
+  const n = t.n, L = t.lanes, V = t.vocabSize, M = 2 ** t.precision;
+  const G = Math.ceil(L / WG);
+  let strategy = opts.strategy === 'auto' ? (L >= ROWS_MIN_LANES ? 'rows' : 'single') : opts.strategy;
+  if (strategy === 'rows' && G > MAX_WORKGROUPS_PER_DIM) strategy = 'single';
+  const idBytes = V <= 256 ? 1 : 2;
+  const valBytes = t.itemSize;
+  const pl = {
+    n, L, W: t.words, V, M, P: t.precision, G, strategy, idBytes, valBytes,
+    rows: Math.ceil(n / L), c: G,
+    idWords: Math.ceil(n * idBytes / 4), valWords: Math.ceil(n * valBytes / 4),
+    modelU32: 2 * M + V, hashIds: opts.verify || opts.readback,
+  };
+  pl.packGroups = Math.ceil(Math.max(pl.idWords, pl.valWords) / WG);
+  // GPU memory, dominated by the u32 ids
+  pl.gpuBytes = 4 * (n + pl.modelU32 + L + pl.idWords + pl.valWords) + 2 * t.words;
+  if (4 * n > maxBinding || 4 * (2 + 2 * G + L) > maxBinding) {
+    pl.error = new AnspackError('LimitExceeded', `${n} entries (${4 * n} bytes of ids on the GPU) exceed the device's storage buffer limit of ${maxBinding} bytes`, { offset: t.entryOffset + 48, tensor: t.name });
+  }
+  return pl;
 }
 
 /**
@@ -296,7 +440,7 @@ function checkOptions(options) {
  * @param {boolean} [options.verify=true]  compare header, block and ids checksums (ids hashed on the CPU);
  *   each tensor's `checksum` is computed when verify or readback is on (else null: no ids read back)
  * @param {boolean} [options.readback=true]  return each tensor's values as a typed array (`data`)
- * @param {boolean} [options.keepBuffers=false]  also return each rANS tensor's values as a GPUBuffer
+ * @param {boolean} [options.keepBuffers=false]  also return each tensor's values as a GPUBuffer
  *   (`buffer`, usage STORAGE | COPY_SRC, n * itemSize bytes rounded up to 4, little-endian); the
  *   caller destroys it
  * @param {boolean} [options.dequantize=false]  as decode() (on the CPU; needs readback)
@@ -317,47 +461,76 @@ export async function decodeGPU(buffer, options = {}) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
   const device = options.device ?? await requestDevice();
+  const pls = await pipelines(device);
+  const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const stats = { gpuTensors: 0, cpuTensors: 0, dispatches: 0, submits: 0, strategies: {} };
   const tensors = [];
   // Tensors go to the GPU in batches of consecutive tensors (one command buffer, one submit, the
-  // readbacks awaited together); results and errors are then taken in table order, so the first
-  // bad tensor in the file is reported, as decode() does.
+  // readbacks awaited together; all 'single' tensors of a batch in one dispatch); results and
+  // errors are then taken in table order, so the first bad tensor is reported, as decode() does.
   let i = 0;
   while (i < hdr.tensors.length) {
-    const batch = [];
+    const jobs = [];
+    const fused = [];
     let bytes = 0;
+    let fusedIds = 0;
     const enc = device.createCommandEncoder({ label: 'anspack decodeGPU' });
     try {
-      while (i < hdr.tensors.length && (batch.length === 0 || bytes < opts.batchBytes)) {
-        const t = hdr.tensors[i++];
-        if (t.coding === 'rans' && t.n > 0) {
-          const job = startRansGPU(device, await pipelines(device), hdr, t, opts, stats, enc);
-          bytes += job.gpuBytes;
-          batch.push(job);
-        } else {
-          batch.push({ cpu: t });
+      while (i < hdr.tensors.length && (jobs.length === 0 || bytes < opts.batchBytes)) {
+        const t = hdr.tensors[i];
+        if (t.coding !== 'rans' || t.n === 0) {
+          jobs.push({ cpu: t });
+          i++;
+          continue;
         }
+        const job = { t, pl: plan(t, opts, maxBinding), made: [] };
+        if (!job.pl.error && opts.verify) {
+          const h = blockChecksum(hdr.bytes, t);
+          if (h !== t.blockChecksum) {
+            job.error = new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
+          }
+        }
+        job.error = job.error ?? job.pl.error;
+        if (!job.error && job.pl.strategy === 'single') {
+          if (fused.length > 0 && fusedIds + 4 * t.n > maxBinding) break; // shared buffers full
+          fused.push(job);
+          fusedIds += 4 * t.n;
+        } else if (!job.error) {
+          startRows(device, pls.rows, hdr, job, opts, stats, enc);
+        }
+        if (!job.error) stats.strategies[t.name] = job.pl.strategy;
+        bytes += job.error ? 0 : job.pl.gpuBytes;
+        jobs.push(job);
+        i++;
       }
-      if (batch.some((job) => job.staging)) {
+      if (fused.length > 0) startFused(device, pls.fused, hdr, fused, opts, stats, enc);
+      if (jobs.some((job) => job.staging)) {
         device.queue.submit([enc.finish()]);
         stats.submits += 1;
-        for (const job of batch) {
-          if (!job.staging) continue;
-          job.mapped = job.staging.mapAsync(GPUMapMode.READ);
-          job.mapped.catch(() => {}); // a later job's map is aborted if an earlier tensor throws
+        for (const job of jobs) {
+          if (!job.staging || job.readback) continue;
+          const staging = job.staging;
+          const read = staging.mapAsync(GPUMapMode.READ).then(() => {
+            const got = new Uint8Array(staging.getMappedRange().slice(0));
+            staging.unmap();
+            return got;
+          });
+          read.catch(() => {}); // aborted if an earlier tensor throws; its own finish sees the error
+          for (const other of jobs) if (other.staging === staging) other.readback = read;
         }
       }
-      for (const job of batch) {
+      for (const job of jobs) {
         if (job.cpu) {
           tensors.push(decodeOnCPU(device, hdr, job.cpu, opts));
           stats.cpuTensors++;
         } else {
-          tensors.push(await finishRansGPU(hdr, job, opts));
+          if (job.error) throw job.error;
+          tensors.push(await finish(hdr, job, opts));
           stats.gpuTensors++;
         }
       }
     } finally {
-      for (const job of batch) releaseJob(job);
+      for (const job of jobs) release(job);
     }
   }
   const byName = Object.create(null);
@@ -370,18 +543,13 @@ function decodeOnCPU(device, hdr, t, opts) {
   const cpu = decodeTensor(hdr.bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries });
   cpu.decodedOn = 'cpu';
   if (opts.keepBuffers) {
-    const bytes = new Uint8Array(cpu.data.buffer, cpu.data.byteOffset, cpu.data.byteLength);
-    const b = device.createBuffer({ size: pad4(bytes.length), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: t.name });
-    const padded = new Uint8Array(pad4(bytes.length));
-    padded.set(bytes);
-    device.queue.writeBuffer(b, 0, padded);
-    cpu.buffer = b;
+    cpu.buffer = uploadBuffer(device, cpu.data, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, t.name, []);
   }
   if (!opts.readback) delete cpu.data;
   return cpu;
 }
 
-function releaseJob(job) {
+function release(job) {
   if (!job.made) return;
   for (const b of job.made) b.destroy();
   if (job.outValBuf && !job.kept) job.outValBuf.destroy();
@@ -389,164 +557,192 @@ function releaseJob(job) {
 }
 
 /** The 2^P-slot table (symbol id, f << 16 | bias) followed by the values' zero-extended bit patterns. */
-function buildModel(bytes, t) {
+function buildModel(bytes, t, out = new Uint32Array(2 * 2 ** t.precision + t.vocabSize), at = 0) {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const V = t.vocabSize, M = 2 ** t.precision;
-  const model = new Uint32Array(2 * M + V);
   for (let s = 0; s < V; s++) {
     const c = dv.getUint16(t.cdfOffset + 2 * s, true);
     const f = dv.getUint16(t.cdfOffset + 2 * s + 2, true) - c;
+    const fb = (f << 16) >>> 0;
     for (let slot = c; slot < c + f; slot++) {
-      model[2 * slot] = s;
-      model[2 * slot + 1] = ((f << 16) | (slot - c)) >>> 0;
+      out[at + 2 * slot] = s;
+      out[at + 2 * slot + 1] = (fb | (slot - c)) >>> 0;
     }
   }
   const size = t.itemSize;
   for (let s = 0; s < V; s++) {
     const o = t.valuesOffset + size * s;
-    model[2 * M + s] = size === 1 ? bytes[o] : size === 2 ? dv.getUint16(o, true) : dv.getUint32(o, true);
+    out[at + 2 * M + s] = size === 1 ? bytes[o] : size === 2 ? dv.getUint16(o, true) : dv.getUint32(o, true);
   }
-  return model;
+  return out;
 }
 
-/**
- * Upload one rANS tensor and record its decode into `enc` (nothing is submitted). Errors that
- * decode() would raise before decoding (block checksum, size limits) are kept in the job and thrown
- * by finishRansGPU in table order.
- */
-function startRansGPU(device, pl, hdr, t, opts, stats, enc) {
+/** Staging buffer for a readback: the word count(s), the final states, packed ids, packed values. */
+function readbackLayout(nCounts, lanes, idWords, valWords, hashIds, readback) {
+  const states = 4 * nCounts;
+  const ids = states + 4 * lanes;
+  const vals = ids + (hashIds ? 4 * idWords : 0);
+  const end = vals + (readback ? 4 * valWords : 0);
+  return { states, ids, vals, end };
+}
+
+/** Strategy 'rows': one tensor, its own buffers, 2 dispatches per row. */
+function startRows(device, pl3, hdr, job, opts, stats, enc) {
+  const { t, pl } = job;
   const { bytes } = hdr;
-  const job = { t, gpuBytes: 0, made: [], staging: null, error: null };
-  if (opts.verify) {
-    const h = blockChecksum(bytes, t);
-    if (h !== t.blockChecksum) {
-      job.error = new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
-      return job;
-    }
-  }
-  const n = t.n, L = t.lanes, W = t.words, V = t.vocabSize, P = t.precision, M = 2 ** P;
-  const lim = device.limits;
-  const maxBinding = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
-  if (4 * n > maxBinding || 4 * (2 + 2 * Math.ceil(L / WG) + L) > maxBinding) {
-    job.error = new AnspackError('LimitExceeded', `${n} entries (${4 * n} bytes of ids on the GPU) exceed the device's storage buffer limit of ${maxBinding} bytes`, { offset: t.entryOffset + 48, tensor: t.name });
-    return job;
-  }
-  let strategy = opts.strategy === 'auto' ? (L >= ROWS_MIN_LANES ? 'rows' : 'single') : opts.strategy;
-  const G = Math.ceil(L / WG);
-  if (strategy === 'rows' && G > MAX_WORKGROUPS_PER_DIM) strategy = 'single';
-  stats.strategies[t.name] = strategy;
-  const rows = Math.ceil(n / L);
-  const idBytes = V <= 256 ? 1 : 2;
-  const valBytes = t.itemSize;
-  const idWords = Math.ceil(n * idBytes / 4);
-  const valWords = Math.ceil(n * valBytes / 4);
-  const packWords = Math.max(idWords, valWords);
-  const packGroups = Math.ceil(packWords / WG);
+  const { n, L, W, P, M, G, rows, idBytes, valBytes, idWords, valWords, packGroups } = pl;
   const nwgX = Math.min(packGroups, MAX_WORKGROUPS_PER_DIM);
   const nwgY = Math.ceil(packGroups / nwgX);
   const pendOff = 2 + 2 * G;
   const made = job.made;
   const U = GPUBufferUsage;
-
   const params = new Uint32Array([
-    n, L, W, P, rows, Math.ceil(L / WG), G, M,
+    n, L, W, P, rows, G, G, M,
     2 * M, idBytes, valBytes, nwgX, idWords, valWords, pendOff, 0,
   ]);
-  const paramBuf = createBuffer(device, params.byteLength, U.UNIFORM | U.COPY_DST, 'params', made);
-  device.queue.writeBuffer(paramBuf, 0, params);
-  const model = buildModel(bytes, t);
-  const modelBuf = createBuffer(device, model.byteLength, U.STORAGE | U.COPY_DST, 'model', made);
-  device.queue.writeBuffer(modelBuf, 0, model);
-  const wordBytes = new Uint8Array(pad4(2 * W));
-  wordBytes.set(bytes.subarray(t.wordsOffset, t.wordsOffset + 2 * W));
-  const wordBuf = createBuffer(device, wordBytes.byteLength, U.STORAGE | U.COPY_DST, 'words', made);
-  device.queue.writeBuffer(wordBuf, 0, wordBytes);
-  const stateBytes = bytes.slice(t.statesOffset, t.statesOffset + 4 * L);
-  const stateBuf = createBuffer(device, 4 * L, U.STORAGE | U.COPY_DST | U.COPY_SRC, 'states', made);
-  device.queue.writeBuffer(stateBuf, 0, stateBytes);
+  const paramBuf = uploadBuffer(device, params, U.UNIFORM, 'params', made);
+  const modelBuf = uploadBuffer(device, buildModel(bytes, t), U.STORAGE, 'model', made);
+  const wordBuf = uploadBuffer(device, bytes.subarray(t.wordsOffset, t.wordsOffset + 2 * W), U.STORAGE, 'words', made);
+  const stateBuf = uploadBuffer(device, bytes.slice(t.statesOffset, t.statesOffset + 4 * L), U.STORAGE | U.COPY_SRC, 'states', made);
   const idBuf = createBuffer(device, 4 * n, U.STORAGE, 'ids', made);
-  const ctlSize = 4 * (pendOff + (strategy === 'rows' ? L : 0));
-  const ctlBuf = createBuffer(device, ctlSize, U.STORAGE | U.COPY_SRC, 'ctl', made);
+  const ctlBuf = createBuffer(device, 4 * (pendOff + L), U.STORAGE | U.COPY_SRC, 'ctl', made);
   const outIdBuf = createBuffer(device, 4 * idWords, U.STORAGE | U.COPY_SRC, 'outIds', made);
-  const outValBuf = device.createBuffer({ size: pad4(4 * valWords), usage: U.STORAGE | U.COPY_SRC, label: t.name });
-  job.outValBuf = outValBuf;
+  job.outValBuf = device.createBuffer({ size: pad4(4 * valWords), usage: U.STORAGE | U.COPY_SRC, label: t.name });
 
   const bind = device.createBindGroup({
-    layout: pl.layout,
-    entries: [paramBuf, modelBuf, wordBuf, stateBuf, idBuf, ctlBuf, outIdBuf, outValBuf].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    layout: pl3.layout,
+    entries: [paramBuf, modelBuf, wordBuf, stateBuf, idBuf, ctlBuf, outIdBuf, job.outValBuf].map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
   const pass = enc.beginComputePass({ label: t.name });
   pass.setBindGroup(0, bind);
-  if (strategy === 'single') {
-    pass.setPipeline(pl.decodeSingle);
-    pass.dispatchWorkgroups(1);
-    stats.dispatches += 1;
-  } else {
-    for (let r = 0; r < rows; r++) {
-      pass.setPipeline(pl.rowStep);
-      pass.dispatchWorkgroups(G);
-      pass.setPipeline(pl.rowScan);
-      pass.dispatchWorkgroups(1);
-    }
-    pass.setPipeline(pl.rowStep); // the last row's refills
+  for (let r = 0; r < rows; r++) {
+    pass.setPipeline(pl3.rowStep);
     pass.dispatchWorkgroups(G);
-    stats.dispatches += 2 * rows + 1;
+    pass.setPipeline(pl3.rowScan);
+    pass.dispatchWorkgroups(1);
   }
-  pass.setPipeline(pl.pack);
+  pass.setPipeline(pl3.rowStep); // the last row's refills
+  pass.dispatchWorkgroups(G);
+  pass.setPipeline(pl3.pack);
   pass.dispatchWorkgroups(nwgX, nwgY);
-  stats.dispatches += 1;
   pass.end();
+  stats.dispatches += 2 * rows + 2;
 
-  // Read back: words consumed, final states, packed ids (checksum), packed values.
-  const hashIds = opts.verify || opts.readback; // the checksum, as decode() returns it
-  const idsRead = hashIds ? 4 * idWords : 0;
-  const valsRead = opts.readback ? 4 * valWords : 0;
-  const stagingSize = 4 + 4 * L + idsRead + valsRead;
-  const staging = createBuffer(device, stagingSize, U.MAP_READ | U.COPY_DST, 'staging', made);
+  const lay = readbackLayout(1, L, idWords, valWords, pl.hashIds, opts.readback);
+  const staging = createBuffer(device, lay.end, U.MAP_READ | U.COPY_DST, 'staging', made);
   enc.copyBufferToBuffer(ctlBuf, 0, staging, 0, 4);
-  enc.copyBufferToBuffer(stateBuf, 0, staging, 4, 4 * L);
-  if (idsRead) enc.copyBufferToBuffer(outIdBuf, 0, staging, 4 + 4 * L, idsRead);
-  if (valsRead) enc.copyBufferToBuffer(outValBuf, 0, staging, 4 + 4 * L + idsRead, valsRead);
-  Object.assign(job, { staging, strategy, idBytes, valBytes, idsRead, hashIds });
-  for (const b of made) job.gpuBytes += b.size;
-  job.gpuBytes += outValBuf.size;
-  return job;
+  enc.copyBufferToBuffer(stateBuf, 0, staging, lay.states, 4 * L);
+  if (pl.hashIds) enc.copyBufferToBuffer(outIdBuf, 0, staging, lay.ids, 4 * idWords);
+  if (opts.readback) enc.copyBufferToBuffer(job.outValBuf, 0, staging, lay.vals, 4 * valWords);
+  Object.assign(job, { staging, at: { count: 0, states: lay.states, ids: lay.ids, vals: lay.vals } });
 }
 
-/** Await a job's readback and check it as decode() does: word count, final states, ids checksum. */
-async function finishRansGPU(hdr, job, opts) {
-  const { t } = job;
-  if (job.error) throw job.error;
+/** Strategy 'single', fused: all given tensors in shared buffers, one dispatch to decode them all. */
+function startFused(device, pl2, hdr, jobs, opts, stats, enc) {
   const { bytes } = hdr;
-  const n = t.n, L = t.lanes, W = t.words;
-  const where = { tensor: t.name };
-  await job.mapped;
-  const got = new Uint8Array(job.staging.getMappedRange().slice(0));
-  job.staging.unmap();
+  const U = GPUBufferUsage;
+  const T = jobs.length;
+  const desc = new Uint32Array(DESC_U32 * T);
+  let modelU32 = 0, wordsU16 = 0, lanes = 0, ids = 0, idWords = 0, valWords = 0, packGroups = 0;
+  for (const job of jobs) {
+    const p = job.pl;
+    p.modelOff = modelU32; modelU32 += p.modelU32;
+    p.wordOff = wordsU16; wordsU16 += p.W;
+    p.stateOff = lanes; lanes += p.L;
+    p.idOff = ids; ids += p.n;
+    p.outIdOff = idWords; idWords += p.idWords;
+    p.outValOff = valWords; valWords += p.valWords;
+    p.packStart = packGroups; packGroups += p.packGroups;
+  }
+  const inp = new Uint32Array(modelU32 + Math.ceil(wordsU16 / 2));
+  const inp16 = new Uint16Array(inp.buffer);
+  const states = new Uint32Array(lanes);
+  const dvIn = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  jobs.forEach((job, k) => {
+    const { t, pl: p } = job;
+    buildModel(bytes, t, inp, p.modelOff);
+    const w0 = 2 * modelU32 + p.wordOff;
+    for (let q = 0; q < p.W; q++) inp16[w0 + q] = dvIn.getUint16(t.wordsOffset + 2 * q, true);
+    for (let j = 0; j < p.L; j++) states[p.stateOff + j] = dvIn.getUint32(t.statesOffset + 4 * j, true);
+    desc.set([
+      p.n, p.L, p.W, p.P, p.rows, p.c, p.modelOff, p.modelOff + 2 * p.M,
+      2 * modelU32 + p.wordOff, p.stateOff, p.idOff, p.outIdOff,
+      p.outValOff, p.idBytes, p.valBytes, p.idWords,
+      p.valWords, p.packStart, 0, 0,
+    ], DESC_U32 * k);
+  });
+  const nwgX = Math.min(Math.max(packGroups, 1), MAX_WORKGROUPS_PER_DIM);
+  const nwgY = Math.ceil(packGroups / nwgX);
+  const made = jobs[0].made; // the shared buffers belong to the first job (released with it)
+  const paramBuf = uploadBuffer(device, new Uint32Array([T, nwgX, packGroups, 0]), U.UNIFORM, 'fused params', made);
+  const descBuf = uploadBuffer(device, desc, U.STORAGE, 'desc', made);
+  const inpBuf = uploadBuffer(device, inp, U.STORAGE, 'models+words', made);
+  const stateBuf = uploadBuffer(device, states, U.STORAGE | U.COPY_SRC, 'states', made);
+  const idBuf = createBuffer(device, 4 * ids, U.STORAGE, 'ids', made);
+  const countBuf = createBuffer(device, 4 * T, U.STORAGE | U.COPY_SRC, 'consumed', made);
+  const outIdBuf = createBuffer(device, 4 * idWords, U.STORAGE | U.COPY_SRC, 'outIds', made);
+  const outValBuf = createBuffer(device, 4 * valWords, U.STORAGE | U.COPY_SRC, 'outVals', made);
+  const bind = device.createBindGroup({
+    layout: pl2.layout,
+    entries: [paramBuf, descBuf, inpBuf, stateBuf, idBuf, countBuf, outIdBuf, outValBuf].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const pass = enc.beginComputePass({ label: 'anspack fused' });
+  pass.setBindGroup(0, bind);
+  pass.setPipeline(pl2.decodeFused);
+  pass.dispatchWorkgroups(T);
+  pass.setPipeline(pl2.packFused);
+  pass.dispatchWorkgroups(nwgX, nwgY);
+  pass.end();
+  stats.dispatches += 2;
 
-  const u32 = new Uint32Array(got.buffer, 0, 1 + L);
-  const k = u32[0];
+  const hashIds = jobs[0].pl.hashIds;
+  const lay = readbackLayout(T, lanes, idWords, valWords, hashIds, opts.readback);
+  const staging = createBuffer(device, lay.end, U.MAP_READ | U.COPY_DST, 'staging', made);
+  enc.copyBufferToBuffer(countBuf, 0, staging, 0, 4 * T);
+  enc.copyBufferToBuffer(stateBuf, 0, staging, lay.states, 4 * lanes);
+  if (hashIds) enc.copyBufferToBuffer(outIdBuf, 0, staging, lay.ids, 4 * idWords);
+  if (opts.readback) enc.copyBufferToBuffer(outValBuf, 0, staging, lay.vals, 4 * valWords);
+  jobs.forEach((job, k) => {
+    const p = job.pl;
+    job.staging = staging;
+    job.at = { count: 4 * k, states: lay.states + 4 * p.stateOff, ids: lay.ids + 4 * p.outIdOff, vals: lay.vals + 4 * p.outValOff };
+    if (opts.keepBuffers) {
+      job.outValBuf = device.createBuffer({ size: pad4(4 * p.valWords), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, label: job.t.name });
+      enc.copyBufferToBuffer(outValBuf, 4 * p.outValOff, job.outValBuf, 0, 4 * p.valWords);
+    }
+  });
+}
+
+/** Await a tensor's readback and check it as decode() does: word count, final states, ids checksum. */
+async function finish(hdr, job, opts) {
+  const { t, pl, at } = job;
+  const { n, L, W } = pl;
+  const where = { tensor: t.name };
+  const got = await job.readback;
+  const dv = new DataView(got.buffer);
+  const k = dv.getUint32(at.count, true);
   if (k > W) throw new AnspackError('CorruptStream', `word stream under-run: the entries need more than the W = ${W} words stored`, { ...where, offset: t.wordsOffset + 2 * W });
   if (k < W) throw new AnspackError('CorruptStream', `words left over: ${k} of W = ${W} words read after the last entry`, { ...where, offset: t.wordsOffset + 2 * k });
+  const states = new Uint32Array(got.buffer, at.states, L);
   for (let j = 0; j < L; j++) {
-    if (u32[1 + j] !== STATE_LOW) throw new AnspackError('CorruptStream', `lane ${j} ends in a state other than 2^16 = ${STATE_LOW}`, { ...where, offset: t.statesOffset + 4 * j });
+    if (states[j] !== STATE_LOW) throw new AnspackError('CorruptStream', `lane ${j} ends in a state other than 2^16 = ${STATE_LOW}`, { ...where, offset: t.statesOffset + 4 * j });
   }
   let checksum = null;
-  if (job.hashIds) {
-    const Ids = job.idBytes === 1 ? Uint8Array : Uint16Array;
-    checksum = fxhash26Typed(new Ids(got.buffer, 4 + 4 * L, n));
+  if (pl.hashIds) {
+    const Ids = pl.idBytes === 1 ? Uint8Array : Uint16Array;
+    checksum = fxhash26Typed(new Ids(got.buffer, at.ids, n));
     if (opts.verify && checksum !== t.checksum) {
       throw new AnspackError('ChecksumMismatch', `decoded data hashes to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
     }
   }
-  const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy: job.strategy };
+  const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy: pl.strategy };
   if (opts.readback) {
     const Ctor = GPU_ARRAY_TYPES[t.dtype];
-    const at = 4 + 4 * L + job.idsRead;
-    tensor.data = new Ctor(got.buffer.slice(at, at + n * job.valBytes));
+    tensor.data = new Ctor(got.buffer.slice(at.vals, at.vals + n * pl.valBytes));
     if (opts.dequantize && t.dequantSize > 0) {
-      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, tensor.data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
+      const { bytes } = hdr;
+      const dvf = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      tensor.data = dequantizeBlock(dvf, t.dequantOffset, t.dequantSize, tensor.data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
       tensor.storedDtype = t.dtype;
       tensor.dtype = 'float32';
     }

@@ -17,7 +17,7 @@ import pytest
 import anspack
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = ROOT / "jsdecoder" / "test" / "helpers" / "encode_cli.mjs"
+CLI = ROOT / "jsdecoder" / "scripts" / "test-encoder-cli.mjs"
 
 
 def js_encode(tmp_path: Path, tensors: list[dict], metadata: dict | None) -> bytes:

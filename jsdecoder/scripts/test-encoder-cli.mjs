@@ -1,9 +1,9 @@
-// Encode tensors described in a JSON file with the JS test encoder (helpers/encoder.js) and write
-// the .anspack bytes: node encode_cli.mjs IN.json OUT.anspack. Used by tests/test_js_encoder_bytes.py
+// Encode tensors described in a JSON file with the JS test encoder (test/helpers/encoder.js) and write
+// the .anspack bytes: node test-encoder-cli.mjs IN.json OUT.anspack. Used by tests/test_js_encoder_bytes.py
 // to check that an independent implementation of spec sections 3-11 writes the same bytes as Python.
 // IN.json: {"metadata": {...} | null, "tensors": [{"name", "dtype", "shape", "data", "lanes", "precision", "raw"}]}
 import { readFileSync, writeFileSync } from 'node:fs';
-import { encodeFile } from './encoder.js';
+import { encodeFile } from '../test/helpers/encoder.js';
 
 const [input, output] = process.argv.slice(2);
 const spec = JSON.parse(readFileSync(input, 'utf8'));

@@ -159,7 +159,7 @@ export function parseHeader(buffer, options = {}) {
     if (nameLen < 1) fail('BadTable', `${label}: name_len is 0, expected at least 1`, entry + 40);
     let name;
     try {
-      name = utf8.decode(bytes.subarray(nameStart, nameStart + nameLen));
+      name = utf8.decode(bytes.slice(nameStart, nameStart + nameLen));
     } catch (e) {
       fail('BadTable', `${label}: name is not valid UTF-8`, nameStart);
     }
@@ -203,7 +203,7 @@ export function parseHeader(buffer, options = {}) {
   if (metadataSize > 0) {
     let text;
     try {
-      text = utf8.decode(bytes.subarray(tableEnd, metaEnd));
+      text = utf8.decode(bytes.slice(tableEnd, metaEnd));
     } catch (e) {
       fail('BadMetadata', 'metadata is not valid UTF-8', tableEnd);
     }

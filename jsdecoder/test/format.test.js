@@ -128,6 +128,10 @@ test('input forms: ArrayBuffer, Uint8Array at any byteOffset, Node Buffer, DataV
   assert.deepEqual(Array.from(decode(file.buffer.slice(0)).byName.w.data), want);
   assert.deepEqual(Array.from(decode(Buffer.from(file)).byName.w.data), want);
   assert.deepEqual(Array.from(decode(new DataView(file.buffer)).byName.w.data), want);
+  const shared = new Uint8Array(new SharedArrayBuffer(file.length));
+  shared.set(file);
+  assert.deepEqual(Array.from(decode(shared).byName.w.data), want);
+  assert.deepEqual(decode(shared.buffer).metadata, { note: 'x' });
   assert.throws(() => decode('not bytes'), (e) => e.code === 'BadArgument');
 });
 

@@ -1,5 +1,7 @@
 // Browser side of benchmarks/js_decode_bench.py: times anspack decode (checksums verified) against
 // DecompressionStream('gzip') inflating the same int8 bytes, in the same page, single thread.
+// Runs are interleaved (one gzip run, then one decode per file, repeated) so that a machine whose
+// load drifts affects every contender alike; the first two rounds are warm-up.
 import { decode } from '/jsdecoder/src/index.js';
 
 async function fetchBuffer(url) {
@@ -18,42 +20,40 @@ function stats(times) {
   return { best: s[0], median: s[Math.floor(s.length / 2)] };
 }
 
+function check(out, raw, what) {
+  if (out.length !== raw.length) throw new Error(`${what}: ${out.length} bytes, expected ${raw.length}`);
+  for (let i = 0; i < raw.length; i += 4099) if (out[i] !== raw[i]) throw new Error(`${what}: wrong byte at ${i}`);
+}
+
 /**
  * @param {{files: {label: string, url: string}[], gzUrl: string, rawUrl: string, repeats: number}} cfg
  */
 export async function runBench(cfg) {
   const raw = await fetchBuffer(cfg.rawUrl);
   const gz = await fetchBuffer(cfg.gzUrl);
-  const results = [];
-  // gzip first and last, to see drift.
-  const gzipRun = async () => {
-    const times = [];
-    for (let r = 0; r < cfg.repeats + 2; r++) {
-      const t0 = performance.now();
-      const out = await gunzip(gz);
-      const dt = performance.now() - t0;
-      if (r >= 2) times.push(dt);
-      if (out.length !== raw.length) throw new Error('gzip output size mismatch');
-      if (r === 0) for (let i = 0; i < raw.length; i += 4099) if (out[i] !== raw[i]) throw new Error('gzip output mismatch');
+  const files = [];
+  for (const f of cfg.files) files.push({ ...f, bytes: await fetchBuffer(f.url), times: [] });
+  const gzTimes = [];
+  for (let round = 0; round < cfg.repeats + 2; round++) {
+    let t0 = performance.now();
+    const inflated = await gunzip(gz);
+    let dt = performance.now() - t0;
+    if (round === 0) check(inflated, raw, 'gzip');
+    if (round >= 2) gzTimes.push(dt);
+    for (const f of files) {
+      t0 = performance.now();
+      const d = decode(f.bytes); // verify: true (header, block and ids checksums)
+      dt = performance.now() - t0;
+      if (round === 0) {
+        const data = d.tensors[0].data;
+        check(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), raw, f.label);
+      }
+      if (round >= 2) f.times.push(dt);
     }
-    return stats(times);
-  };
-  const g1 = await gzipRun();
-  for (const f of cfg.files) {
-    const bytes = await fetchBuffer(f.url);
-    const times = [];
-    let out = null;
-    for (let r = 0; r < cfg.repeats + 2; r++) {
-      const t0 = performance.now();
-      const d = decode(bytes); // verify: true (all checksums)
-      const dt = performance.now() - t0;
-      if (r >= 2) times.push(dt);
-      out = d.tensors[0].data;
-    }
-    const u8 = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-    for (let i = 0; i < raw.length; i += 4099) if (u8[i] !== raw[i]) throw new Error(`decode mismatch at ${i}`);
-    results.push({ label: f.label, entries: out.length, fileBytes: bytes.length, ...stats(times) });
   }
-  const g2 = await gzipRun();
-  return { entries: raw.length, gzBytes: gz.length, gzip: [g1, g2], decode: results, userAgent: navigator.userAgent };
+  return {
+    entries: raw.length, gzBytes: gz.length, gzip: stats(gzTimes),
+    decode: files.map((f) => ({ label: f.label, fileBytes: f.bytes.length, ...stats(f.times) })),
+    userAgent: navigator.userAgent,
+  };
 }

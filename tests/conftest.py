@@ -23,6 +23,7 @@ Fixtures (use them from any test module under tests/):
       await window.decodeUrl(url, options, spots)
           // -> {metadata, tensors: [{name, shape, dtype, storedDtype, checksum, n, arrayType,
           //     byteLength, sha256 (hex of the data's bytes), spots: [value at each flat index]}]}
+          // spots: a list of flat indices for every tensor, or {tensorName: [indices]}
       await window.decodeUrlError(url, options)
           // -> null if it decodes, else {isAnspackError, name, code, message, offset, tensor}
       await window.decodeErrorsInBlob(url, sizes, options)
@@ -33,6 +34,9 @@ Fixtures (use them from any test module under tests/):
   Uncaught page errors fail the test at teardown; ``browser_page.console_messages`` lists the
   console output. Import other modules in the page with ``browser_page.evaluate("async () => {
   const m = await import('/jsdecoder/src/seed.js'); ... }")``.
+
+The server and the Chromium launcher live in tests/browser/anspack_test_server.py (also used by
+benchmarks/js_decode_bench.py).
 
 Example::
 

@@ -69,7 +69,8 @@ export function fxhash26Zeros(n) {
  * @param {object} m
  * @param {ArrayLike<number>} m.states  initial lane states (L >= 1)
  * @param {Uint16Array} m.words   the word stream: exactly W words, or W + 1 with `padded: true`
- * @param {boolean} [m.padded]    words has one extra (ignored) element after the W words
+ * @param {boolean} [m.padded]    words has one extra (ignored) element after the W words (then the
+ *   loops run over it directly; otherwise the last rows are decoded from a small padded copy)
  * @param {ArrayLike<number>} m.cdf  V+1 cumulative frequencies
  * @param {number} m.P   precision
  * @param {number} m.n   number of entries (>= 1)
@@ -80,14 +81,7 @@ export function fxhash26Zeros(n) {
 export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, out) {
   const L = states.length;
   const V = cdf.length - 1;
-  let W = words.length;
-  if (padded) {
-    W -= 1;
-  } else {
-    const copy = new Uint16Array(W + 1);
-    copy.set(words);
-    words = copy;
-  }
+  const W = padded ? words.length - 1 : words.length;
   if (V === 1) {
     // D is the identity: no word is read and no state changes.
     out.fill(vals[0], 0, n);
@@ -107,9 +101,32 @@ export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, o
   for (let j = 0; j < L; j++) st[j] = states[j] | 0;
   const res = new Int32Array(3); // [k, h, i]
   const unrolled = UNROLLED[mode][L];
-  if (unrolled) unrolled(tb, P, words, valsView, outView, st, n, res);
-  GENERIC[mode](tb, P, words, valsView, outView, st, n, res);
-  const k = res[0];
+  const generic = GENERIC[mode];
+  let k;
+  if (padded) {
+    if (unrolled) unrolled(tb, P, words, valsView, outView, st, n, res);
+    generic(tb, P, words, valsView, outView, st, n, res);
+    k = res[0];
+  } else {
+    // The loops read words[k] at every entry, also when k = W (the value is then unused): fine inside
+    // a padded array; on an exact one it is an out-of-bounds read, which gives undefined (the same
+    // result, | treats it as 0) but may cost V8 a deoptimisation. Rather than copy the whole stream,
+    // decode all but the last rows from `words` (where a valid stream is normally still consuming
+    // words), then the tail from a small padded copy of the words left.
+    const tail = Math.min(n, L * Math.max(16, Math.ceil(64 / L)));
+    const cut = n - tail - ((n - tail) % L);
+    if (cut > 0) {
+      if (unrolled) unrolled(tb, P, words, valsView, outView, st, cut, res);
+      generic(tb, P, words, valsView, outView, st, cut, res);
+    }
+    const k0 = Math.min(res[0], W);
+    const rest = new Uint16Array(W - k0 + 1);
+    rest.set(words.subarray(k0));
+    const over = res[0] - k0; // > 0 only if the first part already under-ran
+    res[0] = 0;
+    generic(tb, P, rest, valsView, outView, st, n, res);
+    k = k0 + over + res[0];
+  }
   const checksum = res[1];
   if (k > W) return { checksum, status: 'underrun', wordsRead: k, lane: -1 };
   if (k < W) return { checksum, status: 'leftover', wordsRead: k, lane: -1 };

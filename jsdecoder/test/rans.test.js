@@ -130,3 +130,40 @@ test('P = 15, many symbols and one frequent one, every output mode: fast == refe
     }
   }
 });
+
+test('a stream cut in half under-runs in the first part of the decode: reported, nothing thrown', () => {
+  for (const L of [1, 4, 8, 5, 32]) {
+    const values = randomInts(rng(L), 5000, 8, -128, 127);
+    const { m, model } = stream(values, 12, L);
+    const cut = { ...model, words: model.words.slice(0, model.words.length >> 1) };
+    const ref = decodeRansReference(cut, m.vocab);
+    assert.equal(ref.status, 'underrun');
+    for (const Ctor of [Int8Array, Int32Array]) {
+      const fast = fastDecode(cut, m.vocab, Ctor);
+      assert.equal(fast.status, 'underrun', `L=${L} ${Ctor.name}`);
+      assert.ok(fast.wordsRead > cut.words.length);
+    }
+    // The same stream, padded in place (as decode() passes a view with a spare word after it).
+    const padded = new Uint16Array(cut.words.length + 1);
+    padded.set(cut.words);
+    const r = decodeRans({ ...cut, words: padded, padded: true }, Int8Array.from(m.vocab), new Int8Array(values.length));
+    assert.equal(r.status, 'underrun');
+  }
+});
+
+test('padded and unpadded word arrays decode alike', () => {
+  for (const L of [1, 2, 3, 4, 8, 33]) {
+    const values = randomInts(rng(100 + L), 3001, 5, -128, 127);
+    const { m, model } = stream(values, 11, L);
+    const padded = new Uint16Array(model.words.length + 1);
+    padded.set(model.words);
+    padded[model.words.length] = 0xabcd; // whatever follows the stream in the file
+    const a = fastDecode(model, m.vocab, Int8Array);
+    const out = new Int8Array(values.length);
+    const b = decodeRans({ ...model, words: padded, padded: true }, Int8Array.from(m.vocab), out);
+    assert.equal(a.status, 'ok');
+    assert.equal(b.status, 'ok');
+    assert.equal(a.checksum, b.checksum);
+    assert.deepEqual(out, a.out);
+  }
+});

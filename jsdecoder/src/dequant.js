@@ -3,6 +3,7 @@
 // Kinds: 1 AFFINE   v = f32(f32(f32(q) - zero[c]) * scale[c])
 //        2 LUT      v = table[q - base]
 //        3 SCALED_LUT v = f32(table[q - base] * scale[c])
+//        4 TRELLIS  v = f32(f32(r) * step), r = 2q or 2q - sign(q) by a 4-state machine on parities
 // Each step is one binary32 operation (Math.fround after every op), which gives the same bits as
 // numpy's float32 arithmetic in the Python decoder.
 import { AnspackError } from './errors.js';
@@ -10,6 +11,8 @@ import { AnspackError } from './errors.js';
 const KIND_AFFINE = 1;
 const KIND_LUT = 2;
 const KIND_SCALED_LUT = 3;
+const KIND_TRELLIS = 4;
+const TRELLIS_NEXT = [0, 2, 2, 0, 1, 3, 3, 1]; // NEXT[s][parity] at 2 * s + parity
 const PER_TENSOR = 0xFFFFFFFF;
 const INT_DTYPES = new Set(['int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32']);
 const fround = Math.fround;
@@ -172,5 +175,24 @@ export function dequantizeBlock(view, offset, size, values, tensor) {
     return out;
   }
 
-  throw new AnspackError('UnsupportedDequant', `dequant kind ${kind} is not defined (known: 1 affine, 2 lut, 3 scaled_lut)`, { offset, tensor: tensor.name });
+  if (kind === KIND_TRELLIS) {
+    need(8, 'trellis');
+    const step = readFloats(view, body, 1, 'step', tensor)[0];
+    const reserved2 = view.getUint32(body + 4, true);
+    if (reserved2 !== 0) throw bad(`trellis reserved field is ${reserved2}, expected 0`, body + 4, tensor);
+    if (!INT_DTYPES.has(tensor.dtype)) {
+      throw bad(`trellis needs an integer tensor, this one is ${tensor.dtype}`, offset, tensor);
+    }
+    const out = new Float32Array(n);
+    let s = 0;
+    for (let i = 0; i < n; i++) {
+      const k = values[i];
+      const r = s < 2 ? 2 * k : (k > 0 ? 2 * k - 1 : (k < 0 ? 2 * k + 1 : 0));
+      out[i] = fround(fround(r) * step);
+      s = TRELLIS_NEXT[2 * s + (k & 1)];
+    }
+    return out;
+  }
+
+  throw new AnspackError('UnsupportedDequant', `dequant kind ${kind} is not defined (known: 1 affine, 2 lut, 3 scaled_lut, 4 trellis)`, { offset, tensor: tensor.name });
 }

@@ -7,6 +7,8 @@ Three kinds, each computed with single float32 operations in a fixed order, so t
   whole tensor or one per slice along an axis (``c`` is the entry's index along that axis).
 * ``LUT`` (2): ``v = table[q - base]`` (codebooks, reconstruction points).
 * ``SCALED_LUT`` (3): ``v = f32(table[q - base] * scale[c])``.
+* ``TRELLIS`` (4): dependent (trellis-coded) quantization: ``v = f32(f32(r) * step)`` where ``r`` is
+  ``2q`` or ``2q - sign(q)`` depending on a 4-state machine driven by the parities of earlier entries.
 
 Builders return the complete block bytes (16-byte header + body) for :func:`anspack.encode`::
 
@@ -25,13 +27,16 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .errors import BadDequant, ReservedNonZero, UnsupportedDequant
 
 KIND_AFFINE = 1
 KIND_LUT = 2
 KIND_SCALED_LUT = 3
-KIND_NAMES = {KIND_AFFINE: "affine", KIND_LUT: "lut", KIND_SCALED_LUT: "scaled_lut"}
+KIND_TRELLIS = 4
+KIND_NAMES = {KIND_AFFINE: "affine", KIND_LUT: "lut", KIND_SCALED_LUT: "scaled_lut", KIND_TRELLIS: "trellis"}
+TRELLIS_NEXT = np.array([[0, 2], [2, 0], [1, 3], [3, 1]], dtype=np.int64)
 PER_TENSOR = 0xFFFFFFFF
 HEADER_SIZE = 16
 INT_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32")
@@ -100,6 +105,33 @@ def scaled_lut_block(table, scale, *, base: int = 0, axis: int | None = None) ->
     body = (struct.pack("<IIiI", _axis_field(axis), s.size, int(base), t.size) + s.astype("<f4").tobytes()
             + t.astype("<f4").tobytes())
     return _header(KIND_SCALED_LUT, body)
+
+
+def trellis_block(step) -> bytes:
+    """A kind-4 block: dependent (trellis-coded) quantization with step ``step``."""
+    st = _f32([step], "step")
+    if not st[0] > 0:
+        raise ValueError("step must be positive")
+    return _header(KIND_TRELLIS, st.astype("<f4").tobytes() + struct.pack("<I", 0))
+
+
+@njit(cache=True)
+def trellis_levels(q, next_state):
+    """The integers r (2k or 2k - sign(k)) of a trellis-coded sequence, state from 0 (spec 12.1 kind 4)."""
+    r = np.empty(q.size, dtype=np.int64)
+    s = 0
+    for i in range(q.size):
+        k = np.int64(q[i])
+        if s < 2:
+            r[i] = 2 * k
+        elif k > 0:
+            r[i] = 2 * k - 1
+        elif k < 0:
+            r[i] = 2 * k + 1
+        else:
+            r[i] = 0
+        s = next_state[s, k & 1]
+    return r
 
 
 # ----------------------------------------------------------------------------------------------
@@ -197,7 +229,14 @@ def parse_block(block, *, shape: tuple[int, ...], tensor: str, offset: int) -> D
         scale = floats(body + 16, count, "scale")
         table = floats(body + 16 + 4 * count, tcount, "table")
         return Descriptor(kind, axis=axis, scale=scale, base=base, table=table)
-    raise UnsupportedDequant(f"dequant kind {kind} is not defined (known: 1 affine, 2 lut, 3 scaled_lut)",
+    if kind == KIND_TRELLIS:
+        need(8)
+        step = floats(body, 1, "step")
+        reserved2 = struct.unpack_from("<I", b, HEADER_SIZE + 4)[0]
+        if reserved2 != 0:
+            raise BadDequant(f"trellis reserved field is {reserved2}, expected 0", offset=body + 4, tensor=tensor)
+        return Descriptor(kind, scale=step)
+    raise UnsupportedDequant(f"dequant kind {kind} is not defined (known: 1 affine, 2 lut, 3 scaled_lut, 4 trellis)",
                              offset=offset, tensor=tensor)
 
 
@@ -241,6 +280,12 @@ def apply(d: Descriptor, values: np.ndarray, *, tensor: str = "", offset: int = 
         q = values.astype(np.float32)
         t = q - _broadcast(d.zero, values.shape, d.axis)          # float32 - float32
         return (t * _broadcast(d.scale, values.shape, d.axis)).astype(np.float32, copy=False)
+    if d.kind == KIND_TRELLIS:
+        if values.dtype.name not in INT_DTYPES:
+            raise BadDequant(f"trellis needs an integer tensor, this one is {values.dtype.name}", offset=offset,
+                             tensor=tensor)
+        r = trellis_levels(np.ascontiguousarray(values).reshape(-1).astype(np.int64), TRELLIS_NEXT)
+        return (r.astype(np.float32) * d.scale[0]).reshape(values.shape)
     idx = _lut_index(values, d, tensor, offset)
     v = d.table[idx]
     if d.kind == KIND_SCALED_LUT:
@@ -263,4 +308,6 @@ def describe(block, *, shape: tuple[int, ...]) -> str:
         return f"affine/{where}"
     if d.kind == KIND_LUT:
         return f"lut[{d.table.size}]"
+    if d.kind == KIND_TRELLIS:
+        return "trellis"
     return f"scaled_lut[{d.table.size}]/{where}"

@@ -12,6 +12,9 @@ Techniques (seed notebooks 000-004, plus what entropy coding changes):
   centroids and optional rate-distortion-optimized thresholds (``rdo`` = lambda / step^2) -> LUT.
   :func:`uniform_for_snr` / :func:`uniform_for_bits` find the step by bisection for a target weight SNR
   (dB) or coded bits per weight.
+* :func:`trellis` / :func:`trellis_for_snr`: entropy-constrained trellis-coded (dependent) quantization,
+  a Viterbi search over a 4-state trellis of two interleaved grids -> TRELLIS; about 0.1 bit/weight
+  below :func:`uniform` at the same SNR.
 * :func:`kmeans`: deterministic 1-D k-means codebook (k <= 256, quantile init, fixed iterations) -> LUT.
 * :func:`prune` / :func:`prune_global`: magnitude pruning (then quantize; zeros stay exactly zero).
 * :func:`to_fp16` / :func:`passthrough`: raw float16 / unchanged tensors.
@@ -470,6 +473,180 @@ def uniform_for_bits(x, bits: float, *, rdo: float = 0.0, centroid: bool = True,
 
 
 # ----------------------------------------------------------------------------------------------
+# trellis-coded (dependent) quantization
+
+
+TCQ_CHUNK = 1024
+TCQ_DEFAULT_A = 0.2
+
+
+@njit(cache=True)
+def _tcq_pass(x, step, lam, bits, kmin, big, next_state, out):
+    """Viterbi over the 4-state trellis of spec 12.1 kind 4, chunk by chunk (the state carries over).
+
+    Minimizes sum (x - v)^2 + lam * bits[k - kmin]; candidates per state: the two nearest levels of
+    the state's grid and zero. Writes the chosen k into ``out``.
+    """
+    n = x.size
+    nb = bits.size
+    bp_s = np.zeros((TCQ_CHUNK, 4), np.int8)
+    bp_k = np.zeros((TCQ_CHUNK, 4), np.int64)
+    cost = np.empty(4)
+    nc = np.empty(4)
+    cands = np.empty(3, np.int64)
+    s0 = 0
+    for start in range(0, n, TCQ_CHUNK):
+        end = min(n, start + TCQ_CHUNK)
+        for s in range(4):
+            cost[s] = np.inf
+        cost[s0] = 0.0
+        for i in range(start, end):
+            v = x[i]
+            for s in range(4):
+                nc[s] = np.inf
+            for s in range(4):
+                if cost[s] == np.inf:
+                    continue
+                if s < 2:
+                    k0 = np.int64(np.floor(v / (2.0 * step)))
+                    cands[0] = k0
+                    cands[1] = k0 + 1
+                else:
+                    o = np.int64(np.floor(v / step))
+                    if o % 2 == 0:
+                        o0 = o - 1
+                        o1 = o + 1
+                    else:
+                        o0 = o
+                        o1 = o + 2
+                    cands[0] = (o0 + 1) // 2 if o0 > 0 else (o0 - 1) // 2
+                    cands[1] = (o1 + 1) // 2 if o1 > 0 else (o1 - 1) // 2
+                cands[2] = 0
+                for c in range(3):
+                    k = cands[c]
+                    if s < 2:
+                        r = 2 * k
+                    elif k > 0:
+                        r = 2 * k - 1
+                    elif k < 0:
+                        r = 2 * k + 1
+                    else:
+                        r = 0
+                    d = v - r * step
+                    j = k - kmin
+                    b = bits[j] if 0 <= j < nb else big
+                    total = cost[s] + d * d + lam * b
+                    ns = next_state[s, k & 1]
+                    if total < nc[ns]:
+                        nc[ns] = total
+                        bp_s[i - start, ns] = s
+                        bp_k[i - start, ns] = k
+            for s in range(4):
+                cost[s] = nc[s]
+        best = 0
+        for s in range(1, 4):
+            if cost[s] < cost[best]:
+                best = s
+        s0 = best
+        s = best
+        for i in range(end - 1, start - 1, -1):
+            out[i] = bp_k[i - start, s]
+            s = bp_s[i - start, s]
+
+
+def _tcq_run(flat64: np.ndarray, step: float, a: float, bits=None, kmin: int = 0, iters: int = 3):
+    """Run the trellis search (rate model re-estimated ``iters`` times): (k, bits model, kmin)."""
+    out = np.zeros(flat64.size, np.int64)
+    lam = a * step * step
+    for it in range(iters):
+        if bits is None:
+            _tcq_pass(flat64, step, 0.0, np.zeros(1), 0, 0.0, dq.TRELLIS_NEXT, out)
+        else:
+            _tcq_pass(flat64, step, lam, bits, kmin, float(bits.max()) + 4.0, dq.TRELLIS_NEXT, out)
+        if out.size == 0:
+            break
+        kmin = int(out.min())
+        cnt = np.bincount(out - kmin)
+        bits = np.where(cnt > 0, -np.log2(np.maximum(cnt, 1) / out.size), 0.0)
+        bits[cnt == 0] = bits.max() + 4.0
+    return out, bits, kmin
+
+
+def _tcq_result(x: np.ndarray, k: np.ndarray, step: float, scheme: str) -> Quantized:
+    lo, hi = (int(k.min()), int(k.max())) if k.size else (0, 0)
+    q = k.astype(_int_dtype(lo, hi)).reshape(x.shape)
+    return _finish(q, dq.trellis_block(np.float32(step)), scheme, step=step)
+
+
+def trellis(x, step: float, *, a: float = TCQ_DEFAULT_A) -> Quantized:
+    """Entropy-constrained trellis-coded quantization (spec 12.1 kind 4) with step ``step``.
+
+    A Viterbi search over the 4-state trellis picks each integer to minimize squared error plus
+    ``a * step^2`` times its bits under the tensor's own order-0 model (re-estimated over 3 passes).
+    """
+    x = _as_float(x)
+    if not step > 0 or not math.isfinite(step):
+        raise ValueError(f"step must be a positive number, got {step}")
+    step = float(np.float32(step))
+    flat = x.astype(np.float64).reshape(-1)
+    k, _, _ = _tcq_run(flat, step, a)
+    return _tcq_result(x, k, step, f"ecq,step={step:.6g},tcq" + (f",rdo={a:g}" if a != TCQ_DEFAULT_A else ""))
+
+
+def _tcq_snr(flat64, k, step) -> float:
+    r = dq.trellis_levels(k, dq.TRELLIS_NEXT).astype(np.float32) * np.float32(step)
+    return snr_db(flat64, r)
+
+
+def _subset(flat: np.ndarray, limit: int = 1 << 18) -> np.ndarray:
+    """Evenly spaced contiguous blocks of a long tensor (for a quick step search)."""
+    if flat.size <= limit:
+        return flat
+    blocks = limit // 4096
+    starts = np.linspace(0, flat.size - 4096, blocks).astype(np.int64)
+    return np.concatenate([flat[s:s + 4096] for s in starts])
+
+
+def trellis_for_snr(x, snr: float, *, a: float = TCQ_DEFAULT_A) -> Quantized:
+    """:func:`trellis` with (nearly) the largest step whose reconstruction reaches ``snr`` dB."""
+    x = _as_float(x)
+    flat = x.astype(np.float64).reshape(-1)
+    energy = float(np.sum(flat * flat))
+    tag = f"ecq,snr={snr:g}"
+    if energy == 0.0 or flat.size == 0:
+        return _tcq_result(x, np.zeros(flat.size, np.int64), 1.0, tag + ",step=1,tcq")
+    sub = _subset(flat)
+    std = math.sqrt(float(np.mean(sub * sub))) or math.sqrt(energy / flat.size)
+    lo, hi = math.log(std * 2.0 ** -12), math.log(std * 8.0)
+    for _ in range(22):   # bisection on the subset: SNR falls as the step grows
+        mid = 0.5 * (lo + hi)
+        k, _, _ = _tcq_run(sub, float(np.float32(math.exp(mid))), a)
+        if _tcq_snr(sub, k, float(np.float32(math.exp(mid)))) >= snr:
+            lo = mid
+        else:
+            hi = mid
+    step = float(np.float32(math.exp(lo)))
+    best = None
+    for _ in range(12):   # confirm on the whole tensor; about 8.7 dB per factor e of the step
+        k, _, _ = _tcq_run(flat, step, a)
+        got = _tcq_snr(flat, k, step)
+        if got >= snr:
+            if best is None or step > best[0]:
+                best = (step, k)
+            if got - snr < 0.02:
+                break
+            step = float(np.float32(step * math.exp((got - snr - 0.005) / 8.69)))
+        else:
+            step = float(np.float32(step * math.exp((got - snr - 0.005) / 8.69)))
+            if best is not None and step <= best[0]:
+                break
+    if best is None:  # pragma: no cover - the loop above converges long before
+        raise ValueError(f"could not reach {snr} dB with trellis quantization")
+    step, k = best
+    return _tcq_result(x, k, step, tag + f",step={step:.6g},tcq" + (f",rdo={a:g}" if a != TCQ_DEFAULT_A else ""))
+
+
+# ----------------------------------------------------------------------------------------------
 # k-means codebooks
 
 
@@ -591,6 +768,7 @@ class Scheme:
     k: int = 16
     iters: int = 30
     prune: float = 0.0
+    tcq: bool = False
 
     def __str__(self) -> str:
         p = f"prune={self.prune:g}," if self.prune else ""
@@ -602,6 +780,8 @@ class Scheme:
             return p + f"kmeans={self.k}"
         target = (f"step={self.step:g}" if self.step is not None else f"snr={self.snr:g}" if self.snr is not None
                   else f"bpw={self.bpw:g}")
+        if self.tcq:
+            return p + "ecq," + target + ",tcq" + (f",rdo={self.rdo:g}" if self.rdo else "")
         return p + "ecq," + target + (f",rdo={self.rdo:g}" if self.rdo else "") + ("" if self.centroid else ",mid")
 
 
@@ -655,6 +835,8 @@ def parse_scheme(text: str, base: Scheme | None = None) -> Scheme:
                 kw["rdo"] = float(val)
             elif key == "mid" and not val:
                 kw["centroid"] = False
+            elif key == "tcq" and not val:
+                method, kw["tcq"] = "ecq", True
             elif key == "kmeans":
                 method, kw["k"] = "kmeans", int(val) if val else s.k
             elif key == "iters":
@@ -668,6 +850,10 @@ def parse_scheme(text: str, base: Scheme | None = None) -> Scheme:
     out = replace(s, **kw, **({"method": method} if method else {}))
     if out.method == "ecq" and out.step is None and out.snr is None and out.bpw is None:
         raise ValueError(f"scheme {text!r}: ecq needs step=, snr= or bpw=")
+    if out.tcq and out.method != "ecq":
+        raise ValueError(f"scheme {text!r}: tcq goes with step= or snr=")
+    if out.tcq and out.bpw is not None:
+        raise ValueError(f"scheme {text!r}: tcq supports step= and snr= (not bpw=)")
     if out.method == "int" and not 2 <= out.bits <= 8:
         raise ValueError(f"scheme {text!r}: bits must be 2..8")
     if out.method == "kmeans" and not 1 <= out.k <= 256:
@@ -716,6 +902,11 @@ def quantize(x, scheme: Scheme | str, *, pruned: bool = False, precision: int = 
         r = f(x, scheme.bits, axis=scheme.axis, clip=scheme.clip)
     elif scheme.method == "kmeans":
         r = kmeans(x, scheme.k, iters=scheme.iters, pin_zero=pruned)
+    elif scheme.method == "ecq" and scheme.tcq:
+        a = scheme.rdo if scheme.rdo > 0 else TCQ_DEFAULT_A
+        if pruned:
+            raise ValueError("tcq does not keep pruned zeros exact; prune with another scheme")
+        r = trellis(x, scheme.step, a=a) if scheme.step is not None else trellis_for_snr(x, scheme.snr, a=a)
     elif scheme.method == "ecq":
         if scheme.step is not None:
             r = uniform(x, scheme.step, rdo=scheme.rdo, centroid=scheme.centroid)

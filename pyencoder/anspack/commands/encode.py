@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, replace
 
@@ -25,7 +26,8 @@ schemes (for --scheme and --rule GLOB=SCHEME; comma-separated tokens):
   int4,row | int8,col,asym | int3,clip=mse fixed-width k-bit (2-8), per row/col/tensor, clip max|mse|pNN.N
   snr:30 | step:0.01 | bpw:3               entropy-constrained uniform quantization (free step) for a
                                            target SNR (dB), a step, or coded payload bits per weight; add
-                                           rdo:0.1 for RD-optimized thresholds, mid for bin midpoints
+                                           rdo:0.1 for RD-optimized thresholds, mid for bin midpoints,
+                                           tcq for trellis-coded quantization (step/snr only)
   kmeans:16                                1-D k-means codebook (k <= 256)
   prune:30,int8                            zero the 30% smallest weights first
 examples:
@@ -60,6 +62,8 @@ def register(sub) -> None:
     p.add_argument("--rdo", type=float, default=None, metavar="A",
                    help="uniform quantization: RD-optimized thresholds with lambda = A * step^2")
     p.add_argument("--no-centroid", action="store_true", help="uniform quantization: reconstruct at bin midpoints")
+    p.add_argument("--tcq", action="store_true",
+                   help="with --step/--target-snr: trellis-coded (dependent) quantization, ~0.1 bit/weight smaller")
     p.add_argument("--prune", type=float, default=None, metavar="P", help="zero the P%% smallest weights first")
     p.add_argument("--prune-global", action="store_true", help="with --prune: one threshold over all tensors")
     p.add_argument("--rule", action="append", default=[], metavar="GLOB=SCHEME",
@@ -100,6 +104,8 @@ def base_scheme_text(args) -> str:
         extra.append(f"rdo:{args.rdo!r}")
     if args.no_centroid:
         extra.append("mid")
+    if args.tcq:
+        extra.append("tcq")
     if args.prune is not None and not args.prune_global:
         extra.append(f"prune:{args.prune!r}")
     return ",".join([text] + extra)
@@ -260,7 +266,7 @@ def run(args) -> int:
     size = len(enc.data)
     counts: dict[str, int] = {}
     for s in enc.schemes.values():
-        key = s.split(",step=")[0]
+        key = re.sub(r",step=[^,]*", "", s)
         counts[key] = counts.get(key, 0) + 1
     print(f"wrote {args.output}: {len(tensors)} tensors, precision {enc.precision}")
     print("schemes: " + "; ".join(f"{k} x{v}" for k, v in sorted(counts.items())))

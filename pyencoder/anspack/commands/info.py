@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -22,7 +23,8 @@ def scheme_of(t, metadata: dict) -> str:
 
     s = (metadata.get(SCHEMES_KEY) or {}).get(t.name) if isinstance(metadata.get(SCHEMES_KEY), dict) else None
     if s:
-        return str(s).split(",step=")[0] if s.startswith("ecq,snr") or s.startswith("ecq,bpw") else str(s)
+        s = str(s)
+        return re.sub(r",step=[^,]*", "", s) if ("snr=" in s or "bpw=" in s) else s
     return "raw" if t.coding == "raw" else "lossless"
 
 

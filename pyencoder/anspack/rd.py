@@ -30,14 +30,16 @@ FAMILIES_FULL = {
     "int/tensor sym (max)": [f"int{b},tensor" for b in (8, 6, 5, 4)],
     "kmeans/tensor": [f"kmeans:{k}" for k in (256, 64, 32, 16, 8, 4)],
     "prune 50% + int8/row": ["prune:50,int8,row"],
-    "ecq midpoints": [f"snr:{s},mid" for s in (10, 13, 16.7, 20, 25, 30, 35, 41)],
+    "ecq midpoints": [f"snr:{s},mid" for s in (10, 16.7, 25, 35)],
     "ecq centroids": [f"snr:{s}" for s in (10, 13, 16.7, 20, 25, 30, 35, 41)],
+    "ecq trellis (tcq)": [f"snr:{s},tcq" for s in (10, 16.7, 25, 35)],
 }
 FAMILIES_QUICK = {
     "int/row sym (max)": [f"int{b},row" for b in (8, 4, 3)],
     "kmeans/tensor": [f"kmeans:{k}" for k in (16, 4)],
     "ecq midpoints": [f"snr:{s},mid" for s in (16.7, 30)],
     "ecq centroids": [f"snr:{s}" for s in (10, 16.7, 30)],
+    "ecq trellis (tcq)": [f"snr:{s},tcq" for s in (16.7,)],
 }
 
 

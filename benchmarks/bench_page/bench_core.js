@@ -8,6 +8,10 @@
 //   decode: anspack decode() on the calling thread, every checksum verified;
 //   wN    : decodeAsync() on a pool of N workers started beforehand (checksums verified, the
 //           split, the copies of each worker's blocks and both transfers included).
+//   spinN : control for the machine's parallelism at that moment: a fixed CPU-bound loop (FxHash26
+//           steps, no memory traffic) split over a pool of N plain workers, in the same rounds. On
+//           a machine whose cores are busy with other jobs, spin2/spin1 shows the ceiling that any
+//           2-worker speedup could have reached in this run.
 // Best and median of `repeats` rounds after one warm-up round, in milliseconds.
 
 function stats(times) {
@@ -17,7 +21,8 @@ function stats(times) {
 
 /**
  * @param {object} cfg  {datasets: [{label, anspack: Uint8Array, gz: Uint8Array, entries, rawBytes}], repeats, workers: number[]}
- * @param {object} env  {anspack (module namespace), gunzip: async (Uint8Array) => Uint8Array, now: () => ms}
+ * @param {object} env  {anspack (module namespace), gunzip: async (Uint8Array) => Uint8Array, now: () => ms,
+ *   spinWorker: () => {run: (iterations) => Promise<number>, terminate: () => void}}
  */
 export async function runBench(cfg, env) {
   const A = env.anspack;
@@ -25,6 +30,9 @@ export async function runBench(cfg, env) {
   for (const ds of cfg.datasets) {
     const pools = {};
     for (const w of cfg.workers) pools[w] = await A.createDecoderPool(w);
+    const maxW = Math.max(...cfg.workers);
+    const spinners = env.spinWorker ? Array.from({ length: maxW }, () => env.spinWorker()) : [];
+    const spinIters = ds.entries * 4;
     try {
       // correctness once, untimed: decodeAsync == decode, gzip output has the right length
       const ref = A.decode(ds.anspack);
@@ -46,6 +54,8 @@ export async function runBench(cfg, env) {
         ['gzip', async () => env.gunzip(ds.gz)],
         ['decode', async () => A.decode(ds.anspack)],
         ...cfg.workers.map((w) => [`w${w}`, async () => pools[w].decode(ds.anspack)]),
+        ...(spinners.length ? cfg.workers.map((w) => [`spin${w}`,
+          async () => Promise.all(spinners.slice(0, w).map((sp) => sp.run(Math.ceil(spinIters / w))))]) : []),
       ];
       const times = Object.fromEntries(contenders.map(([k]) => [k, []]));
       for (let round = 0; round <= cfg.repeats; round++) {
@@ -62,7 +72,18 @@ export async function runBench(cfg, env) {
       out.push(res);
     } finally {
       for (const p of Object.values(pools)) await p.terminate();
+      for (const sp of spinners) sp.terminate();
     }
   }
   return out;
 }
+
+/** Source of the spin worker (a CPU-bound loop answering each message with its result). */
+export const SPIN_SOURCE = `
+function spin(n) { let h = 0; for (let i = 0; i < n; i++) { h = ((h & 0x1fffff) << 5) | (h >>> 21); h = Math.imul(h ^ (i & 0xffff), 0x03220a95) & 0x3ffffff; } return h; }
+if (typeof self !== 'undefined' && typeof self.postMessage === 'function' && typeof require === 'undefined') {
+  self.onmessage = (ev) => self.postMessage(spin(ev.data));
+} else {
+  const { parentPort } = require('node:worker_threads');
+  parentPort.on('message', (n) => parentPort.postMessage(spin(n)));
+}`;

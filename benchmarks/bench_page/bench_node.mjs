@@ -3,12 +3,21 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import * as anspack from '../../jsdecoder/src/index.js';
-import { runBench } from './bench_core.js';
+import { Worker } from 'node:worker_threads';
+import { runBench, SPIN_SOURCE } from './bench_core.js';
+
+function spinWorker() {
+  const w = new Worker(SPIN_SOURCE, { eval: true });
+  return {
+    run: (n) => new Promise((resolve) => { w.once('message', resolve); w.postMessage(n); }),
+    terminate: () => w.terminate(),
+  };
+}
 
 const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const datasets = cfg.datasets.map((d) => ({
   ...d, anspack: new Uint8Array(readFileSync(d.anspackPath)), gz: new Uint8Array(readFileSync(d.gzPath)),
 }));
 const results = await runBench({ datasets, repeats: cfg.repeats, workers: cfg.workers },
-  { anspack, gunzip: async (gz) => gunzipSync(gz), now: () => performance.now() });
+  { anspack, gunzip: async (gz) => gunzipSync(gz), now: () => performance.now(), spinWorker });
 console.log(JSON.stringify({ results, version: process.version }));

@@ -347,10 +347,12 @@ class ByteQueue {
 
   /** Forget every byte before `offset`. */
   discard(offset) {
-    while (this.chunks.length && this.base + this.chunks[0].length <= offset) {
-      this.base += this.chunks[0].length;
-      this.chunks.shift();
+    let drop = 0;  // one splice, not a shift per chunk: tiny chunks must not make this quadratic
+    while (drop < this.chunks.length && this.base + this.chunks[drop].length <= offset) {
+      this.base += this.chunks[drop].length;
+      drop++;
     }
+    if (drop) this.chunks.splice(0, drop);
     if (this.chunks.length && this.base < offset) {
       this.chunks[0] = this.chunks[0].subarray(offset - this.base);
       this.base = offset;

@@ -151,5 +151,5 @@ export async function runProto(device, blob) {
   const badLane = got[n];
   const checksum = fxhash26Typed(got.subarray(0, n));
   const rows = Math.ceil(n / L);
-  return { ok: badLane === 0xffffffff && start === W, badLane: badLane === 0xffffffff ? null : badLane, checksum, dispatches: 1, barriersPerInvocation: g === 1 ? 0 : rows * 18, groups: B, ms };
+  return { ok: badLane === 0xffffffff && start === W, badLane: badLane === 0xffffffff ? null : badLane, checksum, dispatches: 1, barriersPerInvocation: g === 1 ? 0 : rows * 19, groups: B, ms };
 }

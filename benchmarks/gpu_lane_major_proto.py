@@ -129,7 +129,7 @@ def work_table(tensors: dict[str, np.ndarray]) -> None:
             rows_sum += R
             rows_max = max(rows_max, R)
             disp += 2 * R + 2  # rowStep + rowScan per row, final rowStep, pack
-            barriers = max(barriers, R * (1 + 2 * 8 + 1))  # scan (1 + 2 log2 256) + uniform load
+            barriers = max(barriers, R * (1 + 2 * 8 + 2))  # scan (1 + 2 log2 256) + uniform load + 1
             serial = max(serial, R * -(-L // 256))
             lanes_sum += L
             groups_sum += -(-L // 256)
@@ -139,7 +139,7 @@ def work_table(tensors: dict[str, np.ndarray]) -> None:
         gm = size + 4 * groups_sum
         print(f"| {label} | {size} | {100 * (size / base - 1):+.2f} % | {rows_sum} / {rows_max} | {disp} | "
               f"{barriers}, {serial} | +{4 * lanes_sum} ({100 * (lm / base - 1):+.2f} %) | "
-              f"+{4 * groups_sum} ({100 * (gm / base - 1):+.2f} %), {18 * rows_max} | {rows_max}, 1 |")
+              f"+{4 * groups_sum} ({100 * (gm / base - 1):+.2f} %), {19 * rows_max} | {rows_max}, 1 |")
 
 
 def prototype(cases: list[tuple[str, int, int]], chromium_args: list[str]) -> bool:

@@ -386,3 +386,46 @@ def test_metadata_must_be_rfc8259_json(served_dir, browser_page):
         struct.pack_into("<I", b, 32, len(text))
         err = browser_errors(browser_page, served_dir, [bytes(refresh_header_checksum(b))])[0]
         assert err is not None and err["code"] == "BadMetadata", (literal, err)
+
+
+def test_read_header_and_options_match_python(served_dir, browser_page):
+    """readHeader lists what Python's read_header lists; decodeTensor / outputs / verify / maxEntries work in the page."""
+    rng = np.random.default_rng(21)
+    arrays = {"w": np.clip(np.round(rng.standard_normal((64, 48)) * 5), -128, 127).astype(np.int8),
+              "u": rng.integers(0, 1000, size=(33,), dtype=np.uint16),
+              "f": rng.standard_normal((3, 2)).astype(np.float16)}
+    data = anspack.encode(arrays, lanes=5, precision=11, metadata={"k": "v"})
+    url = served_dir.write("api.anspack", data)
+    js = browser_page.evaluate("u => window.readHeaderUrl(u)", url)
+    py = anspack.read_header(data)
+    assert js["fileSize"] == py.file_size == len(data) and js["metadata"] == py.metadata == {"k": "v"}
+    for j, p in zip(js["tensors"], py.tensors):
+        assert (j["name"], j["shape"], j["dtype"], j["coding"], j["checksum"], j["dataOffset"], j["dataSize"]) == \
+            (p.name, list(p.shape), p.dtype, p.coding, p.checksum, p.data_offset, p.data_size)
+        assert j["blockChecksum"] == p.block_checksum
+        if p.coding == "rans":
+            assert (j["vocabSize"], j["lanes"], j["words"], j["precision"]) == (p.vocab_size, p.lanes, p.words, p.precision)
+    got = browser_page.evaluate("""async u => {
+        const b = await window.fetchBytes(u);
+        const A = window.anspack;
+        const out = new Uint16Array(40);
+        const u16 = A.decodeTensor(b, 'u', {out});
+        const all = A.decode(b, {outputs: {w: new Int8Array(64 * 48)}});
+        const limit = (() => { try { A.decode(b, {maxEntries: 100}); return null; } catch (e) { return e.code; } })();
+        const missing = (() => { try { A.decodeTensor(b, 'nope'); return null; } catch (e) { return e.code; } })();
+        return {sameBuffer: u16.data.buffer === out.buffer, u: Array.from(u16.data), w: await window.sha256Hex(all.byName.w.data),
+                limit, missing, f16: Array.from(A.decodeTensor(b, 'f', {dequantize: true}).data)};
+    }""", url)
+    assert got["sameBuffer"] and got["u"] == arrays["u"].tolist()
+    assert got["w"] == hashlib.sha256(arrays["w"].tobytes()).hexdigest()
+    assert got["limit"] == "LimitExceeded" and got["missing"] == "BadArgument"
+    assert got["f16"] == arrays["f"].astype(np.float32).reshape(-1).tolist()
+    # verify: false skips only the checksum comparisons.
+    b = bytearray(data)
+    t = py.tensors[0]
+    struct.pack_into("<I", b, t.entry_offset + 32, t.checksum ^ 1)
+    bad = bytes(refresh_header_checksum(b))
+    assert browser_errors(browser_page, served_dir, [bad])[0]["code"] == "ChecksumMismatch"
+    ok = browser_page.evaluate("async u => window.anspack.decode(await window.fetchBytes(u), {verify: false}).tensors.length",
+                               served_dir.write("bad_checksum.anspack", bad))
+    assert ok == 3

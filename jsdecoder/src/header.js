@@ -181,6 +181,7 @@ export function parseHeader(buffer, options = {}) {
     let zero = false;
     for (let d = 0; d < ndim; d++) {
       const dim = u64(dv, entry + ENTRY_FIXED_SIZE + 8 * d);
+      if (dim >= 2 ** 53) fail('LimitExceeded', `dimension ${d} is 2^53 or more`, entry + ENTRY_FIXED_SIZE + 8 * d, name);
       shape.push(dim);
       if (dim === 0) zero = true;
       else n *= dim;

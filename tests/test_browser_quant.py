@@ -29,6 +29,7 @@ SCHEMES = [
     "int8,row", "int4,col", "int3,tensor", "int2,row", "int5,row,asym", "int4,col,asym,clip=mse",
     "int6,row,clip=p99.5", "int4,row,clip=mse", "snr:25", "snr:12,mid", "step:0.01,rdo:0.15",
     "bpw:2.5", "kmeans:16", "kmeans:256", "prune:50,snr:20", "prune:30,kmeans:8", "prune:40,int8,col", "fp16",
+    "snr:18,tcq", "step:0.004,tcq,rdo:0.5",
 ]
 
 
@@ -78,6 +79,13 @@ def _kind_model():
     # a 0-d tensor
     t["scalar"] = np.array(5, dtype=np.uint8)
     b["scalar"] = dq.lut_block(np.arange(8, dtype=np.float32) / 3, base=0)
+    # TRELLIS over int32 (|r| beyond 2^24: f32(r) rounds) and uint32 (parity of values above 2^31)
+    t["trellis_i32"] = RNG.integers(-(2**31), 2**31 - 1, size=(6, 7), dtype=np.int64).astype(np.int32)
+    b["trellis_i32"] = dq.trellis_block(np.float32(3.3e-9))
+    t["trellis_u32"] = RNG.integers(0, 2**32 - 1, size=40, dtype=np.int64).astype(np.uint32)
+    b["trellis_u32"] = dq.trellis_block(np.float32(0.7))
+    t["trellis_i8"] = RNG.integers(-128, 128, size=(9, 11)).astype(np.int8)
+    b["trellis_i8"] = dq.trellis_block(np.float32(1e-3))
     # integer tensor without a block stays integer; float16 raw without a block is widened
     t["ints"] = np.arange(-5, 5, dtype=np.int16)
     t["halfs"] = np.float16([1.5, -2.25, 1e-7])
@@ -110,7 +118,7 @@ def test_every_scheme_bit_exact(served_dir, browser_page):
 
 def test_every_kind_bit_exact(served_dir, browser_page):
     tensors, blocks = _kind_model()
-    data = anspack.encode(tensors, dequant=blocks, raw=["affine_i32_axis1"])
+    data = anspack.encode(tensors, dequant=blocks, raw=["affine_i32_axis1", "trellis_i32", "trellis_u32"])
     got, py = _check_same(browser_page, served_dir, data, "kinds.anspack")
     assert py["ints"].dtype == np.int16 and py["halfs"].dtype == np.float32
     # spot values of the subnormal results as numbers
@@ -157,6 +165,11 @@ BAD_BLOCKS = {
                            lambda: _corrupt(dq.affine_block([1.0, 2.0], [0, 0], axis=0), 16, "<I", 0xFFFFFFFF),
                            "BadDequant"),
     "body too short": (np.zeros(4, np.int8), lambda: dq.lut_block([1.0] * 4)[:-4], "BadDequant"),
+    "trellis reserved": (np.zeros(4, np.int8), lambda: _corrupt(dq.trellis_block(0.5), 20, "<I", 3), "BadDequant"),
+    "trellis on floats": (np.zeros(4, np.float16), lambda: dq.trellis_block(0.5), "BadDequant"),
+    "trellis nan step": (np.zeros(4, np.int16), lambda: _corrupt(dq.trellis_block(0.5), 16, "<f", float("nan")),
+                         "BadDequant"),
+    "trellis long body": (np.zeros(4, np.int16), lambda: dq.trellis_block(0.5) + bytes(4), "BadDequant"),
     "scaled lut empty table": (np.zeros(4, np.int8),
                                lambda: _corrupt(dq.scaled_lut_block([1.0], [1.0]), 28, "<I", 0), "BadDequant"),
 }
@@ -192,6 +205,8 @@ def test_minilm_layer_bit_exact(served_dir, browser_page):
 
     t = load_file(minilm_path())
     layer = {k: v for k, v in t.items() if k.startswith("encoder.layer.0.")}
-    enc = encode_model(layer, base="snr:16.7", rules=["*.attention.self.*=int4,row", "*.intermediate.*=kmeans:16"])
+    enc = encode_model(layer, base="snr:16.7", rules=["*.attention.self.*=int4,row", "*.intermediate.*=kmeans:16",
+                                                      "*.output.dense.*=snr:16.7,tcq"])
     got, py = _check_same(browser_page, served_dir, enc.data, "minilm_layer0.anspack")
     assert len(got["tensors"]) == 16
+    assert sum(",tcq" in s for s in enc.schemes.values()) == 4  # attention.output and output, weight and bias

@@ -58,6 +58,7 @@ def _snr(x, y):
     (["--prune", "30", "--bits", "8"], lambda m: m["embeddings.weight"].startswith("prune=30,int8")),
     (["--prune", "30", "--prune-global", "--target-snr", "25"], lambda m: "(global)" in m["embeddings.weight"]),
     (["--fp16"], lambda m: m["embeddings.weight"] == "fp16"),
+    (["--target-snr", "17", "--tcq"], lambda m: m["embeddings.weight"].endswith(",tcq")),
     ([], lambda m: m["embeddings.weight"].startswith("ecq,snr=40")),
 ])
 def test_encode_decode_verify(tmp_path, model_file, capsys, opts, check):

@@ -335,3 +335,18 @@ def test_underrun_and_leftover_words(gpu_page, served_dir, strategy):
         assert r["cpuError"]["code"] == r["gpuError"]["code"] == "CorruptStream"
         assert (r["gpuError"]["offset"], r["gpuError"]["tensor"]) == (r["cpuError"]["offset"], r["cpuError"]["tensor"])
         assert word in r["gpuError"]["message"]
+
+
+@pytest.mark.parametrize("lanes", [64, 16384])
+def test_declared_size_far_beyond_the_stream(gpu_page, served_dir, lanes):
+    """A small stream under a shape declaring 4M entries: an under-run, found by both decoders (the
+    GPU stops decoding once the word count passes W and skips packing)."""
+    import struct
+
+    rng = np.random.default_rng(12)
+    data = bytearray(anspack.encode({"w": _tensor(rng, "int8", 16_000, 2.0).reshape(16, 1000)}, lanes=lanes))
+    info = anspack.read_header(bytes(data)).tensors[0]
+    struct.pack_into("<Q", data, info.entry_offset + 48 + 8, 262_144)  # shape (16, 1000) -> (16, 262144)
+    r = compare(gpu_page, served_dir.write("big.anspack", bytes(data)), verify=False)
+    assert r["cpuError"]["code"] == r["gpuError"]["code"] == "CorruptStream"
+    assert r["gpuError"]["offset"] == r["cpuError"]["offset"] and "under-run" in r["gpuError"]["message"]

@@ -167,6 +167,7 @@ fn rowScan(@builtin(local_invocation_index) t: u32) {
 fn pack(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let w = (wg.y * prm.nwgX + wg.x) * WG + t;
   let n = prm.n;
+  if (ctl[0] != prm.W) { return; }   // corrupt stream: reported from the count, nothing to pack
   if (w < prm.idWords) {
     let per = 4u / prm.idBytes;
     var acc = 0u;
@@ -293,6 +294,7 @@ fn packFused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     if (desc[mid].packStart <= g) { lo = mid; } else { hi = mid - 1u; }
   }
   let d = desc[lo];
+  if (consumed[lo] != d.W) { return; }   // corrupt stream: reported from the count, nothing to pack
   let w = (g - d.packStart) * WG + t;
   if (w < d.idWords) {
     let per = 4u / d.idBytes;

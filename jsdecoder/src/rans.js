@@ -7,8 +7,8 @@
 //   x = f[s] * (x >> P) + slot - c[s]   (s, x = D(x));  if x < 2^16: x = (x << 16) | words[k++].
 //   After the last entry every word is read (k = W) and every lane is back at 2^16.
 // - The slot table gives, for each of the 2^P slots, everything D needs in two adjacent int32s:
-//   f << 16 | (slot - c), then the symbol s (with its value in the high half for 8- and 16-bit
-//   dtypes, so that the output needs no second lookup). V >= 2 gives f < 2^15, so both halves fit.
+//   f << 16 | (slot - c), then the symbol s (for 8- and 16-bit dtypes s << 16 with the value's bits in
+//   the low half, so that the output needs no second lookup). V >= 2 gives f < 2^15: all fits.
 // - V = 1 is special: f[0] = M, D is the identity, no word is ever read, so the whole tensor is
 //   values[0] and the stream is valid iff W = 0 and every state is 2^16 (checked without a loop).
 // - The loops themselves are in rans_fast.js (generated; unrolled for L = 1, 2, 4, 8, generic for any
@@ -33,14 +33,15 @@ const MODE = { 1: 'sv8', 2: 'sv16', 4: 'lut' };
  * @param {ArrayLike<number>} cdf  V+1 cumulative frequencies
  * @param {number} P  precision
  * @param {ArrayLike<number> | null} vals  values to pack next to the symbol (8/16-bit dtypes), or null
- * @returns {Int32Array} 2 * 2^P entries: [f << 16 | (slot - c), s | value << 16] per slot
+ * @returns {Int32Array} 2 * 2^P entries per slot: f << 16 | (slot - c), then s << 16 | (value & 0xffff)
+ *   (or just s when vals is null)
  */
 export function buildSlotTable(cdf, P, vals = null) {
   const V = cdf.length - 1;
   const tb = new Int32Array(2 << P);
   for (let s = 0; s < V; s++) {
     const c = cdf[s], f = cdf[s + 1] - c;
-    const second = vals === null ? s : s | (vals[s] << 16);
+    const second = vals === null ? s : (s << 16) | (vals[s] & 0xffff);
     for (let slot = c; slot < c + f; slot++) {
       tb[2 * slot] = (f << 16) | (slot - c);
       tb[2 * slot + 1] = second;

@@ -350,3 +350,25 @@ def test_declared_size_far_beyond_the_stream(gpu_page, served_dir, lanes):
     r = compare(gpu_page, served_dir.write("big.anspack", bytes(data)), verify=False)
     assert r["cpuError"]["code"] == r["gpuError"]["code"] == "CorruptStream"
     assert r["gpuError"]["offset"] == r["cpuError"]["offset"] and "under-run" in r["gpuError"]["message"]
+
+
+def test_buffers_only(gpu_page, served_dir):
+    """readback: false -> no typed arrays; the ids still come back for the checksum unless verify is off."""
+    rng = np.random.default_rng(13)
+    data = anspack.encode({"a": _tensor(rng, "int16", 5000, 30.0), "f": np.ones(3, np.float32)}, lanes=256)
+    url = served_dir.write("bo.anspack", data)
+    got = gpu_page.evaluate("""async (u) => {
+        const bytes = await fetchBytes(u);
+        const device = await window.anspack.requestGPUDevice();
+        const out = [];
+        for (const verify of [true, false]) {
+            const r = await window.anspack.decodeGPU(bytes, { device, verify, readback: false, keepBuffers: true });
+            out.push(r.tensors.map((t) => ({ name: t.name, hasData: 'data' in t, size: t.buffer.size, checksum: t.checksum })));
+            for (const t of r.tensors) t.buffer.destroy();
+        }
+        return out;
+    }""", url)
+    table = {t.name: t.checksum for t in anspack.read_header(data).tensors}
+    assert got[0] == [{"name": "a", "hasData": False, "size": 10_000, "checksum": table["a"]},
+                      {"name": "f", "hasData": False, "size": 12, "checksum": table["f"]}]
+    assert got[1][0]["checksum"] is None and got[1][0]["size"] == 10_000

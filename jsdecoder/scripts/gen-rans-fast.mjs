@@ -12,10 +12,13 @@ import { fileURLToPath } from 'node:url';
 // m = -1 when x < 2^16 (a word is needed) else 0; words[k] is read either way (the caller pads the
 // word array by one element) and k advances by -m. The FxHash26 chain keeps g unmasked: only the low
 // 26 bits of its rotate-xor reach the product, so masking once at the end gives the same checksum.
-const step = (mode) => (x, i) => `
+// With one lane the loop is latency-bound (each entry waits for the previous state), and there a
+// predicted branch for the renormalisation is faster than the longer branchless dependency chain.
+const step = (mode, branchy = false) => (x, i) => `
       j = (${x} & mask) << 1; e = tb[j]; v = tb[j + 1];
       ${x} = (Math.imul(e >>> 16, ${x} >>> P) + (e & 0xffff)) | 0;
-      m = ((${x} >>> 16) - 1) >> 31; ${x} = (${x} & ~m) | (((${x} << 16) | words[k]) & m); k -= m;
+      ${branchy ? `if ((${x} >>> 16) === 0) ${x} = (${x} << 16) | words[k++];`
+    : `m = ((${x} >>> 16) - 1) >> 31; ${x} = (${x} & ~m) | (((${x} << 16) | words[k]) & m); k -= m;`}
       out[${i}] = ${mode === 'lut' ? 'vals[v]' : 'v'};
       g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ ${mode === 'lut' ? 'v' : '(v >>> 16)'}, 0x03220a95);`;
 
@@ -25,7 +28,7 @@ const header = `const mask = (1 << P) - 1;
 
 function unrolled(mode, L) {
   const xs = Array.from({ length: L }, (_, q) => `x${q}`);
-  const body = xs.map((x, q) => step(mode)(x, q === 0 ? 'i' : `i + ${q}`)).join('');
+  const body = xs.map((x, q) => step(mode, L === 1)(x, q === 0 ? 'i' : `i + ${q}`)).join('');
   return `
 /** ${mode}, L = ${L}: whole rows of ${L} entries (a partial last row is left to ${mode}N). */
 export function ${mode}L${L}(tb, P, words, vals, out, st, n, res) {

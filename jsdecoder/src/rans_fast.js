@@ -23,7 +23,7 @@ export function sv8L1(tb, P, words, vals, out, st, n, res) {
   for (; i < end; i += 1) {
       j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
       x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
-      m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+      if ((x0 >>> 16) === 0) x0 = (x0 << 16) | words[k++];
       out[i] = v;
       g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
   }
@@ -217,7 +217,7 @@ export function sv16L1(tb, P, words, vals, out, st, n, res) {
   for (; i < end; i += 1) {
       j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
       x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
-      m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+      if ((x0 >>> 16) === 0) x0 = (x0 << 16) | words[k++];
       out[i] = v;
       g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
   }
@@ -411,7 +411,7 @@ export function lutL1(tb, P, words, vals, out, st, n, res) {
   for (; i < end; i += 1) {
       j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
       x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
-      m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+      if ((x0 >>> 16) === 0) x0 = (x0 << 16) | words[k++];
       out[i] = vals[v];
       g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
   }

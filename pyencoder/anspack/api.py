@@ -68,7 +68,8 @@ def encode_tensor(name: str, array: np.ndarray, *, lanes: int | None = None, pre
                  side_size=len(data) - 2 * words.size)
 
 
-def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | None = None, precision: int = DEFAULT_PRECISION,
+def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] | None = None,
+           precision: int = DEFAULT_PRECISION,
            metadata: dict | None = None, dequant: Mapping[str, bytes] | None = None,
            raw: Iterable[str] = ()) -> bytes:
     """Encode named tensors into the bytes of an .anspack file.
@@ -76,7 +77,9 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | None = None, preci
     Args:
         tensors: name -> array. Integer arrays (int8, uint8, int16, uint16, int32, uint32) are
             entropy-coded losslessly with rANS; float16/float32 arrays are stored raw.
-        lanes: interleaved rANS lanes per tensor (default 4; clamped to the entry count).
+        lanes: interleaved rANS lanes per tensor (default 4; clamped to the entry count), or a mapping
+            name -> lanes (tensors not named get the default); see :func:`anspack.gpu.gpu_lanes` for
+            many-lane layouts suited to GPU decoding.
         precision: probability precision P in bits (1-15, default 12). A tensor with more than 2^P
             distinct values raises ValueError.
         metadata: a JSON-serializable dict stored with the file.
@@ -88,10 +91,11 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | None = None, preci
     """
     raw = set(raw)
     dequant = dict(dequant or {})
-    unknown = (raw | set(dequant)) - set(tensors)
+    unknown = (raw | set(dequant) | (set(lanes) if isinstance(lanes, Mapping) else set())) - set(tensors)
     if unknown:
-        raise KeyError(f"raw/dequant name tensors that are not given: {sorted(unknown)}")
-    blocks = [encode_tensor(name, arr, lanes=lanes, precision=precision, raw=name in raw,
+        raise KeyError(f"raw/dequant/lanes name tensors that are not given: {sorted(unknown)}")
+    lanes_of = lanes.get if isinstance(lanes, Mapping) else (lambda name: lanes)
+    blocks = [encode_tensor(name, arr, lanes=lanes_of(name), precision=precision, raw=name in raw,
                             dequant=dequant.get(name, b"")) for name, arr in tensors.items()]
     return container.write_file(blocks, metadata)
 

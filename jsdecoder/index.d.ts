@@ -123,6 +123,8 @@ export function decodeSeedLayout(...args: unknown[]): unknown;
 // ---- Parallel and streaming decode (src/async.js, src/stream.js) ----
 
 export interface AsyncDecodeOptions extends DecodeOptions {
+  /** Caller-supplied output arrays by name, as for decode() (filled by a copy from the workers' arrays). */
+  outputs?: Record<string, TensorData>;
   /** Number of workers (default: hardware concurrency, at most one per tensor); 0 = decode on the calling thread. */
   workers?: number;
   /** A pool from createDecoderPool() to use instead of starting workers (it stays alive). */

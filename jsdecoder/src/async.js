@@ -170,6 +170,21 @@ async function decodeWith(workers, buffer, options) {
   }
   const tensors = new Array(hdr.tensors.length);
   for (const r of results) r.idx.forEach((i, j) => { tensors[i] = r.tensors[j]; });
+  const outputs = options.outputs;
+  if (outputs) {
+    // decode()'s `outputs` option: copy into the caller's arrays (tensors returned dequantized excepted)
+    for (const t of tensors) {
+      const o = outputs[t.name];
+      if (o === undefined || o === null || t.storedDtype !== undefined) continue;
+      const Ctor = t.data.constructor;
+      if (!(o instanceof Ctor) || o.length < t.data.length) {
+        throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} must be a ${Ctor.name} of length >= ${t.data.length}`, { tensor: t.name });
+      }
+      const view = o.length === t.data.length ? o : o.subarray(0, t.data.length);
+      view.set(t.data);
+      t.data = view;
+    }
+  }
   const byName = Object.create(null);
   for (const t of tensors) byName[t.name] = t;
   return { tensors, byName, metadata: hdr.metadata };
@@ -179,8 +194,8 @@ async function decodeWith(workers, buffer, options) {
  * Decode every tensor of a file on worker threads; resolves to what decode() returns.
  *
  * @param {ArrayBuffer | ArrayBufferView} buffer  the whole file (not modified or detached)
- * @param {object} [options]  verify, dequantize, maxEntries, maxTotalEntries as for decode(), and
- *   workers: number of workers (default: hardware concurrency, at most one per tensor; 0 = decode
+ * @param {object} [options]  verify, dequantize, maxEntries, maxTotalEntries, outputs as for decode()
+ *   (outputs are filled by a copy from the workers' arrays), and workers: number of workers (default: hardware concurrency, at most one per tensor; 0 = decode
  *   on the calling thread), or pool: a createDecoderPool() pool to use (kept alive)
  * @returns {Promise<{tensors: object[], byName: Object<string, object>, metadata: object}>}
  */

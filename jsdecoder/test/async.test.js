@@ -143,3 +143,19 @@ test('bad arguments and limits', async () => {
   e = await asyncErrorOf(createDecoderPool(0));
   assert.equal(e.code, 'BadArgument');
 });
+
+test('outputs: decoded into the caller\'s arrays, as decode() does', async () => {
+  const bytes = manyTensors();
+  const want = decode(bytes);
+  const n3 = want.byName['layer4.w'].data.length;
+  const out3 = new Int8Array(n3 + 5).fill(99);
+  const outB = new Float32Array(3);
+  const r = await decodeAsync(bytes, { workers: 2, outputs: { 'layer4.w': out3, bias: outB } });
+  sameTensors(r, want);
+  assert.equal(r.byName['layer4.w'].data.buffer, out3.buffer);
+  assert.deepEqual([...out3.subarray(0, n3)], [...want.byName['layer4.w'].data]);
+  assert.equal(out3[n3], 99);
+  assert.equal(r.byName.bias.data, outB);
+  const e = await asyncErrorOf(decodeAsync(bytes, { workers: 2, outputs: { 'layer4.w': new Int16Array(n3) } }));
+  assert.equal(e.code, 'BadArgument');
+});

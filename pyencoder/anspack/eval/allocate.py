@@ -46,15 +46,20 @@ META_BYTES_PER_TENSOR = 64  # estimate of the metadata JSON ("anspack.schemes") 
 
 @dataclass
 class Option:
-    """One way to store a tensor: ``kind`` is ``ecq`` (with ``step``), ``fp16`` or ``fp32``."""
+    """One way to store a tensor: ``kind`` is ``ecq`` (with ``step``; reconstruction at bin centroids
+    through a lookup table, or at the bin midpoints ``j·step`` through an affine block when ``mid``),
+    ``fp16`` or ``fp32``."""
 
     kind: str
     step: float | None
     bits: float          # estimated coded size of the data block + dequant block, in bits
     mse: float           # per-weight squared error in the (column-scaled) quantization domain
+    mid: bool = False
 
     def describe(self) -> str:
-        return f"ecq,step={self.step:.6g}" if self.kind == "ecq" else self.kind
+        if self.kind != "ecq":
+            return self.kind
+        return f"ecq,step={self.step:.6g}" + (",mid" if self.mid else "")
 
 
 @dataclass
@@ -119,7 +124,8 @@ class Allocation:
                 step = o.step
                 if p.col_scale is not None:
                     step = o.step / float(np.sqrt(np.mean(np.asarray(p.col_scale, np.float64) ** 2)))
-                out.append(f"{n}=step:{step!r}" + (f",rdo:{self.rdo!r}" if self.rdo else ""))
+                out.append(f"{n}=step:{step!r}" + (f",rdo:{self.rdo!r}" if self.rdo else "")
+                           + (",mid" if o.mid else ""))
             else:
                 out.append(f"{n}={o.kind}")
         return out
@@ -132,10 +138,21 @@ class Allocation:
         if p.option.kind == "fp32":
             return qz.passthrough(x.astype(np.float32))
         x32 = x.astype(np.float32)
+        step = p.option.step
+        if p.option.mid:  # bin midpoints j * step: an AFFINE block (one scale, or one per column)
+            d = np.ones(1, np.float32) if p.col_scale is None else np.asarray(p.col_scale, np.float32)
+            r = qz.uniform(x32 * d if p.col_scale is not None else x32, step, rdo=self.rdo, centroid=False)
+            if p.col_scale is None:
+                block = dq.affine_block(np.float32([step]))
+            else:
+                block = dq.affine_block((np.float32(step) / d).astype(np.float32), axis=x.ndim - 1)
+            recon = dq.dequantize_block(memoryview(block), r.q, tensor=name, offset=0)
+            return qz.Quantized(r.q, block, recon, r.scheme + (",colscale" if p.col_scale is not None else ""),
+                                dict(r.info))
         if p.col_scale is None:
-            return qz.uniform(x32, p.option.step, rdo=self.rdo)
+            return qz.uniform(x32, step, rdo=self.rdo)
         d = np.asarray(p.col_scale, np.float32)
-        r = qz.uniform(x32 * d, p.option.step, rdo=self.rdo)
+        r = qz.uniform(x32 * d, step, rdo=self.rdo)
         desc = dq.parse_block(memoryview(r.block), shape=r.q.shape, tensor=name, offset=0)
         if desc.kind == dq.KIND_LUT:
             table, base = desc.table, desc.base
@@ -219,7 +236,8 @@ def _ecq_rate(design, itemsize_hint: int | None, extra_bytes: int, precision: in
 
 
 def rd_options(x: np.ndarray, *, col_scale: np.ndarray | None = None, rdo: float = 0.0,
-               precision: int = DEFAULT_PRECISION, steps: Sequence[float] | None = None) -> list[Option]:
+               precision: int = DEFAULT_PRECISION, steps: Sequence[float] | None = None,
+               mids: bool = True) -> list[Option]:
     """Candidate storage options for one float tensor with their coded size and per-weight error."""
     x = np.asarray(x, np.float32)
     xs = x * np.asarray(col_scale, np.float32) if col_scale is not None else x
@@ -234,16 +252,21 @@ def rd_options(x: np.ndarray, *, col_scale: np.ndarray | None = None, rdo: float
         return opts
     st = qz._Sorted(xs)
     rms = st.std if st.std > 0 else 1.0
-    extra = 8 + 4 * xs.shape[-1] if col_scale is not None else 0
+    cols = xs.shape[-1] if xs.ndim else 1
     cand = steps if steps is not None else [rms * 2.0 ** (k / 4.0) for k in STEP_RANGE]
     for s in cand:
-        try:
-            d = qz._uniform_design(st, float(s), rdo, True)
-        except ValueError:  # too many levels
-            continue
-        if d[0].size > (1 << 15):
-            continue
-        opts.append(Option("ecq", float(s), _ecq_rate(d, None, extra, precision), d[4] / n))
+        for mid in ((False, True) if mids else (False,)):
+            try:
+                d = qz._uniform_design(st, float(s), rdo, not mid)
+            except ValueError:  # too many levels
+                continue
+            if d[0].size > (1 << 15):
+                continue
+            if mid:  # AFFINE block: 8 bytes + (scale, zero) per slice, no table
+                side = (8 + 8 * cols) - 4 * d[0].size if col_scale is not None else 8 - 4 * d[0].size
+            else:  # LUT (kind 2) or SCALED_LUT (kind 3: + 8 bytes + a scale per column)
+                side = 8 + 4 * cols if col_scale is not None else 0
+            opts.append(Option("ecq", float(s), _ecq_rate(d, None, side, precision), d[4] / n, mid))
     return opts
 
 
@@ -343,7 +366,7 @@ def make_task(tensors: Mapping[str, np.ndarray], calibration, *, model_dir=None,
 def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = None,
              target_distortion: float | None = None, calibration=None, gains: Mapping[str, float] | None = None,
              column_scaling: bool = True, rdo: float = 0.0, precision: int = DEFAULT_PRECISION,
-             verify: bool = True, model_dir=None, max_sentences: int | None = 64,
+             verify: bool = True, model_dir=None, max_sentences: int | None = 64, refine: int = 0,
              progress: Callable[[str], None] | None = None) -> Allocation:
     """Give each float tensor its own step for a whole-file budget or a distortion target.
 
@@ -356,6 +379,9 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
     gains: precomputed per-tensor gains (skip the perturbation measurement; must have been measured with
         the same ``column_scaling``).
     column_scaling: scale the input columns of linear weights by ``sqrt(E[x_j²])`` before quantizing.
+    refine: after solving, re-measure each tensor's gain at its chosen quantization (the secant
+        ``D_t / mse_t`` of the real task, alone) and solve again, this many times: for low rates, where
+        the distortion is no longer quadratic in the error (costs one task evaluation per tensor).
     """
     from .sensitivity import column_scales, perturbation_gains
 
@@ -390,9 +416,28 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
                                                if n not in options)
     n_entries = int(sum(np.asarray(a).size for a in tensors.values()))
     history = []
+    def refined(choice):
+        if not refine or task is None:
+            return choice
+        for _ in range(refine):
+            alloc0 = _build(choice, gains, col, sizes, fixed, n_entries, 0.0, rdo)
+            for n, p in alloc0.plans.items():
+                if p.option.mse > 0 and gains[n] > 0:
+                    Dn = task.distortion({n: alloc0.quantize_one(n, tensors[n]).recon})
+                    if Dn > 0:
+                        gains[n] = Dn / p.option.mse
+                        say(f"refine {n}")
+            choice, _ = (solve(options, gains, sizes=sizes, budget_bits=target_bits * n_entries - fixed)
+                         if target_bits is not None else
+                         solve(options, gains, sizes=sizes, target_distortion=float(target_distortion)))
+        return choice
+
     if target_bits is not None:
         budget = target_bits * n_entries - fixed
         choice, lam = solve(options, gains, sizes=sizes, budget_bits=budget)
+        if refine:
+            choice = refined(choice)
+            choice, lam = solve(options, gains, sizes=sizes, budget_bits=budget)
         alloc = _build(choice, gains, col, sizes, fixed, n_entries, lam, rdo)
         if verify:  # the estimate is accurate to a few words per tensor; confirm on the real file
             for _ in range(3):
@@ -406,6 +451,9 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
     else:
         target = float(target_distortion)
         choice, lam = solve(options, gains, sizes=sizes, target_distortion=target)
+        if refine:
+            choice = refined(choice)
+            choice, lam = solve(options, gains, sizes=sizes, target_distortion=target)
         alloc = _build(choice, gains, col, sizes, fixed, n_entries, lam, rdo)
         if verify and task is not None:  # the additive model is a model: check on the real network
             for _ in range(4):

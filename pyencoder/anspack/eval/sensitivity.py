@@ -253,6 +253,7 @@ def perturbation_gains(task: Task, names: Sequence[str], *, col_scales: Mapping[
         w = np.asarray(task.weights[name], np.float32)
         rng = np.random.default_rng([seed, i])
         z = rng.standard_normal(w.shape)
+        z_var = float(np.mean(z * z)) if z.size else 1.0  # the realized noise variance (scaled domain)
         d = col_scales.get(name)
         if d is not None:
             z = z / np.asarray(d, np.float64)  # broadcast over the last axis (columns)
@@ -264,7 +265,7 @@ def perturbation_gains(task: Task, names: Sequence[str], *, col_scales: Mapping[
         g = 0.0
         for attempt in range(3):
             D = task.distortion({name: (w + sigma * z).astype(np.float32)}) - base
-            g = max(D, 0.0) / (sigma * sigma)
+            g = max(D, 0.0) / (sigma * sigma * z_var)
             if target / 1000 <= D <= target * 100 or attempt == 2:
                 break
             if D <= target * 1e-6:  # no measurable effect (e.g. a key bias under softmax): try 10x once

@@ -254,3 +254,36 @@ def test_decode_stream_errors(page, log_server):
     assert r["got"]["code"] == "Truncated" and r["yielded"] == len(hdr.tensors) - 1
     r = page.evaluate(STREAM_ERR_JS, [log_server.base + "data/long.anspack", 7])
     assert r["got"]["code"] == "SizeMismatch" and r["yielded"] == len(hdr.tensors)
+
+
+COUNTED_FETCH_JS = """
+async ([url, name]) => {
+  const A = window.anspack;
+  const seen = [];
+  const countingFetch = async (u, init) => {
+    const r = await fetch(u, init);
+    const body = await r.arrayBuffer();
+    seen.push({ range: new Headers(init?.headers).get('Range'), status: r.status, bytes: body.byteLength,
+                contentRange: r.headers.get('Content-Range') });
+    return new Response(body, { status: r.status, headers: r.headers });
+  };
+  const t = await A.fetchTensor(url, name, { fetch: countingFetch });
+  const whole = A.decodeTensor(await window.fetchBytes(url), name);
+  return { seen, same: (await window.sha256Hex(t.data)) === (await window.sha256Hex(whole.data)) && t.checksum === whole.checksum };
+}
+"""
+
+
+def test_fetch_tensor_with_the_harness_server(served_dir, browser_page):
+    """The test harness's own static server (tests/browser/anspack_test_server.py) honours Range too."""
+    data, _ = model_file()
+    url = served_dir.write("h.anspack", data)
+    info = next(t for t in anspack.read_header(data).tensors if t.name == "w2")
+    prefix = 40 + int.from_bytes(data[28:32], "little") + int.from_bytes(data[32:36], "little")
+    r = browser_page.evaluate(COUNTED_FETCH_JS, [url, "w2"])
+    assert r["same"]
+    end = info.data_offset + info.data_size - 1
+    assert [(s["range"], s["status"], s["bytes"]) for s in r["seen"]] == [
+        ("bytes=0-39", 206, 40), (f"bytes=40-{prefix - 1}", 206, prefix - 40),
+        (f"bytes={info.data_offset}-{end}", 206, info.data_size)]
+    assert r["seen"][2]["contentRange"] == f"bytes {info.data_offset}-{end}/{len(data)}"

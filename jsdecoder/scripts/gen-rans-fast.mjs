@@ -44,27 +44,31 @@ export function ${mode}L${L}(tb, P, words, vals, out, st, n, res) {
 `;
 }
 
+function lanesBlock(mode, width, indent) {
+  const xs = Array.from({ length: width }, (_, q) => `x${q}`);
+  const body = xs.map((x, q) => step(mode)(x, q === 0 ? 'i' : `i + ${q}`)).join('').replace(/\n      /g, `\n${indent}  `);
+  return `
+${indent}for (; q + ${width} <= L; q += ${width}) {
+${indent}  let ${xs.map((x, q) => `${x} = st[q${q ? ` + ${q}` : ''}]`).join(', ')};
+${indent}  const i = r + q;${body}
+${indent}  ${xs.map((x, q) => `st[q${q ? ` + ${q}` : ''}] = ${x};`).join(' ')}
+${indent}}`;
+}
+
 function generic(mode) {
-  const block = ['x0', 'x1', 'x2', 'x3'].map((x, q) => step(mode)(x, q === 0 ? 'i' : `i + ${q}`)).join('');
   const single = (indent) => step(mode)('x', 'i').replace(/\n      /g, `\n${indent}`);
   return `
 /**
  * ${mode}, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. Whole rows go
- * four lanes at a time (states in locals), then the remaining L mod 4 lanes; then the partial last row.
+ * eight lanes at a time (states in locals), then four, then one; then the partial last row.
  */
 export function ${mode}N(tb, P, words, vals, out, st, n, res) {
   ${header}
   const L = st.length;
-  const L4 = L - (L % 4);
   const end = n - (n % L);
   let r = res[2];
   for (; r < end; r += L) {
-    let q = 0;
-    for (; q < L4; q += 4) {
-      let x0 = st[q], x1 = st[q + 1], x2 = st[q + 2], x3 = st[q + 3];
-      const i = r + q;${block.replace(/\n      /g, '\n        ')}
-      st[q] = x0; st[q + 1] = x1; st[q + 2] = x2; st[q + 3] = x3;
-    }
+    let q = 0;${lanesBlock(mode, 8, '    ')}${lanesBlock(mode, 4, '    ')}
     for (; q < L; q++) {
       let x = st[q];
       const i = r + q;${single('        ')}

@@ -145,41 +145,85 @@ export function sv8L8(tb, P, words, vals, out, st, n, res) {
 
 /**
  * sv8, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. Whole rows go
- * four lanes at a time (states in locals), then the remaining L mod 4 lanes; then the partial last row.
+ * eight lanes at a time (states in locals), then four, then one; then the partial last row.
  */
 export function sv8N(tb, P, words, vals, out, st, n, res) {
   const mask = (1 << P) - 1;
   let e = 0, v = 0, j = 0, m = 0;
   let g = res[1], k = res[0];
   const L = st.length;
-  const L4 = L - (L % 4);
   const end = n - (n % L);
   let r = res[2];
   for (; r < end; r += L) {
     let q = 0;
-    for (; q < L4; q += 4) {
+    for (; q + 8 <= L; q += 8) {
+      let x0 = st[q], x1 = st[q + 1], x2 = st[q + 2], x3 = st[q + 3], x4 = st[q + 4], x5 = st[q + 5], x6 = st[q + 6], x7 = st[q + 7];
+      const i = r + q;
+      j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
+      m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+      out[i] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
+      m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
+      out[i + 1] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
+      m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
+      out[i + 2] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
+      m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
+      out[i + 3] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x4 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x4 = (Math.imul(e >>> 16, x4 >>> P) + (e & 0xffff)) | 0;
+      m = ((x4 >>> 16) - 1) >> 31; x4 = (x4 & ~m) | (((x4 << 16) | words[k]) & m); k -= m;
+      out[i + 4] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x5 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x5 = (Math.imul(e >>> 16, x5 >>> P) + (e & 0xffff)) | 0;
+      m = ((x5 >>> 16) - 1) >> 31; x5 = (x5 & ~m) | (((x5 << 16) | words[k]) & m); k -= m;
+      out[i + 5] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x6 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x6 = (Math.imul(e >>> 16, x6 >>> P) + (e & 0xffff)) | 0;
+      m = ((x6 >>> 16) - 1) >> 31; x6 = (x6 & ~m) | (((x6 << 16) | words[k]) & m); k -= m;
+      out[i + 6] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x7 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x7 = (Math.imul(e >>> 16, x7 >>> P) + (e & 0xffff)) | 0;
+      m = ((x7 >>> 16) - 1) >> 31; x7 = (x7 & ~m) | (((x7 << 16) | words[k]) & m); k -= m;
+      out[i + 7] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      st[q] = x0; st[q + 1] = x1; st[q + 2] = x2; st[q + 3] = x3; st[q + 4] = x4; st[q + 5] = x5; st[q + 6] = x6; st[q + 7] = x7;
+    }
+    for (; q + 4 <= L; q += 4) {
       let x0 = st[q], x1 = st[q + 1], x2 = st[q + 2], x3 = st[q + 3];
       const i = r + q;
-        j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
-        m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
-        out[i] = v;
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
-        j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
-        m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
-        out[i + 1] = v;
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
-        j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
-        m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
-        out[i + 2] = v;
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
-        j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
-        m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
-        out[i + 3] = v;
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
+      m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+      out[i] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
+      m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
+      out[i + 1] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
+      m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
+      out[i + 2] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
+      m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
+      out[i + 3] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
       st[q] = x0; st[q + 1] = x1; st[q + 2] = x2; st[q + 3] = x3;
     }
     for (; q < L; q++) {
@@ -339,41 +383,85 @@ export function sv16L8(tb, P, words, vals, out, st, n, res) {
 
 /**
  * sv16, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. Whole rows go
- * four lanes at a time (states in locals), then the remaining L mod 4 lanes; then the partial last row.
+ * eight lanes at a time (states in locals), then four, then one; then the partial last row.
  */
 export function sv16N(tb, P, words, vals, out, st, n, res) {
   const mask = (1 << P) - 1;
   let e = 0, v = 0, j = 0, m = 0;
   let g = res[1], k = res[0];
   const L = st.length;
-  const L4 = L - (L % 4);
   const end = n - (n % L);
   let r = res[2];
   for (; r < end; r += L) {
     let q = 0;
-    for (; q < L4; q += 4) {
+    for (; q + 8 <= L; q += 8) {
+      let x0 = st[q], x1 = st[q + 1], x2 = st[q + 2], x3 = st[q + 3], x4 = st[q + 4], x5 = st[q + 5], x6 = st[q + 6], x7 = st[q + 7];
+      const i = r + q;
+      j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
+      m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+      out[i] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
+      m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
+      out[i + 1] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
+      m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
+      out[i + 2] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
+      m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
+      out[i + 3] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x4 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x4 = (Math.imul(e >>> 16, x4 >>> P) + (e & 0xffff)) | 0;
+      m = ((x4 >>> 16) - 1) >> 31; x4 = (x4 & ~m) | (((x4 << 16) | words[k]) & m); k -= m;
+      out[i + 4] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x5 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x5 = (Math.imul(e >>> 16, x5 >>> P) + (e & 0xffff)) | 0;
+      m = ((x5 >>> 16) - 1) >> 31; x5 = (x5 & ~m) | (((x5 << 16) | words[k]) & m); k -= m;
+      out[i + 5] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x6 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x6 = (Math.imul(e >>> 16, x6 >>> P) + (e & 0xffff)) | 0;
+      m = ((x6 >>> 16) - 1) >> 31; x6 = (x6 & ~m) | (((x6 << 16) | words[k]) & m); k -= m;
+      out[i + 6] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x7 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x7 = (Math.imul(e >>> 16, x7 >>> P) + (e & 0xffff)) | 0;
+      m = ((x7 >>> 16) - 1) >> 31; x7 = (x7 & ~m) | (((x7 << 16) | words[k]) & m); k -= m;
+      out[i + 7] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      st[q] = x0; st[q + 1] = x1; st[q + 2] = x2; st[q + 3] = x3; st[q + 4] = x4; st[q + 5] = x5; st[q + 6] = x6; st[q + 7] = x7;
+    }
+    for (; q + 4 <= L; q += 4) {
       let x0 = st[q], x1 = st[q + 1], x2 = st[q + 2], x3 = st[q + 3];
       const i = r + q;
-        j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
-        m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
-        out[i] = v;
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
-        j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
-        m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
-        out[i + 1] = v;
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
-        j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
-        m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
-        out[i + 2] = v;
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
-        j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
-        m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
-        out[i + 3] = v;
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
+      m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+      out[i] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
+      m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
+      out[i + 1] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
+      m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
+      out[i + 2] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
+      j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
+      m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
+      out[i + 3] = v;
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ (v >>> 16), 0x03220a95);
       st[q] = x0; st[q + 1] = x1; st[q + 2] = x2; st[q + 3] = x3;
     }
     for (; q < L; q++) {
@@ -533,41 +621,85 @@ export function lutL8(tb, P, words, vals, out, st, n, res) {
 
 /**
  * lut, any L: entries [res[2], n) (res[2] a multiple of L), lane states in st. Whole rows go
- * four lanes at a time (states in locals), then the remaining L mod 4 lanes; then the partial last row.
+ * eight lanes at a time (states in locals), then four, then one; then the partial last row.
  */
 export function lutN(tb, P, words, vals, out, st, n, res) {
   const mask = (1 << P) - 1;
   let e = 0, v = 0, j = 0, m = 0;
   let g = res[1], k = res[0];
   const L = st.length;
-  const L4 = L - (L % 4);
   const end = n - (n % L);
   let r = res[2];
   for (; r < end; r += L) {
     let q = 0;
-    for (; q < L4; q += 4) {
+    for (; q + 8 <= L; q += 8) {
+      let x0 = st[q], x1 = st[q + 1], x2 = st[q + 2], x3 = st[q + 3], x4 = st[q + 4], x5 = st[q + 5], x6 = st[q + 6], x7 = st[q + 7];
+      const i = r + q;
+      j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
+      m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+      out[i] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
+      m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
+      out[i + 1] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
+      m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
+      out[i + 2] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
+      m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
+      out[i + 3] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x4 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x4 = (Math.imul(e >>> 16, x4 >>> P) + (e & 0xffff)) | 0;
+      m = ((x4 >>> 16) - 1) >> 31; x4 = (x4 & ~m) | (((x4 << 16) | words[k]) & m); k -= m;
+      out[i + 4] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x5 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x5 = (Math.imul(e >>> 16, x5 >>> P) + (e & 0xffff)) | 0;
+      m = ((x5 >>> 16) - 1) >> 31; x5 = (x5 & ~m) | (((x5 << 16) | words[k]) & m); k -= m;
+      out[i + 5] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x6 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x6 = (Math.imul(e >>> 16, x6 >>> P) + (e & 0xffff)) | 0;
+      m = ((x6 >>> 16) - 1) >> 31; x6 = (x6 & ~m) | (((x6 << 16) | words[k]) & m); k -= m;
+      out[i + 6] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x7 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x7 = (Math.imul(e >>> 16, x7 >>> P) + (e & 0xffff)) | 0;
+      m = ((x7 >>> 16) - 1) >> 31; x7 = (x7 & ~m) | (((x7 << 16) | words[k]) & m); k -= m;
+      out[i + 7] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      st[q] = x0; st[q + 1] = x1; st[q + 2] = x2; st[q + 3] = x3; st[q + 4] = x4; st[q + 5] = x5; st[q + 6] = x6; st[q + 7] = x7;
+    }
+    for (; q + 4 <= L; q += 4) {
       let x0 = st[q], x1 = st[q + 1], x2 = st[q + 2], x3 = st[q + 3];
       const i = r + q;
-        j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
-        m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
-        out[i] = vals[v];
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
-        j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
-        m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
-        out[i + 1] = vals[v];
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
-        j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
-        m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
-        out[i + 2] = vals[v];
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
-        j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
-        x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
-        m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
-        out[i + 3] = vals[v];
-        g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x0 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x0 = (Math.imul(e >>> 16, x0 >>> P) + (e & 0xffff)) | 0;
+      m = ((x0 >>> 16) - 1) >> 31; x0 = (x0 & ~m) | (((x0 << 16) | words[k]) & m); k -= m;
+      out[i] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x1 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x1 = (Math.imul(e >>> 16, x1 >>> P) + (e & 0xffff)) | 0;
+      m = ((x1 >>> 16) - 1) >> 31; x1 = (x1 & ~m) | (((x1 << 16) | words[k]) & m); k -= m;
+      out[i + 1] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x2 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x2 = (Math.imul(e >>> 16, x2 >>> P) + (e & 0xffff)) | 0;
+      m = ((x2 >>> 16) - 1) >> 31; x2 = (x2 & ~m) | (((x2 << 16) | words[k]) & m); k -= m;
+      out[i + 2] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
+      j = (x3 & mask) << 1; e = tb[j]; v = tb[j + 1];
+      x3 = (Math.imul(e >>> 16, x3 >>> P) + (e & 0xffff)) | 0;
+      m = ((x3 >>> 16) - 1) >> 31; x3 = (x3 & ~m) | (((x3 << 16) | words[k]) & m); k -= m;
+      out[i + 3] = vals[v];
+      g = Math.imul(((g << 5) | ((g >>> 21) & 31)) ^ v, 0x03220a95);
       st[q] = x0; st[q + 1] = x1; st[q + 2] = x2; st[q + 3] = x3;
     }
     for (; q < L; q++) {

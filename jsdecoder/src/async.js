@@ -211,6 +211,7 @@ export async function decodeAsync(buffer, options = {}) {
     throw new AnspackError('BadArgument', `workers must be an integer 0..256, got ${workers}`);
   }
   const hdr = parseHeader(buffer, { maxEntries: rest.maxEntries, verify: rest.verify ?? true });
+  if (hdr.tensors.length === 0) return decode(buffer, rest);  // nothing to hand out
   const k = Math.max(1, Math.min(workers ?? (await defaultWorkerCount()), hdr.tensors.length));
   const p = await createDecoderPool(k, { workerUrl });
   try {

@@ -159,3 +159,16 @@ test('outputs: decoded into the caller\'s arrays, as decode() does', async () =>
   const e = await asyncErrorOf(decodeAsync(bytes, { workers: 2, outputs: { 'layer4.w': new Int16Array(n3) } }));
   assert.equal(e.code, 'BadArgument');
 });
+
+test('a file without tensors decodes to nothing (no worker needed)', async () => {
+  const bytes = encodeFile([], { empty: true });
+  const r = await decodeAsync(bytes, { workers: 2 });
+  assert.deepEqual(r.tensors, []);
+  assert.deepEqual(r.metadata, { empty: true });
+  const pool = await createDecoderPool(1);
+  try {
+    assert.deepEqual((await pool.decode(bytes)).tensors, []);
+  } finally {
+    await pool.terminate();
+  }
+});

@@ -12,7 +12,7 @@ const files = lanes.map((L) => ({ label: `L=${L}`, bytes: new Uint8Array(readFil
 
 function stats(times) {
   const s = [...times].sort((a, b) => a - b);
-  return { best: s[0], median: s[Math.floor(s.length / 2)] };
+  return { best: s[0], median: s[Math.floor(s.length / 2)], times };
 }
 const gzTimes = [];
 for (let round = 0; round < repeats + 2; round++) {

@@ -96,7 +96,7 @@ export function readHeader(buffer, options = {}) {
  * @param {number} [options.maxEntries=2**28]  limit on the entries of any one tensor
  * @param {number} [options.maxTotalEntries=2**30]  limit on the entries of all tensors together
  * @param {Object<string, ArrayBufferView>} [options.outputs]  caller-supplied output arrays by name
- *   (of the dtype's array type and length >= n; ignored for tensors returned dequantized)
+ *   (of the dtype's array type and length >= n; for a dequantized tensor they receive the integers)
  * @returns {{tensors: object[], byName: Object<string, object>, metadata: object}}
  */
 export function decode(buffer, options = {}) {

@@ -617,14 +617,23 @@ def trellis_for_snr(x, snr: float, *, a: float = TCQ_DEFAULT_A) -> Quantized:
         return _tcq_result(x, np.zeros(flat.size, np.int64), 1.0, tag + ",step=1,tcq")
     sub = _subset(flat)
     std = math.sqrt(float(np.mean(sub * sub))) or math.sqrt(energy / flat.size)
-    lo, hi = math.log(std * 2.0 ** -12), math.log(std * 8.0)
-    for _ in range(22):   # bisection on the subset: SNR falls as the step grows
-        mid = 0.5 * (lo + hi)
-        k, _, _ = _tcq_run(sub, float(np.float32(math.exp(mid))), a)
-        if _tcq_snr(sub, k, float(np.float32(math.exp(mid)))) >= snr:
-            lo = mid
+    # safeguarded Newton on log(step): about -8.69 dB per unit of log(step) (6.02 dB per octave)
+    lo, hi = math.log(std * 2.0 ** -14), math.log(std * 8.0)   # SNR(lo) >= target > SNR(hi) assumed
+    ls = math.log(max(std * math.sqrt(3.0 * 10.0 ** (-snr / 10.0)), std * 2.0 ** -13))
+    for _ in range(24):
+        stp = float(np.float32(math.exp(ls)))
+        k, _, _ = _tcq_run(sub, stp, a)
+        got = _tcq_snr(sub, k, stp)
+        if got >= snr:
+            lo = ls
+            if got - snr < 0.004:
+                break
         else:
-            hi = mid
+            hi = ls
+        if hi - lo < 1e-4:
+            break
+        nxt = ls + (got - snr - 0.004) / 8.69
+        ls = nxt if lo < nxt < hi else 0.5 * (lo + hi)
     step = float(np.float32(math.exp(lo)))
     best = None
     for _ in range(12):   # confirm on the whole tensor; about 8.7 dB per factor e of the step
@@ -633,9 +642,9 @@ def trellis_for_snr(x, snr: float, *, a: float = TCQ_DEFAULT_A) -> Quantized:
         if got >= snr:
             if best is None or step > best[0]:
                 best = (step, k)
-            if got - snr < 0.02:
+            if got - snr < 0.008:
                 break
-            step = float(np.float32(step * math.exp((got - snr - 0.005) / 8.69)))
+            step = float(np.float32(step * math.exp((got - snr - 0.003) / 8.69)))
         else:
             step = float(np.float32(step * math.exp((got - snr - 0.005) / 8.69)))
             if best is not None and step <= best[0]:

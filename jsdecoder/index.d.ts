@@ -154,6 +154,12 @@ export interface StreamTensorInfo {
 }
 
 export interface StreamDecodeOptions extends DecodeOptions {
+  /** Decode each tensor on one of this many workers while the next bytes arrive (default 0: this thread). */
+  workers?: number;
+  /** A pool from createDecoderPool() to decode on (kept alive). */
+  pool?: DecoderPool;
+  /** Where worker.js is served from, when `workers` starts a pool. */
+  workerUrl?: string | URL;
   /** Called once the header, table and metadata have arrived and been validated. */
   onHeader?: (info: { fileSize: number; metadata: Record<string, unknown>; tensors: StreamTensorInfo[] }) => void;
 }

@@ -146,6 +146,17 @@ async ([url, chunk]) => {
     out.ends.push(d.dequantSize > 0 ? d.dequantOffset + d.dequantSize : d.dataOffset + d.dataSize);
     out.chunked.push(await same(t, want[i++]));
   }
+  // decoded on two Web Workers while the 7-byte chunks keep coming
+  out.workers = [];
+  pos = 0;
+  const stream2 = new ReadableStream({
+    pull(c) {
+      if (pos >= bytes.length) { c.close(); return; }
+      c.enqueue(bytes.slice(pos, pos + chunk)); pos = Math.min(bytes.length, pos + chunk);
+    },
+  }, { highWaterMark: 0 });
+  i = 0;
+  for await (const t of A.decodeStream(stream2, { workers: 2 })) out.workers.push(await same(t, want[i++]));
   out.count = want.length;
   return out;
 }
@@ -159,6 +170,7 @@ def test_decode_stream(page, log_server):
     assert r["count"] == len(tensors)
     assert r["body"] == [True] * len(tensors)
     assert r["chunked"] == [True] * len(tensors)
+    assert r["workers"] == [True] * len(tensors)
     for at, end in zip(r["deliveredAt"], r["ends"]):
         assert end <= at < end + 7  # yielded as soon as its blocks had arrived
 

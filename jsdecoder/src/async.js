@@ -74,6 +74,7 @@ async function spawnWorker(url) {
     post = (msg, transfer) => worker.postMessage(msg, transfer);
   }
   return {
+    get busy() { return pending.size; },
     request(bytes, options) {
       if (failAll) return Promise.reject(failAll);
       const id = nextId++;
@@ -124,6 +125,17 @@ export async function createDecoderPool(size, options = {}) {
     decode: (buffer, opts = {}) => {
       if (closed) return Promise.reject(new AnspackError('BadArgument', 'the decoder pool was terminated'));
       return decodeWith(workers, buffer, opts);
+    },
+    /**
+     * Decode one subfile (stream.js buildSubfile; its buffer is transferred) on the least busy
+     * worker. Resolves to its tensors; rejects with the worker's error as a plain object
+     * {name, code, message, offset, tensor} (offsets in subfile coordinates), or an AnspackError.
+     */
+    decodeSubfile: (bytes, opts = {}) => {
+      if (closed) return Promise.reject(new AnspackError('BadArgument', 'the decoder pool was terminated'));
+      let w = workers[0];
+      for (const x of workers) if (x.busy < w.busy) w = x;
+      return w.request(bytes, { verify: opts.verify ?? true, dequantize: opts.dequantize ?? false, maxEntries: opts.maxEntries });
     },
     async terminate() {
       closed = true;

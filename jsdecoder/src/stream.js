@@ -399,13 +399,34 @@ function openSource(source) {
  * The prefix (header, table, metadata) is validated first, before any tensor is decoded; the stream
  * must end exactly at file_size (Truncated / SizeMismatch otherwise).
  *
+ * With `workers` (or a `pool` from createDecoderPool), each tensor is decoded on a worker as soon as
+ * its bytes have arrived while the next bytes are read, so download and decode overlap on several
+ * cores; tensors are still yielded in table order (each once it and all before it are decoded), and
+ * at most `pool.size` tensors are decoded ahead of the consumer.
+ *
  * @param {ReadableStream<Uint8Array> | Response | AsyncIterable<Uint8Array>} source
- * @param {object} [options]  verify, dequantize, maxEntries, maxTotalEntries as for decode(), and
- *   onHeader({fileSize, metadata, tensors}) called once the prefix has been validated
+ * @param {object} [options]  verify, dequantize, maxEntries, maxTotalEntries as for decode(),
+ *   onHeader({fileSize, metadata, tensors}) called once the prefix has been validated, and
+ *   workers (number of workers to start for this stream; default 0 = decode on this thread) or
+ *   pool (a createDecoderPool() pool, kept alive)
  * @returns {AsyncGenerator<object>}
  */
 export async function* decodeStream(source, options = {}) {
   const opts = streamOptions(options);
+  const workers = options.workers ?? 0;
+  if (!Number.isInteger(workers) || workers < 0 || workers > 256) {
+    throw new AnspackError('BadArgument', `workers must be an integer 0..256, got ${workers}`);
+  }
+  const ownPool = !options.pool && workers > 0;
+  const pool = options.pool ?? (ownPool ? await (await import('./async.js')).createDecoderPool(workers, { workerUrl: options.workerUrl }) : null);
+  try {
+    yield* streamTensors(source, options, opts, pool);
+  } finally {
+    if (ownPool) await pool.terminate();
+  }
+}
+
+async function* streamTensors(source, options, opts, pool) {
   const src = openSource(source);
   const q = new ByteQueue();
   let ended = false;
@@ -430,15 +451,36 @@ export async function* decodeStream(source, options = {}) {
     if (typeof options.onHeader === 'function') {
       options.onHeader({ fileSize: hdr.fileSize, metadata: hdr.metadata, tensors: hdr.tensors.map(publicEntry) });
     }
+    // With a pool: tensors in flight on the workers, in table order.
+    const ahead = [];
+    const next = async () => {
+      const { job, sub } = ahead.shift();
+      const r = await job;
+      if (r.error) throw remapError(r.error, sub.mapOffset);
+      return r.tensors[0];
+    };
+    const wopts = { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries };
+    let failure = null;
     for (const t of hdr.tensors) {
-      if (!(await fill(t.end))) fail('Truncated', `the stream ended after ${q.received} bytes, inside the blocks of this tensor (which end at ${t.end}; file_size ${hdr.fileSize})`, q.received, t.name);
-      checkZero(q, t.start, t.dataOffset, t.name);
-      if (t.dequantSize > 0) checkZero(q, t.dataOffset + t.dataSize, t.dequantOffset, t.name);
+      try {
+        if (!(await fill(t.end))) fail('Truncated', `the stream ended after ${q.received} bytes, inside the blocks of this tensor (which end at ${t.end}; file_size ${hdr.fileSize})`, q.received, t.name);
+        checkZero(q, t.start, t.dataOffset, t.name);
+        if (t.dequantSize > 0) checkZero(q, t.dataOffset + t.dataSize, t.dequantOffset, t.name);
+      } catch (e) {
+        failure = e;  // the tensors before this one still come out first
+        break;
+      }
       const sub = buildSubfile(prefix, [t], (a, b, dest, at) => q.copy(a, b, dest, at));
       q.discard(t.end);
-      const [tensor] = decodeSubfile(sub, opts);
-      yield tensor;
+      if (pool === null) {
+        yield decodeSubfile(sub, opts)[0];
+      } else {
+        ahead.push({ sub, job: pool.decodeSubfile(sub.bytes, wopts).then((tensors) => ({ tensors }), (error) => ({ error })) });
+        while (ahead.length > pool.size) yield await next();
+      }
     }
+    while (ahead.length) yield await next();
+    if (failure) throw failure;
     await fill(hdr.fileSize + 1);
     if (q.received > hdr.fileSize) fail('SizeMismatch', `file_size says ${hdr.fileSize} bytes but the stream has more (at least ${q.received})`, 16);
     finished = true;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
-import { decode, decodeTensor, decodeStream, fetchTensor, readHeader, AnspackError } from '../src/index.js';
+import { decode, decodeTensor, decodeStream, fetchTensor, readHeader, createDecoderPool, AnspackError } from '../src/index.js';
 import { encodeFile, rng, randomInts } from './helpers/encoder.js';
 
 const VECTORS = new URL('../../tests/vectors/', import.meta.url);
@@ -235,4 +235,47 @@ test('fetchTensor: corrupt blocks, bad prefixes, servers ignoring Range', async 
   } finally {
     await plain.close();
   }
+});
+
+test('decodeStream with workers: same tensors, same order, same errors', async () => {
+  const bytes = sample();
+  const want = decode(bytes).tensors;
+  const pool = await createDecoderPool(2);
+  try {
+    for (const options of [{ workers: 2 }, { workers: 1 }, { pool }]) {
+      for (const size of [7, 4096]) {
+        const got = await collect(chunkedStream(bytes, size).stream, options);
+        assert.equal(got.length, want.length);
+        got.forEach((g, i) => sameTensor(g, want[i]));
+      }
+      // a corrupt stream in tensor c: the tensors before it come out, then decode()'s error
+      const info = readHeader(bytes).tensors.find((t) => t.name === 'c');
+      const bad = bytes.slice();
+      bad[info.dataOffset + info.dataSize - 5] ^= 0x21;
+      const wantErr = (() => { try { decode(bad); } catch (e) { return e; } return null; })();
+      const names = [];
+      let err = null;
+      try {
+        for await (const t of decodeStream(chunkedStream(bad, 7).stream, options)) names.push(t.name);
+      } catch (e) { err = e; }
+      assert.ok(err instanceof AnspackError, String(err));
+      assert.deepEqual([err.code, err.offset, err.tensor], [wantErr.code, wantErr.offset, wantErr.tensor]);
+      assert.deepEqual(names, ['a', 'b']);
+      // a truncated stream: every complete tensor first, then Truncated
+      names.length = 0;
+      err = null;
+      try {
+        for await (const t of decodeStream(chunkedStream(bytes.subarray(0, bytes.length - 3), 7).stream, options)) names.push(t.name);
+      } catch (e) { err = e; }
+      assert.equal(err?.code, 'Truncated');
+      assert.deepEqual(names, ['a', 'b', 'c', 'z']);
+    }
+    // breaking out early leaves the caller's pool usable
+    for await (const t of decodeStream(chunkedStream(bytes, 7).stream, { pool })) { assert.equal(t.name, 'a'); break; }
+    const again = await collect(chunkedStream(bytes, 64).stream, { pool });
+    again.forEach((g, i) => sameTensor(g, want[i]));
+  } finally {
+    await pool.terminate();
+  }
+  assert.equal((await streamError(chunkedStream(bytes, 7).stream, { workers: -1 }))?.code, 'BadArgument');
 });

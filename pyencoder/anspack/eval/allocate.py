@@ -382,80 +382,98 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
     refine: after solving, re-measure each tensor's gain at its chosen quantization (the secant
         ``D_t / mse_t`` of the real task, alone) and solve again, this many times: for low rates, where
         the distortion is no longer quadratic in the error (costs one task evaluation per tensor).
-    """
-    from .sensitivity import column_scales, perturbation_gains
 
+    To try several targets on one model, build an :class:`Allocator` once and call :meth:`Allocator.run`.
+    """
     if (target_bits is None) == (target_distortion is None):
         raise ValueError("give exactly one of target_bits and target_distortion")
-    if target_bits is not None and not target_bits > 0:
-        raise ValueError(f"target_bits must be positive, got {target_bits}")
-    say = progress or (lambda s: None)
-    floats = [n for n, a in tensors.items() if np.asarray(a).dtype.kind == "f" and np.asarray(a).size]
-    task = None
-    if gains is None or (target_distortion is not None and verify) or column_scaling:
+    return Allocator(tensors, calibration=calibration, gains=gains, column_scaling=column_scaling, rdo=rdo,
+                     precision=precision, model_dir=model_dir, max_sentences=max_sentences,
+                     progress=progress).run(target_bits=target_bits, target_distortion=target_distortion,
+                                            verify=verify, refine=refine)
+
+
+class Allocator:
+    """Calibration, gains and rate-distortion curves of one model, ready for any number of targets."""
+
+    def __init__(self, tensors: Mapping[str, np.ndarray], *, calibration=None,
+                 gains: Mapping[str, float] | None = None, column_scaling: bool = True, rdo: float = 0.0,
+                 precision: int = DEFAULT_PRECISION, model_dir=None, max_sentences: int | None = 64,
+                 progress: Callable[[str], None] | None = None):
+        from .sensitivity import column_scales, perturbation_gains
+
+        self.tensors = tensors
+        self.rdo = rdo
+        self.say = say = progress or (lambda s: None)
+        floats = [n for n, a in tensors.items() if np.asarray(a).dtype.kind == "f" and np.asarray(a).size]
+        self.task = task = None
         if calibration is None and gains is None:
             raise ValueError("allocation needs calibration data (or precomputed gains)")
         if calibration is not None:
             say("calibration pass")
-            task = make_task(tensors, calibration, model_dir=model_dir, max_sentences=max_sentences)
-    col = {}
-    if column_scaling and task is not None:
-        for n, m in task.input_moments().items():
-            if n in tensors and np.asarray(tensors[n]).ndim == 2 and np.asarray(tensors[n]).shape[-1] == m.size:
-                col[n] = column_scales(m)
-    if gains is None:
-        names = [n for n in floats if n in set(task.names())]
-        gains = perturbation_gains(task, names, col_scales=col, progress=lambda n: say(f"sensitivity {n}"))
-    for n in floats:  # a tensor the task never reads costs nothing: store it as cheaply as possible
-        gains.setdefault(n, 0.0) if isinstance(gains, dict) else None
-    gains = {n: float(gains.get(n, 0.0)) for n in floats}
-    say("rate-distortion curves")
-    options = {n: rd_options(tensors[n], col_scale=col.get(n), rdo=rdo, precision=precision) for n in floats}
-    sizes = {n: int(np.asarray(tensors[n]).size) for n in floats}
-    fixed = _file_overhead_bits(tensors) + sum(_lossless_bits(n, a, precision) for n, a in tensors.items()
-                                               if n not in options)
-    n_entries = int(sum(np.asarray(a).size for a in tensors.values()))
-    history = []
-    def refined(choice):
-        if not refine or task is None:
-            return choice
-        for _ in range(refine):
-            alloc0 = _build(choice, gains, col, sizes, fixed, n_entries, 0.0, rdo)
+            self.task = task = make_task(tensors, calibration, model_dir=model_dir, max_sentences=max_sentences)
+        col = {}
+        if column_scaling and task is not None:
+            for n, m in task.input_moments().items():
+                if n in tensors and np.asarray(tensors[n]).ndim == 2 and np.asarray(tensors[n]).shape[-1] == m.size:
+                    col[n] = column_scales(m)
+        self.col = col
+        if gains is None:
+            names = [n for n in floats if n in set(task.names())]
+            gains = perturbation_gains(task, names, col_scales=col, progress=lambda n: say(f"sensitivity {n}"))
+        # a tensor the task never reads has gain 0: it is stored as cheaply as possible
+        self.gains = {n: float(gains.get(n, 0.0)) for n in floats}
+        say("rate-distortion curves")
+        self.options = {n: rd_options(tensors[n], col_scale=col.get(n), rdo=rdo, precision=precision)
+                        for n in floats}
+        self.sizes = {n: int(np.asarray(tensors[n]).size) for n in floats}
+        self.fixed = _file_overhead_bits(tensors) + sum(_lossless_bits(n, a, precision)
+                                                        for n, a in tensors.items() if n not in self.options)
+        self.n_entries = int(sum(np.asarray(a).size for a in tensors.values()))
+
+    def _build(self, choice, lam, gains=None) -> Allocation:
+        return _build(choice, gains or self.gains, self.col, self.sizes, self.fixed, self.n_entries, lam, self.rdo)
+
+    def _solve(self, gains, target_bits, budget, target):
+        if target_bits is not None:
+            return solve(self.options, gains, sizes=self.sizes, budget_bits=budget)
+        return solve(self.options, gains, sizes=self.sizes, target_distortion=target)
+
+    def run(self, *, target_bits: float | None = None, target_distortion: float | None = None,
+            verify: bool = True, refine: int = 0) -> Allocation:
+        """Solve for a whole-file ``target_bits`` (bits/weight) or a ``target_distortion``."""
+        if (target_bits is None) == (target_distortion is None):
+            raise ValueError("give exactly one of target_bits and target_distortion")
+        if target_bits is not None and not target_bits > 0:
+            raise ValueError(f"target_bits must be positive, got {target_bits}")
+        tensors, task = self.tensors, self.task
+        gains = dict(self.gains)
+        budget = target_bits * self.n_entries - self.fixed if target_bits is not None else None
+        target = float(target_distortion) if target_distortion is not None else None
+        choice, lam = self._solve(gains, target_bits, budget, target)
+        for _ in range(refine if task is not None else 0):
+            alloc0 = self._build(choice, lam, gains)
             for n, p in alloc0.plans.items():
                 if p.option.mse > 0 and gains[n] > 0:
                     Dn = task.distortion({n: alloc0.quantize_one(n, tensors[n]).recon})
                     if Dn > 0:
                         gains[n] = Dn / p.option.mse
-                        say(f"refine {n}")
-            choice, _ = (solve(options, gains, sizes=sizes, budget_bits=target_bits * n_entries - fixed)
-                         if target_bits is not None else
-                         solve(options, gains, sizes=sizes, target_distortion=float(target_distortion)))
-        return choice
-
-    if target_bits is not None:
-        budget = target_bits * n_entries - fixed
-        choice, lam = solve(options, gains, sizes=sizes, budget_bits=budget)
-        if refine:
-            choice = refined(choice)
-            choice, lam = solve(options, gains, sizes=sizes, budget_bits=budget)
-        alloc = _build(choice, gains, col, sizes, fixed, n_entries, lam, rdo)
-        if verify:  # the estimate is accurate to a few words per tensor; confirm on the real file
+            self.say("refined gains")
+            choice, lam = self._solve(gains, target_bits, budget, target)
+        alloc = self._build(choice, lam, gains)
+        history = []
+        if target_bits is not None and verify:
+            # the estimate is accurate to a few words per tensor; confirm on the real file
             for _ in range(3):
                 size = 8.0 * len(alloc.encode(tensors))
                 history.append({"est_bits": alloc.est_bits, "bits": size})
-                if size <= target_bits * n_entries:
+                if size <= target_bits * self.n_entries:
                     break
-                budget -= (size - target_bits * n_entries) + 64.0 * len(floats)
-                choice, lam = solve(options, gains, sizes=sizes, budget_bits=budget)
-                alloc = _build(choice, gains, col, sizes, fixed, n_entries, lam, rdo)
-    else:
-        target = float(target_distortion)
-        choice, lam = solve(options, gains, sizes=sizes, target_distortion=target)
-        if refine:
-            choice = refined(choice)
-            choice, lam = solve(options, gains, sizes=sizes, target_distortion=target)
-        alloc = _build(choice, gains, col, sizes, fixed, n_entries, lam, rdo)
-        if verify and task is not None:  # the additive model is a model: check on the real network
+                budget -= (size - target_bits * self.n_entries) + 64.0 * len(self.options)
+                choice, lam = self._solve(gains, target_bits, budget, target)
+                alloc = self._build(choice, lam, gains)
+        elif target_distortion is not None and verify and task is not None:
+            # the additive model is a model: check on the real network, tighten until it holds
             for _ in range(4):
                 rec = {n: r.recon for n, r in alloc.quantize(tensors).items()}
                 actual = task.distortion(rec)
@@ -463,10 +481,10 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
                 if actual <= target_distortion:
                     break
                 target *= max(0.5, min(0.95, target_distortion / actual))
-                choice, lam = solve(options, gains, sizes=sizes, target_distortion=target)
-                alloc = _build(choice, gains, col, sizes, fixed, n_entries, lam, rdo)
-    alloc.history = history
-    return alloc
+                choice, lam = self._solve(gains, target_bits, budget, target)
+                alloc = self._build(choice, lam, gains)
+        alloc.history = history
+        return alloc
 
 
 def _build(choice, gains, col, sizes, fixed, n_entries, lam, rdo) -> Allocation:

@@ -191,12 +191,14 @@ export function parsePrefix(prefix, opts) {
     } else if (t.dequantOffset !== 0) {
       fail('BadLayout', `dequant_offset is ${t.dequantOffset} but dequant_size is 0 (expected both 0)`, t.entryOffset + 16, t.name);
     }
-    if (t.coding === 'raw' && t.dataSize !== t.n * t.itemSize) fail('BadLayout', `raw data_size is ${t.dataSize}, expected n * ${t.itemSize} = ${t.n * t.itemSize}`, t.entryOffset + 8, t.name);
     t.end = cursor;
     end = cursor;
     cursor = align8(cursor);
   }
   if (end !== fileSize) fail('BadLayout', `the last block ends at ${end} but file_size is ${fileSize}`, end);
+  for (const t of tensors) {
+    if (t.coding === 'raw' && t.dataSize !== t.n * t.itemSize) fail('BadLayout', `raw data_size is ${t.dataSize}, expected n * ${t.itemSize} = ${t.n * t.itemSize}`, t.entryOffset + 8, t.name);
+  }
 
   if (opts.verify) {
     let h = fxhash26Bytes(prefix, 0, 36, 0);
@@ -266,7 +268,8 @@ export function buildSubfile(prefix, tensors, read) {
   // stream) maps to the end of that tensor's block.
   const mapOffset = (off, tensor = null) => {
     if (off === null || off === undefined) return null;
-    for (const [a, b, o, name] of segments) if (name === tensor && off >= a && off <= b) return o + (off - a);
+    for (const [a, b, o, name] of segments) if (name === tensor && off >= a && off < b) return o + (off - a);
+    for (const [a, b, o, name] of segments) if (name === tensor && off === b) return o + (off - a);
     for (const [a, b, o] of segments) if (off >= a && off < b) return o + (off - a);
     for (const [a, b, o] of segments) if (off === b) return o + (off - a);
     return off < HEADER_SIZE ? off : null;
@@ -444,7 +447,21 @@ async function* streamTensors(source, options, opts, pool) {
     const fixed = parseFixedHeader(q.view(0, HEADER_SIZE));
     if (!(await fill(fixed.prefixSize))) fail('Truncated', `the stream ended after ${q.received} bytes, inside the table/metadata (which end at ${fixed.prefixSize})`, q.received);
     const prefix = q.view(0, fixed.prefixSize).slice();
-    const hdr = parsePrefix(prefix, opts);
+    let hdr;
+    try {
+      hdr = parsePrefix(prefix, opts);
+    } catch (e) {
+      // A whole-file decoder compares file_size with the actual length (rule 2) before the table
+      // and layout rules: to report the same error, learn the stream's length first.
+      while (!ended && q.received <= fixed.fileSize) {  // count the bytes, keep none
+        const { done, value } = await src.read();
+        if (done) ended = true;
+        else q.received += toChunk(value).length;
+      }
+      if (q.received < fixed.fileSize) fail('Truncated', `file_size says ${fixed.fileSize} bytes but the stream has ${q.received}`, 16);
+      if (q.received > fixed.fileSize) fail('SizeMismatch', `file_size says ${fixed.fileSize} bytes but the stream has more (at least ${q.received}, trailing bytes)`, 16);
+      throw e;
+    }
     let total = 0;
     for (const t of hdr.tensors) total += t.n;
     if (total > opts.maxTotalEntries) fail('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, 40);

@@ -279,3 +279,33 @@ test('decodeStream with workers: same tensors, same order, same errors', async (
   }
   assert.equal((await streamError(chunkedStream(bytes, 7).stream, { workers: -1 }))?.code, 'BadArgument');
 });
+
+test('single-bit corruptions: decodeStream and decodeAsync report what decode() reports', async () => {
+  const { decodeAsync } = await import('../src/index.js');
+  const good = sample();
+  const rand = rng(2024);
+  const pool = await createDecoderPool(2);
+  const outcome = (e, tensors) => (e ? `${e.code}@${e.offset}/${e.tensor}` : `ok:${tensors.map((t) => t.checksum).join(',')}`);
+  let headerFirst = 0;
+  try {
+    for (let c = 0; c < 400; c++) {
+      const b = good.slice();
+      const p = Math.floor(rand() * b.length);
+      b[p] ^= 1 << Math.floor(rand() * 8);
+      let d, s, a;
+      try { d = outcome(null, decode(b).tensors); } catch (e) { assert.ok(e instanceof AnspackError, String(e)); d = outcome(e); }
+      try { s = outcome(null, await collect(chunkedStream(b, 13).stream)); } catch (e) { assert.ok(e instanceof AnspackError, String(e)); s = outcome(e); }
+      try { a = outcome(null, (await pool.decode(b)).tensors); } catch (e) { assert.ok(e instanceof AnspackError, String(e)); a = outcome(e); }
+      assert.equal(a, d, `byte ${p}`);
+      if (s !== d) {
+        // The one allowed difference: a table byte that breaks a block's structure (rule 7). decode()
+        // checks every block before the header checksum; a stream cannot see the blocks yet.
+        assert.ok(d.startsWith('BadModel@') && s === 'ChecksumMismatch@36/null', `byte ${p}: decode ${d}, stream ${s}`);
+        headerFirst++;
+      }
+    }
+  } finally {
+    await pool.terminate();
+  }
+  assert.ok(headerFirst < 20, `${headerFirst} header-first differences`);
+});

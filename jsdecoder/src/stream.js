@@ -58,9 +58,10 @@ export function streamOptions(options) {
 /**
  * Validate the first 40 bytes (spec section 3, section 13 rules 1 and 3 as far as they go).
  * @param {Uint8Array} head  at least the first 40 bytes of the file, or all of a shorter file
+ * @param {number | null} [actualLength]  the file's length, if known: then file_size is checked too
  * @returns {{fileSize: number, tensorCount: number, tableSize: number, metadataSize: number, prefixSize: number}}
  */
-export function parseFixedHeader(head) {
+export function parseFixedHeader(head, actualLength = null) {
   for (let i = 0; i < 8 && i < head.length; i++) {
     if (head[i] !== MAGIC[i]) fail('BadMagic', `magic byte ${i} is 0x${head[i].toString(16)}, expected 0x${MAGIC[i].toString(16)} (not an anspack file)`, i);
   }
@@ -73,6 +74,10 @@ export function parseFixedHeader(head) {
   const headerChecksum = dv.getUint32(36, true);
   if (headerChecksum >= 0x4000000) fail('BadTable', `header_checksum 0x${headerChecksum.toString(16)} has bits above 26 set`, 36);
   const fileSize = u64(dv, 16);
+  if (actualLength !== null) {  // rule 2, when the file's length is known (e.g. from Content-Range)
+    if (fileSize > actualLength) fail('Truncated', `file_size says ${fileSize} bytes but the file has ${actualLength}`, 16);
+    if (fileSize < actualLength) fail('SizeMismatch', `file_size says ${fileSize} bytes but the file has ${actualLength} (trailing bytes)`, 16);
+  }
   const tensorCount = dv.getUint32(24, true);
   const tableSize = dv.getUint32(28, true);
   const metadataSize = dv.getUint32(32, true);
@@ -525,7 +530,7 @@ function publicEntry(t) {
 // ------------------------------------------------------------------------------------------------
 // fetchTensor
 
-async function rangeGet(fetchFn, url, start, end, init) {
+async function rangeGet(fetchFn, url, start, end, init, allowShort = false) {
   let response;
   const headers = new Headers(init?.headers ?? {});
   headers.set('Range', `bytes=${start}-${end - 1}`);
@@ -545,17 +550,19 @@ async function rangeGet(fetchFn, url, start, end, init) {
     throw new AnspackError('BadArgument', `fetch ${url} (bytes ${start}-${end - 1}): HTTP ${response.status}`);
   }
   const cr = response.headers.get('Content-Range');
+  let total = null;  // the file's length, from Content-Range: bytes a-b/total
   if (cr !== null) {
     const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(cr.trim());
     if (!m || Number(m[1]) !== start) {
       throw new AnspackError('BadArgument', `fetch ${url}: asked for bytes ${start}-${end - 1}, the server sent Content-Range ${cr}`);
     }
+    if (m[3] !== '*') total = Number(m[3]);
   }
   const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes.length < end - start) {
+  if (bytes.length < end - start && !allowShort) {
     throw new AnspackError('Truncated', `fetch ${url}: asked for bytes ${start}-${end - 1}, got ${bytes.length} bytes (the file ends at ${start + bytes.length})`, start + bytes.length);
   }
-  return { full: false, bytes: bytes.length === end - start ? bytes : bytes.subarray(0, end - start) };
+  return { full: false, total, bytes: bytes.length === end - start ? bytes : bytes.subarray(0, end - start) };
 }
 
 /**
@@ -575,9 +582,9 @@ export async function fetchTensor(url, name, options = {}) {
   const fetchFn = options.fetch ?? globalThis.fetch;
   if (typeof fetchFn !== 'function') throw new AnspackError('BadArgument', 'no fetch() available: pass options.fetch');
   const init = options.init ?? {};
-  const first = await rangeGet(fetchFn, url, 0, HEADER_SIZE, init);
+  const first = await rangeGet(fetchFn, url, 0, HEADER_SIZE, init, true);  // a short file: BadMagic or Truncated below
   if (first.full) return wholeFileTensor(first.bytes, name, opts);
-  const fixed = parseFixedHeader(first.bytes);
+  const fixed = parseFixedHeader(first.bytes, first.total);
   let prefix = first.bytes;
   if (fixed.prefixSize > HEADER_SIZE) {
     const rest = await rangeGet(fetchFn, url, HEADER_SIZE, fixed.prefixSize, init);

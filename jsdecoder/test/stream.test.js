@@ -216,7 +216,15 @@ test('fetchTensor: corrupt blocks, bad prefixes, servers ignoring Range', async 
   bad[info.dataOffset + 30] ^= 0x40;
   const badHeader = good.slice();
   badHeader[104] ^= 1; // the first tensor's name: only the header checksum can tell
-  const srv = await rangeServer({ '/bad.anspack': bad, '/hdr.anspack': badHeader, '/short.anspack': good.subarray(0, good.length - 10), '/magic.anspack': new Uint8Array(100) });
+  const bigger = good.slice();
+  new DataView(bigger.buffer).setUint32(16, good.length + 8, true);
+  const smaller = good.slice();
+  new DataView(smaller.buffer).setUint32(16, good.length - 8, true);
+  const srv = await rangeServer({
+    '/bad.anspack': bad, '/hdr.anspack': badHeader, '/short.anspack': good.subarray(0, good.length - 10),
+    '/magic.anspack': new Uint8Array(100), '/tiny.anspack': good.subarray(0, 20), '/tinybad.anspack': new Uint8Array(20),
+    '/bigger.anspack': bigger, '/smaller.anspack': smaller,
+  });
   try {
     const want = (() => { try { decodeTensor(bad, 'c'); } catch (e) { return e; } return null; })();
     const e = await fetchTensor(srv.url('/bad.anspack'), 'c').catch((x) => x);
@@ -225,6 +233,13 @@ test('fetchTensor: corrupt blocks, bad prefixes, servers ignoring Range', async 
     assert.equal((await fetchTensor(srv.url('/hdr.anspack'), 'a').catch((x) => x)).code, 'ChecksumMismatch');
     assert.equal((await fetchTensor(srv.url('/short.anspack'), 'one').catch((x) => x)).code, 'Truncated');
     assert.equal((await fetchTensor(srv.url('/magic.anspack'), 'a').catch((x) => x)).code, 'BadMagic');
+    // the same codes as decode() for a wrong file_size (the length comes from Content-Range) and tiny files
+    for (const [path, bytes] of [['/bigger.anspack', bigger], ['/smaller.anspack', smaller], ['/tiny.anspack', good.subarray(0, 20)], ['/tinybad.anspack', new Uint8Array(20)]]) {
+      const want = (() => { try { decode(bytes); } catch (x) { return x; } return null; })();
+      const got = await fetchTensor(srv.url(path), 'c').catch((x) => x);
+      assert.ok(got instanceof AnspackError, `${path}: ${got}`);
+      assert.deepEqual([got.code, got.offset], [want.code, want.offset], `${path}: ${got.message} vs ${want.message}`);
+    }
   } finally {
     await srv.close();
   }

@@ -52,6 +52,8 @@ def run(args) -> int:
         with open(args.md, "w") as f:
             f.write(table + "\n")
     if args.png:
-        rd.plot(points, weights, args.png)
+        import os
+
+        rd.plot(points, weights, args.png, title=f"anspack rate-distortion: {os.path.basename(args.input)}")
         print(f"plot: {args.png}")
     return 0

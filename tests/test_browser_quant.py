@@ -29,7 +29,7 @@ SCHEMES = [
     "int8,row", "int4,col", "int3,tensor", "int2,row", "int5,row,asym", "int4,col,asym,clip=mse",
     "int6,row,clip=p99.5", "int4,row,clip=mse", "snr:25", "snr:12,mid", "step:0.01,rdo:0.15",
     "bpw:2.5", "kmeans:16", "kmeans:256", "prune:50,snr:20", "prune:30,kmeans:8", "prune:40,int8,col", "fp16",
-    "snr:18,tcq", "step:0.004,tcq,rdo:0.5",
+    "snr:18,tcq", "step:0.004,tcq,rdo:0.5", "prune:40,snr:15,tcq",
 ]
 
 

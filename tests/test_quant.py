@@ -289,7 +289,8 @@ def test_prune_fraction_and_zeros_survive_quantization():
     assert np.count_nonzero(p == 0) == int(0.3 * x.size)
     kept = np.abs(x[p != 0]).min()
     assert np.all(np.abs(x[p == 0]) <= kept)
-    for s in ("prune:30,int4,row", "prune:30,int6,row,asym", "prune:30,snr:20", "prune:30,kmeans:8"):
+    for s in ("prune:30,int4,row", "prune:30,int6,row,asym", "prune:30,snr:20", "prune:30,kmeans:8",
+              "prune:30,snr:20,tcq"):
         r = qz.quantize(x, s)
         assert np.all(r.recon[p == 0] == 0.0), s
         assert r.scheme.startswith("prune=30,")
@@ -492,5 +493,3 @@ def test_trellis_scheme_parsing():
             qz.parse_scheme(bad)
     r = qz.quantize(gauss((20, 30)), "step:0.01,tcq")
     assert r.q.dtype.kind == "i"
-    with pytest.raises(ValueError):
-        qz.quantize(gauss((20, 30)), "prune:20,snr:20,tcq")

@@ -485,7 +485,8 @@ def _tcq_pass(x, step, lam, bits, kmin, big, next_state, out):
     """Viterbi over the 4-state trellis of spec 12.1 kind 4, chunk by chunk (the state carries over).
 
     Minimizes sum (x - v)^2 + lam * bits[k - kmin]; candidates per state: the two nearest levels of
-    the state's grid and zero. Writes the chosen k into ``out``.
+    the state's grid and zero (only zero for an exact 0, so pruned weights stay 0). Writes the chosen k
+    into ``out``.
     """
     n = x.size
     nb = bits.size
@@ -522,8 +523,8 @@ def _tcq_pass(x, step, lam, bits, kmin, big, next_state, out):
                     cands[0] = (o0 + 1) // 2 if o0 > 0 else (o0 - 1) // 2
                     cands[1] = (o1 + 1) // 2 if o1 > 0 else (o1 - 1) // 2
                 cands[2] = 0
-                for c in range(3):
-                    k = cands[c]
+                for c in range(3 if v != 0.0 else 1):   # exact zeros (pruned weights) stay 0
+                    k = cands[c] if v != 0.0 else 0
                     if s < 2:
                         r = 2 * k
                     elif k > 0:
@@ -913,8 +914,6 @@ def quantize(x, scheme: Scheme | str, *, pruned: bool = False, precision: int = 
         r = kmeans(x, scheme.k, iters=scheme.iters, pin_zero=pruned)
     elif scheme.method == "ecq" and scheme.tcq:
         a = scheme.rdo if scheme.rdo > 0 else TCQ_DEFAULT_A
-        if pruned:
-            raise ValueError("tcq does not keep pruned zeros exact; prune with another scheme")
         r = trellis(x, scheme.step, a=a) if scheme.step is not None else trellis_for_snr(x, scheme.snr, a=a)
     elif scheme.method == "ecq":
         if scheme.step is not None:

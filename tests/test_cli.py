@@ -59,6 +59,8 @@ def _snr(x, y):
     (["--prune", "30", "--prune-global", "--target-snr", "25"], lambda m: "(global)" in m["embeddings.weight"]),
     (["--fp16"], lambda m: m["embeddings.weight"] == "fp16"),
     (["--target-snr", "17", "--tcq"], lambda m: m["embeddings.weight"].endswith(",tcq")),
+    (["--target-bits", "2.5", "--tcq"], lambda m: m["embeddings.weight"].startswith("ecq,bpw=2.5,step=")
+     and m["embeddings.weight"].endswith(",tcq")),
     ([], lambda m: m["embeddings.weight"].startswith("ecq,snr=40")),
 ])
 def test_encode_decode_verify(tmp_path, model_file, capsys, opts, check):

@@ -488,8 +488,19 @@ def test_trellis_levels_on_grid_and_deterministic():
 def test_trellis_scheme_parsing():
     assert str(qz.parse_scheme("snr:20,tcq")) == "ecq,snr=20,tcq"
     assert qz.parse_scheme("tcq,step:0.1").tcq
-    for bad in ("tcq", "int4,tcq", "bpw:3,tcq"):
+    for bad in ("tcq", "int4,tcq", "kmeans:4,tcq"):
         with pytest.raises(ValueError):
             qz.parse_scheme(bad)
     r = qz.quantize(gauss((20, 30)), "step:0.01,tcq")
     assert r.q.dtype.kind == "i"
+
+
+@pytest.mark.parametrize("bits", [1.0, 3.0, 5.0])
+def test_trellis_for_bits(bits):
+    x = laplace_rows((100, 300))
+    r = qz.trellis_for_bits(x, bits)
+    _, counts = np.unique(r.q, return_counts=True)
+    payload = qz.payload_bits(counts) / x.size
+    assert bits - 0.03 <= payload <= bits
+    u = qz.uniform_for_bits(x, bits)
+    assert qz.snr_db(x, r.recon) > qz.snr_db(x, u.recon)   # same rate, better SNR

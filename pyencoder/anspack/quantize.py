@@ -12,7 +12,7 @@ Techniques (seed notebooks 000-004, plus what entropy coding changes):
   centroids and optional rate-distortion-optimized thresholds (``rdo`` = lambda / step^2) -> LUT.
   :func:`uniform_for_snr` / :func:`uniform_for_bits` find the step by bisection for a target weight SNR
   (dB) or coded bits per weight.
-* :func:`trellis` / :func:`trellis_for_snr`: entropy-constrained trellis-coded (dependent) quantization,
+* :func:`trellis` / :func:`trellis_for_snr` / :func:`trellis_for_bits`: entropy-constrained trellis-coded (dependent) quantization,
   a Viterbi search over a 4-state trellis of two interleaved grids -> TRELLIS; about 0.1 bit/weight
   below :func:`uniform` at the same SNR.
 * :func:`kmeans`: deterministic 1-D k-means codebook (k <= 256, quantile init, fixed iterations) -> LUT.
@@ -101,6 +101,18 @@ def coded_bits_from_counts(counts, itemsize: int, *, precision: int = DEFAULT_PR
     L = min(lanes, n)
     vs = V * itemsize + (V * itemsize) % 2
     return payload + 8.0 * (24 + 4 * L + vs + 2 * (V + 1)) + 16.0 * L
+
+
+def payload_bits(counts, *, precision: int = DEFAULT_PRECISION) -> float:
+    """Bits of the rANS-coded symbols alone (``sum c * log2(2^P / f)``, spec section 9 frequencies)."""
+    c = np.sort(np.asarray(counts, dtype=np.int64))[::-1]
+    c = c[c > 0]
+    if c.size <= 1:
+        return 0.0
+    if c.size > (1 << precision):
+        return math.inf
+    f = quantize_counts(c, int(c.sum()), precision)
+    return float(np.sum(c * (precision - np.log2(f))))
 
 
 def coded_bits(q, *, precision: int = DEFAULT_PRECISION, lanes: int = 4) -> float:
@@ -450,13 +462,7 @@ def uniform_for_bits(x, bits: float, *, rdo: float = 0.0, centroid: bool = True,
         return replace(uniform(x, 1.0, rdo=rdo, centroid=centroid), scheme=f"ecq,bpw={bits:g}")
 
     def rate(d) -> float:  # the entropy-coded payload: what the static P-bit model costs
-        c = np.sort(d[3])[::-1]
-        if c.size <= 1:
-            return 0.0
-        if c.size > (1 << precision):
-            return math.inf
-        f = quantize_counts(c, int(c.sum()), precision)
-        return float(np.sum(c * (precision - np.log2(f))))
+        return payload_bits(d[3], precision=precision)
 
     step = _bisect_step(st, lambda d: rate(d) > bits * n, rdo, centroid)
     # _bisect_step found the largest step still *over* budget; move just past it
@@ -652,6 +658,54 @@ def trellis_for_snr(x, snr: float, *, a: float = TCQ_DEFAULT_A) -> Quantized:
                 break
     if best is None:  # pragma: no cover - the loop above converges long before
         raise ValueError(f"could not reach {snr} dB with trellis quantization")
+    step, k = best
+    return _tcq_result(x, k, step, tag + f",step={step:.6g},tcq" + (f",rdo={a:g}" if a != TCQ_DEFAULT_A else ""))
+
+
+def trellis_for_bits(x, bits: float, *, a: float = TCQ_DEFAULT_A, precision: int = DEFAULT_PRECISION) -> Quantized:
+    """:func:`trellis` with (nearly) the smallest step whose coded payload is at most ``bits`` per weight."""
+    x = _as_float(x)
+    flat = x.astype(np.float64).reshape(-1)
+    energy = float(np.sum(flat * flat))
+    tag = f"ecq,bpw={bits:g}"
+    if energy == 0.0 or flat.size == 0:
+        return _tcq_result(x, np.zeros(flat.size, np.int64), 1.0, tag + ",step=1,tcq")
+
+    def rate(k) -> float:
+        return payload_bits(np.bincount(k - k.min()), precision=precision) / k.size
+
+    sub = _subset(flat)
+    std = math.sqrt(float(np.mean(sub * sub))) or math.sqrt(energy / flat.size)
+    lo, hi = math.log(std * 2.0 ** -14), math.log(std * 8.0)   # rate(lo) > target >= rate(hi) assumed
+    ls = math.log(std) - bits * math.log(2.0) + 0.5
+    for _ in range(24):   # safeguarded Newton on log(step): about -1/ln 2 bits per unit of log(step)
+        stp = float(np.float32(math.exp(ls)))
+        got = rate(_tcq_run(sub, stp, a)[0])
+        if got <= bits:
+            hi = ls
+            if bits - got < 0.002:
+                break
+        else:
+            lo = ls
+        if hi - lo < 1e-4:
+            break
+        nxt = ls + (got - bits + 0.001) * math.log(2.0)
+        ls = nxt if lo < nxt < hi else 0.5 * (lo + hi)
+    step = float(np.float32(math.exp(hi)))
+    best = None
+    for _ in range(12):   # confirm on the whole tensor
+        k, _, _ = _tcq_run(flat, step, a)
+        got = rate(k)
+        if got <= bits:
+            if best is None or step < best[0]:
+                best = (step, k)
+            if bits - got < 0.004:
+                break
+        elif best is not None and step >= best[0]:
+            break
+        step = float(np.float32(step * math.exp((got - bits + 0.001) * math.log(2.0))))
+    if best is None:  # pragma: no cover
+        raise ValueError(f"could not reach {bits} bits/weight with trellis quantization")
     step, k = best
     return _tcq_result(x, k, step, tag + f",step={step:.6g},tcq" + (f",rdo={a:g}" if a != TCQ_DEFAULT_A else ""))
 
@@ -861,9 +915,7 @@ def parse_scheme(text: str, base: Scheme | None = None) -> Scheme:
     if out.method == "ecq" and out.step is None and out.snr is None and out.bpw is None:
         raise ValueError(f"scheme {text!r}: ecq needs step=, snr= or bpw=")
     if out.tcq and out.method != "ecq":
-        raise ValueError(f"scheme {text!r}: tcq goes with step= or snr=")
-    if out.tcq and out.bpw is not None:
-        raise ValueError(f"scheme {text!r}: tcq supports step= and snr= (not bpw=)")
+        raise ValueError(f"scheme {text!r}: tcq goes with step=, snr= or bpw=")
     if out.method == "int" and not 2 <= out.bits <= 8:
         raise ValueError(f"scheme {text!r}: bits must be 2..8")
     if out.method == "kmeans" and not 1 <= out.k <= 256:
@@ -914,7 +966,12 @@ def quantize(x, scheme: Scheme | str, *, pruned: bool = False, precision: int = 
         r = kmeans(x, scheme.k, iters=scheme.iters, pin_zero=pruned)
     elif scheme.method == "ecq" and scheme.tcq:
         a = scheme.rdo if scheme.rdo > 0 else TCQ_DEFAULT_A
-        r = trellis(x, scheme.step, a=a) if scheme.step is not None else trellis_for_snr(x, scheme.snr, a=a)
+        if scheme.step is not None:
+            r = trellis(x, scheme.step, a=a)
+        elif scheme.snr is not None:
+            r = trellis_for_snr(x, scheme.snr, a=a)
+        else:
+            r = trellis_for_bits(x, scheme.bpw, a=a, precision=precision)
     elif scheme.method == "ecq":
         if scheme.step is not None:
             r = uniform(x, scheme.step, rdo=scheme.rdo, centroid=scheme.centroid)

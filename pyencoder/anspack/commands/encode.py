@@ -27,7 +27,7 @@ schemes (for --scheme and --rule GLOB=SCHEME; comma-separated tokens):
   snr:30 | step:0.01 | bpw:3               entropy-constrained uniform quantization (free step) for a
                                            target SNR (dB), a step, or coded payload bits per weight; add
                                            rdo:0.1 for RD-optimized thresholds, mid for bin midpoints,
-                                           tcq for trellis-coded quantization (step/snr only)
+                                           tcq for trellis-coded quantization
   kmeans:16                                1-D k-means codebook (k <= 256)
   prune:30,int8                            zero the 30% smallest weights first
 examples:
@@ -63,7 +63,7 @@ def register(sub) -> None:
                    help="uniform quantization: RD-optimized thresholds with lambda = A * step^2")
     p.add_argument("--no-centroid", action="store_true", help="uniform quantization: reconstruct at bin midpoints")
     p.add_argument("--tcq", action="store_true",
-                   help="with --step/--target-snr: trellis-coded (dependent) quantization, ~0.1 bit/weight smaller")
+                   help="with --step/--target-snr/--target-bits: trellis-coded (dependent) quantization, ~0.1 bit/weight smaller")
     p.add_argument("--prune", type=float, default=None, metavar="P", help="zero the P%% smallest weights first")
     p.add_argument("--prune-global", action="store_true", help="with --prune: one threshold over all tensors")
     p.add_argument("--rule", action="append", default=[], metavar="GLOB=SCHEME",

@@ -124,6 +124,15 @@ def test_determinism_same_bytes_twice():
     assert anspack.encode(t, metadata={"z": 1, "a": [1, 2]}) == anspack.encode(dict(t), metadata={"a": [1, 2], "z": 1})
 
 
+def test_metadata_must_be_strict_json():
+    with pytest.raises(ValueError, match="strict JSON"):
+        anspack.encode({"x": np.zeros(1, np.int8)}, metadata={"x": float("nan")})
+    data = anspack.encode({"x": np.zeros(1, np.int8)}, metadata={"x": 12345})
+    bad = data.replace(b"12345", b"NaN  ")
+    with pytest.raises(anspack.FormatError, match="NaN is not JSON"):
+        anspack.decode(bad, verify=False)
+
+
 def test_metadata_roundtrip_and_header_listing():
     data = anspack.encode({"x": np.zeros(3, np.int8)}, metadata={"model": "mlp", "n": 3, "nested": {"ü": [1.5]}})
     h = anspack.read_header(data)
@@ -242,14 +251,14 @@ def test_every_truncation_is_rejected_with_truncated_or_bad_magic():
     (lambda d, t: d + b"\0", anspack.SizeMismatch, "trailing"),
     (lambda d, t: _patch(d, 24, "<I", 9), anspack.BadTable, "9 tensors"),
     (lambda d, t: _patch(d, HEADER_SIZE, "<Q", 2**40), anspack.BadLayout, "data_offset"),
-    (lambda d, t: _patch(d, HEADER_SIZE + 8, "<Q", 2**40), anspack.Truncated, "runs past the end"),
+    (lambda d, t: _patch(d, HEADER_SIZE + 8, "<Q", 2**40), anspack.BadLayout, "runs past the end"),
     (lambda d, t: _patch(d, HEADER_SIZE + 16, "<Q", 8), anspack.BadLayout, "dequant_offset"),
     (lambda d, t: _patch(d, HEADER_SIZE + 32, "<I", 1 << 27), anspack.BadTable, "checksum"),
     (lambda d, t: _patch(d, HEADER_SIZE + 37, "<B", 5), anspack.BadTable, "coding"),
     (lambda d, t: _patch(d, HEADER_SIZE + 38, "<B", 9), anspack.BadTable, "ndim"),
     (lambda d, t: _patch(d, HEADER_SIZE + 40, "<H", 0), anspack.BadTable, "empty name"),
     (lambda d, t: _patch(d, HEADER_SIZE + 48, "<Q", 2**40), anspack.LimitExceeded, "max_entries"),
-    (lambda d, t: _patch(d, t.data_offset, "<I", t.vocab_size + 1), anspack.BadLayout, "need"),
+    (lambda d, t: _patch(d, t.data_offset, "<I", t.vocab_size + 1), anspack.BadModel, "need"),
     (lambda d, t: _patch(d, t.data_offset + 16, "<B", 16), anspack.BadModel, "precision"),
     (lambda d, t: _patch(d, t.data_offset + 8, "<Q", 2000), anspack.BadModel, "word count"),
     (lambda d, t: _patch(d, t.data_offset + RANS_HEADER_SIZE, "<I", 5), anspack.BadModel, r"below 2\^16"),

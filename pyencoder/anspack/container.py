@@ -140,7 +140,15 @@ def encode_metadata(metadata: dict | None) -> bytes:
         return b""
     if not isinstance(metadata, dict):
         raise TypeError("metadata must be a dict")
-    return json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        text = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as e:  # NaN / Infinity are not JSON: browsers' JSON.parse rejects them
+        raise ValueError(f"metadata must be strict JSON: {e}") from None
+    return text.encode("utf-8")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def write_file(blocks: list[Block], metadata: dict | None = None) -> bytes:
@@ -328,7 +336,7 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = 
     if meta_size:
         raw = bytes(buf[meta_start:meta_start + meta_size])
         try:
-            metadata = json.loads(raw.decode("utf-8"))
+            metadata = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as e:
             raise BadMetadata(f"metadata is not UTF-8 JSON: {e}", offset=meta_start) from None
         if not isinstance(metadata, dict):
@@ -366,7 +374,7 @@ def _check_layout(buf: memoryview, tensors: list[TensorInfo], meta_end: int, fil
             raise BadLayout(f"data_offset is {t.data_offset}, expected {cursor}", offset=t.entry_offset,
                             tensor=t.name)
         if t.data_size > file_size - cursor:
-            raise Truncated(f"data block of {t.data_size} bytes at {cursor} runs past the end of the "
+            raise BadLayout(f"data block of {t.data_size} bytes at {cursor} runs past the end of the "
                             f"{file_size}-byte file", offset=t.entry_offset + 8, tensor=t.name)
         _check_padding(buf, prev_end, cursor, t.name)
         cursor += t.data_size
@@ -376,7 +384,7 @@ def _check_layout(buf: memoryview, tensors: list[TensorInfo], meta_end: int, fil
                 raise BadLayout(f"dequant_offset is {t.dequant_offset}, expected {q}", offset=t.entry_offset + 16,
                                 tensor=t.name)
             if t.dequant_size > file_size - q:
-                raise Truncated(f"dequant block of {t.dequant_size} bytes at {q} runs past the end of the "
+                raise BadLayout(f"dequant block of {t.dequant_size} bytes at {q} runs past the end of the "
                                 f"{file_size}-byte file", offset=t.entry_offset + 24, tensor=t.name)
             _check_padding(buf, cursor, q, t.name)
             _check_dequant_envelope(buf, t, q)
@@ -407,7 +415,7 @@ def _check_dequant_envelope(buf: memoryview, t: TensorInfo, q: int) -> None:
 def _read_rans_header(buf: memoryview, t: TensorInfo) -> None:
     o = t.data_offset
     if t.data_size < RANS_HEADER_SIZE:
-        raise BadLayout(f"rANS block is {t.data_size} bytes, shorter than its {RANS_HEADER_SIZE}-byte header",
+        raise BadModel(f"rANS block is {t.data_size} bytes, shorter than its {RANS_HEADER_SIZE}-byte header",
                         offset=o, tensor=t.name)
     V, L, W, P, r1, r2, r3 = _RANS.unpack_from(buf, o)
     for value, rel in ((r1, 17), (r2, 18), (r3, 20)):
@@ -429,7 +437,7 @@ def _read_rans_header(buf: memoryview, t: TensorInfo) -> None:
             raise BadModel(f"word count W={W} exceeds the entry count n={n}", offset=o + 8, tensor=t.name)
     expected = RANS_HEADER_SIZE + 4 * L + values_size(V, t.dtype) + (2 * (V + 1) if V else 0) + 2 * W
     if t.data_size != expected:
-        raise BadLayout(f"rANS block is {t.data_size} bytes, but V={V}, L={L}, W={W} need {expected}",
+        raise BadModel(f"rANS block is {t.data_size} bytes, but V={V}, L={L}, W={W} need {expected}",
                         offset=t.entry_offset + 8, tensor=t.name)
     t.vocab_size, t.lanes, t.words, t.precision = V, L, W, P
 

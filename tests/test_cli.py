@@ -61,7 +61,7 @@ def _snr(x, y):
     (["--target-snr", "17", "--tcq"], lambda m: m["embeddings.weight"].endswith(",tcq")),
     (["--target-bits", "2.5", "--tcq"], lambda m: m["embeddings.weight"].startswith("ecq,bpw=2.5,step=")
      and m["embeddings.weight"].endswith(",tcq")),
-    ([], lambda m: m["embeddings.weight"].startswith("ecq,snr=40")),
+    ([], lambda m: m["embeddings.weight"].startswith("ecq,snr=40") and m["embeddings.weight"].endswith(",tcq")),
 ])
 def test_encode_decode_verify(tmp_path, model_file, capsys, opts, check):
     out = tmp_path / "m.anspack"

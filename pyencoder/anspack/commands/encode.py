@@ -2,8 +2,8 @@
 
 Scheme per tensor: the first ``--rule GLOB=SCHEME`` whose glob matches the name, else the built-in
 defaults (non-float tensors kept losslessly, 1-D float tensors such as biases and LayerNorm as float16),
-else the scheme given by the options (default ``snr:40``, entropy-constrained uniform quantization at
-40 dB weight SNR per tensor).
+else the scheme given by the options (default ``snr:40,tcq``: entropy-constrained trellis-coded
+quantization at 40 dB weight SNR per tensor).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-DEFAULT_SCHEME = "snr:40"
+DEFAULT_SCHEME = "snr:40,tcq"
 SCHEMES_KEY = "anspack.schemes"
 DTYPES_KEY = "anspack.dtypes"
 

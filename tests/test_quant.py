@@ -504,3 +504,52 @@ def test_trellis_for_bits(bits):
     assert bits - 0.03 <= payload <= bits
     u = qz.uniform_for_bits(x, bits)
     assert qz.snr_db(x, r.recon) > qz.snr_db(x, u.recon)   # same rate, better SNR
+
+
+# ---------------------------------------------------------------------------------------------
+# robustness: arbitrary dequant blocks either work or raise a FormatError
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as hst  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=hst.integers(0, 6), body=hst.binary(max_size=64), shape=hst.lists(hst.integers(0, 4), max_size=3),
+       dtype=hst.sampled_from(["int8", "uint8", "int16", "int32", "uint32", "float16", "float32"]),
+       seed=hst.integers(0, 2**16))
+def test_arbitrary_blocks_never_crash(kind, body, shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape)) if shape else 1
+    values = rng.integers(-3, 4, size=n).astype(dtype).reshape(shape)
+    block = struct.pack("<IIQ", kind, 0, len(body)) + body
+    try:
+        out = dq.dequantize_block(block, values, tensor="t", offset=8)
+    except anspack.FormatError as e:
+        assert e.tensor == "t" and e.code in ("BadDequant", "UnsupportedDequant")
+    else:
+        assert out.dtype == np.float32 and out.shape == values.shape
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=hst.sampled_from([1, 2, 3, 4]), rows=hst.integers(0, 4), cols=hst.integers(1, 5),
+       flips=hst.lists(hst.tuples(hst.integers(0, 200), hst.integers(1, 255)), max_size=3),
+       dtype=hst.sampled_from(["int8", "uint8", "int16", "int32", "uint32", "float16"]), seed=hst.integers(0, 2**16))
+def test_mutated_blocks_never_crash(kind, rows, cols, flips, dtype, seed):
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 4, size=(rows, cols)).astype(dtype)
+    make = {1: lambda: dq.affine_block(rng.random(cols), rng.random(cols), axis=1),
+            2: lambda: dq.lut_block(rng.random(6), base=-1),
+            3: lambda: dq.scaled_lut_block(rng.random(6), rng.random(rows), base=0, axis=0) if rows else
+            dq.scaled_lut_block(rng.random(6), [2.0]),
+            4: lambda: dq.trellis_block(0.25)}[kind]
+    block = bytearray(make())
+    for at, x in flips:
+        block[16 + at % (len(block) - 16)] ^= x
+    try:
+        out = dq.dequantize_block(bytes(block), values, tensor="t", offset=0)
+    except anspack.FormatError as e:
+        assert e.code in ("BadDequant", "UnsupportedDequant") and e.tensor == "t"
+    else:
+        assert out.dtype == np.float32 and out.shape == values.shape
+        assert np.all(np.isfinite(out)) or kind in (1, 3, 4)  # products of finite f32 may overflow to inf

@@ -9,10 +9,9 @@ quantization at 40 dB weight SNR per tensor).
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 

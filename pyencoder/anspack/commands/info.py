@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import re
 
-import numpy as np
-
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="list the tensors of an .anspack file with their sizes and schemes",

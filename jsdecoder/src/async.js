@@ -37,7 +37,7 @@ export async function defaultWorkerCount() {
 }
 
 /** One worker with a promise-based request/response channel. */
-async function spawnWorker(url) {
+async function spawnWorker(url, recycle) {
   const pending = new Map();
   let nextId = 1;
   let failAll = null;
@@ -47,6 +47,7 @@ async function spawnWorker(url) {
     const p = pending.get(msg.id);
     if (p === undefined) return;
     pending.delete(msg.id);
+    if (msg.input instanceof ArrayBuffer) recycle(msg.input);
     if (isNode && pending.size === 0) worker.unref();
     if (msg.error) p.reject(msg.error);
     else p.resolve(msg.tensors);
@@ -118,13 +119,27 @@ export async function createDecoderPool(size, options = {}) {
   const n = size ?? (await defaultWorkerCount());
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new AnspackError('BadArgument', `the pool size must be an integer 1..256, got ${n}`);
   const url = options.workerUrl ?? new URL('./worker.js', import.meta.url);
-  const workers = await Promise.all(Array.from({ length: n }, () => spawnWorker(url)));
+  // Spare input buffers sent back by the workers, reused for the next subfiles (a fresh buffer
+  // costs page faults on top of the copy): at most two per worker, smallest fitting one first.
+  const spare = [];
+  const recycle = (buf) => {
+    if (closed) return;
+    spare.push(buf);
+    spare.sort((a, b) => a.byteLength - b.byteLength);
+    if (spare.length > 2 * n) spare.shift();
+  };
+  const getBuffer = (size) => {
+    const i = spare.findIndex((b) => b.byteLength >= size);
+    if (i >= 0) return spare.splice(i, 1)[0];
+    return new ArrayBuffer(size <= 1 << 16 ? size : Math.ceil(size / (1 << 20)) * (1 << 20));  // reusable sizes
+  };
   let closed = false;
+  const workers = await Promise.all(Array.from({ length: n }, () => spawnWorker(url, recycle)));
   return {
     size: n,
     decode: (buffer, opts = {}) => {
       if (closed) return Promise.reject(new AnspackError('BadArgument', 'the decoder pool was terminated'));
-      return decodeWith(workers, buffer, opts);
+      return decodeWith(workers, buffer, opts, getBuffer);
     },
     /**
      * Decode one subfile (stream.js buildSubfile; its buffer is transferred) on the least busy
@@ -139,12 +154,13 @@ export async function createDecoderPool(size, options = {}) {
     },
     async terminate() {
       closed = true;
+      spare.length = 0;
       await Promise.all(workers.map((w) => w.terminate()));
     },
   };
 }
 
-async function decodeWith(workers, buffer, options) {
+async function decodeWith(workers, buffer, options, getBuffer) {
   const opts = streamOptions(options);
   const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries, verify: opts.verify });
   const { bytes } = hdr;
@@ -161,7 +177,7 @@ async function decodeWith(workers, buffer, options) {
   const read = (a, b, dest, at) => dest.set(bytes.subarray(a, b), at);
   const wopts = { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries };
   const jobs = groups.map((idx, g) => {
-    const sub = buildSubfile(bytes, idx.map((i) => hdr.tensors[i]), read);
+    const sub = buildSubfile(bytes, idx.map((i) => hdr.tensors[i]), read, getBuffer);
     return workers[g].request(sub.bytes, wopts).then(
       (tensors) => ({ idx, tensors }),
       (error) => ({ idx, error, mapOffset: sub.mapOffset }));

@@ -223,8 +223,9 @@ export function parsePrefix(prefix, opts) {
  * @param {Uint8Array} prefix  the original file's prefix (for the table entries)
  * @param {object[]} tensors   entries from parsePrefix (or parseHeader, with entrySize)
  * @param {(start: number, end: number, dest: Uint8Array, destOffset: number) => void} read
+ * @param {((size: number) => ArrayBuffer | null) | null} [getBuffer]  a spare buffer to build it in
  */
-export function buildSubfile(prefix, tensors, read) {
+export function buildSubfile(prefix, tensors, read, getBuffer = null) {
   let tableSize = 0;
   for (const t of tensors) tableSize += t.entrySize;
   let size = HEADER_SIZE + tableSize;
@@ -240,8 +241,23 @@ export function buildSubfile(prefix, tensors, read) {
     place.push({ dataOffset, dequantOffset });
     size = end;
   }
-  const bytes = new Uint8Array(size);
-  const dv = new DataView(bytes.buffer);
+  // A recycled buffer (getBuffer(size) -> ArrayBuffer of at least `size` bytes, or null) holds old
+  // bytes: every byte that is not written below (header fields, padding) is zeroed explicitly.
+  const recycled = getBuffer ? getBuffer(size) : null;
+  const bytes = recycled ? new Uint8Array(recycled, 0, size) : new Uint8Array(size);
+  if (recycled) {
+    bytes.fill(0, 0, HEADER_SIZE);
+    let cursor = HEADER_SIZE + tableSize;
+    tensors.forEach((t, i) => {
+      bytes.fill(0, cursor, place[i].dataOffset);
+      cursor = place[i].dataOffset + t.dataSize;
+      if (t.dequantSize > 0) {
+        bytes.fill(0, cursor, place[i].dequantOffset);
+        cursor = place[i].dequantOffset + t.dequantSize;
+      }
+    });
+  }
+  const dv = new DataView(bytes.buffer, 0, size);
   bytes.set(MAGIC, 0);
   dv.setUint32(8, 1, true);
   setU64(dv, 16, size);

@@ -4,8 +4,9 @@
 // ArrayBuffer; the worker decodes it with the ordinary decode() and transfers the output arrays back.
 //
 // message in : { id, bytes: Uint8Array, options: {verify, dequantize, maxEntries} }
-// message out: { id, tensors: [{name, shape, dtype, storedDtype?, data, checksum}] }
-//           or { id, error: {name, code, message, offset, tensor} }
+// message out: { id, tensors: [{name, shape, dtype, storedDtype?, data, checksum}], input }
+//           or { id, error: {name, code, message, offset, tensor}, input }
+// (input: the message's ArrayBuffer, transferred back so that the pool can reuse it)
 
 import { decode } from './index.js';
 
@@ -22,12 +23,15 @@ function handle(msg) {
         transfer.push(buf);
       }
     }
-    return [{ id, tensors }, transfer];
+    // The input buffer goes back too (the pool reuses it for the next subfile), unless an output
+    // happens to live in it.
+    if (seen.has(bytes.buffer)) return [{ id, tensors }, transfer];
+    return [{ id, tensors, input: bytes.buffer }, [...transfer, bytes.buffer]];
   } catch (e) {
     const error = e && e.name === 'AnspackError'
       ? { name: e.name, code: e.code, message: e.message, offset: e.offset, tensor: e.tensor }
       : { name: e?.name ?? 'Error', code: null, message: String(e?.stack ?? e), offset: null, tensor: null };
-    return [{ id, error }, []];
+    return [{ id, error, input: bytes.buffer }, [bytes.buffer]];
   }
 }
 

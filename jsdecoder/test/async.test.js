@@ -172,3 +172,60 @@ test('a file without tensors decodes to nothing (no worker needed)', async () =>
     await pool.terminate();
   }
 });
+
+test('a pool reuses its input buffers without leaking old bytes into padding', async () => {
+  const r = rng(5);
+  const dq = new Uint8Array(32);
+  const dv = new DataView(dq.buffer);
+  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
+  dv.setFloat32(24, 0.5, true);
+  // odd-sized raw and rANS blocks, a dequant block after each: plenty of padding bytes
+  const padded = encodeFile([
+    { name: 'r', dtype: 'int8', shape: [13], data: randomInts(r, 13, 9, -128, 127), raw: true, dequant: dq },
+    { name: 'q', dtype: 'int8', shape: [301], data: randomInts(r, 301, 9, -128, 127), lanes: 3, dequant: dq },
+    { name: 'h', dtype: 'uint8', shape: [7], data: [1, 2, 3, 4, 5, 6, 7], raw: true },
+    { name: 'k', dtype: 'int8', shape: [50], data: randomInts(r, 50, 3, -128, 127), lanes: 2 },
+  ]);
+  const big = manyTensors();
+  const pool = await createDecoderPool(1);
+  try {
+    await pool.decode(big);
+    for (const f of [padded, big, padded, padded, big, padded]) {
+      sameTensors(await pool.decode(f), decode(f));
+      sameTensors(await pool.decode(f, { dequantize: true }), decode(f, { dequantize: true }));
+    }
+  } finally {
+    await pool.terminate();
+  }
+});
+
+test('buildSubfile into a recycled buffer full of garbage gives the same bytes as a fresh one', async () => {
+  const { buildSubfile } = await import('../src/stream.js');
+  const { parseHeader } = await import('../src/header.js');
+  const r = rng(9);
+  const dq = new Uint8Array(32);
+  const dv = new DataView(dq.buffer);
+  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
+  dv.setFloat32(24, 0.5, true);
+  const file = encodeFile([
+    { name: 'r', dtype: 'int8', shape: [13], data: randomInts(r, 13, 9, -128, 127), raw: true, dequant: dq },
+    { name: 'h', dtype: 'uint8', shape: [7], data: [1, 2, 3, 4, 5, 6, 7], raw: true },
+    { name: 'q', dtype: 'int8', shape: [301], data: randomInts(r, 301, 9, -128, 127), lanes: 3, dequant: dq },
+    { name: 'k', dtype: 'int16', shape: [3], data: [1, -2, 3], raw: true },
+  ]);
+  const hdr = parseHeader(file);
+  const fdv = new DataView(file.buffer);
+  for (const t of hdr.tensors) t.entrySize = 48 + 8 * t.shape.length + Math.ceil(fdv.getUint16(t.entryOffset + 40, true) / 8) * 8;
+  const read = (a, b, dest, at) => dest.set(file.subarray(a, b), at);
+  for (const pick of [[0, 1, 2, 3], [1, 3], [2], [0, 2]]) {
+    const ts = pick.map((i) => hdr.tensors[i]);
+    const fresh = buildSubfile(file, ts, read).bytes;
+    const garbage = new ArrayBuffer(fresh.length + 100);
+    new Uint8Array(garbage).fill(0xa5);
+    const reused = buildSubfile(file, ts, read, () => garbage).bytes;
+    assert.equal(reused.buffer, garbage);
+    assert.deepEqual([...reused], [...fresh], `tensors ${pick}`);
+    const d = decode(reused);
+    assert.deepEqual(d.tensors.map((t) => t.name), ts.map((t) => t.name));
+  }
+});

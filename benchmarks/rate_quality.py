@@ -10,8 +10,10 @@ tests/data/sentences.txt (mean / min cosine, Spearman of pairwise similarities).
   quantization with centroids, each tensor at the same weight SNR; 1-D tensors float16);
 - int-k/row: ``anspack encode --bits K --per-row`` (1-D tensors float16);
 - allocated: :class:`anspack.eval.allocate.Allocator` with the built-in calibration sentences (held out
-  from the evaluation set): per-tensor steps for a whole-file --target-bits B, and for a quality target
-  (1 - mean cosine on the calibration set) with the fewest bits.
+  from the evaluation set): per-tensor steps for a whole-file --target-bits B (uniform quantization with
+  centroids per tensor), and for a quality target (1 - mean cosine on the calibration set) with the
+  fewest bits; "allocated+tcq" realizes each big tensor's planned error with trellis-coded quantization
+  and spends the freed bits.
 
 Digits MLP (anspack.digits, 40 epochs, fixed seed): test accuracy vs fp32 for int4/row, uniform and
 allocated files (calibration: the training images; distortion: KL of the softmax outputs).
@@ -90,18 +92,24 @@ def minilm(args, out: dict) -> list[dict]:
     if gpath and gains is None:
         gpath.write_text(json.dumps(al.gains, indent=0, sort_keys=True))
     plans = {}
-    for b in ([2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0] if not args.quick else [3.5, 5.0]):
+    for b in ([3.0, 3.5, 4.0, 5.0, 6.0] if not args.quick else [3.5, 5.0]):
+        a = al.run(target_bits=b, trellis=True)
+        q = a.quantize(W)
+        data = a.encode(W, quantized=q)
+        measure("allocated+tcq", f"--target-bits {b}", len(data), {n: r.recon for n, r in q.items()},
+                {"est_calib_distortion": a.est_distortion})
+        plans[b] = a
+    for b in ([3.5, 5.0] if not args.quick else []):
         a = al.run(target_bits=b)
         q = a.quantize(W)
         data = a.encode(W, quantized=q)
         measure("allocated", f"--target-bits {b}", len(data), {n: r.recon for n, r in q.items()},
                 {"est_calib_distortion": a.est_distortion})
-        plans[b] = a
-    for cos in ([0.99, 0.999] if not args.quick else [0.99]):
-        a = al.run(target_distortion=1.0 - cos)
+    for cos in ([0.99, 0.999] if not args.quick else []):
+        a = al.run(target_distortion=1.0 - cos, trellis=True)
         q = a.quantize(W)
         data = a.encode(W, quantized=q)
-        measure("allocated", f"calib cos >= {cos}", len(data), {n: r.recon for n, r in q.items()},
+        measure("allocated+tcq", f"calib cos >= {cos}", len(data), {n: r.recon for n, r in q.items()},
                 {"history": a.history})
     if 3.5 in plans:
         out["minilm_plan_3.5"] = format_plan(plans[3.5], limit=25)
@@ -135,14 +143,14 @@ def digits_rows(args, out: dict) -> list[dict]:
     for s in (20, 15, 12):
         add("uniform", f"--target-snr {s}", encode_model(w, base=f"snr:{s}").data)
     task = DigitsTask(w, X_train)
-    for cs in (False, True):
-        al = Allocator(w, calibration=task, column_scaling=cs)
-        for b in (2.0, 2.5, 3.0):
-            for refine in (0, 2):
-                a = al.run(target_bits=b, refine=refine)
-                add("allocated", f"--target-bits {b}{' colscale' if cs else ''}{' refine' if refine else ''}",
+    al = Allocator(w, calibration=task)
+    for b in (2.0, 2.5, 3.0, 3.5):
+        for refine in (0, 2):
+            for tcq in (False, True):
+                a = al.run(target_bits=b, refine=refine, trellis=tcq, trellis_min=1024)
+                add("allocated+tcq" if tcq else "allocated", f"--target-bits {b}{' refine' if refine else ''}",
                     a.encode(w))
-                if b == 2.0 and refine == 2 and not cs:
+                if b == 2.0 and refine == 2 and tcq:
                     out["digits_plan_2.0"] = format_plan(a)
     return rows
 
@@ -175,8 +183,9 @@ def plot(rows: list[dict], path: Path) -> None:
     if not mini:
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for fam, marker in (("uniform", "o"), ("int-k/row", "s"), ("allocated", "^")):
-        pts = sorted((r["bits_per_weight"], 1 - r["mean_cos"]) for r in mini if r["family"] == fam)
+    for fam, marker in (("uniform", "o"), ("int-k/row", "s"), ("allocated", "v"), ("allocated+tcq", "^")):
+        pts = sorted((r["bits_per_weight"], 1 - r["mean_cos"]) for r in mini
+                     if r["family"] == fam and r["setting"].startswith("--"))
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, label=fam)
     for c, ls in ((0.99, "--"), (0.999, ":")):

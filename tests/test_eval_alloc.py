@@ -109,7 +109,7 @@ def test_allocate_target_bits_file_and_bit_exact_roundtrip():
     w = _weights()
     task = QuadraticTask({k: w[k] for k in ("a", "b", "c")}, {"a": 1.0, "b": 200.0, "c": 5.0},
                          {"a": np.linspace(0.1, 4.0, 32, dtype=np.float64)})
-    alloc = allocate(w, target_bits=3.0, calibration=task)
+    alloc = allocate(w, target_bits=3.0, calibration=task, column_scaling=True)
     data = alloc.encode(w)
     assert 8 * len(data) <= 3.0 * alloc.n_entries
     assert alloc.plans["a"].col_scale is not None and alloc.plans["b"].col_scale is None
@@ -159,7 +159,7 @@ def test_digits_allocation(digits_model):
     task = DigitsTask(w, X_train[:300])
     assert task.distortion({}) == pytest.approx(0.0, abs=1e-12)
     assert set(task.input_moments()) == {"fc1.weight", "fc2.weight", "fc3.weight"}
-    alloc = allocate(w, target_bits=4.0, calibration=task)
+    alloc = allocate(w, target_bits=4.0, calibration=task, column_scaling=True)
     data = alloc.encode(w)
     assert 8 * len(data) <= 4.0 * alloc.n_entries
     back = anspack.decode(data, dequantize=True)
@@ -168,3 +168,22 @@ def test_digits_allocation(digits_model):
     assert acc >= acc0 - 3.0
     actual = task.distortion(back)
     assert alloc.est_distortion / 3 < actual < alloc.est_distortion * 3  # the additive model holds roughly
+
+
+def test_trellis_realization_saves_bits_at_equal_error():
+    rng = np.random.default_rng(5)
+    w = {"big": rng.laplace(0, 1.0, (256, 128)).astype(np.float32),
+         "small": rng.normal(0, 0.5, (64,)).astype(np.float32)}
+    task = QuadraticTask(dict(w), {"big": 1.0, "small": 4.0})
+    from anspack.eval.allocate import Allocator
+    al = Allocator(w, calibration=task)
+    plain = al.run(target_bits=3.0)
+    tcq = al.run(target_bits=3.0, trellis=True)
+    assert tcq.trellis == {"big"}
+    data = tcq.encode(w)
+    assert 8 * len(data) <= 3.0 * tcq.n_entries
+    back = anspack.decode(data, dequantize=True)
+    assert anspack.read_header(data).metadata["anspack.schemes"]["big"].find("tcq") >= 0
+    # the freed bits went into a finer plan: lower distortion than plain uniform quantization
+    assert task.distortion(back) < task.distortion({k: r.recon for k, r in plain.quantize(w).items()})
+    assert any(r.startswith("big=snr:") and r.endswith(",tcq") for r in tcq.rules())

@@ -11,8 +11,10 @@
 // anspack file of its own (stream.js buildSubfile: a copy of just those tensors' blocks, ~the
 // compressed size in all) and transfers it to the worker. The worker decodes it with the ordinary
 // decode() -- block checksums, stream checks and data checksums included -- and transfers the output
-// arrays back (no copy). Each worker is a separate isolate with its own lane states, so there is no
-// shared cache line between them. The result is the same as decode()'s, tensors in table order.
+// arrays back (no copy), and its input buffer too, which the pool reuses for the next subfile (a
+// fresh buffer would cost page faults on top of the copy). Each worker is a separate isolate with
+// its own lane states and slot tables, so no cache line is shared between workers (no false
+// sharing to pad against). The result is the same as decode()'s, tensors in table order.
 //
 // Parallelism is per tensor: a file whose largest tensor holds most of the entries cannot go faster
 // than that tensor's decode (interleaved lanes share one word stream, so a tensor cannot be split

@@ -12,7 +12,7 @@ Prints markdown tables and writes everything as JSON to benchmarks/results/bench
   (nibble-packed for 4-bit data), and constriction's AnsCoder with one Categorical per tensor
   (payload only). Also the worst per-tensor overhead over entropy (data block incl. model vs
   n * H) among tensors of >= 1M entries.
-- encode throughput (M entries/s, best of 3): anspack.encode() of all tensors vs constriction's whole
+- encode throughput (M entries/s, best of 5): anspack.encode() of all tensors vs constriction's whole
   path (value counts -> Categorical -> AnsCoder.encode_reverse, per tensor).
 - decode throughput in headless Chromium and in node (see benchmarks/bench_page/bench_core.js):
   decode() on one thread, decodeAsync() on pools of N workers, and the platform's gzip inflater
@@ -300,7 +300,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", nargs="+", default=list(peers.DATASETS), choices=list(peers.DATASETS))
     ap.add_argument("--repeats", type=int, default=5, help="timed decode rounds (after one warm-up round)")
-    ap.add_argument("--encode-repeats", type=int, default=3)
+    ap.add_argument("--encode-repeats", type=int, default=5)
     ap.add_argument("--lanes", type=int, default=8, help="rANS lanes for the anspack files (default 8)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker pool sizes to time")
     ap.add_argument("--no-browser", action="store_true")

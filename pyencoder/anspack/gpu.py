@@ -29,20 +29,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .model import array_entropy_bits
+
 #: Measured bytes of file size per lane (final state + flush), rounded up.
 BYTES_PER_LANE = 4.0
 #: The decoder's workgroup size (invocations); lane counts that are multiples of it fill workgroups.
 WORKGROUP = 256
 
 
-def entropy_bits(array: np.ndarray) -> float:
-    """Empirical (order-0) entropy of the array's values in bits per entry: the rANS size estimate."""
-    a = np.asarray(array).reshape(-1)
-    if a.size == 0:
-        return 0.0
-    _, counts = np.unique(a, return_counts=True)
-    p = counts / a.size
-    return float(-(p * np.log2(p)).sum())
+entropy_bits = array_entropy_bits  # order-0 entropy of an array's values, bits per entry (model.py)
 
 
 def gpu_layout(n: int, *, bits_per_entry: float = 4.0, max_overhead: float = 0.01, min_lanes: int = 32,

@@ -179,6 +179,18 @@ def entropy_bits(counts) -> float:
     return float(np.log2(n) - (c @ np.log2(c)) / n)
 
 
+def array_entropy_bits(array) -> float:
+    """Empirical order-0 entropy in bits per entry of an array's values (0 for an empty array).
+
+        >>> array_entropy_bits([1, 1, 2, 3])
+        1.5
+    """
+    a = np.asarray(array).reshape(-1)
+    if a.size == 0:
+        return 0.0
+    return entropy_bits(np.unique(a, return_counts=True)[1])
+
+
 def cross_entropy_bits(counts, freqs, precision: int) -> float:
     """Bits per entry that ideal coding with the P-bit ``freqs`` costs for ``counts``."""
     c = np.asarray(counts, dtype=np.float64)

@@ -39,7 +39,7 @@ import numpy as np
 from numba import njit
 
 from . import dequant as dq
-from .model import quantize_counts
+from .model import array_entropy_bits, quantize_counts
 
 DEFAULT_PRECISION = 12
 MAX_LEVELS = 1 << 15
@@ -72,14 +72,7 @@ def snr_db(x, r) -> float:
     return 10.0 * math.log10(s / e)
 
 
-def entropy_bits(q) -> float:
-    """Empirical (order-0) entropy of ``q`` in bits per entry."""
-    q = np.asarray(q).reshape(-1)
-    if q.size == 0:
-        return 0.0
-    _, c = np.unique(q, return_counts=True)
-    p = c / q.size
-    return float(-(p * np.log2(p)).sum())
+entropy_bits = array_entropy_bits  # order-0 entropy of an array's values, bits per entry (model.py)
 
 
 def coded_bits_from_counts(counts, itemsize: int, *, precision: int = DEFAULT_PRECISION, lanes: int = 4) -> float:

@@ -22,7 +22,7 @@ def test_quickstart_table_and_file(tmp_path, capsys):
     fp32_acc = 100 * float((predict(weights, X) == y).mean())
     assert fp32_acc > 95
     accs = [float(re.findall(r"([\d.]+) %", r)[0]) for r in rows]
-    assert abs(accs[0] - fp32_acc) < 1e-9  # fp32 is lossless
+    assert abs(accs[0] - fp32_acc) < 0.006  # fp32 is lossless (the table prints 2 decimals)
     assert all(a > fp32_acc - 3 for a in accs)  # every setting stays close
     sizes = [int(r.split("|")[3].replace(",", "")) for r in rows]
     assert sizes[0] > sizes[1] > sizes[2] > sizes[3]  # fp32 > fp16 > int8 > int4

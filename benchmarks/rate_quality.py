@@ -65,16 +65,18 @@ def minilm(args, out: dict) -> list[dict]:
              "spearman": f.spearman}
         r.update(extra or {})
         rows.append(r)
+        if args.partial:
+            Path(args.partial).write_text(json.dumps(rows, indent=1))
         log(f"  {family:10s} {label:22s} {r['bits_per_weight']:.3f} bpw  mean {f.mean_cos:.5f}  "
             f"min {f.min_cos:.5f}  spearman {f.spearman:.5f}")
         return r
 
-    snrs = [20, 25, 30, 35, 40] if not args.quick else [25, 35]
+    snrs = [20, 25, 30, 40] if not args.quick else [25, 35]
     for s in snrs:
         e = encode_model(W, base=f"snr:{s}")
         measure("uniform", f"--target-snr {s}", len(e.data), {k: np.asarray(v, np.float32) for k, v in e.recon.items()
                                                               if np.asarray(W[k]).dtype.kind == "f"})
-    for k in ([3, 4, 5, 6, 8] if not args.quick else [4, 6]):
+    for k in ([3, 4, 6, 8] if not args.quick else [4, 6]):
         e = encode_model(W, base=f"int{k},row")
         measure("int-k/row", f"--bits {k} --per-row", len(e.data),
                 {n: np.asarray(v, np.float32) for n, v in e.recon.items() if np.asarray(W[n]).dtype.kind == "f"})
@@ -144,14 +146,15 @@ def digits_rows(args, out: dict) -> list[dict]:
         add("uniform", f"--target-snr {s}", encode_model(w, base=f"snr:{s}").data)
     task = DigitsTask(w, X_train)
     al = Allocator(w, calibration=task)
-    for b in (2.0, 2.5, 3.0, 3.5):
-        for refine in (0, 2):
-            for tcq in (False, True):
-                a = al.run(target_bits=b, refine=refine, trellis=tcq, trellis_min=1024)
-                add("allocated+tcq" if tcq else "allocated", f"--target-bits {b}{' refine' if refine else ''}",
-                    a.encode(w))
-                if b == 2.0 and refine == 2 and tcq:
-                    out["digits_plan_2.0"] = format_plan(a)
+    for b in (2.0, 3.0):
+        a = al.run(target_bits=b)
+        add("allocated", f"--target-bits {b}", a.encode(w))
+    al = Allocator(w, calibration=task, data_aware=True)
+    for b in (1.6, 1.8, 2.0, 2.2, 2.5, 3.0):
+        a = al.run(target_bits=b)
+        add("allocated+gptq", f"--target-bits {b}", a.encode(w))
+        if b == 2.0:
+            out["digits_plan_2.0"] = format_plan(a)
     return rows
 
 
@@ -209,6 +212,8 @@ def main(argv=None) -> int:
                    help="JSON of MiniLM per-tensor gains: read if it exists, else measured and written there")
     p.add_argument("--no-digits", action="store_true")
     p.add_argument("--no-minilm", action="store_true")
+    p.add_argument("--name", default="rate_quality", help="output file stem (default rate_quality)")
+    p.add_argument("--partial", default=None, metavar="PATH", help="write MiniLM rows here as they come")
     args = p.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -226,10 +231,10 @@ def main(argv=None) -> int:
         if k in meta:
             md += f"\n\n{k.replace('_', ' ')} (largest shares of the estimated distortion first):\n\n" + meta[k]
     print(md)
-    (out_dir / "rate_quality.md").write_text(md + "\n")
-    (out_dir / "rate_quality.json").write_text(json.dumps({"rows": rows, "meta": meta,
+    (out_dir / f"{args.name}.md").write_text(md + "\n")
+    (out_dir / f"{args.name}.json").write_text(json.dumps({"rows": rows, "meta": meta,
                                                            "seconds": time.perf_counter() - t0}, indent=1))
-    plot(rows, out_dir / "rate_quality.png")
+    plot(rows, out_dir / f"{args.name}.png")
     return 0
 
 

@@ -107,7 +107,7 @@ def test_rd_options_are_exact():
 
 def test_allocate_target_bits_file_and_bit_exact_roundtrip():
     w = _weights()
-    task = QuadraticTask({k: w[k] for k in ("a", "b", "c")}, {"a": 1.0, "b": 200.0, "c": 5.0},
+    task = QuadraticTask({k: w[k] for k in ("a", "b", "c")}, {"a": 1.0, "b": 5000.0, "c": 5.0},
                          {"a": np.linspace(0.1, 4.0, 32, dtype=np.float64)})
     alloc = allocate(w, target_bits=3.0, calibration=task, column_scaling=True)
     data = alloc.encode(w)
@@ -187,3 +187,30 @@ def test_trellis_realization_saves_bits_at_equal_error():
     # the freed bits went into a finer plan: lower distortion than plain uniform quantization
     assert task.distortion(back) < task.distortion({k: r.recon for k, r in plain.quantize(w).items()})
     assert any(r.startswith("big=snr:") and r.endswith(",tcq") for r in tcq.rules())
+
+
+def test_data_aware_rounding_option(digits_model):
+    from anspack.eval.allocate import Allocator
+    from anspack.eval.gptq import gptq_round, output_mse
+    w, X_train, X_test, y_test = digits_model
+    task = DigitsTask(w, X_train[:300])
+    H = task.gram("fc2.weight")
+    assert H.shape == (128, 128)
+    W2 = w["fc2.weight"]
+    s = float(np.std(W2))
+    q = gptq_round(W2, H, s)
+    assert output_mse(W2 - s * q, H) < 0.7 * output_mse(W2 - s * np.round(W2 / s), H)
+    al = Allocator(w, calibration=task, data_aware=True)
+    a = al.run(target_bits=2.5)
+    assert any(p.option.gptq for p in a.plans.values())
+    data = a.encode(w)
+    assert 8 * len(data) <= 2.5 * a.n_entries
+    back = anspack.decode(data, dequantize=True)
+    qd = a.quantize(w)
+    for n, p in a.plans.items():
+        assert np.array_equal(back[n], qd[n].recon)
+        if p.option.gptq:
+            assert qd[n].scheme.endswith("gptq")
+    # data-aware rounding beats plain rounding at the same budget on the calibration task
+    plain = Allocator(w, calibration=task).run(target_bits=2.5)
+    assert task.distortion(back) < task.distortion({n: r.recon for n, r in plain.quantize(w).items()})

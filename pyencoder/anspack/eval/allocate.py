@@ -55,11 +55,12 @@ class Option:
     bits: float          # estimated coded size of the data block + dequant block, in bits
     mse: float           # per-weight squared error in the (column-scaled) quantization domain
     mid: bool = False
+    gptq: bool = False   # data-aware rounding (anspack.eval.gptq); mse is then the output-equivalent error
 
     def describe(self) -> str:
         if self.kind != "ecq":
             return self.kind
-        return f"ecq,step={self.step:.6g}" + (",mid" if self.mid else "")
+        return f"ecq,step={self.step:.6g}" + (",gptq" if self.gptq else ",mid" if self.mid else "")
 
 
 @dataclass
@@ -69,6 +70,7 @@ class TensorPlan:
     n: int
     gain: float
     col_scale: np.ndarray | None = None
+    gram: np.ndarray | None = None
 
     @property
     def distortion(self) -> float:
@@ -155,6 +157,14 @@ class Allocation:
             return qz.passthrough(x.astype(np.float32))
         x32 = x.astype(np.float32)
         step = p.option.step
+        if p.option.gptq:
+            from .gptq import gptq_round
+
+            q = gptq_round(x32, p.gram, step)
+            q = q.astype(qz._int_dtype(int(q.min()), int(q.max())) if q.size else np.int8)
+            block = dq.affine_block(np.float32([step]))
+            recon = dq.dequantize_block(memoryview(block), q, tensor=name, offset=0)
+            return qz.Quantized(q, block, recon, f"ecq,step={step:.6g},gptq", {"step": step})
         if name in self.trellis:  # trellis-coded quantization at the planned error (fewer bits)
             key = (name, round(self.target_snr(name, x32), 4))
             if key not in self.cache:
@@ -260,7 +270,7 @@ def _ecq_rate(design, itemsize_hint: int | None, extra_bytes: int, precision: in
 
 def rd_options(x: np.ndarray, *, col_scale: np.ndarray | None = None, rdo: float = 0.0,
                precision: int = DEFAULT_PRECISION, steps: Sequence[float] | None = None,
-               mids: bool = True) -> list[Option]:
+               mids: bool = True, gram: np.ndarray | None = None) -> list[Option]:
     """Candidate storage options for one float tensor with their coded size and per-weight error."""
     x = np.asarray(x, np.float32)
     xs = x * np.asarray(col_scale, np.float32) if col_scale is not None else x
@@ -293,6 +303,19 @@ def rd_options(x: np.ndarray, *, col_scale: np.ndarray | None = None, rdo: float
             else:  # LUT (kind 2) or SCALED_LUT (kind 3: + 8 bytes + a scale per column)
                 side = 8 + 4 * cols if col_scale is not None else 0
             opts.append(Option("ecq", float(s), _ecq_rate(d, None, side, precision), d[4] / n, mid))
+    if gram is not None and x.ndim == 2 and col_scale is None:
+        from .gptq import gptq_round, output_mse
+
+        for s in cand[::max(1, per_oct // 4)]:
+            if s < rms * 2.0 ** -8:
+                continue
+            q = gptq_round(x, gram, float(s))
+            lo, hi = int(q.min()), int(q.max())
+            if hi - lo + 1 > (1 << 15):
+                continue
+            bits = qz.coded_bits(q.astype(qz._int_dtype(lo, hi)), precision=precision, lanes=LANES) + 8.0 * 32
+            recon = (q.astype(np.float32) * np.float32(s)).astype(np.float64)
+            opts.append(Option("ecq", float(s), bits, output_mse(x.astype(np.float64) - recon, gram), True, True))
     return opts
 
 
@@ -426,7 +449,10 @@ class Allocator:
     def __init__(self, tensors: Mapping[str, np.ndarray], *, calibration=None,
                  gains: Mapping[str, float] | None = None, column_scaling: bool = False, rdo: float = 0.0,
                  precision: int = DEFAULT_PRECISION, model_dir=None, max_sentences: int | None = 64,
+                 data_aware: bool = False, data_aware_max: int = 1 << 16,
                  progress: Callable[[str], None] | None = None):
+        """``data_aware``: also offer GPTQ-style rounding (:mod:`anspack.eval.gptq`) for linear weights
+        of at most ``data_aware_max`` entries whose input Gram matrix the task knows."""
         from .sensitivity import column_scales, perturbation_gains
 
         self.tensors = tensors
@@ -451,15 +477,26 @@ class Allocator:
         # a tensor the task never reads has gain 0: it is stored as cheaply as possible
         self.gains = {n: float(gains.get(n, 0.0)) for n in floats}
         say("rate-distortion curves")
-        self.options = {n: rd_options(tensors[n], col_scale=col.get(n), rdo=rdo, precision=precision)
-                        for n in floats}
+        self.grams = {}
+        if data_aware and task is not None:
+            for n in floats:
+                a = np.asarray(tensors[n])
+                if a.ndim == 2 and a.size <= data_aware_max and n not in col:
+                    g = task.gram(n)
+                    if g is not None and g.shape == (a.shape[1], a.shape[1]):
+                        self.grams[n] = g
+        self.options = {n: rd_options(tensors[n], col_scale=col.get(n), rdo=rdo, precision=precision,
+                                      gram=self.grams.get(n)) for n in floats}
         self.sizes = {n: int(np.asarray(tensors[n]).size) for n in floats}
         self.fixed = _file_overhead_bits(tensors) + sum(_lossless_bits(n, a, precision)
                                                         for n, a in tensors.items() if n not in self.options)
         self.n_entries = int(sum(np.asarray(a).size for a in tensors.values()))
 
     def _build(self, choice, lam, gains=None) -> Allocation:
-        return _build(choice, gains or self.gains, self.col, self.sizes, self.fixed, self.n_entries, lam, self.rdo)
+        a = _build(choice, gains or self.gains, self.col, self.sizes, self.fixed, self.n_entries, lam, self.rdo)
+        for n, p in a.plans.items():
+            p.gram = self.grams.get(n)
+        return a
 
     def _solve(self, gains, target_bits, budget, target):
         if target_bits is not None:
@@ -497,15 +534,23 @@ class Allocator:
         if trellis:
             return self._trellis_rounds(alloc, gains, target_bits, budget, target, trellis_min)
         if target_bits is not None and verify:
-            # the estimate is accurate to a few words per tensor; confirm on the real file
-            for _ in range(3):
+            # the estimate is close but not exact (headers, metadata); confirm on the real file, give
+            # back an overshoot and use up an undershoot of more than 0.2 %
+            limit = target_bits * self.n_entries
+            best = None
+            for _ in range(4):
                 size = 8.0 * len(alloc.encode(tensors))
                 history.append({"est_bits": alloc.est_bits, "bits": size})
-                if size <= target_bits * self.n_entries:
+                if size <= limit and (best is None or alloc.est_distortion < best.est_distortion):
+                    best = alloc
+                gap = limit - size
+                if 0 <= gap <= 0.002 * limit:
                     break
-                budget -= (size - target_bits * self.n_entries) + 64.0 * len(self.options)
+                budget += gap - (64.0 * len(self.options) if gap < 0 else 0.0)
                 choice, lam = self._solve(gains, target_bits, budget, target)
                 alloc = self._build(choice, lam, gains)
+            if best is not None:
+                alloc = best
         elif target_distortion is not None and verify and task is not None:
             # the additive model is a model: check on the real network, tighten until it holds
             for _ in range(4):
@@ -522,7 +567,7 @@ class Allocator:
 
     def _trellis_set(self, alloc: Allocation, trellis_min: int) -> set:
         return {n for n, p in alloc.plans.items()
-                if p.option.kind == "ecq" and p.col_scale is None and p.n >= trellis_min and p.option.mse > 0}
+                if p.option.kind == "ecq" and p.col_scale is None and not p.option.gptq and p.n >= trellis_min and p.option.mse > 0}
 
     def _trellis_rounds(self, alloc, gains, target_bits, budget, target, trellis_min) -> Allocation:
         cache = getattr(self, "_tcq_cache", {})

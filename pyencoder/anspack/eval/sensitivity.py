@@ -48,6 +48,10 @@ class Task:
         """Tensors the task's forward pass reads (those worth a sensitivity)."""
         return list(self.weights)
 
+    def gram(self, name: str) -> np.ndarray | None:
+        """``H = E[x xᵀ]`` of the linear weight ``name``'s inputs, or None if unknown."""
+        return None
+
 
 # ----------------------------------------------------------------------------------------------
 # sentence encoders
@@ -120,9 +124,9 @@ class BertTask(Task):
     def input_moments(self) -> dict[str, np.ndarray]:
         return dict(self._moments)
 
-    def gram(self, name: str) -> np.ndarray:
+    def gram(self, name: str) -> np.ndarray | None:
         """``Σx = E[x xᵀ]`` over calibration tokens for the linear weight ``name``."""
-        return self._grams[name]
+        return self._grams.get(name)
 
     def names(self) -> list[str]:
         return self.encoder.weight_names()
@@ -191,10 +195,12 @@ class DigitsTask(Task):
         self.ref_logp = self._logp(self.weights)
         # input moments of each layer (inputs are 0..16 / 16 then ReLU activations)
         self._moments = {}
+        self._grams = {}
         h = self.X.astype(np.float64) / digits.INPUT_SCALE
         names = digits.layer_names(self.weights)
         for li, name in enumerate(names):
             self._moments[f"{name}.weight"] = np.mean(h * h, axis=0)
+            self._grams[f"{name}.weight"] = h.T @ h / max(len(h), 1)
             h = h @ self.weights[f"{name}.weight"].T.astype(np.float64) + self.weights[f"{name}.bias"]
             if li < len(names) - 1:
                 h = np.maximum(h, 0.0)
@@ -206,6 +212,9 @@ class DigitsTask(Task):
 
     def input_moments(self) -> dict[str, np.ndarray]:
         return dict(self._moments)
+
+    def gram(self, name: str) -> np.ndarray | None:
+        return self._grams.get(name)
 
     def distortion(self, overrides: Mapping[str, np.ndarray]) -> float:
         w = dict(self.weights)

@@ -214,3 +214,16 @@ def test_data_aware_rounding_option(digits_model):
     # data-aware rounding beats plain rounding at the same budget on the calibration task
     plain = Allocator(w, calibration=task).run(target_bits=2.5)
     assert task.distortion(back) < task.distortion({n: r.recon for n, r in plain.quantize(w).items()})
+
+
+def test_make_task_dispatch(digits_model):
+    from anspack.eval.allocate import make_task
+    w = digits_model[0]
+    t = make_task(w, "builtin")
+    assert isinstance(t, DigitsTask) and t.distortion({}) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="training images"):
+        make_task(w, ["a sentence"])
+    with pytest.raises(ValueError, match="BERT-family"):
+        make_task({"x.weight": np.zeros((2, 2), np.float32)}, "builtin")
+    with pytest.raises(ValueError, match="calibration"):
+        allocate({"x.weight": np.ones((4, 4), np.float32)}, target_bits=3.0, calibration="builtin")

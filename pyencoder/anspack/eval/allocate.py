@@ -403,11 +403,24 @@ def make_task(tensors: Mapping[str, np.ndarray], calibration, *, model_dir=None,
 
     if isinstance(calibration, Task):
         return calibration
+    names = list(tensors)
+    if names and all(k.split(".")[0][:2] == "fc" and k.split(".")[0][2:].isdigit() for k in names):
+        if calibration not in (None, "builtin"):
+            raise ValueError("the digits MLP is calibrated on its own training images: use --calibration builtin")
+        from .. import digits
+        from .sensitivity import DigitsTask
+
+        return DigitsTask(tensors, digits.load_split()[0])
     from .bert import BertEncoder
 
+    if not any(k.endswith("embeddings.word_embeddings.weight") for k in names):
+        raise ValueError("calibration needs a BERT-family sentence encoder (*embeddings.word_embeddings.weight) "
+                         "or the digits MLP (fc1.weight, ...); for other models pass a Task")
     sents = calibration_sentences(calibration)
     if max_sentences:
         sents = sents[:max_sentences]
+    if not sents:
+        raise ValueError("no calibration sentences")
     enc = BertEncoder.from_pretrained(model_dir, weights=tensors)
     return BertTask(enc, sents)
 
@@ -416,6 +429,7 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
              target_distortion: float | None = None, calibration=None, gains: Mapping[str, float] | None = None,
              column_scaling: bool = False, rdo: float = 0.0, precision: int = DEFAULT_PRECISION,
              verify: bool = True, model_dir=None, max_sentences: int | None = 64, refine: int = 0,
+             trellis: bool = False, data_aware: bool = False,
              progress: Callable[[str], None] | None = None) -> Allocation:
     """Give each float tensor its own step for a whole-file budget or a distortion target.
 
@@ -432,6 +446,9 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
     refine: after solving, re-measure each tensor's gain at its chosen quantization (the secant
         ``D_t / mse_t`` of the real task, alone) and solve again, this many times: for low rates, where
         the distortion is no longer quadratic in the error (costs one task evaluation per tensor).
+    trellis: realize big tensors with trellis-coded quantization at their planned error and spend the
+        bits saved (see :meth:`Allocator.run`); about 0.1 bits/weight less at equal quality.
+    data_aware: also offer GPTQ-style rounding for small linear weights (see :class:`Allocator`).
 
     To try several targets on one model, build an :class:`Allocator` once and call :meth:`Allocator.run`.
     """
@@ -439,8 +456,8 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
         raise ValueError("give exactly one of target_bits and target_distortion")
     return Allocator(tensors, calibration=calibration, gains=gains, column_scaling=column_scaling, rdo=rdo,
                      precision=precision, model_dir=model_dir, max_sentences=max_sentences,
-                     progress=progress).run(target_bits=target_bits, target_distortion=target_distortion,
-                                            verify=verify, refine=refine)
+                     data_aware=data_aware, progress=progress).run(
+        target_bits=target_bits, target_distortion=target_distortion, verify=verify, refine=refine, trellis=trellis)
 
 
 class Allocator:

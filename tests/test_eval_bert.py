@@ -103,3 +103,24 @@ def test_metrics():
 def test_default_model_dir_is_local():
     d = default_model_dir()
     assert (d / "model.safetensors").exists() and (d / "tokenizer.json").exists()
+
+
+def test_bert_task_cached_layers_match_full_forward(encoder):
+    from anspack.eval.sensitivity import BertTask, perturbation_gains
+    sents = read_sentences(DATA / "sentences.txt")[:4]
+    task = BertTask(encoder, sents, batch_size=3)
+    assert task.distortion({}) == pytest.approx(0.0, abs=1e-6)
+    name = encoder.prefix + "encoder.layer.4.attention.self.value.weight"
+    rng = np.random.default_rng(3)
+    noisy = task.weights[name] + rng.normal(0, 0.02, task.weights[name].shape).astype(np.float32)
+    w = dict(task.weights)
+    w[name] = noisy
+    full = encoder.with_weights(w).encode(sents)
+    fast = task.embeddings({name: noisy})
+    np.testing.assert_allclose(fast, full, atol=1e-5)
+    assert task.weights[name] is encoder.weights[name[len(encoder.prefix):]]  # restored after the pass
+    g = perturbation_gains(task, [name, encoder.prefix + "encoder.layer.0.attention.self.key.bias"])
+    assert g[name] > 0 and g[encoder.prefix + "encoder.layer.0.attention.self.key.bias"] < 1e-6 * g[name]
+    H = task.gram(name)
+    assert H.shape == (384, 384) and np.allclose(H, H.T)
+    assert np.allclose(np.diag(H), task.input_moments()[name])

@@ -90,6 +90,7 @@ class BertTask(Task):
             raise ValueError("calibration needs at least one sentence")
         lengths = [len(e.ids) for e in encoder.tokenizer.encode_batch(sents)]
         order = np.argsort(lengths, kind="stable")
+        self._order = order
         self.batches = []
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
@@ -106,7 +107,7 @@ class BertTask(Task):
             self._tokens += int(mask.sum())
             self.layer_inputs.append(xs)
             refs.append(self._embed_out(xs[-1], mask))
-        self.reference = np.concatenate(refs)
+        self.reference = self._unsort(np.concatenate(refs))
         for k in self._grams:
             self._grams[k] /= max(self._tokens, 1)
             self._moments[k] = np.diag(self._grams[k]).copy()
@@ -116,6 +117,12 @@ class BertTask(Task):
             x64 = x.astype(np.float64)
             g = x64.T @ x64
             self._grams[name] = self._grams.get(name, 0) + g
+
+    def _unsort(self, e: np.ndarray) -> np.ndarray:
+        """Rows from batch (length) order back to the sentences' order."""
+        out = np.empty_like(e)
+        out[self._order] = e
+        return out
 
     def _embed_out(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         e = self.encoder.pool(hidden, mask).astype(np.float64)
@@ -160,7 +167,7 @@ class BertTask(Task):
                 else:
                     x = enc.run_layers(xs[start], mask, start=start)
                 out.append(self._embed_out(x, mask))
-            return np.concatenate(out)
+            return self._unsort(np.concatenate(out))
         finally:
             enc.weights.update(saved)
 

@@ -115,13 +115,15 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
     }
     raw = peers.codec_bytes(tensors)
     for name, fn in peers.general_codecs().items():
-        if args.quick and name in ("brotli-11", "xz-9e"):
+        if (args.quick and name in ("brotli-11", "xz-9e")) or (args.decode_only and name != "zlib-9"):
             continue
         log(f"  {key}: {name} on {len(raw)} bytes")
         t0 = time.perf_counter()
         res["sizes_bytes"][name] = len(fn(raw))
         res["compress_s"][name] = time.perf_counter() - t0
-    if peers.constriction_available():
+    if args.decode_only:
+        pass
+    elif peers.constriction_available():
         t_c, enc = peers.best_of(lambda: peers.constriction_encode(tensors), args.encode_repeats)
         peers.constriction_check(tensors, enc)
         res["sizes_bytes"]["constriction (payload)"] = sum(4 * w.size for w, _, _ in enc)
@@ -195,50 +197,54 @@ def report(result: dict) -> tuple[str, dict]:
     notes = []
     ds = result["datasets"]
     # size
-    lines += ["## Size (bits per entry over all entries)", "",
-              "anspack file = the whole .anspack file (header, table with names and shapes, models, states, "
-              "streams); anspack blocks = its data blocks only (models, states, streams: everything needed to "
-              "decode the integers, as the peers' outputs hold only the integers). Ratios: anspack / peer.", ""]
-    codecs = [c for c in ("zlib-9", "zstd-19", "brotli-11", "xz-9e", "constriction (payload)")
-              if any(c in d["sizes_bytes"] for d in ds.values())]
-    lines.append("| data | entries | entropy | anspack file | anspack blocks | " + " | ".join(codecs)
-                 + " | blocks / entropy | blocks / best general-purpose | file / best general-purpose |")
-    lines.append("|---|---:|---:|---:|---:|" + "---:|" * len(codecs) + "---:|---:|---:|")
-    for key, d in ds.items():
-        n = d["entries"]
-        s = d["sizes_bytes"]
-        bpe = lambda b: 8 * b / n  # noqa: E731
-        general = {c: s[c] for c in ("zlib-9", "zstd-19", "brotli-11", "xz-9e") if c in s}
-        best_name = min(general, key=general.get)
-        best_general = general[best_name]
-        cells = [f"{bpe(s[c]):.4f}" if c in s else "–" for c in codecs]
-        pack = " (codecs: nibble-packed)" if d["nibble_packed_for_codecs"] else ""
-        lines.append(f"| {key}{pack} | {n} | {bpe(s['entropy']):.4f} | {bpe(s['anspack']):.4f} | "
-                     f"{bpe(s['anspack blocks']):.4f} | " + " | ".join(cells)
-                     + f" | {s['anspack blocks'] / s['entropy']:.4f} | {s['anspack blocks'] / best_general:.4f} ({best_name})"
-                     f" | {s['anspack'] / best_general:.4f} |")
-        checks[f"{key}: blocks <= best general-purpose codec ({best_name})"] = (
-            s["anspack blocks"] / best_general, s["anspack blocks"] <= best_general)
-        checks[f"{key}: whole file <= best general-purpose codec ({best_name})"] = (
-            s["anspack"] / best_general, s["anspack"] <= best_general)
-        for t in d["big_tensors"]:
-            ok = t["overhead_pct"] <= TARGETS["entropy_overhead_pct_max"]
-            checks[f"{key}: {t['name']} ({t['entries']} entries) overhead over entropy, % (<= 0.5)"] = (t["overhead_pct"], ok)
-        if d.get("raw_tensors"):
-            notes.append(f"{key}: {len(d['raw_tensors'])} small tensors stored raw (their rANS block would not be smaller).")
-    lines += [""] + notes + ([""] if notes else [])
-    big = [(k, t) for k, d in ds.items() for t in d["big_tensors"]]
-    if big:
-        lines += ["Tensors of >= 1M entries (data block incl. model, states and vocabulary vs n·H):", "",
-                  "| data | tensor | entries | entropy bits/entry | anspack bits/entry | overhead |", "|---|---|---:|---:|---:|---:|"]
-        for k, t in big:
-            lines.append(f"| {k} | {t['name']} | {t['entries']} | {t['entropy_bits'] / t['entries']:.4f} | "
-                         f"{t['block_bits'] / t['entries']:.4f} | {t['overhead_pct']:+.3f} % |")
-        lines.append("")
+    decode_only = result["config"].get("decode_only", False)
+    if decode_only:
+        lines += ["(--decode-only: sizes and encode speed not measured in this run)", ""]
+    else:
+        lines += ["## Size (bits per entry over all entries)", "",
+                  "anspack file = the whole .anspack file (header, table with names and shapes, models, states, "
+                  "streams); anspack blocks = its data blocks only (models, states, streams: everything needed to "
+                  "decode the integers, as the peers' outputs hold only the integers). Ratios: anspack / peer.", ""]
+        codecs = [c for c in ("zlib-9", "zstd-19", "brotli-11", "xz-9e", "constriction (payload)")
+                  if any(c in d["sizes_bytes"] for d in ds.values())]
+        lines.append("| data | entries | entropy | anspack file | anspack blocks | " + " | ".join(codecs)
+                     + " | blocks / entropy | blocks / best general-purpose | file / best general-purpose |")
+        lines.append("|---|---:|---:|---:|---:|" + "---:|" * len(codecs) + "---:|---:|---:|")
+        for key, d in ds.items():
+            n = d["entries"]
+            s = d["sizes_bytes"]
+            bpe = lambda b: 8 * b / n  # noqa: E731
+            general = {c: s[c] for c in ("zlib-9", "zstd-19", "brotli-11", "xz-9e") if c in s}
+            best_name = min(general, key=general.get)
+            best_general = general[best_name]
+            cells = [f"{bpe(s[c]):.4f}" if c in s else "–" for c in codecs]
+            pack = " (codecs: nibble-packed)" if d["nibble_packed_for_codecs"] else ""
+            lines.append(f"| {key}{pack} | {n} | {bpe(s['entropy']):.4f} | {bpe(s['anspack']):.4f} | "
+                         f"{bpe(s['anspack blocks']):.4f} | " + " | ".join(cells)
+                         + f" | {s['anspack blocks'] / s['entropy']:.4f} | {s['anspack blocks'] / best_general:.4f} ({best_name})"
+                         f" | {s['anspack'] / best_general:.4f} |")
+            checks[f"{key}: blocks <= best general-purpose codec ({best_name})"] = (
+                s["anspack blocks"] / best_general, s["anspack blocks"] <= best_general)
+            checks[f"{key}: whole file <= best general-purpose codec ({best_name})"] = (
+                s["anspack"] / best_general, s["anspack"] <= best_general)
+            for t in d["big_tensors"]:
+                ok = t["overhead_pct"] <= TARGETS["entropy_overhead_pct_max"]
+                checks[f"{key}: {t['name']} ({t['entries']} entries) overhead over entropy, % (<= 0.5)"] = (t["overhead_pct"], ok)
+            if d.get("raw_tensors"):
+                notes.append(f"{key}: {len(d['raw_tensors'])} small tensors stored raw (their rANS block would not be smaller).")
+        lines += [""] + notes + ([""] if notes else [])
+        big = [(k, t) for k, d in ds.items() for t in d["big_tensors"]]
+        if big:
+            lines += ["Tensors of >= 1M entries (data block incl. model, states and vocabulary vs n·H):", "",
+                      "| data | tensor | entries | entropy bits/entry | anspack bits/entry | overhead |", "|---|---|---:|---:|---:|---:|"]
+            for k, t in big:
+                lines.append(f"| {k} | {t['name']} | {t['entries']} | {t['entropy_bits'] / t['entries']:.4f} | "
+                             f"{t['block_bits'] / t['entries']:.4f} | {t['overhead_pct']:+.3f} % |")
+            lines.append("")
     # encode
-    lines += ["## Encode throughput (M entries/s, best of %d)" % result["config"]["encode_repeats"], "",
+    lines += [] if decode_only else ["## Encode throughput (M entries/s, best of %d)" % result["config"]["encode_repeats"], "",
               "| data | anspack.encode() | constriction whole path | ratio |", "|---|---:|---:|---:|"]
-    for key, d in ds.items():
+    for key, d in ({} if decode_only else ds).items():
         e = d["encode"]
         a = d["entries"] / e["anspack_s"] / 1e6
         c = d["entries"] / e["constriction_s"] / 1e6 if "constriction_s" in e else None
@@ -246,7 +252,8 @@ def report(result: dict) -> tuple[str, dict]:
         lines.append(f"| {key} | {a:.1f} | {'–' if c is None else f'{c:.1f}'} | {fmt_ratio(ratio)} |")
         if ratio is not None:
             checks[f"{key}: encode >= 1.5x constriction"] = (ratio, ratio >= TARGETS["encode_vs_constriction_min"])
-    lines.append("")
+    if not decode_only:
+        lines.append("")
     # decode
     for env, title, gname, key_single, key_workers in (
             ("browser", "headless Chromium", "DecompressionStream('gzip')", "browser_decode_vs_gzip_min", True),
@@ -308,13 +315,15 @@ def main(argv=None) -> int:
     ap.add_argument("--no-auto-raw", action="store_true",
                     help="rANS for every tensor (default: small tensors whose rANS block is not smaller go raw)")
     ap.add_argument("--quick", action="store_true", help="skip brotli-11 and xz (slow) -- for a smoke run")
+    ap.add_argument("--decode-only", action="store_true",
+                    help="skip the slow size peers and constriction (only zlib-9): for repeated decode timing")
     ap.add_argument("--out", help="JSON output path (default benchmarks/results/bench-<UTC time>.json)")
     args = ap.parse_args(argv)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     result = {
         "when": stamp,
         "config": {"datasets": args.datasets, "repeats": args.repeats, "encode_repeats": args.encode_repeats,
-                   "lanes": args.lanes, "auto_raw": not args.no_auto_raw, "workers": args.workers, "precision": 12},
+                   "lanes": args.lanes, "auto_raw": not args.no_auto_raw, "decode_only": args.decode_only, "workers": args.workers, "precision": 12},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_start": os.getloadavg()},
         "targets": TARGETS, "datasets": {},

@@ -59,7 +59,12 @@ function checkOptions(options) {
   if (typeof maxTotalEntries !== 'number' || !(maxTotalEntries >= 0)) {
     throw new AnspackError('BadArgument', `maxTotalEntries must be a non-negative number, got ${maxTotalEntries}`);
   }
+  const engine = options.engine ?? 'auto';
+  if (engine !== 'auto' && engine !== 'js' && engine !== 'wasm') {
+    throw new AnspackError('BadArgument', `engine must be 'auto', 'js' or 'wasm', got ${engine}`);
+  }
   return {
+    engine,
     verify: options.verify ?? true,
     dequantize: options.dequantize ?? false,
     maxEntries,
@@ -95,6 +100,8 @@ export function readHeader(buffer, options = {}) {
  *   the block's descriptor; float16 raw tensors -> Float32Array
  * @param {number} [options.maxEntries=2**28]  limit on the entries of any one tensor
  * @param {number} [options.maxTotalEntries=2**30]  limit on the entries of all tensors together
+ * @param {'auto'|'js'|'wasm'} [options.engine='auto']  rANS decode loops: 'wasm' (WebAssembly,
+ *   src/wasm/), 'js' (pure JS, src/rans_fast.js), 'auto' = 'wasm' where WebAssembly is available
  * @param {Object<string, ArrayBufferView>} [options.outputs]  caller-supplied output arrays by name
  *   (of the dtype's array type and length >= n; for a dequantized tensor they receive the integers)
  * @returns {{tensors: object[], byName: Object<string, object>, metadata: object}}
@@ -156,7 +163,7 @@ function decodeOne(hdr, t, opts, out) {
   if (t.coding === 'raw') {
     checksum = decodeRaw(bytes, t, data);
   } else {
-    checksum = decodeRansBlock(bytes, t, data);
+    checksum = decodeRansBlock(bytes, t, data, opts.engine);
   }
   if (opts.verify && checksum !== t.checksum) {
     throw new AnspackError('ChecksumMismatch', `decoded data hashes to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
@@ -196,7 +203,7 @@ function decodeRaw(bytes, t, data) {
 }
 
 /** Coding 0: rANS (spec sections 7 and 10); the model was validated by parseHeader. */
-function decodeRansBlock(bytes, t, data) {
+function decodeRansBlock(bytes, t, data, engine) {
   if (t.n === 0) return 0;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const V = t.vocabSize, L = t.lanes, W = t.words;
@@ -218,7 +225,7 @@ function decodeRansBlock(bytes, t, data) {
     words = new Uint16Array(W);
     for (let k = 0; k < W; k++) words[k] = dv.getUint16(t.wordsOffset + 2 * k, true);
   }
-  const r = decodeRans({ states, words, padded, cdf, P: t.precision, n: t.n }, vals, data);
+  const r = decodeRans({ states, words, padded, cdf, P: t.precision, n: t.n }, vals, data, engine);
   const opt = { tensor: t.name };
   if (r.status === 'underrun') {
     throw new AnspackError('CorruptStream', `word stream under-run: the entries need more than the W = ${W} words stored`, { ...opt, offset: t.wordsOffset + 2 * W });

@@ -17,6 +17,7 @@
 
 import * as fast from './rans_fast.js';
 import { STATE_LOW } from './header.js';
+import { wasmAvailable, decodeRansWasm } from './wasm/engine.js';
 
 const UNROLLED = {
   sv8: { 1: fast.sv8L1, 2: fast.sv8L2, 4: fast.sv8L4, 8: fast.sv8L8 },
@@ -77,9 +78,11 @@ export function fxhash26Zeros(n) {
  * @param {number} m.n   number of entries (>= 1)
  * @param {ArrayLike<number>} vals  values[s] in the output's element type (typed array of length V)
  * @param {ArrayLike<number>} out   output typed array of length >= n
+ * @param {'js'|'wasm'|'auto'} [engine='js']  'js': the loops of rans_fast.js; 'wasm': the
+ *   WebAssembly loops of wasm/rans.wat (wasm/engine.js); 'auto': 'wasm' where WebAssembly runs
  * @returns {{checksum: number, status: 'ok'|'underrun'|'leftover'|'badFinalState', wordsRead: number, lane: number}}
  */
-export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, out) {
+export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, out, engine = 'js') {
   const L = states.length;
   const V = cdf.length - 1;
   const W = padded ? words.length - 1 : words.length;
@@ -92,6 +95,9 @@ export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, o
       if (states[j] !== STATE_LOW) return { checksum, status: 'badFinalState', wordsRead: 0, lane: j };
     }
     return { checksum, status: 'ok', wordsRead: 0, lane: -1 };
+  }
+  if (engine === 'wasm' || (engine === 'auto' && wasmAvailable())) {
+    return decodeRansWasm({ states, words, padded, cdf, P, n }, vals, out);
   }
   const size = vals.BYTES_PER_ELEMENT;
   const mode = MODE[size];

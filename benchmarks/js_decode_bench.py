@@ -1,10 +1,11 @@
 """Benchmark: the JS decoder in headless Chromium (and node) against native gzip inflation.
 
-    python benchmarks/js_decode_bench.py [--repeats 5] [--lanes 1 8 32 256]
+    python benchmarks/js_decode_bench.py [--repeats 5] [--lanes 1 4 8 32 256] [--engines js wasm]
 
 Data: the 8 x 1024^2 int8 mock ``np.round(np.random.randn(8, 1024, 1024) * 8)`` with seed 0, encoded
 with anspack (P = 12, lanes L) and, separately, its raw int8 bytes gzipped at level 9. In one page
-the script times ``decode()`` (all checksums verified) for each L and ``DecompressionStream('gzip')``
+the script times ``decode()`` (all checksums verified) for each L and each decode engine (``js``: the
+pure-JS loops, ``wasm``: the WebAssembly core of jsdecoder/src/wasm/) and ``DecompressionStream('gzip')``
 inflating the gzip to the same bytes; in node it times ``decode()`` against ``zlib.gunzipSync``.
 Runs are interleaved (gzip, then each file, repeated ``--repeats`` times after two warm-up rounds) so
 that load drifting on a shared machine affects every contender alike. It prints a markdown table of
@@ -48,7 +49,7 @@ def make_files(directory: Path, lanes: list[int]) -> dict:
     return sizes
 
 
-def browser_bench(directory: Path, lanes: list[int], repeats: int) -> dict:
+def browser_bench(directory: Path, lanes: list[int], repeats: int, engines: list[str]) -> dict:
     from playwright.sync_api import sync_playwright
 
     static, server = start_server()
@@ -62,6 +63,7 @@ def browser_bench(directory: Path, lanes: list[int], repeats: int) -> dict:
             cfg = {
                 "files": [{"label": f"L={L}", "url": f"{base}mock_L{L}.anspack"} for L in lanes],
                 "gzUrl": f"{base}mock.int8.gz", "rawUrl": f"{base}mock.int8", "repeats": repeats,
+                "engines": engines,
             }
             result = page.evaluate(
                 "async cfg => (await import('/benchmarks/js_bench_page.js')).runBench(cfg)", cfg)
@@ -72,10 +74,10 @@ def browser_bench(directory: Path, lanes: list[int], repeats: int) -> dict:
     return result
 
 
-def node_bench(directory: Path, lanes: list[int], repeats: int) -> dict:
+def node_bench(directory: Path, lanes: list[int], repeats: int, engines: list[str]) -> dict:
     out = subprocess.run(
         ["node", str(ROOT / "benchmarks" / "js_decode_bench_node.mjs"), str(directory), str(repeats),
-         *map(str, lanes)], check=True, capture_output=True, text=True)
+         ",".join(engines), *map(str, lanes)], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
 
@@ -100,7 +102,9 @@ def table(title: str, result: dict, gzip_name: str) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--lanes", type=int, nargs="+", default=[1, 8, 32, 256])
+    ap.add_argument("--lanes", type=int, nargs="+", default=[1, 4, 8, 32, 256])
+    ap.add_argument("--engines", nargs="+", default=["js", "wasm"], choices=["js", "wasm", "auto"],
+                    help="decode()'s engine option; each file is timed with each")
     ap.add_argument("--no-node", action="store_true")
     ap.add_argument("--no-browser", action="store_true")
     args = ap.parse_args(argv)
@@ -112,12 +116,12 @@ def main(argv=None) -> int:
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
         print()
         if not args.no_browser:
-            r = browser_bench(directory, args.lanes, args.repeats)
+            r = browser_bench(directory, args.lanes, args.repeats, args.engines)
             print(table(f"Headless Chromium {r['userAgent'].split('Chrome/')[-1].split(' ')[0]}", r,
                         "DecompressionStream('gzip')"))
             print()
         if not args.no_node:
-            r = node_bench(directory, args.lanes, args.repeats)
+            r = node_bench(directory, args.lanes, args.repeats, args.engines)
             print(table(f"node {r['version']}", r, "zlib.gunzipSync"))
         print()
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

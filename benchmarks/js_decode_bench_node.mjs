@@ -1,14 +1,18 @@
 // Node side of benchmarks/js_decode_bench.py: decode() (checksums on) vs zlib.gunzipSync, runs
-// interleaved as in js_bench_page.js. Usage: node js_decode_bench_node.mjs DIR REPEATS L...
+// interleaved as in js_bench_page.js. Usage: node js_decode_bench_node.mjs DIR REPEATS ENGINES L...
+// (ENGINES: comma-separated values of decode()'s engine option, e.g. js,wasm)
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { decode } from '../jsdecoder/src/index.js';
 
-const [dir, repeatsArg, ...lanes] = process.argv.slice(2);
+const [dir, repeatsArg, enginesArg, ...lanes] = process.argv.slice(2);
 const repeats = Number(repeatsArg);
 const raw = readFileSync(`${dir}/mock.int8`);
 const gz = readFileSync(`${dir}/mock.int8.gz`);
-const files = lanes.map((L) => ({ label: `L=${L}`, bytes: new Uint8Array(readFileSync(`${dir}/mock_L${L}.anspack`)), times: [] }));
+const files = lanes.flatMap((L) => {
+  const bytes = new Uint8Array(readFileSync(`${dir}/mock_L${L}.anspack`));
+  return enginesArg.split(',').map((engine) => ({ label: `L=${L}, ${engine}`, engine, bytes, times: [] }));
+});
 
 function stats(times) {
   const s = [...times].sort((a, b) => a - b);
@@ -23,7 +27,7 @@ for (let round = 0; round < repeats + 2; round++) {
   if (round >= 2) gzTimes.push(dt);
   for (const f of files) {
     t0 = performance.now();
-    const out = decode(f.bytes).tensors[0].data;
+    const out = decode(f.bytes, { engine: f.engine }).tensors[0].data;
     dt = performance.now() - t0;
     if (round === 0 && Buffer.compare(Buffer.from(out.buffer, out.byteOffset, out.byteLength), raw) !== 0) throw new Error(`${f.label}: wrong output`);
     if (round >= 2) f.times.push(dt);

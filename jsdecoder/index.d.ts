@@ -82,6 +82,11 @@ export interface DecodeOptions {
   maxEntries?: number;
   /** Limit on the entries of all tensors decoded by one call (default 2^30). */
   maxTotalEntries?: number;
+  /**
+   * rANS decode loops: 'wasm' (the WebAssembly core of src/wasm/; BadArgument where WebAssembly
+   * cannot run), 'js' (the pure-JS loops, the reference), or 'auto' (default): 'wasm' where available.
+   */
+  engine?: 'auto' | 'js' | 'wasm';
 }
 
 export interface DecodeResult {

@@ -1,9 +1,10 @@
 // The WebAssembly rANS engine: drives the decode loops of rans.wat (compiled into rans_wasm.js) with
 // the same inputs and result as decodeRans in ../rans.js, which stays the pure-JS reference engine.
 //
-// Per tensor: the slot table, the values, the lane states and the words are copied into the module's
-// memory (grown as needed), the loops decode into a staging area of at most STAGE entries (a whole
-// number of rows), and each stage is copied into the caller's output array. The module (3.7 KB) is
+// Per tensor: the slot table (with the values' bits), the lane states and the words are copied into
+// the module's memory (grown as needed), the loops decode into a staging area of at most STAGE
+// entries (a whole number of rows), and each stage is copied into the caller's output array (for
+// 4-byte dtypes the loops write the ids, mapped to values here). The module (3.7 KB) is
 // compiled synchronously on first use, which browsers allow on the main thread for modules < 4 KB;
 // one instance per thread (window or worker) is kept and reused, and dropped again after a tensor
 // that made its memory grow past KEEP_BYTES, so that a large file's memory can be reclaimed.
@@ -55,7 +56,12 @@ export function wasmAvailable() {
 function getInstance() {
   if (instance === null) {
     if (!wasmAvailable()) throw new AnspackError('BadArgument', 'engine "wasm": WebAssembly is not available here');
-    const inst = new WebAssembly.Instance(compiled, {});
+    let inst;
+    try {
+      inst = new WebAssembly.Instance(compiled, {});
+    } catch (err) {
+      throw new AnspackError('LimitExceeded', `the WebAssembly decoder could not be instantiated (${err && err.message}); decode with {engine: 'js'}`);
+    }
     const e = inst.exports;
     instance = { mem: e.mem, unrolled: { 1: e.decode1, 2: e.decode2, 4: e.decode4, 8: e.decode8 }, generic: e.decodeN };
   }

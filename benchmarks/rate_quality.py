@@ -71,12 +71,12 @@ def minilm(args, out: dict) -> list[dict]:
             f"min {f.min_cos:.5f}  spearman {f.spearman:.5f}")
         return r
 
-    snrs = [20, 25, 30, 40] if not args.quick else [25, 35]
+    snrs = ([20, 25, 30, 40] if not args.quick else [25, 35]) if not args.allocated_only else []
     for s in snrs:
         e = encode_model(W, base=f"snr:{s}")
         measure("uniform", f"--target-snr {s}", len(e.data), {k: np.asarray(v, np.float32) for k, v in e.recon.items()
                                                               if np.asarray(W[k]).dtype.kind == "f"})
-    for k in ([3, 4, 6, 8] if not args.quick else [4, 6]):
+    for k in ([3, 4, 6, 8] if not args.quick else [4, 6]) if not args.allocated_only else []:
         e = encode_model(W, base=f"int{k},row")
         measure("int-k/row", f"--bits {k} --per-row", len(e.data),
                 {n: np.asarray(v, np.float32) for n, v in e.recon.items() if np.asarray(W[n]).dtype.kind == "f"})
@@ -89,7 +89,9 @@ def minilm(args, out: dict) -> list[dict]:
     t0 = time.perf_counter()
     calib = builtin_calibration()[: (32 if args.quick else 64)]
     task = BertTask(enc, calib)
-    al = Allocator(W, calibration=task, gains=gains, progress=None)
+    al = Allocator(W, calibration=task, gains=gains, progress=None, data_aware=args.data_aware,
+                   data_aware_max=1 << 20)
+    fam = "allocated+gptq" if args.data_aware else "allocated"
     out["minilm_prepare_s"] = time.perf_counter() - t0
     if gpath and gains is None:
         gpath.write_text(json.dumps(al.gains, indent=0, sort_keys=True))
@@ -98,20 +100,20 @@ def minilm(args, out: dict) -> list[dict]:
         a = al.run(target_bits=b, trellis=True)
         q = a.quantize(W)
         data = a.encode(W, quantized=q)
-        measure("allocated+tcq", f"--target-bits {b}", len(data), {n: r.recon for n, r in q.items()},
+        measure(fam + "+tcq", f"--target-bits {b}", len(data), {n: r.recon for n, r in q.items()},
                 {"est_calib_distortion": a.est_distortion})
         plans[b] = a
     for b in ([3.5, 5.0] if not args.quick else []):
         a = al.run(target_bits=b)
         q = a.quantize(W)
         data = a.encode(W, quantized=q)
-        measure("allocated", f"--target-bits {b}", len(data), {n: r.recon for n, r in q.items()},
+        measure(fam, f"--target-bits {b}", len(data), {n: r.recon for n, r in q.items()},
                 {"est_calib_distortion": a.est_distortion})
     for cos in ([0.99, 0.999] if not args.quick else []):
         a = al.run(target_distortion=1.0 - cos, trellis=True)
         q = a.quantize(W)
         data = a.encode(W, quantized=q)
-        measure("allocated+tcq", f"calib cos >= {cos}", len(data), {n: r.recon for n, r in q.items()},
+        measure(fam + "+tcq", f"calib cos >= {cos}", len(data), {n: r.recon for n, r in q.items()},
                 {"history": a.history})
     if 3.5 in plans:
         out["minilm_plan_3.5"] = format_plan(plans[3.5], limit=25)
@@ -186,7 +188,8 @@ def plot(rows: list[dict], path: Path) -> None:
     if not mini:
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for fam, marker in (("uniform", "o"), ("int-k/row", "s"), ("allocated", "v"), ("allocated+tcq", "^")):
+    for fam, marker in (("uniform", "o"), ("int-k/row", "s"), ("allocated", "v"), ("allocated+tcq", "^"),
+                        ("allocated+gptq", "D"), ("allocated+gptq+tcq", "*")):
         pts = sorted((r["bits_per_weight"], 1 - r["mean_cos"]) for r in mini
                      if r["family"] == fam and r["setting"].startswith("--"))
         if pts:
@@ -212,6 +215,9 @@ def main(argv=None) -> int:
                    help="JSON of MiniLM per-tensor gains: read if it exists, else measured and written there")
     p.add_argument("--no-digits", action="store_true")
     p.add_argument("--no-minilm", action="store_true")
+    p.add_argument("--allocated-only", action="store_true", help="MiniLM: only the allocated schemes")
+    p.add_argument("--data-aware", action="store_true",
+                   help="MiniLM: allow GPTQ-style rounding of the linear weights in the allocation")
     p.add_argument("--name", default="rate_quality", help="output file stem (default rate_quality)")
     p.add_argument("--partial", default=None, metavar="PATH", help="write MiniLM rows here as they come")
     args = p.parse_args(argv)

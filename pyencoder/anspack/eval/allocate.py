@@ -270,7 +270,8 @@ def _ecq_rate(design, itemsize_hint: int | None, extra_bytes: int, precision: in
 
 def rd_options(x: np.ndarray, *, col_scale: np.ndarray | None = None, rdo: float = 0.0,
                precision: int = DEFAULT_PRECISION, steps: Sequence[float] | None = None,
-               mids: bool = True, gram: np.ndarray | None = None) -> list[Option]:
+               mids: bool = True, gram: np.ndarray | None = None, gram_split=None,
+               gptq_per_octave: int = 4) -> list[Option]:
     """Candidate storage options for one float tensor with their coded size and per-weight error."""
     x = np.asarray(x, np.float32)
     xs = x * np.asarray(col_scale, np.float32) if col_scale is not None else x
@@ -306,16 +307,18 @@ def rd_options(x: np.ndarray, *, col_scale: np.ndarray | None = None, rdo: float
     if gram is not None and x.ndim == 2 and col_scale is None:
         from .gptq import gptq_round, output_mse
 
-        for s in cand[::max(1, per_oct // 4)]:
-            if s < rms * 2.0 ** -8:
-                continue
-            q = gptq_round(x, gram, float(s))
+        # with a split, round on one half of the calibration inputs and measure on the other: an honest
+        # (held-out) estimate of the output error, which in-sample would be optimistic
+        fit, check = gram_split if gram_split is not None else (gram, gram)
+        for k in range(-8 * gptq_per_octave, 2 * gptq_per_octave + 1):
+            s = rms * 2.0 ** (k / gptq_per_octave)
+            q = gptq_round(x, fit, float(s))
             lo, hi = int(q.min()), int(q.max())
             if hi - lo + 1 > (1 << 15):
                 continue
             bits = qz.coded_bits(q.astype(qz._int_dtype(lo, hi)), precision=precision, lanes=LANES) + 8.0 * 32
             recon = (q.astype(np.float32) * np.float32(s)).astype(np.float64)
-            opts.append(Option("ecq", float(s), bits, output_mse(x.astype(np.float64) - recon, gram), True, True))
+            opts.append(Option("ecq", float(s), bits, output_mse(x.astype(np.float64) - recon, check), True, True))
     return opts
 
 
@@ -495,6 +498,7 @@ class Allocator:
         self.gains = {n: float(gains.get(n, 0.0)) for n in floats}
         say("rate-distortion curves")
         self.grams = {}
+        splits = {}
         if data_aware and task is not None:
             for n in floats:
                 a = np.asarray(tensors[n])
@@ -502,8 +506,9 @@ class Allocator:
                     g = task.gram(n)
                     if g is not None and g.shape == (a.shape[1], a.shape[1]):
                         self.grams[n] = g
+                        splits[n] = task.gram_split(n)
         self.options = {n: rd_options(tensors[n], col_scale=col.get(n), rdo=rdo, precision=precision,
-                                      gram=self.grams.get(n)) for n in floats}
+                                      gram=self.grams.get(n), gram_split=splits.get(n)) for n in floats}
         self.sizes = {n: int(np.asarray(tensors[n]).size) for n in floats}
         self.fixed = _file_overhead_bits(tensors) + sum(_lossless_bits(n, a, precision)
                                                         for n, a in tensors.items() if n not in self.options)

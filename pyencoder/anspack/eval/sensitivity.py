@@ -52,6 +52,10 @@ class Task:
         """``H = E[x xᵀ]`` of the linear weight ``name``'s inputs, or None if unknown."""
         return None
 
+    def gram_split(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """``H`` over two disjoint halves of the calibration inputs (fit on one, measure on the other)."""
+        return None
+
 
 # ----------------------------------------------------------------------------------------------
 # sentence encoders
@@ -97,6 +101,9 @@ class BertTask(Task):
             self.batches.append(encoder.tokenize([sents[i] for i in idx]))
         self._moments: dict[str, np.ndarray] = {}
         self._grams: dict[str, np.ndarray] = {}
+        self._grams_a: dict[str, np.ndarray] = {}
+        self._grams_b: dict[str, np.ndarray] = {}
+        self._tok_ab: dict[str, np.ndarray] = {}
         self._tokens = 0
         self.layer_inputs: list[list[np.ndarray]] = []
         refs = []
@@ -110,13 +117,19 @@ class BertTask(Task):
         self.reference = self._unsort(np.concatenate(refs))
         for k in self._grams:
             self._grams[k] /= max(self._tokens, 1)
+            self._grams_a[k] /= max(self._tok_ab[k][0], 1)
+            self._grams_b[k] /= max(self._tok_ab[k][1], 1)
             self._moments[k] = np.diag(self._grams[k]).copy()
 
     def _record(self, name: str, x: np.ndarray, _mask) -> None:
         if x.ndim == 2:  # linear input (tokens, in)
             x64 = x.astype(np.float64)
-            g = x64.T @ x64
-            self._grams[name] = self._grams.get(name, 0) + g
+            a, b = x64[0::2], x64[1::2]
+            ga, gb = a.T @ a, b.T @ b
+            self._grams[name] = self._grams.get(name, 0) + ga + gb
+            self._grams_a[name] = self._grams_a.get(name, 0) + ga
+            self._grams_b[name] = self._grams_b.get(name, 0) + gb
+            self._tok_ab[name] = self._tok_ab.get(name, np.zeros(2)) + np.array([len(a), len(b)])
 
     def _unsort(self, e: np.ndarray) -> np.ndarray:
         """Rows from batch (length) order back to the sentences' order."""
@@ -134,6 +147,11 @@ class BertTask(Task):
     def gram(self, name: str) -> np.ndarray | None:
         """``Σx = E[x xᵀ]`` over calibration tokens for the linear weight ``name``."""
         return self._grams.get(name)
+
+    def gram_split(self, name: str):
+        if name not in self._grams_a:
+            return None
+        return self._grams_a[name], self._grams_b[name]
 
     def names(self) -> list[str]:
         return self.encoder.weight_names()
@@ -203,11 +221,14 @@ class DigitsTask(Task):
         # input moments of each layer (inputs are 0..16 / 16 then ReLU activations)
         self._moments = {}
         self._grams = {}
+        self._splits = {}
         h = self.X.astype(np.float64) / digits.INPUT_SCALE
         names = digits.layer_names(self.weights)
         for li, name in enumerate(names):
             self._moments[f"{name}.weight"] = np.mean(h * h, axis=0)
             self._grams[f"{name}.weight"] = h.T @ h / max(len(h), 1)
+            a, b = h[0::2], h[1::2]
+            self._splits[f"{name}.weight"] = (a.T @ a / max(len(a), 1), b.T @ b / max(len(b), 1))
             h = h @ self.weights[f"{name}.weight"].T.astype(np.float64) + self.weights[f"{name}.bias"]
             if li < len(names) - 1:
                 h = np.maximum(h, 0.0)
@@ -222,6 +243,9 @@ class DigitsTask(Task):
 
     def gram(self, name: str) -> np.ndarray | None:
         return self._grams.get(name)
+
+    def gram_split(self, name: str):
+        return self._splits.get(name)
 
     def distortion(self, overrides: Mapping[str, np.ndarray]) -> float:
         w = dict(self.weights)

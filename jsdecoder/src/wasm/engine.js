@@ -127,7 +127,8 @@ function run(inst, m, vals, out) {
   i32[CTL_AT >> 2] = wordsAt; i32[(CTL_AT >> 2) + 1] = 0; i32[(CTL_AT >> 2) + 2] = 0;
 
   const outBytes = sz === 4 ? null : new Uint8Array(out.buffer, out.byteOffset, n * sz);
-  const full = n - (n % L); // entries in whole rows
+  const unit = L === 1 ? 2 : L; // decode1 takes two rows per iteration
+  const full = n - (n % unit); // entries for the unrolled loops (the rest: decodeN)
   const fn = inst.unrolled[L];
   let done = 0;
   let underrun = false;

@@ -43,13 +43,13 @@
 ;;
 ;; Exports (all return the output address reached; op advances by sz per entry):
 ;;     decode1 / decode2 / decode4 / decode8 (P, sz, op, oend, wlim, st): whole rows of L = 1, 2, 4, 8
-;;         lanes, states in locals; (oend - op) / sz must be a multiple of L
+;;         lanes, states in locals; (oend - op) / sz must be a multiple of L (of 2 for decode1)
 ;;     decodeN (P, sz, op, oend, wlim, st, L): any L, whole rows and a partial last row, states in
 ;;         memory, four lanes at a time
 (module
   (memory (export "mem") 7)
 
-  ;; L = 1: whole rows of 1 entries, the lane states in locals.
+  ;; L = 1: an even number of entries (two per iteration), the lane state in a local.
   (func (export "decode1") (param $P i32) (param $sz i32) (param $op i32) (param $oend i32)
         (param $wlim i32) (param $st i32) (result i32)
     (local $mask i32) (local $e i32) (local $sv i32) (local $r i32) (local $a i32)
@@ -69,6 +69,23 @@
           (then (local.set $bend (i32.add (local.get $op) (i32.shl (local.get $sz) (i32.const 12))))))
         (loop $rows
           ;; lane 0: s, x = D(x) from the slot table
+          (local.set $e (i32.shl (i32.and (local.get $x0) (local.get $mask)) (i32.const 3)))
+          (local.set $sv (i32.load offset=4 (local.get $e)))
+          (local.set $x0 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x0) (local.get $P)))
+                                (i32.load16_u (local.get $e))))
+          ;; refill without a branch: r = x < 2^16; x = r ? x << 16 | words[k] : x; k += r
+          (local.set $r (i32.lt_u (local.get $x0) (i32.const 0x10000)))
+          (local.set $x0 (select (i32.or (i32.shl (local.get $x0) (i32.const 16)) (i32.load16_u (local.get $wp)))
+                               (local.get $x0) (local.get $r)))
+          (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $r) (i32.const 1))))
+          ;; out: value bits (and junk above, overwritten next); FxHash26 of s
+          (i32.store (local.get $op) (local.get $sv))
+          (local.set $op (i32.add (local.get $op) (local.get $sz)))
+          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.shr_u (local.get $sv) (i32.const 16))) (i32.shr_u (local.get $g6) (i32.const 27))))
+          (local.set $g5 (i32.mul (local.get $a) (i32.const 0x644152A0)))
+          (local.set $g6 (i32.mul (local.get $a) (i32.const 0xC882A540)))
+          ;; lane 0 again (the next row): two rows per iteration halve the loop overhead of this
+          ;; latency-bound loop
           (local.set $e (i32.shl (i32.and (local.get $x0) (local.get $mask)) (i32.const 3)))
           (local.set $sv (i32.load offset=4 (local.get $e)))
           (local.set $x0 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x0) (local.get $P)))

@@ -84,6 +84,9 @@ const cases = [];
   // with a partial last row.
   for (const L of [1, 2, 4, 8, 7, 32, 256]) cases.push({ L, P: 12, n: 3 * 65536 + 5 * L + (L > 1 ? 1 : 0), dtype: L === 7 ? 'int16' : 'int8' });
   cases.push({ L: 4, P: 14, n: 70001, dtype: 'uint32' });
+  // More lanes than one staging call holds (the stage is then one row), and rows split over calls.
+  cases.push({ L: 70001, P: 10, n: 70004, dtype: 'int8' });
+  cases.push({ L: 40000, P: 12, n: 100000, dtype: 'uint16' });
 }
 
 for (const { L, P, n, dtype } of cases) {

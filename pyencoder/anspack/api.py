@@ -64,7 +64,7 @@ def encode_tensor(name: str, array: np.ndarray, *, lanes: int | None = None, pre
         L = min(L, n)
     states, words = encode_interleaved(model.ids, model.freqs, model.cdf, precision, L)
     data = container.rans_block(dtype, L, precision, states, model.values, model.cdf, words)
-    return Block(name, a.shape, dtype, CODING_RANS, fxhash26(model.ids), data, dequant,
+    return Block(name, a.shape, dtype, CODING_RANS, model.checksum, data, dequant,
                  side_size=len(data) - 2 * words.size)
 
 

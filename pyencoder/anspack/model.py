@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from .checksum import fxhash26, fxhash26_step
+
 MAX_PRECISION = 15
 MIN_PRECISION = 1
 
@@ -33,6 +35,7 @@ class EntropyModel:
         cdf: uint16[V+1], cumulative frequencies (empty for an empty tensor).
         ids: uint16/uint32[n], the flattened tensor as symbol ids.
         precision: P.
+        checksum: FxHash26 of ``ids`` (spec section 11).
     """
 
     values: np.ndarray
@@ -41,6 +44,7 @@ class EntropyModel:
     cdf: np.ndarray
     ids: np.ndarray
     precision: int
+    checksum: int = 0
 
 
 def quantize_counts(counts, n: int, precision: int) -> np.ndarray:
@@ -114,8 +118,13 @@ def _count_small(flat, offset, size):
 
 @njit(cache=True)
 def _map_small(flat, offset, lut, out):
+    """Values -> symbol ids through ``lut``, with the ids' FxHash26 computed in the same pass."""
+    h = np.int64(0)
     for i in range(flat.size):
-        out[i] = lut[np.int64(flat[i]) + offset]
+        s = lut[np.int64(flat[i]) + offset]
+        out[i] = s
+        h = fxhash26_step(h, np.int64(s))
+    return h
 
 
 def build_model(array: np.ndarray, precision: int = 12) -> EntropyModel:
@@ -129,7 +138,7 @@ def build_model(array: np.ndarray, precision: int = 12) -> EntropyModel:
     n = flat.size
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return EntropyModel(empty, empty, empty, np.zeros(0, np.uint16), np.zeros(0, np.uint16), precision)
+        return EntropyModel(empty, empty, empty, np.zeros(0, np.uint16), np.zeros(0, np.uint16), precision, 0)
     if a.dtype.itemsize <= 2:
         # Direct histogram over the dtype's whole range.
         info = np.iinfo(a.dtype)
@@ -163,10 +172,11 @@ def build_model(array: np.ndarray, precision: int = 12) -> EntropyModel:
     if inverse is None:
         lut = np.zeros(counts_all.size, dtype=id_dtype)
         lut[present] = rank.astype(id_dtype)
-        _map_small(flat, offset, lut, ids)
+        checksum = int(_map_small(flat, offset, lut, ids))
     else:
         ids[:] = rank[inverse.reshape(-1)]
-    return EntropyModel(values, counts, freqs, cdf.astype(np.uint16), ids, precision)
+        checksum = fxhash26(ids)
+    return EntropyModel(values, counts, freqs, cdf.astype(np.uint16), ids, precision, checksum)
 
 
 def entropy_bits(counts) -> float:

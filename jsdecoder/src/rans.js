@@ -64,6 +64,25 @@ export function fxhash26Zeros(n) {
   return h;
 }
 
+/** Entries per call of a decode loop: between calls an under-run is noticed and decoding stops. */
+const ROWS_CHUNK = 1 << 16;
+
+/**
+ * Run the loops over entries [res[2], end) in chunks of whole rows, stopping early (returning false)
+ * once the stream has under-run (k > W): a corrupt file that declares many entries over a short
+ * stream costs at most one chunk more than the valid part, not a pass over all n entries.
+ */
+function decodeRows(unrolled, generic, tb, P, words, vals, out, st, end, res, W, L) {
+  const step = Math.max(L, ROWS_CHUNK - (ROWS_CHUNK % L));
+  while (res[2] < end) {
+    const stop = Math.min(end, res[2] + step);
+    if (unrolled) unrolled(tb, P, words, vals, out, st, stop, res);
+    generic(tb, P, words, vals, out, st, stop, res);
+    if (res[0] > W) return false;
+  }
+  return true;
+}
+
 /**
  * Decode n entries of an interleaved rANS stream into `out` (values[s] for each decoded symbol s).
  * The model must already be validated (spec section 13 rule 7); the stream need not be.
@@ -111,8 +130,7 @@ export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, o
   const generic = GENERIC[mode];
   let k;
   if (padded) {
-    if (unrolled) unrolled(tb, P, words, valsView, outView, st, n, res);
-    generic(tb, P, words, valsView, outView, st, n, res);
+    decodeRows(unrolled, generic, tb, P, words, valsView, outView, st, n, res, W, L);
     k = res[0];
   } else {
     // The loops read words[k] at every entry, also when k = W (the value is then unused): fine inside
@@ -122,9 +140,8 @@ export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, o
     // words), then the tail from a small padded copy of the words left.
     const tail = Math.min(n, L * Math.max(16, Math.ceil(64 / L)));
     const cut = n - tail - ((n - tail) % L);
-    if (cut > 0) {
-      if (unrolled) unrolled(tb, P, words, valsView, outView, st, cut, res);
-      generic(tb, P, words, valsView, outView, st, cut, res);
+    if (cut > 0 && !decodeRows(unrolled, generic, tb, P, words, valsView, outView, st, cut, res, W, L)) {
+      return { checksum: res[1], status: 'underrun', wordsRead: res[0], lane: -1 };
     }
     const k0 = Math.min(res[0], W);
     const rest = new Uint16Array(W - k0 + 1);

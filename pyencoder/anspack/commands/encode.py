@@ -67,6 +67,10 @@ def register(sub) -> None:
     p.add_argument("--prune-global", action="store_true", help="with --prune: one threshold over all tensors")
     p.add_argument("--rule", action="append", default=[], metavar="GLOB=SCHEME",
                    help="scheme for tensors whose name matches GLOB (first match wins; repeatable)")
+    p.add_argument("--calibration", metavar="FILE|builtin", default=None,
+                   help="with --target-bits: allocate the bits across tensors for the task (whole-file budget; "
+                        "sentence encoders: 'builtin' sentences or a text file, one per line; the digits MLP: "
+                        "'builtin'); see anspack.eval.allocate")
     p.add_argument("--lanes", type=int, default=None, metavar="L", help="rANS lanes per tensor (default 4)")
     p.add_argument("--precision", type=int, default=None, metavar="P",
                    help="rANS probability precision in bits, 1-15 (default 14, raised as needed)")
@@ -231,6 +235,30 @@ def fmt_db(x: float) -> str:
     return "exact" if x == math.inf else f"{x:.2f} dB"
 
 
+def _encode_allocated(tensors: dict, args) -> Encoded:
+    """``--target-bits B --calibration C``: one step per tensor from the task's sensitivities, meeting a
+    whole-file budget of B bits/weight (:func:`anspack.eval.allocate.allocate`)."""
+    from anspack.cli import UsageError
+    from anspack.eval.allocate import allocate
+
+    if args.target_bits is None:
+        raise UsageError("--calibration goes with --target-bits B (bits/weight for the whole file)")
+    if args.rule or args.bits is not None or args.prune is not None or args.lanes is not None:
+        raise UsageError("--calibration chooses every tensor's scheme: drop --rule/--bits/--prune/--lanes")
+    log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    try:
+        alloc = allocate(tensors, target_bits=args.target_bits, calibration=args.calibration, trellis=args.tcq,
+                         progress=log)
+    except (ValueError, OSError) as e:
+        raise UsageError(str(e).splitlines()[0]) from None
+    quantized = alloc.quantize(tensors)
+    data = alloc.encode(tensors, quantized=quantized)
+    from anspack import read_header
+
+    return Encoded(data, {n: r.scheme for n, r in quantized.items()}, {n: r.recon for n, r in quantized.items()},
+                   max((t.precision or 0) for t in read_header(data).tensors))
+
+
 def run(args) -> int:
     from anspack import decode
     from anspack import io as aio
@@ -248,8 +276,12 @@ def run(args) -> int:
         tensors = aio.read_tensors(args.input)
     except aio.InputError as e:
         raise UsageError(str(e)) from None
+    if args.calibration is not None:
+        enc = _encode_allocated(tensors, args)
+    else:
+        enc = None
     try:
-        enc = encode_model(tensors, base=base_scheme_text(args), rules=args.rule,
+        enc = enc or encode_model(tensors, base=base_scheme_text(args), rules=args.rule,
                            prune_global=args.prune if args.prune_global else None, lanes=args.lanes,
                            precision=args.precision, progress=not args.quiet)
     except (ValueError, TypeError) as e:

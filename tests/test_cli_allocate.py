@@ -32,3 +32,17 @@ def test_calibration_needs_target_bits(tmp_path, capsys):
     model = resources.files("anspack").joinpath("data/digits_mlp.safetensors")
     assert main(["encode", str(model), "-o", str(tmp_path / "x.anspack"), "--calibration", "builtin"]) == 2
     assert "--target-bits" in capsys.readouterr().err
+
+
+def test_target_gpu_lays_out_many_lanes(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "m.npz"
+    np.savez(path, w=rng.standard_normal((512, 512)).astype(np.float32), b=rng.standard_normal(512).astype(np.float32))
+    cpu, gpu = tmp_path / "cpu.anspack", tmp_path / "gpu.anspack"
+    assert main(["encode", str(path), "-o", str(cpu), "--target-snr", "20", "-q"]) == 0
+    assert main(["encode", str(path), "-o", str(gpu), "--target-snr", "20", "--target", "gpu", "-q"]) == 0
+    hc, hg = anspack.read_header(cpu.read_bytes())["w"], anspack.read_header(gpu.read_bytes())["w"]
+    assert hc.lanes == 4 and hg.lanes >= 256
+    assert gpu.stat().st_size < cpu.stat().st_size * 1.02
+    a, b = anspack.load(cpu, dequantize=True)["w"], anspack.load(gpu, dequantize=True)["w"]
+    assert a.tobytes() == b.tobytes()  # same quantization, only the lane layout differs

@@ -72,6 +72,9 @@ def register(sub) -> None:
                         "sentence encoders: 'builtin' sentences or a text file, one per line; the digits MLP: "
                         "'builtin'); see anspack.eval.allocate")
     p.add_argument("--lanes", type=int, default=None, metavar="L", help="rANS lanes per tensor (default 4)")
+    p.add_argument("--target", choices=("cpu", "gpu"), default="cpu",
+                   help="decoder to lay the lanes out for: cpu (default: few lanes, fastest on one core) or gpu "
+                        "(many lanes per tensor for decodeGPU, about 1%% larger; anspack.gpu.gpu_lanes)")
     p.add_argument("--precision", type=int, default=None, metavar="P",
                    help="rANS probability precision in bits, 1-15 (default 14, raised as needed)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -134,8 +137,11 @@ def _needed_precision(q: dict, P: int) -> int:
 
 
 def encode_model(tensors: dict, *, base: str = DEFAULT_SCHEME, rules: list[str] = (), prune_global: float | None = None,
-                 lanes: int | None = None, precision: int | None = None, progress: bool = False) -> Encoded:
+                 lanes: int | str | None = None, precision: int | None = None, progress: bool = False) -> Encoded:
     """Quantize and encode a dict of tensors (see the module doc for how schemes are chosen).
+
+    ``lanes``: rANS lanes per tensor (default 4), or ``"gpu"`` for a many-lane layout per tensor
+    (:func:`anspack.gpu.gpu_lanes`) that ``decodeGPU`` decodes with one invocation per lane.
 
     Raises ValueError for bad schemes or rules (the CLI turns it into a usage error).
     """
@@ -193,6 +199,10 @@ def encode_model(tensors: dict, *, base: str = DEFAULT_SCHEME, rules: list[str] 
     meta = {SCHEMES_KEY: schemes}
     if dtypes:
         meta[DTYPES_KEY] = dtypes
+    if lanes == "gpu":
+        from anspack.gpu import gpu_lanes
+
+        lanes = gpu_lanes({n: a for n, a in q.items() if n not in raw})
     data = anspack.encode(q, lanes=lanes, precision=P, metadata=meta, dequant=blocks, raw=raw)
     return Encoded(data, schemes, recon, P)
 
@@ -268,6 +278,10 @@ def run(args) -> int:
         raise UsageError("--prune-global needs --prune P")
     if args.lanes is not None and args.lanes < 1:
         raise UsageError(f"--lanes must be at least 1, got {args.lanes}")
+    if args.target == "gpu":
+        if args.lanes is not None:
+            raise UsageError("--target gpu chooses the lanes: drop --lanes")
+        args.lanes = "gpu"
     if args.precision is not None and not 1 <= args.precision <= 15:
         raise UsageError(f"--precision must be 1..15, got {args.precision}")
     if not args.output.lower().endswith(".anspack"):

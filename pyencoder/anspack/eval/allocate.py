@@ -432,7 +432,7 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
              target_distortion: float | None = None, calibration=None, gains: Mapping[str, float] | None = None,
              column_scaling: bool = False, rdo: float = 0.0, precision: int = DEFAULT_PRECISION,
              verify: bool = True, model_dir=None, max_sentences: int | None = 64, refine: int = 0,
-             trellis: bool = False, data_aware: bool = False,
+             trellis: bool = False, data_aware: bool = False, data_aware_max: int = 1 << 16,
              progress: Callable[[str], None] | None = None) -> Allocation:
     """Give each float tensor its own step for a whole-file budget or a distortion target.
 
@@ -451,7 +451,9 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
         the distortion is no longer quadratic in the error (costs one task evaluation per tensor).
     trellis: realize big tensors with trellis-coded quantization at their planned error and spend the
         bits saved (see :meth:`Allocator.run`); about 0.1 bits/weight less at equal quality.
-    data_aware: also offer GPTQ-style rounding for small linear weights (see :class:`Allocator`).
+    data_aware: also offer GPTQ-style rounding for linear weights of at most ``data_aware_max`` entries
+        (see :class:`Allocator`); with ``data_aware_max=1 << 20`` it covers every MiniLM linear layer
+        (the figures in benchmarks/results/rate_quality_minilm_gptq.md) but takes ~20 min on 2 shared cores.
 
     To try several targets on one model, build an :class:`Allocator` once and call :meth:`Allocator.run`.
     """
@@ -459,7 +461,7 @@ def allocate(tensors: Mapping[str, np.ndarray], *, target_bits: float | None = N
         raise ValueError("give exactly one of target_bits and target_distortion")
     return Allocator(tensors, calibration=calibration, gains=gains, column_scaling=column_scaling, rdo=rdo,
                      precision=precision, model_dir=model_dir, max_sentences=max_sentences,
-                     data_aware=data_aware, progress=progress).run(
+                     data_aware=data_aware, data_aware_max=data_aware_max, progress=progress).run(
         target_bits=target_bits, target_distortion=target_distortion, verify=verify, refine=refine, trellis=trellis)
 
 

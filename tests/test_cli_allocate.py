@@ -28,10 +28,24 @@ def test_encode_with_calibration_meets_the_budget(tmp_path, capsys):
     assert len(set(schemes.values())) > 1  # tensors got different settings
 
 
+def test_encode_with_gptq_rounding(tmp_path):
+    model = resources.files("anspack").joinpath("data/digits_mlp.safetensors")
+    out = tmp_path / "g.anspack"
+    assert main(["encode", str(model), "-o", str(out), "--target-bits", "2.2", "--calibration", "builtin",
+                 "--gptq", "-q"]) == 0
+    weights, X, y = load_bundled()
+    assert 8 * out.stat().st_size <= 2.2 * sum(a.size for a in weights.values()) * 1.01
+    schemes = anspack.read_header(out.read_bytes()).metadata["anspack.schemes"]
+    assert any("gptq" in s for s in schemes.values()), schemes
+    acc = float((predict(anspack.load(out, dequantize=True), X) == y).mean())
+    assert acc > 0.93, acc
+
+
 def test_calibration_needs_target_bits(tmp_path, capsys):
     model = resources.files("anspack").joinpath("data/digits_mlp.safetensors")
     assert main(["encode", str(model), "-o", str(tmp_path / "x.anspack"), "--calibration", "builtin"]) == 2
     assert "--target-bits" in capsys.readouterr().err
+    assert main(["encode", str(model), "-o", str(tmp_path / "x.anspack"), "--target-bits", "2", "--gptq"]) == 2
 
 
 def test_target_gpu_lays_out_many_lanes(tmp_path):

@@ -136,6 +136,67 @@ export function parseHeader(buffer, options = {}) {
   }
 
   // Rule 4: the tensor table entries.
+  const tensors = parseEntries(bytes, dv, tensorCount, tableEnd, maxEntries);
+
+  // Rule 5: metadata.
+  const metadata = parseMetadata(bytes, tableEnd, metaEnd);
+
+
+  // Rule 6: block placement (section 6), padding zero, file ends at the last block. For each tensor:
+  // its offset, its extent, then the padding before it; the same for its dequant block, whose
+  // 16-byte header (rule 10 apart from the kind, checked when dequantizing) is read right away.
+  let end = metaEnd;
+  let prevEnd = metaEnd;
+  let cursor = align8(metaEnd);
+  for (const t of tensors) {
+    if (t.dataOffset !== cursor) fail('BadLayout', `data_offset is ${t.dataOffset}, expected ${cursor}`, t.entryOffset, t.name);
+    if (t.dataSize > length - cursor) fail('BadLayout', `data block [${cursor}, ${cursor + t.dataSize}) extends past the end of the file (${length})`, t.entryOffset + 8, t.name);
+    checkZeroBytes(bytes, prevEnd, cursor, 'padding before a data block', t.name);
+    cursor += t.dataSize;
+    if (t.dequantSize > 0) {
+      const q = align8(cursor);
+      if (t.dequantOffset !== q) fail('BadLayout', `dequant_offset is ${t.dequantOffset}, expected ${q}`, t.entryOffset + 16, t.name);
+      if (t.dequantSize > length - q) fail('BadLayout', `dequant block [${q}, ${q + t.dequantSize}) extends past the end of the file (${length})`, t.entryOffset + 24, t.name);
+      checkZeroBytes(bytes, cursor, q, 'padding before a dequant block', t.name);
+      checkDequantHeader(bytes, dv, t);
+      cursor = q + t.dequantSize;
+    } else if (t.dequantOffset !== 0) {
+      fail('BadLayout', `dequant_offset is ${t.dequantOffset} but dequant_size is 0 (expected both 0)`, t.entryOffset + 16, t.name);
+    }
+    end = prevEnd = cursor;
+    cursor = align8(cursor);
+  }
+  if (end !== length) fail('BadLayout', `the last block ends at ${end} but the file is ${length} bytes long`, end);
+
+  // Rules 7-8: raw block sizes, rANS block headers and models.
+  for (const t of tensors) {
+    if (t.coding === 'raw') {
+      if (t.dataSize !== t.n * t.itemSize) fail('BadLayout', `raw data_size is ${t.dataSize}, expected n * ${t.itemSize} = ${t.n * t.itemSize}`, t.entryOffset + 8, t.name);
+    } else {
+      Object.assign(t, parseRansBlock(bytes, dv, t));
+    }
+  }
+
+  // Rule 9, first part: the header checksum, once the structure is known to be sound.
+  if (verify) {
+    let h = fxhash26Bytes(bytes, 0, HEADER_CHECKSUM_AT, 0);
+    h = fxhash26Bytes(ZERO4, 0, 4, h);
+    h = fxhash26Bytes(bytes, HEADER_CHECKSUM_AT + 4, metaEnd, h);
+    if (h !== headerChecksum) fail('ChecksumMismatch', `header_checksum: header, table and metadata hash to 0x${h.toString(16)}, the header says 0x${headerChecksum.toString(16)}`, HEADER_CHECKSUM_AT);
+  }
+
+  return { version, fileSize, tensorCount, tableSize, metadataSize, headerChecksum, metadata, tensors, bytes };
+}
+
+const ZERO4 = new Uint8Array(4);
+
+/**
+ * Spec section 13 rule 4: the tensor table entries in [40, tableEnd), validated (shared by
+ * parseHeader and the streaming parser of stream.js, which has only the file's prefix).
+ * @returns {object[]} per tensor: name, shape, n, dtype, dtypeCode, itemSize, coding, codingCode,
+ *   checksum, blockChecksum, dataOffset, dataSize, dequantOffset, dequantSize, entryOffset, entrySize
+ */
+export function parseEntries(bytes, dv, tensorCount, tableEnd, maxEntries) {
   const tensors = [];
   const names = new Set();
   let p = HEADER_SIZE;
@@ -193,78 +254,33 @@ export function parseHeader(buffer, options = {}) {
     tensors.push({
       name, shape, n, dtype: dtype.name, dtypeCode, itemSize: dtype.size,
       coding: codingCode === 0 ? 'rans' : 'raw', codingCode, checksum, blockChecksum,
-      dataOffset, dataSize, dequantOffset, dequantSize, entryOffset: entry,
+      dataOffset, dataSize, dequantOffset, dequantSize, entryOffset: entry, entrySize: entryEnd - entry,
     });
     p = entryEnd;
   }
   if (p !== tableEnd) fail('BadTable', `the ${tensorCount} entries end at ${p} but table_size says the table ends at ${tableEnd}`, p);
-
-  // Rule 5: metadata.
-  let metadata = {};
-  if (metadataSize > 0) {
-    let text;
-    try {
-      text = utf8.decode(bytes.slice(tableEnd, metaEnd));
-    } catch (e) {
-      fail('BadMetadata', 'metadata is not valid UTF-8', tableEnd);
-    }
-    try {
-      metadata = JSON.parse(text);
-    } catch (e) {
-      fail('BadMetadata', `metadata is not valid JSON (${e.message})`, tableEnd);
-    }
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
-      fail('BadMetadata', `metadata's top-level value is ${Array.isArray(metadata) ? 'an array' : String(metadata === null ? 'null' : typeof metadata)}, expected an object`, tableEnd);
-    }
-  }
-
-  // Rule 6: block placement (section 6), padding zero, file ends at the last block. For each tensor:
-  // its offset, its extent, then the padding before it; the same for its dequant block, whose
-  // 16-byte header (rule 10 apart from the kind, checked when dequantizing) is read right away.
-  let end = metaEnd;
-  let prevEnd = metaEnd;
-  let cursor = align8(metaEnd);
-  for (const t of tensors) {
-    if (t.dataOffset !== cursor) fail('BadLayout', `data_offset is ${t.dataOffset}, expected ${cursor}`, t.entryOffset, t.name);
-    if (t.dataSize > length - cursor) fail('BadLayout', `data block [${cursor}, ${cursor + t.dataSize}) extends past the end of the file (${length})`, t.entryOffset + 8, t.name);
-    checkZeroBytes(bytes, prevEnd, cursor, 'padding before a data block', t.name);
-    cursor += t.dataSize;
-    if (t.dequantSize > 0) {
-      const q = align8(cursor);
-      if (t.dequantOffset !== q) fail('BadLayout', `dequant_offset is ${t.dequantOffset}, expected ${q}`, t.entryOffset + 16, t.name);
-      if (t.dequantSize > length - q) fail('BadLayout', `dequant block [${q}, ${q + t.dequantSize}) extends past the end of the file (${length})`, t.entryOffset + 24, t.name);
-      checkZeroBytes(bytes, cursor, q, 'padding before a dequant block', t.name);
-      checkDequantHeader(bytes, dv, t);
-      cursor = q + t.dequantSize;
-    } else if (t.dequantOffset !== 0) {
-      fail('BadLayout', `dequant_offset is ${t.dequantOffset} but dequant_size is 0 (expected both 0)`, t.entryOffset + 16, t.name);
-    }
-    end = prevEnd = cursor;
-    cursor = align8(cursor);
-  }
-  if (end !== length) fail('BadLayout', `the last block ends at ${end} but the file is ${length} bytes long`, end);
-
-  // Rules 7-8: raw block sizes, rANS block headers and models.
-  for (const t of tensors) {
-    if (t.coding === 'raw') {
-      if (t.dataSize !== t.n * t.itemSize) fail('BadLayout', `raw data_size is ${t.dataSize}, expected n * ${t.itemSize} = ${t.n * t.itemSize}`, t.entryOffset + 8, t.name);
-    } else {
-      Object.assign(t, parseRansBlock(bytes, dv, t));
-    }
-  }
-
-  // Rule 9, first part: the header checksum, once the structure is known to be sound.
-  if (verify) {
-    let h = fxhash26Bytes(bytes, 0, HEADER_CHECKSUM_AT, 0);
-    h = fxhash26Bytes(ZERO4, 0, 4, h);
-    h = fxhash26Bytes(bytes, HEADER_CHECKSUM_AT + 4, metaEnd, h);
-    if (h !== headerChecksum) fail('ChecksumMismatch', `header_checksum: header, table and metadata hash to 0x${h.toString(16)}, the header says 0x${headerChecksum.toString(16)}`, HEADER_CHECKSUM_AT);
-  }
-
-  return { version, fileSize, tensorCount, tableSize, metadataSize, headerChecksum, metadata, tensors, bytes };
+  return tensors;
 }
 
-const ZERO4 = new Uint8Array(4);
+/** Spec section 5 / rule 5: the metadata JSON in [start, end) (an empty object when there is none). */
+export function parseMetadata(bytes, start, end) {
+  if (end === start) return {};
+  let text, metadata;
+  try {
+    text = utf8.decode(bytes.slice(start, end));
+  } catch (e) {
+    fail('BadMetadata', 'metadata is not valid UTF-8', start);
+  }
+  try {
+    metadata = JSON.parse(text);
+  } catch (e) {
+    fail('BadMetadata', `metadata is not valid JSON (${e.message})`, start);
+  }
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    fail('BadMetadata', `metadata's top-level value is ${Array.isArray(metadata) ? 'an array' : String(metadata === null ? 'null' : typeof metadata)}, expected an object`, start);
+  }
+  return metadata;
+}
 
 /**
  * The block checksum of a tensor (spec section 11): its data block's bytes before the words (rANS;

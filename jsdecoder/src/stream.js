@@ -17,17 +17,13 @@
 
 import { AnspackError } from './errors.js';
 import { fxhash26Bytes } from './fxhash.js';
+import { parseEntries, parseMetadata } from './header.js';
 import { decode, decodeTensor, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES } from './index.js';
 
 const HEADER_SIZE = 40;
 const ENTRY_FIXED = 48;
 const MAGIC = [0x89, 0x41, 0x4e, 0x53, 0x50, 0x41, 0x43, 0x4b];
-const DTYPES = {
-  1: ['int8', 1, true], 2: ['uint8', 1, true], 3: ['int16', 2, true], 4: ['uint16', 2, true],
-  5: ['int32', 4, true], 6: ['uint32', 4, true], 7: ['float16', 2, false], 8: ['float32', 4, false],
-};
 const align8 = (x) => Math.ceil(x / 8) * 8;
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function fail(code, message, offset = null, tensor = null) {
   throw new AnspackError(code, message, { offset, tensor });
@@ -101,84 +97,13 @@ export function parseFixedHeader(head, actualLength = null) {
  */
 export function parsePrefix(prefix, opts) {
   const fixed = parseFixedHeader(prefix);
-  const { fileSize, tensorCount, tableSize, metadataSize, prefixSize } = fixed;
+  const { fileSize, tensorCount, tableSize, prefixSize } = fixed;
   if (prefix.length < prefixSize) fail('Truncated', `the file ends at ${prefix.length}, inside the table/metadata (which end at ${prefixSize})`, prefix.length);
   const dv = new DataView(prefix.buffer, prefix.byteOffset, prefixSize);
   const tableEnd = HEADER_SIZE + tableSize;
-  const tensors = [];
-  const names = new Set();
-  let p = HEADER_SIZE;
-  for (let i = 0; i < tensorCount; i++) {
-    const entry = p;
-    if (entry + ENTRY_FIXED > tableEnd) fail('BadTable', `entry ${i} starts at ${entry} but the table ends at ${tableEnd}`, entry);
-    const ndim = prefix[entry + 38];
-    const nameLen = dv.getUint16(entry + 40, true);
-    if (ndim > 8) fail('BadTable', `entry ${i}: ndim is ${ndim}, at most 8 allowed`, entry + 38);
-    const nameStart = entry + ENTRY_FIXED + 8 * ndim;
-    const entryEnd = nameStart + align8(nameLen);
-    if (entryEnd > tableEnd) fail('BadTable', `entry ${i}: entry ends at ${entryEnd}, beyond the end of the table (${tableEnd})`, entry + 40);
-    if (nameLen < 1) fail('BadTable', `entry ${i}: name_len is 0, expected at least 1`, entry + 40);
-    let name;
-    try {
-      name = utf8.decode(prefix.subarray(nameStart, nameStart + nameLen));
-    } catch (e) {
-      fail('BadTable', `entry ${i}: name is not valid UTF-8`, nameStart);
-    }
-    if (names.has(name)) fail('BadTable', `entry ${i}: duplicate tensor name`, nameStart, name);
-    names.add(name);
-    const dtype = DTYPES[prefix[entry + 36]];
-    const coding = prefix[entry + 37];
-    if (dtype === undefined) fail('BadTable', `dtype code is ${prefix[entry + 36]}, expected 1..8`, entry + 36, name);
-    if (coding !== 0 && coding !== 1) fail('BadTable', `coding is ${coding}, expected 0 (rANS) or 1 (raw)`, entry + 37, name);
-    if (coding === 0 && !dtype[2]) fail('BadTable', `coding 0 (rANS) is not allowed for dtype ${dtype[0]}`, entry + 37, name);
-    if (prefix[entry + 39] !== 0) fail('ReservedNonZero', `entry reserved byte is ${prefix[entry + 39]}, expected 0`, entry + 39, name);
-    if (dv.getUint16(entry + 42, true) !== 0) fail('ReservedNonZero', `entry reserved u16 is ${dv.getUint16(entry + 42, true)}, expected 0`, entry + 42, name);
-    const checksum = dv.getUint32(entry + 32, true);
-    const blockChecksum = dv.getUint32(entry + 44, true);
-    if (checksum >= 0x4000000) fail('BadTable', `checksum 0x${checksum.toString(16)} has bits above 26 set`, entry + 32, name);
-    if (blockChecksum >= 0x4000000) fail('BadTable', `block_checksum 0x${blockChecksum.toString(16)} has bits above 26 set`, entry + 44, name);
-    for (let q = nameStart + nameLen; q < entryEnd; q++) {
-      if (prefix[q] !== 0) fail('ReservedNonZero', `name padding: byte is ${prefix[q]}, expected 0`, q, name);
-    }
-    const shape = [];
-    let n = 1;
-    let zero = false;
-    for (let d = 0; d < ndim; d++) {
-      const dim = u64(dv, entry + ENTRY_FIXED + 8 * d);
-      shape.push(dim);
-      if (dim >= 2 ** 53) fail('LimitExceeded', `dimension ${d} is 2^53 or more`, entry + ENTRY_FIXED + 8 * d, name);
-      if (dim === 0) zero = true;
-      else n *= dim;
-    }
-    if (zero) n = 0;
-    else if (n >= 2 ** 53) fail('LimitExceeded', `shape [${shape.join(', ')}] has 2^53 entries or more`, entry + ENTRY_FIXED, name);
-    if (n > opts.maxEntries) fail('LimitExceeded', `shape [${shape.join(', ')}] has ${n} entries, above the limit maxEntries = ${opts.maxEntries}`, entry + ENTRY_FIXED, name);
-    tensors.push({
-      name, shape, n, dtype: dtype[0], itemSize: dtype[1], coding: coding === 0 ? 'rans' : 'raw', checksum, blockChecksum,
-      dataOffset: u64(dv, entry), dataSize: u64(dv, entry + 8), dequantOffset: u64(dv, entry + 16),
-      dequantSize: u64(dv, entry + 24), entryOffset: entry, entrySize: entryEnd - entry,
-    });
-    p = entryEnd;
-  }
-  if (p !== tableEnd) fail('BadTable', `the ${tensorCount} entries end at ${p} but table_size says the table ends at ${tableEnd}`, p);
+  const tensors = parseEntries(prefix, dv, tensorCount, tableEnd, opts.maxEntries);
 
-  let metadata = {};
-  if (metadataSize > 0) {
-    let text;
-    try {
-      text = utf8.decode(prefix.subarray(tableEnd, prefixSize));
-    } catch (e) {
-      fail('BadMetadata', 'metadata is not valid UTF-8', tableEnd);
-    }
-    try {
-      metadata = JSON.parse(text);
-    } catch (e) {
-      fail('BadMetadata', `metadata is not valid JSON (${e.message})`, tableEnd);
-    }
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
-      fail('BadMetadata', 'metadata\'s top-level value is not an object', tableEnd);
-    }
-  }
+  const metadata = parseMetadata(prefix, tableEnd, prefixSize);
 
   // Block placement (section 6) against file_size, known from the header.
   let end = prefixSize;

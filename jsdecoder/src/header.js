@@ -87,6 +87,40 @@ function checkZeroBytes(bytes, start, end, what, tensor = null) {
 }
 
 /**
+ * Validate the first 40 bytes (spec section 3, section 13 rules 1-3; rule 2 only when the file's length is known). Shared by
+ * parseHeader and the streaming parser of stream.js.
+ * @param {Uint8Array} head  at least the first 40 bytes of the file, or all of a shorter file
+ * @param {number | null} [actualLength]  the file's length, if known: then file_size is checked too
+ * @returns {{fileSize: number, tensorCount: number, tableSize: number, metadataSize: number, prefixSize: number}}
+ */
+export function parseFixedHeader(head, actualLength = null) {
+  for (let i = 0; i < 8 && i < head.length; i++) {
+    if (head[i] !== MAGIC[i]) fail('BadMagic', `magic byte ${i} is 0x${head[i].toString(16)}, expected 0x${MAGIC[i].toString(16)} (not an anspack file)`, i);
+  }
+  if (head.length < HEADER_SIZE) fail('Truncated', `file is ${head.length} bytes, shorter than the 40-byte header`, head.length);
+  const dv = new DataView(head.buffer, head.byteOffset, HEADER_SIZE);
+  const version = dv.getUint32(8, true);
+  if (version !== 1) fail('UnsupportedVersion', `version is ${version}, this decoder reads version 1`, 8);
+  const flags = dv.getUint32(12, true);
+  if (flags !== 0) fail('ReservedNonZero', `flags is ${flags}, expected 0`, 12);
+  const headerChecksum = dv.getUint32(HEADER_CHECKSUM_AT, true);
+  if (headerChecksum >= 0x4000000) fail('BadTable', `header_checksum 0x${headerChecksum.toString(16)} has bits above 26 set`, HEADER_CHECKSUM_AT);
+  const fileSize = u64(dv, 16);
+  if (actualLength !== null) {  // rule 2, when the file's length is known (e.g. from Content-Range)
+    if (fileSize > actualLength) fail('Truncated', `file_size says ${fileSize} bytes but the file has ${actualLength}`, 16);
+    if (fileSize < actualLength) fail('SizeMismatch', `file_size says ${fileSize} bytes but the file has ${actualLength} (trailing bytes)`, 16);
+  }
+  const tensorCount = dv.getUint32(24, true);
+  const tableSize = dv.getUint32(28, true);
+  const metadataSize = dv.getUint32(32, true);
+  if (tableSize % 8 !== 0) fail('BadTable', `table_size ${tableSize} is not a multiple of 8`, 28);
+  const prefixSize = HEADER_SIZE + tableSize + metadataSize;
+  if (prefixSize > fileSize) fail('Truncated', `header + table (${tableSize} B) + metadata (${metadataSize} B) = ${prefixSize} bytes, beyond file_size (${fileSize} B)`, 28);
+  if (tensorCount * ENTRY_FIXED_SIZE > tableSize) fail('BadTable', `tensor_count ${tensorCount} entries cannot fit in table_size ${tableSize} (at least 48 bytes each)`, 24);
+  return { fileSize, tensorCount, tableSize, metadataSize, prefixSize, headerChecksum };
+}
+
+/**
  * Parse and validate everything that can be checked without decoding a stream: spec section 13,
  * rules 1-8, the layout of dequant blocks (rule 10 apart from the kind, which is checked when
  * dequantizing) and, with `verify` (default), the header checksum (rule 9). Allocates nothing
@@ -106,34 +140,11 @@ export function parseHeader(buffer, options = {}) {
   const length = bytes.length;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, length);
 
-  // Rule 1: magic, length, version, flags and reserved fields.
-  for (let i = 0; i < 8 && i < length; i++) {
-    if (bytes[i] !== MAGIC[i]) fail('BadMagic', `magic byte ${i} is 0x${bytes[i].toString(16)}, expected 0x${MAGIC[i].toString(16)} (not an anspack file)`, i);
-  }
-  if (length < HEADER_SIZE) fail('Truncated', `file is ${length} bytes, shorter than the 40-byte header`, length);
-  const version = dv.getUint32(8, true);
-  if (version !== 1) fail('UnsupportedVersion', `version is ${version}, this decoder reads version 1`, 8);
-  const flags = dv.getUint32(12, true);
-  if (flags !== 0) fail('ReservedNonZero', `flags is ${flags}, expected 0`, 12);
-  const headerChecksum = dv.getUint32(HEADER_CHECKSUM_AT, true);
-  if (headerChecksum >= 0x4000000) fail('BadTable', `header_checksum 0x${headerChecksum.toString(16)} has bits above 26 set`, HEADER_CHECKSUM_AT);
-
-  // Rule 2: file_size.
-  const fileSize = u64(dv, 16);
-  if (fileSize > length) fail('Truncated', `file_size says ${fileSize} bytes but the file has ${length}`, 16);
-  if (fileSize < length) fail('SizeMismatch', `file_size says ${fileSize} bytes but the file has ${length} (trailing bytes)`, 16);
-
-  // Rule 3: table and metadata extents.
-  const tensorCount = dv.getUint32(24, true);
-  const tableSize = dv.getUint32(28, true);
-  const metadataSize = dv.getUint32(32, true);
-  if (tableSize % 8 !== 0) fail('BadTable', `table_size ${tableSize} is not a multiple of 8`, 28);
+  // Rules 1-3: magic, version, flags, reserved fields, file_size, table and metadata extents.
+  const { fileSize, tensorCount, tableSize, metadataSize, headerChecksum } = parseFixedHeader(bytes, length);
+  const version = 1; // parseFixedHeader rejects every other version
   const tableEnd = HEADER_SIZE + tableSize;
   const metaEnd = tableEnd + metadataSize;
-  if (metaEnd > length) fail('Truncated', `header + table (${tableSize} B) + metadata (${metadataSize} B) = ${metaEnd} bytes, beyond the end of the file (${length} B)`, 28);
-  if (tensorCount * ENTRY_FIXED_SIZE > tableSize) {
-    fail('BadTable', `tensor_count ${tensorCount} entries cannot fit in table_size ${tableSize} (at least 48 bytes each)`, 24);
-  }
 
   // Rule 4: the tensor table entries.
   const tensors = parseEntries(bytes, dv, tensorCount, tableEnd, maxEntries);

@@ -17,12 +17,10 @@
 
 import { AnspackError } from './errors.js';
 import { fxhash26Bytes } from './fxhash.js';
-import { parseEntries, parseMetadata } from './header.js';
+import { MAGIC, parseEntries, parseFixedHeader, parseMetadata } from './header.js';
 import { decode, decodeTensor, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES } from './index.js';
 
 const HEADER_SIZE = 40;
-const ENTRY_FIXED = 48;
-const MAGIC = [0x89, 0x41, 0x4e, 0x53, 0x50, 0x41, 0x43, 0x4b];
 const align8 = (x) => Math.ceil(x / 8) * 8;
 
 function fail(code, message, offset = null, tensor = null) {
@@ -51,38 +49,6 @@ export function streamOptions(options) {
   return { verify: options.verify ?? true, dequantize: options.dequantize ?? false, maxEntries, maxTotalEntries };
 }
 
-/**
- * Validate the first 40 bytes (spec section 3, section 13 rules 1 and 3 as far as they go).
- * @param {Uint8Array} head  at least the first 40 bytes of the file, or all of a shorter file
- * @param {number | null} [actualLength]  the file's length, if known: then file_size is checked too
- * @returns {{fileSize: number, tensorCount: number, tableSize: number, metadataSize: number, prefixSize: number}}
- */
-export function parseFixedHeader(head, actualLength = null) {
-  for (let i = 0; i < 8 && i < head.length; i++) {
-    if (head[i] !== MAGIC[i]) fail('BadMagic', `magic byte ${i} is 0x${head[i].toString(16)}, expected 0x${MAGIC[i].toString(16)} (not an anspack file)`, i);
-  }
-  if (head.length < HEADER_SIZE) fail('Truncated', `file is ${head.length} bytes, shorter than the 40-byte header`, head.length);
-  const dv = new DataView(head.buffer, head.byteOffset, HEADER_SIZE);
-  const version = dv.getUint32(8, true);
-  if (version !== 1) fail('UnsupportedVersion', `version is ${version}, this decoder reads version 1`, 8);
-  const flags = dv.getUint32(12, true);
-  if (flags !== 0) fail('ReservedNonZero', `flags is ${flags}, expected 0`, 12);
-  const headerChecksum = dv.getUint32(36, true);
-  if (headerChecksum >= 0x4000000) fail('BadTable', `header_checksum 0x${headerChecksum.toString(16)} has bits above 26 set`, 36);
-  const fileSize = u64(dv, 16);
-  if (actualLength !== null) {  // rule 2, when the file's length is known (e.g. from Content-Range)
-    if (fileSize > actualLength) fail('Truncated', `file_size says ${fileSize} bytes but the file has ${actualLength}`, 16);
-    if (fileSize < actualLength) fail('SizeMismatch', `file_size says ${fileSize} bytes but the file has ${actualLength} (trailing bytes)`, 16);
-  }
-  const tensorCount = dv.getUint32(24, true);
-  const tableSize = dv.getUint32(28, true);
-  const metadataSize = dv.getUint32(32, true);
-  if (tableSize % 8 !== 0) fail('BadTable', `table_size ${tableSize} is not a multiple of 8`, 28);
-  const prefixSize = HEADER_SIZE + tableSize + metadataSize;
-  if (prefixSize > fileSize) fail('Truncated', `header + table (${tableSize} B) + metadata (${metadataSize} B) = ${prefixSize} bytes, beyond file_size (${fileSize} B)`, 28);
-  if (tensorCount * ENTRY_FIXED > tableSize) fail('BadTable', `tensor_count ${tensorCount} entries cannot fit in table_size ${tableSize} (at least 48 bytes each)`, 24);
-  return { fileSize, tensorCount, tableSize, metadataSize, prefixSize, headerChecksum };
-}
 
 /**
  * Parse and validate a file's prefix (header, table, metadata) without its data region: spec

@@ -57,6 +57,23 @@ const GPU_ARRAY_TYPES = {
   int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array,
 };
 
+// WGSL shared by both shader modules (each declares `scan: array<u32, WG>` in workgroup memory).
+const WGSL_SCAN = /* wgsl */ `
+// Inclusive prefix sum of v over the workgroup (Hillis-Steele); scan[WG-1] is then the total.
+fn wgScan(t: u32, v: u32) -> u32 {
+  scan[t] = v;
+  workgroupBarrier();
+  for (var off = 1u; off < WG; off = off << 1u) {
+    var a = 0u;
+    if (t >= off) { a = scan[t - off]; }
+    workgroupBarrier();
+    scan[t] = scan[t] + a;
+    workgroupBarrier();
+  }
+  return scan[t];
+}
+`;
+
 /** The WGSL of the 'rows' schedule (entry points rowStep, rowScan, pack; one tensor per bind group). */
 export const WGSL = /* wgsl */ `
 struct Params {
@@ -96,20 +113,7 @@ fn decodeEntry(x: u32, i: u32) -> u32 {
   return (fb >> 16u) * (x >> prm.P) + (fb & 0xFFFFu);
 }
 
-// Inclusive prefix sum of v over the workgroup (Hillis-Steele); scan[WG-1] is then the total.
-fn wgScan(t: u32, v: u32) -> u32 {
-  scan[t] = v;
-  workgroupBarrier();
-  for (var off = 1u; off < WG; off = off << 1u) {
-    var a = 0u;
-    if (t >= off) { a = scan[t - off]; }
-    workgroupBarrier();
-    scan[t] = scan[t] + a;
-    workgroupBarrier();
-  }
-  return scan[t];
-}
-
+${WGSL_SCAN}
 // Strategy 'rows', dispatch 1 of each row (G workgroups): finish the previous row's refills, decode
 // this row, scan the refill flags within the workgroup.
 @compute @workgroup_size(256)
@@ -224,20 +228,7 @@ fn word(wordOff: u32, W: u32, k: u32) -> u32 {
   return (inp[q >> 1u] >> ((q & 1u) << 4u)) & 0xFFFFu;
 }
 
-// Inclusive prefix sum of v over the workgroup (Hillis-Steele); scan[WG-1] is then the total.
-fn wgScan(t: u32, v: u32) -> u32 {
-  scan[t] = v;
-  workgroupBarrier();
-  for (var off = 1u; off < WG; off = off << 1u) {
-    var a = 0u;
-    if (t >= off) { a = scan[t - off]; }
-    workgroupBarrier();
-    scan[t] = scan[t] + a;
-    workgroupBarrier();
-  }
-  return scan[t];
-}
-
+${WGSL_SCAN}
 // Workgroup = tensor. Invocation t owns lanes [t*c, t*c+c) (consecutive, so lane order = invocation
 // order); per row: decode, count refills, workgroup prefix sum, refill from base + prefix.
 @compute @workgroup_size(256)

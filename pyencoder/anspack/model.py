@@ -87,7 +87,7 @@ def _round_half_even(num: int, den: int) -> int:
     return q + (1 if 2 * r > den or (2 * r == den and q % 2 == 1) else 0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fix_sum(f, total):
     d = np.int64(0)
     for s in range(f.size):
@@ -108,7 +108,7 @@ def _fix_sum(f, total):
             d += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _count_small(flat, offset, size):
     counts = np.zeros(size, dtype=np.int64)
     for i in range(flat.size):
@@ -116,7 +116,7 @@ def _count_small(flat, offset, size):
     return counts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _map_small(flat, offset, lut, out):
     """Values -> symbol ids through ``lut``, with the ids' FxHash26 computed in the same pass."""
     h = np.int64(0)

@@ -41,7 +41,7 @@ LEFTOVER = 2  # words remain after the last entry (``where`` = number of words r
 BAD_FINAL_STATE = 3  # a lane did not end at 2^16 (``where`` = lane index)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def encode_interleaved(ids, freqs, cdf, precision, lanes):
     """Encode symbol ids with ``lanes`` interleaved rANS states.
 
@@ -83,7 +83,7 @@ def encode_interleaved(ids, freqs, cdf, precision, lanes):
     return states.astype(np.uint32), buf[pos:].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def slot_table(cdf, precision):
     """The symbol owning each of the 2^P slots (``cdf`` must be valid)."""
     sym = np.empty(1 << precision, dtype=np.uint16)
@@ -93,7 +93,7 @@ def slot_table(cdf, precision):
     return sym
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decode_interleaved(states_in, words, cdf, precision, n):
     """Decode ``n`` symbol ids and their FxHash26 (fused into the loop).
 

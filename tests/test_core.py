@@ -178,8 +178,12 @@ def test_quantize_counts_rule():
 def test_too_many_distinct_values_is_a_clear_error():
     a = np.arange(5000, dtype=np.int16)
     with pytest.raises(ValueError, match="5000 distinct values.*P=12"):
-        anspack.encode({"wide": a})
+        anspack.encode({"wide": a}, precision=12)
     roundtrip({"wide": a}, precision=13)
+    # the default precision rises to fit the vocabulary (up to 15), and no further
+    assert anspack.read_header(anspack.encode({"wide": a}))["wide"].precision == 13
+    with pytest.raises(ValueError, match="distinct values"):
+        anspack.encode({"wider": np.arange(40000, dtype=np.int32)})
 
 
 def test_compression_within_one_percent_of_entropy():

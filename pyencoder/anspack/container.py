@@ -34,7 +34,8 @@ _HEADER = struct.Struct("<8sIIQIIII")  # magic, version, flags, file_size, count
 _ENTRY = struct.Struct("<QQQQIBBBBHHI")  # offsets/sizes, checksum, dtype, coding, ndim, res, name_len, res, block_checksum
 HEADER_CHECKSUM_AT = 36
 BLOCK_CHECKSUM_AT = 44  # within a table entry
-_RANS = struct.Struct("<IIQBBHI")  # V, L, W, P, res, res, res
+_RANS = struct.Struct("<IIQBBHI")  # V, L, W, P, mode, reserved, chunk (Q)
+MODE_PAIRS = 1  # rANS block mode bit 0 (spec section 7.1)
 
 CODING_RANS = 0
 CODING_RAW = 1
@@ -70,6 +71,8 @@ class TensorInfo:
     lanes: int | None = None
     words: int | None = None
     precision: int | None = None
+    pairs: bool = False
+    chunk: int = 0
 
     @property
     def size(self) -> int:
@@ -78,6 +81,25 @@ class TensorInfo:
         for d in self.shape:
             n *= d
         return n
+
+    @property
+    def symbols(self) -> int:
+        """Number of coded symbols N: the entries, or half of them with pairs (spec section 7)."""
+        return self.size // 2 if self.pairs else self.size
+
+    @property
+    def chunks(self) -> int:
+        """Number of chunks K (1 for an unchunked tensor; 0 for a raw or empty one)."""
+        if self.coding != "rans" or self.size == 0:
+            return 0
+        return -(-self.symbols // self.chunk) if self.chunk else 1
+
+    def chunk_bounds(self, k: int) -> tuple[int, int]:
+        """The symbols [start, stop) of chunk ``k``."""
+        N = self.symbols
+        if not self.chunk:
+            return 0, N
+        return k * self.chunk, min(N, (k + 1) * self.chunk)
 
 
 @dataclass
@@ -114,21 +136,39 @@ class Block:
 # Writer
 
 
-def values_size(V: int, dtype: str) -> int:
-    """Bytes of the vocabulary: V values of the dtype, padded to a multiple of 2 (spec section 7)."""
-    n = V * np.dtype(dtype).itemsize
+def values_size(V: int, dtype: str, pairs: bool = False) -> int:
+    """Bytes of the vocabulary: V values of the dtype (pairs: two each), padded to a multiple of 2
+    (spec section 7)."""
+    n = V * np.dtype(dtype).itemsize * (2 if pairs else 1)
     return n + (n & 1)
 
 
+def rans_side_size(V: int, L: int, K: int, chunked: bool, dtype: str, pairs: bool = False) -> int:
+    """Bytes of a coding-0 block before its words (spec section 7)."""
+    return (RANS_HEADER_SIZE + 4 * L * K + (8 * K if chunked else 0) + values_size(V, dtype, pairs)
+            + (2 * (V + 1) if V else 0))
+
+
 def rans_block(dtype: str, L: int, precision: int, states: np.ndarray, values: np.ndarray, cdf: np.ndarray,
-               words: np.ndarray) -> bytes:
-    """The bytes of a coding-0 data block (spec section 7)."""
+               words: np.ndarray, *, pairs: bool = False, chunk: int = 0, chunk_words=None,
+               chunk_checksums=None) -> bytes:
+    """The bytes of a coding-0 data block (spec section 7).
+
+    ``states`` holds L states per chunk, chunk after chunk; with ``chunk`` (Q > 0) the per-chunk word
+    counts and checksums are written too, and ``words`` is the chunks' streams back to back. With
+    ``pairs`` the values are the u16 pair values (section 7.1).
+    """
     V = len(values)
-    vals = np.asarray(values).astype(np.dtype(dtype).newbyteorder("<")).tobytes()
+    vdt = np.dtype("<u2") if pairs else np.dtype(dtype).newbyteorder("<")
+    vals = np.asarray(values).astype(vdt).tobytes()
     parts = [
-        _RANS.pack(V, L, words.size, precision, 0, 0, 0),
+        _RANS.pack(V, L, words.size, precision, MODE_PAIRS if pairs else 0, 0, chunk),
         np.asarray(states, dtype="<u4").tobytes(),
-        vals + b"\0" * (values_size(V, dtype) - len(vals)),
+    ]
+    if chunk:
+        parts += [np.asarray(chunk_words, dtype="<u4").tobytes(), np.asarray(chunk_checksums, dtype="<u4").tobytes()]
+    parts += [
+        vals + b"\0" * (values_size(V, dtype, pairs) - len(vals)),
         np.asarray(cdf, dtype="<u2").tobytes() if V > 0 else b"",
         np.asarray(words, dtype="<u2").tobytes(),
     ]
@@ -417,49 +457,85 @@ def _read_rans_header(buf: memoryview, t: TensorInfo) -> None:
     if t.data_size < RANS_HEADER_SIZE:
         raise BadModel(f"rANS block is {t.data_size} bytes, shorter than its {RANS_HEADER_SIZE}-byte header",
                         offset=o, tensor=t.name)
-    V, L, W, P, r1, r2, r3 = _RANS.unpack_from(buf, o)
-    for value, rel in ((r1, 17), (r2, 18), (r3, 20)):
-        if value:
-            raise ReservedNonZero(f"rANS header reserved field is {value}", offset=o + rel, tensor=t.name)
+    V, L, W, P, mode, r2, Q = _RANS.unpack_from(buf, o)
+    if mode & ~MODE_PAIRS:
+        raise ReservedNonZero(f"rANS mode {mode:#04x} has reserved bits 1-7 set", offset=o + 17, tensor=t.name)
+    if r2:
+        raise ReservedNonZero(f"rANS header reserved field is {r2}", offset=o + 18, tensor=t.name)
     if not 1 <= P <= MAX_PRECISION:
         raise BadModel(f"precision P={P} is outside [1, {MAX_PRECISION}]", offset=o + 16, tensor=t.name)
     n = t.size
+    pairs = bool(mode & MODE_PAIRS)
     if n == 0:
-        if V or L or W:
-            raise BadModel(f"empty tensor must have V = L = W = 0, found V={V}, L={L}, W={W}", offset=o,
-                           tensor=t.name)
-    else:
+        if V or L or W or mode or Q:
+            raise BadModel(f"empty tensor must have V = L = W = 0, mode 0 and chunk 0, found V={V}, L={L}, "
+                           f"W={W}, mode={mode}, chunk={Q}", offset=o, tensor=t.name)
+    if pairs and (np.dtype(t.dtype).itemsize != 1 or n % 2):
+        why = f"dtype {t.dtype}" if np.dtype(t.dtype).itemsize != 1 else f"an odd entry count n={n}"
+        raise BadModel(f"PAIRS needs a 1-byte dtype and an even entry count, the tensor has {why}",
+                       offset=o + 17, tensor=t.name)
+    N = n // 2 if pairs else n
+    if n:
         if not 1 <= V <= (1 << P):
             raise BadModel(f"vocabulary size V={V} is outside [1, 2^P={1 << P}]", offset=o, tensor=t.name)
-        if not 1 <= L <= n:
-            raise BadModel(f"lane count L={L} is outside [1, n={n}]", offset=o + 4, tensor=t.name)
-        if W > n:
-            raise BadModel(f"word count W={W} exceeds the entry count n={n}", offset=o + 8, tensor=t.name)
-    expected = RANS_HEADER_SIZE + 4 * L + values_size(V, t.dtype) + (2 * (V + 1) if V else 0) + 2 * W
+        if not 1 <= L <= N:
+            raise BadModel(f"lane count L={L} is outside [1, N={N}] (N: symbols)", offset=o + 4, tensor=t.name)
+        if W > N:
+            raise BadModel(f"word count W={W} exceeds the symbol count N={N}", offset=o + 8, tensor=t.name)
+        if Q and not L <= Q < N:
+            raise BadModel(f"chunk size Q={Q} must be 0 or in [L={L}, N={N})", offset=o + 20, tensor=t.name)
+    K = (-(-N // Q) if Q else 1) if n else 0
+    # Bound K by the block size before using it in arithmetic that sizes anything.
+    if K > t.data_size:
+        raise BadModel(f"chunk size Q={Q} gives {K} chunks, more than the block's {t.data_size} bytes could hold",
+                       offset=o + 20, tensor=t.name)
+    expected = rans_side_size(V, L, K, Q > 0, t.dtype, pairs) + 2 * W
     if t.data_size != expected:
-        raise BadModel(f"rANS block is {t.data_size} bytes, but V={V}, L={L}, W={W} need {expected}",
+        raise BadModel(f"rANS block is {t.data_size} bytes, but V={V}, L={L}, K={K}, W={W} need {expected}",
                         offset=t.entry_offset + 8, tensor=t.name)
-    t.vocab_size, t.lanes, t.words, t.precision = V, L, W, P
+    t.vocab_size, t.lanes, t.words, t.precision, t.pairs, t.chunk = V, L, W, P, pairs, Q
 
 
 @dataclass
 class RansArrays:
     """Validated zero-copy views of a coding-0 block."""
 
-    states: np.ndarray
+    states: np.ndarray  # uint32[K, L]
     values: np.ndarray
     cdf: np.ndarray
     words: np.ndarray
+    word_starts: np.ndarray  # int64[K + 1]: chunk k's words are words[word_starts[k]:word_starts[k + 1]]
+    chunk_checksums: np.ndarray | None  # uint32[K] for a chunked tensor, else None
+    words_at: int  # file offset of the words
 
 
 def rans_arrays(buf, t: TensorInfo) -> RansArrays:
-    """Views of the states, values, CDF and words of a coding-0 block, with rule 7 checked."""
+    """Views of the states, chunk tables, values, CDF and words of a coding-0 block, with rule 7 checked."""
     o = t.data_offset + RANS_HEADER_SIZE
-    V, L, W, P = t.vocab_size, t.lanes, t.words, t.precision
-    states = np.frombuffer(buf, dtype="<u4", count=L, offset=o)
-    dt = np.dtype(t.dtype).newbyteorder("<")
-    values = np.frombuffer(buf, dtype=dt, count=V, offset=o + 4 * L)
-    cdf_at = o + 4 * L + values_size(V, t.dtype)
+    V, L, W, P, K = t.vocab_size, t.lanes, t.words, t.precision, t.chunks
+    states = np.frombuffer(buf, dtype="<u4", count=L * K, offset=o).reshape(K, L)
+    at = o + 4 * L * K
+    chunk_checksums = None
+    word_starts = np.array([0, W], dtype=np.int64)[:K + 1]
+    if t.chunk:
+        chunk_words = np.frombuffer(buf, dtype="<u4", count=K, offset=at)
+        chunk_checksums = np.frombuffer(buf, dtype="<u4", count=K, offset=at + 4 * K)
+        for k in range(K):
+            a, b = t.chunk_bounds(k)
+            if chunk_words[k] > b - a:
+                raise BadModel(f"chunk {k} has {chunk_words[k]} words, more than its {b - a} symbols",
+                               offset=at + 4 * k, tensor=t.name)
+            if chunk_checksums[k] >> 26:
+                raise BadModel(f"chunk {k}'s checksum {chunk_checksums[k]:#x} has bits above 26 set",
+                               offset=at + 4 * K + 4 * k, tensor=t.name)
+        word_starts = np.zeros(K + 1, dtype=np.int64)
+        np.cumsum(chunk_words, out=word_starts[1:])
+        if word_starts[-1] != W:
+            raise BadModel(f"the chunks' word counts sum to {word_starts[-1]}, but W={W}", offset=at, tensor=t.name)
+        at += 8 * K
+    dt = np.dtype("<u2") if t.pairs else np.dtype(t.dtype).newbyteorder("<")
+    values = np.frombuffer(buf, dtype=dt, count=V, offset=at)
+    cdf_at = at + values_size(V, t.dtype, t.pairs)
     if V * dt.itemsize & 1 and buf[cdf_at - 1]:
         raise ReservedNonZero("vocabulary padding byte is not zero", offset=cdf_at - 1, tensor=t.name)
     cdf = np.frombuffer(buf, dtype="<u2", count=V + 1 if V else 0, offset=cdf_at)
@@ -476,9 +552,10 @@ def rans_arrays(buf, t: TensorInfo) -> RansArrays:
             raise BadModel(f"cdf is not strictly increasing at symbol {s} ({cdf[s]} -> {cdf[s + 1]}); "
                            f"every frequency must be at least 1", offset=cdf_at + 2 * (s + 1), tensor=t.name)
     if L:
-        low = np.flatnonzero(states < (1 << 16))
+        low = np.flatnonzero(states.reshape(-1) < (1 << 16))
         if low.size:
             j = int(low[0])
-            raise BadModel(f"initial state of lane {j} is {states[j]}, below 2^16", offset=o + 4 * j,
+            where = f"lane {j}" if K == 1 else f"chunk {j // L}, lane {j % L}"
+            raise BadModel(f"initial state of {where} is {states.reshape(-1)[j]}, below 2^16", offset=o + 4 * j,
                            tensor=t.name)
-    return RansArrays(states, values, cdf, words)
+    return RansArrays(states, values, cdf, words, word_starts, chunk_checksums, words_at)

@@ -55,6 +55,20 @@ def vectors() -> dict[str, dict]:
         "lanes_7_p8": dict(tensors={"g": gauss, "h": (gauss // 2).astype(np.int8)}, options=dict(lanes=7, precision=8)),
         "names": dict(tensors={"encoder.layer.0.attention.self.query.weight": gauss[:2, :3],
                                "名前/ü": gauss[2:3, :2]}),
+        # spec section 7.1: pairs of int8 / uint8 entries as one symbol
+        "pairs": dict(tensors={
+            "i4": np.clip(gauss // 2, -7, 7).astype(np.int8),
+            "u8": rng.integers(0, 4, size=(30, 10), dtype=np.uint8),
+            "two": np.array([-128, 127], dtype=np.int8),
+        }, options=dict(lanes=3, precision=10, pairs=True)),
+        # spec section 7.2: chunks (the last one shorter; "short" has a last chunk of fewer symbols than L)
+        "chunks": dict(tensors={
+            "g": gauss,
+            "short": np.array([5, -3, 5, 5, 0, 5, -3, 5, 2, 5], dtype=np.int16),
+            "u32": rng.integers(0, 5, size=(400,), dtype=np.uint32) * 1000003,
+        }, options=dict(lanes=3, precision=9, chunk={"g": 100, "short": 4, "u32": 70})),
+        "pairs_chunks": dict(tensors={"p": np.clip(gauss, -3, 3).astype(np.int8)},
+                             options=dict(lanes=2, precision=11, pairs=True, chunk=50)),
     }
 
 
@@ -66,7 +80,8 @@ def expected(data: bytes, tensors: dict) -> dict:
         entry = {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "coding": t.coding,
                  "checksum": t.checksum}
         if t.coding == "rans":
-            entry.update(vocab_size=t.vocab_size, lanes=t.lanes, words=t.words, precision=t.precision)
+            entry.update(vocab_size=t.vocab_size, lanes=t.lanes, words=t.words, precision=t.precision,
+                         pairs=t.pairs, chunk=t.chunk, chunks=t.chunks)
         flat = a.reshape(-1)
         if a.dtype.kind == "f":
             entry["bits"] = flat.view(f"u{a.dtype.itemsize}").tolist()
@@ -116,6 +131,64 @@ def bad_files(good: bytes) -> dict[str, tuple[bytes, str]]:
     }
 
 
+def _resign(data: bytes, index: int = 0) -> bytes:
+    """Recompute tensor ``index``'s block_checksum and the header_checksum after a change inside its
+    data block's side bytes, so that the change reaches the checks behind them."""
+    from anspack.container import BLOCK_CHECKSUM_AT, block_checksum
+    t = anspack.read_header(data, verify=False).tensors[index]
+    data = _set(data, t.entry_offset + BLOCK_CHECKSUM_AT, "<I", block_checksum(data, t))
+    return _rehash_header(data)
+
+
+def _words_over(data: bytes, t, table: int) -> bytes:
+    """The last chunk claims one word more than its symbols; earlier chunks give words up so that the
+    sum stays W."""
+    K = t.chunks
+    counts = list(struct.unpack_from(f"<{K}I", data, table))
+    a, b = t.chunk_bounds(K - 1)
+    need = b - a + 1 - counts[-1]
+    counts[-1] = b - a + 1
+    for k in range(K - 1):
+        give = min(need, counts[k])
+        counts[k] -= give
+        need -= give
+    assert need == 0, "the vector has too few words for this bad variant"
+    return bytes(_pack_all(data, table, counts))
+
+
+def _pack_all(data: bytes, at: int, values) -> bytearray:
+    b = bytearray(data)
+    struct.pack_into(f"<{len(values)}I", b, at, *values)
+    return b
+
+
+def bad_chunk_files(plain: bytes, chunked: bytes) -> dict[str, tuple[bytes, str]]:
+    """Malformed variants for spec rev 2 (pairs, chunks): ``plain`` holds an unpaired, unchunked int8
+    tensor of odd length and an int16 tensor; ``chunked`` the pairs_chunks vector."""
+    odd, i16 = anspack.read_header(plain).tensors
+    t = anspack.read_header(chunked).tensors[0]
+    o = t.data_offset
+    K, L = t.chunks, t.lanes
+    table = o + 24 + 4 * L * K  # chunk_words, then chunk_checksums
+    words0, words1 = struct.unpack_from("<II", chunked, table)
+    a0, b0 = t.chunk_bounds(0)
+    cs0 = struct.unpack_from("<I", chunked, table + 4 * K)[0]
+    return {
+        "mode_reserved_bit": (_set(plain, odd.data_offset + 17, "<B", 2), "ReservedNonZero"),
+        "pairs_odd_entries": (_set(plain, odd.data_offset + 17, "<B", 1), "BadModel"),
+        "pairs_int16": (_set(plain, i16.data_offset + 17, "<B", 1), "BadModel"),
+        "chunk_not_below_symbols": (_set(chunked, o + 20, "<I", t.symbols), "BadModel"),
+        "chunk_below_lanes": (_set(chunked, o + 20, "<I", L - 1), "BadModel"),
+        "chunk_without_tables": (_set(plain, i16.data_offset + 20, "<I", 2), "BadModel"),
+        "chunk_words_sum": (_set(chunked, table, "<I", words0 + 1), "BadModel"),
+        "chunk_words_over": (_words_over(chunked, t, table), "BadModel"),
+        "chunk_checksum_bits": (_set(chunked, table + 4 * K, "<I", cs0 | 1 << 26), "BadModel"),
+        "chunk_checksum_wrong": (_resign(_set(chunked, table + 4 * K, "<I", cs0 ^ 1)), "ChecksumMismatch"),
+        "chunk_table_checksum": (_rehash_header(_set(chunked, t.entry_offset + 32, "<I", t.checksum ^ 1)),
+                                 "ChecksumMismatch"),
+    }
+
+
 def build() -> dict[str, bytes]:
     """All vector files: relative path -> bytes."""
     files: dict[str, bytes] = {}
@@ -124,7 +197,11 @@ def build() -> dict[str, bytes]:
         files[f"{name}.anspack"] = data
         files[f"{name}.json"] = (json.dumps(expected(data, v["tensors"]), indent=1, ensure_ascii=False) + "\n").encode()
     index = {}
-    for name, (data, code) in bad_files(files["worked_example.anspack"]).items():
+    plain = anspack.encode({"odd": np.arange(-7, 8, dtype=np.int8), "i16": np.array([1, -1, 1, 2], np.int16)},
+                           lanes=2, precision=6, pairs=False, chunk=0)
+    bad = bad_files(files["worked_example.anspack"])
+    bad.update(bad_chunk_files(plain, files["pairs_chunks.anspack"]))
+    for name, (data, code) in bad.items():
         files[f"bad/{name}.anspack"] = data
         index[name] = code
     files["bad/index.json"] = (json.dumps(index, indent=1, sort_keys=True) + "\n").encode()

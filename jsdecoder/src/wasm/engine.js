@@ -86,34 +86,49 @@ function ensureMemory(inst, bytes) {
  * handles V = 1), 1-, 2- or 4-byte values.
  */
 export function decodeRansWasm({ states, words, padded = false, cdf, P, n }, vals, out) {
-  const inst = getInstance();
-  const L = states.length;
-  const V = cdf.length - 1;
   const W = padded ? words.length - 1 : words.length;
+  const ctx = wasmPrepare(cdf, P, vals, states.length, W);
+  try {
+    return wasmStream(ctx, states, words, W, n, out);
+  } finally {
+    wasmRelease(ctx);
+  }
+}
+
+/**
+ * Set up the module for one model (spec section 7.2: the chunks of a tensor share it): the slot
+ * table is written once, then wasmStream decodes each stream (L lanes, at most maxW words) and
+ * wasmRelease ends the session. Synchronous use only (one session at a time per thread).
+ * @returns {object} the session
+ */
+export function wasmPrepare(cdf, P, vals, L, maxW) {
+  const inst = getInstance();
+  const V = cdf.length - 1;
   const sz = vals.BYTES_PER_ELEMENT;
   // 4-byte dtypes: the loops output the ids (2 bytes each), mapped to values when copied out.
   const stride = sz === 4 ? 2 : sz;
   const wordsAt = (STATES_AT + 4 * L + 7) & ~7;
-  const wlim = wordsAt + 2 * W;
   const pad = 2 * (PAD_WORDS + L);
   const stageEntries = L >= STAGE ? L : Math.floor(STAGE / L) * L;
-  const stageAt = Math.ceil((wlim + pad) / 8) * 8;
+  const stageAt = Math.ceil((wordsAt + 2 * maxW + pad) / 8) * 8;
   const need = stageAt + stageEntries * stride + 8;
   ensureMemory(inst, need);
-  try {
-    return run(inst, { states, words, W, cdf, P, n, L, V, sz, stride, wordsAt, wlim, pad, stageAt, stageEntries }, vals, out);
-  } finally {
-    if (inst.mem.buffer.byteLength > KEEP_BYTES) instance = null;
-  }
+  const ctx = { inst, cdf, P, L, V, sz, stride, wordsAt, pad, stageAt, stageEntries, vals };
+  writeTable(inst, ctx);
+  return ctx;
 }
 
-function run(inst, m, vals, out) {
-  const { states, words, W, cdf, P, n, L, V, sz, stride, wordsAt, wlim, pad, stageAt, stageEntries } = m;
-  const buf = inst.mem.buffer;
-  const u8 = new Uint8Array(buf);
-  const u16 = new Uint16Array(buf);
-  const i32 = new Int32Array(buf);
-  const u32 = new Uint32Array(buf);
+/** Decode one stream of n symbols (n >= 1; n < L is allowed: lanes past n are left as they are). */
+export function wasmStream(ctx, states, words, W, n, out) {
+  return run(ctx.inst, { ...ctx, states, words, W, n, wlim: ctx.wordsAt + 2 * W }, ctx.vals, out);
+}
+
+export function wasmRelease(ctx) {
+  if (ctx.inst.mem.buffer.byteLength > KEEP_BYTES && instance === ctx.inst) instance = null;
+}
+
+function writeTable(inst, { cdf, V, sz, vals }) {
+  const u16 = new Uint16Array(inst.mem.buffer);
   // Slot table: slot - c, f, value bits (4-byte dtypes: s), s per slot (8 bytes each).
   for (let s = 0; s < V; s++) {
     const c = cdf[s], f = cdf[s + 1] - c, v = sz === 4 ? s : vals[s] & 0xffff;
@@ -121,6 +136,15 @@ function run(inst, m, vals, out) {
       u16[q] = slot - c; u16[q + 1] = f; u16[q + 2] = v; u16[q + 3] = s;
     }
   }
+}
+
+function run(inst, m, vals, out) {
+  const { states, words, W, P, n, L, sz, stride, wordsAt, wlim, pad, stageAt, stageEntries } = m;
+  const buf = inst.mem.buffer;
+  const u8 = new Uint8Array(buf);
+  const u16 = new Uint16Array(buf);
+  const i32 = new Int32Array(buf);
+  const u32 = new Uint32Array(buf);
   for (let j = 0; j < L; j++) u32[(STATES_AT >> 2) + j] = states[j];
   u16.set(words.subarray(0, W), wordsAt >> 1);
   u8.fill(0, wlim, wlim + pad);

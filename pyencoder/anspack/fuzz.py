@@ -73,7 +73,10 @@ def _field_offsets(data: bytes) -> list[tuple[int, str]]:
         out += [(e + 48 + 8 * k, "<Q") for k in range(len(t.shape))]
         if t.coding == "rans":
             out += [(t.data_offset, "<I"), (t.data_offset + 4, "<I"), (t.data_offset + 8, "<Q"),
-                    (t.data_offset + 16, "<B")]
+                    (t.data_offset + 16, "<B"), (t.data_offset + 17, "<B"), (t.data_offset + 20, "<I")]
+            if t.chunk:  # chunk_words (spec section 7.2)
+                table = t.data_offset + 24 + 4 * t.lanes * t.chunks
+                out += [(table + 4 * k, "<I") for k in range(min(t.chunks, 4))]
     return out
 
 

@@ -1,0 +1,163 @@
+"""Pairs (spec section 7.1) and chunks (section 7.2) in the Python encoder and decoder."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+import anspack
+from anspack.checksum import fxhash26, fxhash26_reference
+from anspack.model import build_model
+from anspack.rans import STATE_LOW
+
+
+def roundtrip(tensors, **options):
+    data = anspack.encode(tensors, **options)
+    for threads in (1, 2):
+        out = anspack.decode(data, threads=threads)
+        for k, v in tensors.items():
+            assert out[k].dtype == v.dtype and out[k].shape == v.shape and np.array_equal(out[k], v), k
+    return data
+
+
+def reference_encode(ids, freqs, cdf, P, L):
+    """Spec section 10's encoder, line by line (slow)."""
+    states = [STATE_LOW] * L
+    emitted = []
+    for i in range(len(ids) - 1, -1, -1):
+        j, s = i % L, int(ids[i])
+        x = states[j]
+        if x >= (1 << (32 - P)) * int(freqs[s]):
+            emitted.append(x & 0xFFFF)
+            x >>= 16
+        states[j] = (x // int(freqs[s])) * (1 << P) + x % int(freqs[s]) + int(cdf[s])
+    return states, emitted[::-1]
+
+
+def parse_block(data, t):
+    """States, chunk tables and words of a coding-0 block, read straight from the bytes (spec section 7)."""
+    o = t.data_offset
+    V, L, W, P, mode, _, Q = struct.unpack_from("<IIQBBHI", data, o)
+    K = t.chunks
+    at = o + 24
+    states = list(struct.unpack_from(f"<{L * K}I", data, at))
+    at += 4 * L * K
+    chunk_words = chunk_checksums = None
+    if Q:
+        chunk_words = list(struct.unpack_from(f"<{K}I", data, at))
+        chunk_checksums = list(struct.unpack_from(f"<{K}I", data, at + 4 * K))
+    words = list(struct.unpack_from(f"<{W}H", data, t.data_offset + t.data_size - 2 * W))
+    return dict(V=V, L=L, P=P, mode=mode, Q=Q, states=states, chunk_words=chunk_words,
+                chunk_checksums=chunk_checksums, words=words)
+
+
+@pytest.mark.parametrize("n,Q,L", [(10, 4, 3), (384, 100, 3), (1000, 7, 7), (1001, 1000, 1), (65, 8, 8), (9, 2, 2)])
+def test_chunks_are_independent_streams_as_the_spec_says(n, Q, L):
+    rng = np.random.default_rng(n + Q)
+    a = np.round(rng.standard_normal(n) * 3).astype(np.int16)
+    data = roundtrip({"a": a}, chunk=Q, lanes=L, precision=10)
+    t = anspack.read_header(data)["a"]
+    assert (t.chunk, t.chunks, t.lanes, t.pairs) == (Q, -(-n // Q), L, False)
+    blk = parse_block(data, t)
+    m = build_model(a, 10)
+    words, sums = [], []
+    for k in range(t.chunks):
+        ids = m.ids[k * Q:(k + 1) * Q]
+        states, w = reference_encode(ids, m.freqs, m.cdf, 10, L)
+        assert blk["states"][k * L:(k + 1) * L] == states
+        assert blk["chunk_words"][k] == len(w)
+        assert blk["chunk_checksums"][k] == fxhash26_reference(ids)
+        words += w
+        sums.append(fxhash26_reference(ids))
+    assert blk["words"] == words
+    assert t.checksum == fxhash26_reference(sums)  # the table checksum hashes the chunk checksums
+
+
+def test_short_last_chunk_leaves_unused_lanes_at_their_start_state():
+    a = np.array([5, -3, 5, 5, 0, 5, -3, 5, 2, 5], dtype=np.int16)
+    data = roundtrip({"a": a}, chunk=4, lanes=3)
+    blk = parse_block(data, anspack.read_header(data)["a"])
+    assert blk["states"][6 + 2] == STATE_LOW  # chunk 2 holds 2 symbols: its lane 2 is never used
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8])
+def test_pairs_are_the_uint16_tensor_of_the_pair_values(dtype):
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 5, size=(40, 31)).astype(dtype) if dtype == np.uint8 else \
+        np.clip(np.round(rng.standard_normal((40, 31)) * 2), -7, 7).astype(dtype)
+    data = roundtrip({"a": a}, pairs=True, lanes=5, precision=11)
+    t = anspack.read_header(data)["a"]
+    assert t.pairs and t.symbols == a.size // 2
+    u16 = a.reshape(-1).view("<u2")
+    same = anspack.read_header(anspack.encode({"a": u16}, lanes=5, precision=11))["a"]
+    assert t.checksum == same.checksum == fxhash26(build_model(u16, 11).ids)
+    blk = parse_block(data, t)
+    assert blk["mode"] == 1 and blk["V"] == same.vocab_size
+
+
+def test_pairs_are_refused_where_the_spec_forbids_them():
+    with pytest.raises(ValueError, match="1-byte dtype"):
+        anspack.encode({"a": np.zeros(4, np.int16)}, pairs=True)
+    with pytest.raises(ValueError, match="even number"):
+        anspack.encode({"a": np.zeros(5, np.int8)}, pairs=True)
+    with pytest.raises(ValueError, match="pairs must be"):
+        anspack.encode({"a": np.zeros(4, np.int8)}, pairs="yes")
+
+
+def test_auto_pairs_pick_small_vocabularies_only():
+    rng = np.random.default_rng(0)
+    # neighbours equal half the time: pairs capture that, so "auto" must take them
+    int4 = np.clip(np.round(rng.standard_normal((256, 64)) * 2), -7, 7).astype(np.int8)
+    int4[:, 1::2] = np.where(rng.random((256, 32)) < 0.5, int4[:, ::2], int4[:, 1::2])
+    int8 = np.clip(np.round(rng.standard_normal((256, 64)) * 20), -127, 127).astype(np.int8)
+    small = int4[:2, :8].copy()
+    h = anspack.read_header(roundtrip({"int4": int4, "int8": int8, "small": small}))
+    assert h["int4"].pairs and not h["int8"].pairs and not h["small"].pairs
+    # otherwise "auto" takes pairs exactly when the paired block is at most 0.25 % larger
+    for scale in (0.7, 1.5, 2.5):
+        t = np.clip(np.round(rng.standard_normal((512, 256)) * scale), -7, 7).astype(np.int8)
+        paired = anspack.read_header(anspack.encode({"a": t}, pairs=True))["a"].data_size
+        single = anspack.read_header(anspack.encode({"a": t}, pairs=False))["a"].data_size
+        chosen = anspack.read_header(anspack.encode({"a": t}))["a"]
+        assert chosen.data_size == (paired if chosen.pairs else single)
+        assert chosen.pairs == (paired <= 1.0025 * single) or abs(paired / single - 1.0025) < 2e-4
+
+
+def test_chunk_option_edge_cases():
+    a = np.arange(100, dtype=np.int16) % 7
+    for Q in (0, 100, 1000):  # 0 and Q >= N both give the unchunked layout
+        assert anspack.read_header(roundtrip({"a": a}, chunk=Q))["a"].chunk == 0
+    h = anspack.read_header(roundtrip({"a": a}, chunk=3, lanes=8))["a"]  # lanes are clamped to Q
+    assert (h.chunk, h.lanes, h.chunks) == (3, 3, 34)
+    with pytest.raises(ValueError, match="chunk"):
+        anspack.encode({"a": a}, chunk=-1)
+    with pytest.raises(KeyError):
+        anspack.encode({"a": a}, chunk={"b": 3})
+
+
+def test_default_chunks_big_tensors_and_threads_do_not_change_bytes():
+    rng = np.random.default_rng(1)
+    big = np.round(rng.standard_normal(3 * (1 << 20) + 5) * 6).astype(np.int8)
+    tensors = {"big": big, "small": big[:1000].copy()}
+    one = anspack.encode(tensors, threads=1)
+    assert anspack.encode(tensors, threads=2) == one == anspack.encode(tensors)
+    h = anspack.read_header(one)
+    assert (h["big"].chunk, h["big"].chunks, h["big"].precision) == (1 << 20, 4, 14)
+    assert (h["small"].chunk, h["small"].precision) == (0, 12)
+    out = anspack.decode(one, threads=2)
+    assert np.array_equal(out["big"], big)
+
+
+def test_errors_name_the_chunk():
+    a = np.round(np.random.default_rng(2).standard_normal(300) * 3).astype(np.int16)
+    data = bytearray(anspack.encode({"a": a}, chunk=100, lanes=2, precision=9))
+    t = anspack.read_header(bytes(data))["a"]
+    blk = parse_block(bytes(data), t)
+    # flip a word of chunk 1: its own stream check or its chunk checksum must fail, naming chunk 1
+    first = blk["chunk_words"][0]
+    words_at = t.data_offset + t.data_size - 2 * len(blk["words"])
+    data[words_at + 2 * first] ^= 0x40
+    with pytest.raises((anspack.errors.CorruptStream, anspack.errors.ChecksumMismatch), match="chunk 1"):
+        anspack.decode(bytes(data))

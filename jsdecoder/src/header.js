@@ -15,6 +15,8 @@ export const MAGIC = Object.freeze([0x89, 0x41, 0x4e, 0x53, 0x50, 0x41, 0x43, 0x
 export const HEADER_SIZE = 40;
 export const ENTRY_FIXED_SIZE = 48;
 export const RANS_HEADER_SIZE = 24;
+/** rANS block mode bit 0 (spec section 7.1): each symbol is a pair of consecutive 1-byte entries. */
+export const MODE_PAIRS = 1;
 export const DEQUANT_HEADER_SIZE = 16;
 /** Offset of header_checksum in the header, and of block_checksum in a table entry. */
 export const HEADER_CHECKSUM_AT = 36;
@@ -304,9 +306,6 @@ export function blockChecksum(bytes, t) {
 }
 
 /**
- * Parse and validate an rANS data block (spec section 7; section 13 rule 7): header fields,
- * size formula, vocabulary padding, CDF, states. Returns offsets of its arrays; allocates only O(V).
- */
 /** The 16-byte dequant block header (spec section 12): reserved zero, body_size consistent. */
 function checkDequantHeader(bytes, dv, t) {
   const o = t.dequantOffset;
@@ -317,6 +316,11 @@ function checkDequantHeader(bytes, dv, t) {
   if (bodySize + DEQUANT_HEADER_SIZE !== t.dequantSize) fail('BadDequant', `body_size is ${bodySize}, expected dequant_size - 16 = ${t.dequantSize - 16}`, o + 8, t.name);
 }
 
+/**
+ * Parse and validate an rANS data block (spec section 7, revision 2; section 13 rule 7): header
+ * fields (mode, chunk size Q), size formula, chunk tables, vocabulary padding, CDF, states. Returns
+ * offsets of its arrays; allocates nothing (its loops are bounded by the block's size).
+ */
 function parseRansBlock(bytes, dv, t) {
   const o = t.dataOffset;
   const name = t.name;
@@ -325,27 +329,57 @@ function parseRansBlock(bytes, dv, t) {
   const L = dv.getUint32(o + 4, true);
   const W = u64(dv, o + 8);
   const P = bytes[o + 16];
-  if (bytes[o + 17] !== 0) fail('ReservedNonZero', `rANS block reserved byte is ${bytes[o + 17]}, expected 0`, o + 17, name);
+  const mode = bytes[o + 17];
+  const Q = dv.getUint32(o + 20, true);
+  if (mode & ~MODE_PAIRS) fail('ReservedNonZero', `rANS mode is 0x${mode.toString(16)}: reserved bits 1-7 set (only bit 0, PAIRS, is defined)`, o + 17, name);
   if (dv.getUint16(o + 18, true) !== 0) fail('ReservedNonZero', `rANS block reserved u16 is ${dv.getUint16(o + 18, true)}, expected 0`, o + 18, name);
-  if (dv.getUint32(o + 20, true) !== 0) fail('ReservedNonZero', `rANS block reserved u32 is ${dv.getUint32(o + 20, true)}, expected 0`, o + 20, name);
   if (P < 1 || P > 15) fail('BadModel', `precision P is ${P}, expected 1..15`, o + 16, name);
   const n = t.n;
+  const pairs = (mode & MODE_PAIRS) !== 0;
   if (n === 0) {
     if (V !== 0) fail('BadModel', `V is ${V}, expected 0 for an empty tensor`, o, name);
     if (L !== 0) fail('BadModel', `L is ${L}, expected 0 for an empty tensor`, o + 4, name);
     if (W !== 0) fail('BadModel', `W is ${W}, expected 0 for an empty tensor`, o + 8, name);
-  } else {
-    if (V < 1 || V > 2 ** P) fail('BadModel', `V is ${V}, expected 1..2^P = ${2 ** P}`, o, name);
-    if (L < 1 || L > n) fail('BadModel', `L is ${L}, expected 1..n = ${n}`, o + 4, name);
-    if (W > n) fail('BadModel', `W is ${W}, expected at most n = ${n}`, o + 8, name);
+    if (mode !== 0) fail('BadModel', `mode is ${mode}, expected 0 for an empty tensor`, o + 17, name);
+    if (Q !== 0) fail('BadModel', `chunk size Q is ${Q}, expected 0 for an empty tensor`, o + 20, name);
   }
+  if (pairs && (t.itemSize !== 1 || n % 2 !== 0)) {
+    fail('BadModel', `PAIRS (mode bit 0) needs a 1-byte dtype and an even entry count n >= 2, the tensor has ${t.itemSize !== 1 ? `dtype ${t.dtype}` : `n = ${n}`}`, o + 17, name);
+  }
+  // N: the number of symbols (spec section 7): entries, or pairs of entries.
+  const N = pairs ? n / 2 : n;
+  if (n > 0) {
+    if (V < 1 || V > 2 ** P) fail('BadModel', `V is ${V}, expected 1..2^P = ${2 ** P}`, o, name);
+    if (L < 1 || L > N) fail('BadModel', `L is ${L}, expected 1..N = ${N} (N: symbols)`, o + 4, name);
+    if (W > N) fail('BadModel', `W is ${W}, expected at most N = ${N} (N: symbols)`, o + 8, name);
+    if (Q !== 0 && !(L <= Q && Q < N)) fail('BadModel', `chunk size Q is ${Q}, expected 0 or L = ${L} <= Q < N = ${N}`, o + 20, name);
+  }
+  // K: the number of chunks (section 7.2); bounded by the block size before it sizes anything.
+  const K = n === 0 ? 0 : Q > 0 ? Math.ceil(N / Q) : 1;
+  if (K > t.dataSize) fail('BadModel', `chunk size Q = ${Q} gives ${K} chunks, more than the block's ${t.dataSize} bytes could hold`, o + 20, name);
+  const item = t.itemSize * (pairs ? 2 : 1);
   const statesOffset = o + RANS_HEADER_SIZE;
-  const valuesOffset = statesOffset + 4 * L;
-  const valuesBytes = V * t.itemSize;
+  const chunkTableOffset = statesOffset + 4 * L * K;
+  const valuesOffset = chunkTableOffset + (Q > 0 ? 8 * K : 0);
+  const valuesBytes = V * item;
   const cdfOffset = valuesOffset + valuesBytes + (valuesBytes & 1);
   const wordsOffset = cdfOffset + (V > 0 ? 2 * (V + 1) : 0);
   const expected = wordsOffset + 2 * W - o;
-  if (t.dataSize !== expected) fail('BadModel', `data_size is ${t.dataSize}, expected 24 + 4L + VS + 2(V+1) + 2W = ${expected} (V=${V}, L=${L}, W=${W})`, t.entryOffset + 8, name);
+  if (t.dataSize !== expected) fail('BadModel', `data_size is ${t.dataSize}, expected 24 + 4LK + T + VS + 2(V+1) + 2W = ${expected} (V=${V}, L=${L}, K=${K}, chunk tables ${Q > 0 ? 8 * K : 0} B, W=${W})`, t.entryOffset + 8, name);
+
+  // Chunk tables (section 7.2): each chunk's words at most its symbols, summing to W; checksums < 2^26.
+  if (Q > 0) {
+    let sum = 0;
+    for (let k = 0; k < K; k++) {
+      const wk = dv.getUint32(chunkTableOffset + 4 * k, true);
+      const size = Math.min(N, (k + 1) * Q) - k * Q;
+      if (wk > size) fail('BadModel', `chunk_words[${k}] is ${wk}, more than the chunk's ${size} symbols`, chunkTableOffset + 4 * k, name);
+      const ck = dv.getUint32(chunkTableOffset + 4 * K + 4 * k, true);
+      if (ck >= 0x4000000) fail('BadModel', `chunk_checksums[${k}] is 0x${ck.toString(16)}: bits above 26 set`, chunkTableOffset + 4 * K + 4 * k, name);
+      sum += wk;
+    }
+    if (sum !== W) fail('BadModel', `the chunks' word counts (chunk_words) sum to ${sum}, but W = ${W}`, chunkTableOffset, name);
+  }
   if (valuesBytes & 1) checkZeroBytes(bytes, cdfOffset - 1, cdfOffset, 'vocabulary padding', name);
 
   if (V > 0) {
@@ -359,9 +393,12 @@ function parseRansBlock(bytes, dv, t) {
     }
     if (prev !== M) fail('BadModel', `cdf[V] is ${prev}, expected 2^P = ${M}`, cdfOffset + 2 * V, name);
   }
-  for (let j = 0; j < L; j++) {
+  for (let j = 0; j < L * K; j++) {
     const x = dv.getUint32(statesOffset + 4 * j, true);
-    if (x < STATE_LOW) fail('BadModel', `state of lane ${j} is ${x}, below 2^16`, statesOffset + 4 * j, name);
+    if (x < STATE_LOW) fail('BadModel', `state of ${K > 1 ? `chunk ${Math.floor(j / L)}, lane ${j % L}` : `lane ${j}`} is ${x}, below 2^16`, statesOffset + 4 * j, name);
   }
-  return { vocabSize: V, lanes: L, words: W, precision: P, statesOffset, valuesOffset, cdfOffset, wordsOffset };
+  return {
+    vocabSize: V, lanes: L, words: W, precision: P, pairs, symbols: N, chunkSize: Q, chunks: K,
+    statesOffset, chunkTableOffset, valuesOffset, cdfOffset, wordsOffset,
+  };
 }

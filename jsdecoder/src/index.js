@@ -11,7 +11,7 @@
 import { AnspackError } from './errors.js';
 import { fxhash26Typed, fxhash26Bytes16LE } from './fxhash.js';
 import { parseHeader, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, LITTLE_ENDIAN, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
-import { decodeRans } from './rans.js';
+import { decodeRansChunks } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
 
 export { AnspackError, ErrorCodes } from './errors.js';
@@ -43,6 +43,8 @@ function publicInfo(t) {
   if (t.dequantSize > 0) info.dequantKind = t.dequantKind;
   if (t.coding === 'rans') {
     info.vocabSize = t.vocabSize; info.lanes = t.lanes; info.words = t.words; info.precision = t.precision;
+    // Revision 2 (spec sections 7.1, 7.2): pairs of entries as one symbol; chunks of chunkSize symbols.
+    info.pairs = t.pairs; info.symbols = t.symbols; info.chunkSize = t.chunkSize; info.chunks = t.chunks;
   }
   return info;
 }
@@ -163,10 +165,11 @@ function decodeOne(hdr, t, opts, out) {
   if (t.coding === 'raw') {
     checksum = decodeRaw(bytes, t, data);
   } else {
-    checksum = decodeRansBlock(bytes, t, data, opts.engine);
+    checksum = decodeRansBlock(bytes, t, data, opts.engine, opts.verify);
   }
   if (opts.verify && checksum !== t.checksum) {
-    throw new AnspackError('ChecksumMismatch', `decoded data hashes to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
+    const what = t.chunks > 1 ? 'the chunk checksums hash' : 'decoded data hashes';
+    throw new AnspackError('ChecksumMismatch', `${what} to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
   if (opts.dequantize) {
@@ -202,20 +205,37 @@ function decodeRaw(bytes, t, data) {
   return fxhash26Bytes16LE(src);
 }
 
-/** Coding 0: rANS (spec sections 7 and 10); the model was validated by parseHeader. */
-function decodeRansBlock(bytes, t, data, engine) {
-  if (t.n === 0) return 0;
+/**
+ * Read the model and tables of a validated coding-0 block (spec section 7): lane states (L per chunk),
+ * CDF, vocabulary (u16 pair values with PAIRS, section 7.1), chunk tables (section 7.2) and a view
+ * of the words (W + 1 words in place when the file has 2 more bytes there: the loops read one word
+ * past a stream's last, never used by a valid stream).
+ */
+export function ransModel(bytes, t) {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const V = t.vocabSize, L = t.lanes, W = t.words;
-  const states = new Uint32Array(L);
-  for (let j = 0; j < L; j++) states[j] = dv.getUint32(t.statesOffset + 4 * j, true);
+  const V = t.vocabSize, L = t.lanes, W = t.words, K = t.chunks;
+  const states = new Uint32Array(L * K);
+  for (let j = 0; j < L * K; j++) states[j] = dv.getUint32(t.statesOffset + 4 * j, true);
   const cdf = new Uint16Array(V + 1);
   for (let s = 0; s <= V; s++) cdf[s] = dv.getUint16(t.cdfOffset + 2 * s, true);
-  const vals = new (ARRAY_TYPES[t.dtype])(V);
-  const get = VALUE_READERS[t.dtype];
-  for (let s = 0; s < V; s++) vals[s] = get(dv, t.valuesOffset + t.itemSize * s);
-  // The loops read one word past the W words (never used by a valid stream): view W + 1 words in
-  // place when the file has 2 more bytes there, else decodeRans copies them into a padded array.
+  let vals;
+  if (t.pairs) {
+    vals = new Uint16Array(V);
+    for (let s = 0; s < V; s++) vals[s] = dv.getUint16(t.valuesOffset + 2 * s, true);
+  } else {
+    vals = new (ARRAY_TYPES[t.dtype])(V);
+    const get = VALUE_READERS[t.dtype];
+    for (let s = 0; s < V; s++) vals[s] = get(dv, t.valuesOffset + t.itemSize * s);
+  }
+  let chunkWords = null, chunkChecksums = null;
+  if (t.chunkSize > 0) {
+    chunkWords = new Uint32Array(K);
+    chunkChecksums = new Uint32Array(K);
+    for (let k = 0; k < K; k++) {
+      chunkWords[k] = dv.getUint32(t.chunkTableOffset + 4 * k, true);
+      chunkChecksums[k] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
+    }
+  }
   let words;
   let padded = false;
   if (LITTLE_ENDIAN) {
@@ -225,18 +245,60 @@ function decodeRansBlock(bytes, t, data, engine) {
     words = new Uint16Array(W);
     for (let k = 0; k < W; k++) words[k] = dv.getUint16(t.wordsOffset + 2 * k, true);
   }
-  const r = decodeRans({ states, words, padded, cdf, P: t.precision, n: t.n }, vals, data, engine);
+  return {
+    states, L, words, padded, cdf, P: t.precision, n: t.symbols, chunk: t.chunkSize, chunkWords, chunkChecksums, vals,
+  };
+}
+
+/**
+ * Coding 0: rANS (spec sections 7 and 10); the model was validated by parseHeader. Decodes the N
+ * symbols chunk by chunk (one chunk unless Q > 0) into `data` (with PAIRS: as u16 pair values, two
+ * entries each); checks each chunk's stream and, with verify, its chunk checksum. Returns the
+ * checksum to compare with the table's: the FxHash26 of the ids, or for a chunked tensor of its
+ * stored chunk checksums (section 11).
+ */
+function decodeRansBlock(bytes, t, data, engine, verify) {
+  if (t.n === 0) return 0;
+  const m = ransModel(bytes, t);
+  const N = t.symbols;
+  let out = data;
+  let copyBack = false;
+  if (t.pairs) {
+    // A paired int8 / uint8 tensor is, to the coder, the uint16 tensor of its pair values, low byte
+    // = the even entry: on a little-endian host the output's bytes viewed as u16 (if 2-aligned).
+    if (LITTLE_ENDIAN && data.byteOffset % 2 === 0) out = new Uint16Array(data.buffer, data.byteOffset, N);
+    else { out = new Uint16Array(N); copyBack = true; }
+  }
+  const expected = verify ? m.chunkChecksums : null;
+  const r = decodeRansChunks(m, m.vals, out, engine, expected);
+  if (copyBack) {
+    const u8 = new Uint8Array(data.buffer, data.byteOffset, t.n);
+    for (let i = 0; i < N; i++) { u8[2 * i] = out[i] & 0xff; u8[2 * i + 1] = out[i] >>> 8; }
+  }
+  if (r.status !== 'ok') throw chunkError(t, m, r);
+  return t.chunkSize > 0 ? fxhash26Typed(m.chunkChecksums) : r.checksum;
+}
+
+/** The AnspackError for a failed chunk / stream of decodeRansChunks (offsets in the file). */
+export function chunkError(t, m, r) {
+  const K = t.chunks, k = r.chunk;
+  const of = K > 1 ? ` of chunk ${k}` : '';
+  const Wk = K > 1 ? m.chunkWords[k] : t.words;
   const opt = { tensor: t.name };
+  const w0 = t.wordsOffset + 2 * r.wordStart;
   if (r.status === 'underrun') {
-    throw new AnspackError('CorruptStream', `word stream under-run: the entries need more than the W = ${W} words stored`, { ...opt, offset: t.wordsOffset + 2 * W });
+    return new AnspackError('CorruptStream', `word stream${of} under-run: the symbols need more than its ${Wk} words`, { ...opt, offset: w0 + 2 * Wk });
   }
   if (r.status === 'leftover') {
-    throw new AnspackError('CorruptStream', `words left over: ${r.wordsRead} of W = ${W} words read after the last entry`, { ...opt, offset: t.wordsOffset + 2 * r.wordsRead });
+    return new AnspackError('CorruptStream', `words left over: ${r.wordsRead} of the ${Wk} words${of} read after its last symbol`, { ...opt, offset: w0 + 2 * r.wordsRead });
   }
   if (r.status === 'badFinalState') {
-    throw new AnspackError('CorruptStream', `lane ${r.lane} ends in a state other than 2^16 = ${STATE_LOW}`, { ...opt, offset: t.statesOffset + 4 * r.lane });
+    return new AnspackError('CorruptStream', `lane ${r.lane}${of} ends in a state other than 2^16 = ${STATE_LOW}`, { ...opt, offset: t.statesOffset + 4 * (k * t.lanes + r.lane) });
   }
-  return r.checksum;
+  if (r.status === 'chunkChecksum') {
+    return new AnspackError('ChecksumMismatch', `chunk ${k}'s ids hash to 0x${r.checksum.toString(16)}, chunk_checksums[${k}] says 0x${m.chunkChecksums[k].toString(16)}`, { ...opt, offset: t.chunkTableOffset + 4 * K + 4 * k });
+  }
+  return new AnspackError('CorruptStream', `stream${of}: ${r.status}`, opt);
 }
 
 /**

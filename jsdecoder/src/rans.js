@@ -17,7 +17,8 @@
 
 import * as fast from './rans_fast.js';
 import { STATE_LOW } from './header.js';
-import { wasmAvailable, decodeRansWasm } from './wasm/engine.js';
+import { wasmAvailable, wasmPrepare, wasmStream, wasmRelease } from './wasm/engine.js';
+import { fxhash26Typed } from './fxhash.js';
 
 const UNROLLED = {
   sv8: { 1: fast.sv8L1, 2: fast.sv8L2, 4: fast.sv8L4, 8: fast.sv8L8 },
@@ -94,7 +95,7 @@ function decodeRows(unrolled, generic, tb, P, words, vals, out, st, end, res, W,
  *   loops run over it directly; otherwise the last rows are decoded from a small padded copy)
  * @param {ArrayLike<number>} m.cdf  V+1 cumulative frequencies
  * @param {number} m.P   precision
- * @param {number} m.n   number of entries (>= 1)
+ * @param {number} m.n   number of entries (>= 1; may be below L: the lanes past n are not used)
  * @param {ArrayLike<number>} vals  values[s] in the output's element type (typed array of length V)
  * @param {ArrayLike<number>} out   output typed array of length >= n
  * @param {'js'|'wasm'|'auto'} [engine='js']  'js': the loops of rans_fast.js; 'wasm': the
@@ -102,32 +103,63 @@ function decodeRows(unrolled, generic, tb, P, words, vals, out, st, end, res, W,
  * @returns {{checksum: number, status: 'ok'|'underrun'|'leftover'|'badFinalState', wordsRead: number, lane: number}}
  */
 export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, out, engine = 'js') {
-  const L = states.length;
-  const V = cdf.length - 1;
   const W = padded ? words.length - 1 : words.length;
+  const dec = prepare(cdf, P, vals, engine, states.length, W);
+  try {
+    return dec.stream(states, words, padded, n, out);
+  } finally {
+    dec.release();
+  }
+}
+
+/**
+ * A decoder for one model (slot table built once), whose stream(states, words, padded, n, out)
+ * decodes one stream as decodeRans does: the chunks of a tensor (spec section 7.2) share it.
+ * maxW: the most words of any stream it will decode (the WebAssembly memory is sized for it).
+ */
+function prepare(cdf, P, vals, engine, L, maxW) {
+  const V = cdf.length - 1;
   if (V === 1) {
-    // D is the identity: no word is read and no state changes.
-    out.fill(vals[0], 0, n);
-    const checksum = fxhash26Zeros(n);
-    if (W !== 0) return { checksum, status: 'leftover', wordsRead: 0, lane: -1 };
-    for (let j = 0; j < L; j++) {
-      if (states[j] !== STATE_LOW) return { checksum, status: 'badFinalState', wordsRead: 0, lane: j };
-    }
-    return { checksum, status: 'ok', wordsRead: 0, lane: -1 };
+    const zeros = new Map(); // n -> FxHash26 of n zeros (the chunks of a tensor mostly have Q symbols)
+    return { stream: (states, words, padded, n, out) => decodeSingle(states, padded ? words.length - 1 : words.length, vals, n, out, zeros), release() {} };
   }
   if (engine === 'wasm' || (engine === 'auto' && wasmAvailable())) {
-    return decodeRansWasm({ states, words, padded, cdf, P, n }, vals, out);
+    const ctx = wasmPrepare(cdf, P, vals, L, maxW);
+    return {
+      stream: (states, words, padded, n, out) => wasmStream(ctx, states, words, padded ? words.length - 1 : words.length, n, out),
+      release: () => wasmRelease(ctx),
+    };
   }
   const size = vals.BYTES_PER_ELEMENT;
   const mode = MODE[size];
-  const tb = buildSlotTable(cdf, P, mode === 'lut' ? null : vals);
+  const ctx = {
+    P, L, mode, size,
+    tb: buildSlotTable(cdf, P, mode === 'lut' ? null : vals),
+    valsView: new VIEW[size](vals.buffer, vals.byteOffset, vals.length),
+    unrolled: UNROLLED[mode][L],
+    generic: GENERIC[mode],
+  };
+  return { stream: (states, words, padded, n, out) => jsStream(ctx, states, words, padded, n, out), release() {} };
+}
+
+/** V = 1: D is the identity: no word is read and no state changes. */
+function decodeSingle(states, W, vals, n, out, zeros) {
+  out.fill(vals[0], 0, n);
+  let checksum = zeros.get(n);
+  if (checksum === undefined) zeros.set(n, checksum = fxhash26Zeros(n));
+  if (W !== 0) return { checksum, status: 'leftover', wordsRead: 0, lane: -1 };
+  for (let j = 0; j < states.length; j++) {
+    if (states[j] !== STATE_LOW) return { checksum, status: 'badFinalState', wordsRead: 0, lane: j };
+  }
+  return { checksum, status: 'ok', wordsRead: 0, lane: -1 };
+}
+
+function jsStream({ P, L, size, tb, valsView, unrolled, generic }, states, words, padded, n, out) {
+  const W = padded ? words.length - 1 : words.length;
   const outView = new VIEW[size](out.buffer, out.byteOffset, n);
-  const valsView = new VIEW[size](vals.buffer, vals.byteOffset, vals.length);
   const st = new Int32Array(L);
   for (let j = 0; j < L; j++) st[j] = states[j] | 0;
   const res = new Int32Array(3); // [k, h, i]
-  const unrolled = UNROLLED[mode][L];
-  const generic = GENERIC[mode];
   let k;
   if (padded) {
     decodeRows(unrolled, generic, tb, P, words, valsView, outView, st, n, res, W, L);
@@ -145,7 +177,7 @@ export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, o
     }
     const k0 = Math.min(res[0], W);
     const rest = new Uint16Array(W - k0 + 1);
-    rest.set(words.subarray(k0));
+    rest.set(words.subarray(k0, W));
     const over = res[0] - k0; // > 0 only if the first part already under-ran
     res[0] = 0;
     generic(tb, P, rest, valsView, outView, st, n, res);
@@ -158,4 +190,63 @@ export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, o
     if (st[j] !== STATE_LOW) return { checksum, status: 'badFinalState', wordsRead: k, lane: j };
   }
   return { checksum, status: 'ok', wordsRead: k, lane: -1 };
+}
+
+/**
+ * Decode the K chunks of a tensor (spec section 7.2; K = 1 for an unchunked one): chunk k is an
+ * independent stream of its own symbols, L lanes (states[kL .. kL+L-1]) and chunkWords[k] words
+ * (after those of the chunks before it), decoded into its slice of `out`. Stops at the first chunk
+ * whose stream fails (status as decodeRans) or, given `expected` (the stored chunk checksums), whose
+ * ids do not hash to expected[k] (status 'chunkChecksum').
+ *
+ * @param {object} m
+ * @param {ArrayLike<number>} m.states  L * K initial states, chunk after chunk
+ * @param {number} m.L  lanes per chunk
+ * @param {Uint16Array} m.words  all W words of all chunks (W + 1 with padded)
+ * @param {boolean} [m.padded]
+ * @param {ArrayLike<number>} m.cdf
+ * @param {number} m.P
+ * @param {number} m.n  number of symbols N (>= 1)
+ * @param {number} m.chunk  Q: symbols per chunk (0 = one stream)
+ * @param {ArrayLike<number>} [m.chunkWords]  W_k per chunk (needed when chunk > 0)
+ * @param {ArrayLike<number>} vals
+ * @param {ArrayLike<number>} out  N elements
+ * @param {'js'|'wasm'|'auto'} [engine='js']
+ * @param {ArrayLike<number> | null} [expected]
+ * @returns {{status: string, chunk: number, wordStart: number, wordsRead: number, lane: number,
+ *   checksum: number, checksums: Uint32Array}} checksum: of the ids (K = 1) or of the chunk checksums
+ *   computed (K > 1); checksums: each chunk's; on failure chunk is the failing one, wordStart its
+ *   first word's index in `words`, wordsRead and lane as decodeRans
+ */
+export function decodeRansChunks(m, vals, out, engine = 'js', expected = null) {
+  const { states, L, words, padded = false, cdf, P, n, chunk: Q } = m;
+  const W = padded ? words.length - 1 : words.length;
+  const K = Q > 0 ? Math.ceil(n / Q) : 1;
+  const wk = (k) => (Q > 0 ? m.chunkWords[k] : W);
+  let maxW = 0;
+  for (let k = 0; k < K; k++) maxW = Math.max(maxW, wk(k));
+  const checksums = new Uint32Array(K);
+  const dec = prepare(cdf, P, vals, engine, L, maxW);
+  let wordStart = 0;
+  try {
+    for (let k = 0; k < K; k++) {
+      const a = k * Q, b = Q > 0 ? Math.min(n, a + Q) : n;
+      const Wk = wk(k);
+      const end = wordStart + Wk;
+      const pad = end < words.length; // a word after this chunk's (the next chunk's, or the pad)
+      const ws = words.subarray(wordStart, pad ? end + 1 : end);
+      const st = states.subarray ? states.subarray(k * L, k * L + L) : Array.prototype.slice.call(states, k * L, k * L + L);
+      const r = dec.stream(st, ws, pad, b - a, out.subarray(a, b));
+      checksums[k] = r.checksum;
+      if (r.status !== 'ok') return { ...r, chunk: k, wordStart, checksums, checksum: 0 };
+      if (expected !== null && r.checksum !== expected[k]) {
+        return { status: 'chunkChecksum', chunk: k, wordStart, wordsRead: Wk, lane: -1, checksums, checksum: r.checksum };
+      }
+      wordStart = end;
+    }
+  } finally {
+    dec.release();
+  }
+  const checksum = Q > 0 ? fxhash26Typed(checksums) : checksums[0];
+  return { status: 'ok', chunk: -1, wordStart, wordsRead: 0, lane: -1, checksum, checksums };
 }

@@ -71,7 +71,9 @@ class Writer {
 /**
  * Encode tensors into an anspack file.
  * @param {Array<{name: string, dtype: string, shape: number[], data: ArrayLike<number>, raw?: boolean,
- *   lanes?: number, precision?: number, dequant?: Uint8Array}>} tensors
+ *   lanes?: number, precision?: number, dequant?: Uint8Array, pairs?: boolean, chunk?: number}>} tensors
+ *   pairs: code pairs of entries as one symbol (spec section 7.1); chunk: symbols per chunk Q (7.2;
+ *   0 or >= the symbol count: one stream)
  * @param {object|null} metadata
  * @returns {Uint8Array}
  */
@@ -90,19 +92,42 @@ export function encodeFile(tensors, metadata = null) {
       checksum = fxhash26Ref(SIZES[t.dtype] === 1 ? new Uint8Array(arr.buffer) : new Uint16Array(arr.buffer));
     } else {
       const P = t.precision ?? 12;
-      const values = Array.from(t.data, Number);
-      const m = n > 0 ? buildModel(values, P) : { vocab: [], cdf: [], freqs: [], ids: [] };
-      const L = n === 0 ? 0 : Math.min(t.lanes ?? 4, n);
-      const { states, words } = n === 0 ? { states: [], words: [] } : ransEncode(m.ids, m.freqs, m.cdf, P, L);
-      w.u32(m.vocab.length); w.u32(L); w.u64(words.length); w.u8(P); w.u8(0); w.u16(0); w.u32(0);
-      for (const x of states) w.u32(x);
-      const vb = new (ARRAYS[t.dtype])(m.vocab);
+      // Spec section 7.1: with pairs, symbol t is the u16 (entry 2t) | (entry 2t+1) << 8, the two
+      // entries' bytes in memory order; the model and checksum are those of that uint16 tensor.
+      const pairs = Boolean(t.pairs);
+      if (pairs && (SIZES[t.dtype] !== 1 || n % 2 !== 0 || n < 2)) throw new Error('pairs need a 1-byte dtype and an even n >= 2');
+      let values = Array.from(t.data, Number);
+      if (pairs) {
+        const bytes = new Uint8Array(ARRAYS[t.dtype].from(values).buffer);
+        values = Array.from({ length: n / 2 }, (_, i) => bytes[2 * i] | (bytes[2 * i + 1] << 8));
+      }
+      const N = values.length;
+      const m = N > 0 ? buildModel(values, P) : { vocab: [], cdf: [], freqs: [], ids: [] };
+      // Section 7.2: chunk Q (0 or >= N: one stream, as the Python encoder clamps it); lanes clamped
+      // to N and to Q.
+      let Q = t.chunk ?? 0;
+      if (Q >= N) Q = 0;
+      let L = N === 0 ? 0 : Math.min(t.lanes ?? 4, N);
+      if (Q > 0) L = Math.min(L, Q);
+      const ranges = N === 0 ? [] : Q > 0 ? Array.from({ length: Math.ceil(N / Q) }, (_, k) => [k * Q, Math.min(N, k * Q + Q)]) : [[0, N]];
+      const coded = ranges.map(([a, b]) => {
+        const ids = m.ids.slice(a, b);
+        return { ...ransEncode(ids, m.freqs, m.cdf, P, L), checksum: fxhash26Ref(ids) };
+      });
+      const words = coded.flatMap((c) => c.words);
+      w.u32(m.vocab.length); w.u32(L); w.u64(words.length); w.u8(P); w.u8(pairs ? 1 : 0); w.u16(0); w.u32(Q);
+      for (const c of coded) for (const x of c.states) w.u32(x);
+      if (Q > 0) {
+        for (const c of coded) w.u32(c.words.length);
+        for (const c of coded) w.u32(c.checksum);
+      }
+      const vb = pairs ? Uint16Array.from(m.vocab) : new (ARRAYS[t.dtype])(m.vocab);
       w.bytes(new Uint8Array(vb.buffer));
       if (vb.byteLength & 1) w.u8(0);
       for (const c of m.cdf) w.u16(c);
       side = w.length;
       for (const x of words) w.u16(x);
-      checksum = fxhash26Ref(m.ids);
+      checksum = Q > 0 ? fxhash26Ref(coded.map((c) => c.checksum)) : fxhash26Ref(m.ids);
     }
     const data = w.finish();
     const blockChecksum = fxhash26Ref([...data.subarray(0, side), ...(t.dequant ?? [])]);

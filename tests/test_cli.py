@@ -141,14 +141,33 @@ def test_info(tmp_path, model_file, capsys):
     code, text, err = run(["info", out], capsys)
     assert code == 0, err
     lines = text.splitlines()
-    assert lines[0].split() == ["tensor", "shape", "stored", "scheme", "bits/w", "entropy", "bytes", "checksum"]
+    assert lines[0].split() == ["tensor", "shape", "stored", "scheme", "bits/w", "entropy", "bytes", "checksum",
+                                "stream"]
     row = next(line for line in lines if line.startswith("layer.0.dense.weight"))
     h = anspack.read_header(out.read_bytes())["layer.0.dense.weight"]
     assert "32x24" in row and "int4,row" in row and f"{h.checksum:07x}" in row
+    assert row.rstrip().endswith(f"P{h.precision} L{h.lanes}" + (" pairs" if h.pairs else ""))
     assert f"{h.data_size + h.dequant_size:,}" in row
     assert "7 tensors" in lines[-1]
     code, text, _ = run(["info", out, "--no-entropy"], capsys)
     assert code == 0 and " - " in text
+
+
+def test_encode_pairs_and_chunk_options(tmp_path, model_file, capsys):
+    out = tmp_path / "p.anspack"
+    code, _, err = run(["encode", model_file, "-o", out, "--bits", "4", "-q", "--pairs", "on", "--chunk", "100"], capsys)
+    assert code == 0, err
+    h = anspack.read_header(out.read_bytes())
+    t = h["layer.0.dense.weight"]  # 32x24 int4: pairs, 384 symbols in chunks of 100
+    assert t.pairs and (t.chunk, t.chunks) == (100, 4)
+    code, text, _ = run(["info", out], capsys)
+    assert "pairs 4 chunks" in text
+    code, _, err = run(["verify", out], capsys)
+    assert code == 0, err
+    code, _, err = run(["encode", model_file, "-o", out, "--bits", "4", "-q", "--pairs", "off", "--chunk", "0"], capsys)
+    assert code == 0 and not any(t.pairs or t.chunk for t in anspack.read_header(out.read_bytes()).tensors)
+    code, _, err = run(["encode", model_file, "-o", out, "--chunk", "-3"], capsys)
+    assert code == 2 and "--chunk" in err
 
 
 def test_rd(tmp_path, model_file, capsys):

@@ -18,14 +18,14 @@ MASK26 = 0x3FFFFFF
 MULTIPLIER = 0x03220A95  # low 26 bits of rustc-hash's 64-bit FxHash constant
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fxhash26_step(h, a):
     """One step: rotate ``h`` left by 5 within 26 bits, xor ``a``, multiply, keep 26 bits."""
     h = ((h & 0x1FFFFF) << 5) | (h >> 21)
     return ((h ^ a) * 0x03220A95) & 0x3FFFFFF
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fxhash26_array(a, h):
     for i in range(a.size):
         h = fxhash26_step(h, np.int64(a[i]))

@@ -26,6 +26,18 @@ def scheme_of(t, metadata: dict) -> str:
     return "raw" if t.coding == "raw" else "lossless"
 
 
+def stream_of(t) -> str:
+    """rANS stream layout: precision, lanes, pairs (spec 7.1), chunks (spec 7.2)."""
+    if t.coding != "rans" or not t.size:
+        return "-"
+    parts = [f"P{t.precision}", f"L{t.lanes}"]
+    if t.pairs:
+        parts.append("pairs")
+    if t.chunk:
+        parts.append(f"{t.chunks} chunks")
+    return " ".join(parts)
+
+
 def run(args) -> int:
     import anspack
     from anspack.quantize import entropy_bits
@@ -40,8 +52,8 @@ def run(args) -> int:
         bpw = 8 * nbytes / t.size if t.size else 0.0
         ent = "-" if args.no_entropy else f"{entropy_bits(values[t.name]):.3f}"
         rows.append((t.name, "x".join(map(str, t.shape)) or "scalar", f"{t.dtype}/{t.coding}", scheme_of(t, header.metadata),
-                     f"{bpw:.3f}", ent, f"{nbytes:,}", f"{t.checksum:07x}"))
-    heads = ("tensor", "shape", "stored", "scheme", "bits/w", "entropy", "bytes", "checksum")
+                     f"{bpw:.3f}", ent, f"{nbytes:,}", f"{t.checksum:07x}", stream_of(t)))
+    heads = ("tensor", "shape", "stored", "scheme", "bits/w", "entropy", "bytes", "checksum", "stream")
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)]
     right = {4, 5, 6}
     line = lambda r: "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))

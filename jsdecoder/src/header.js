@@ -316,6 +316,61 @@ function checkDequantHeader(bytes, dv, t) {
   if (bodySize + DEQUANT_HEADER_SIZE !== t.dequantSize) fail('BadDequant', `body_size is ${bodySize}, expected dequant_size - 16 = ${t.dequantSize - 16}`, o + 8, t.name);
 }
 
+/** Per integer dtype: its typed array and a little-endian reader of one value (spec section 7). */
+const VALUE_TYPES = {
+  int8: { Ctor: Int8Array, get: (dv, o) => dv.getInt8(o) },
+  uint8: { Ctor: Uint8Array, get: (dv, o) => dv.getUint8(o) },
+  int16: { Ctor: Int16Array, get: (dv, o) => dv.getInt16(o, true) },
+  uint16: { Ctor: Uint16Array, get: (dv, o) => dv.getUint16(o, true) },
+  int32: { Ctor: Int32Array, get: (dv, o) => dv.getInt32(o, true) },
+  uint32: { Ctor: Uint32Array, get: (dv, o) => dv.getUint32(o, true) },
+};
+
+/**
+ * Read the model and tables of a validated coding-0 block (spec section 7): lane states (L per chunk),
+ * CDF, vocabulary (u16 pair values with PAIRS, section 7.1), chunk tables (section 7.2) and a view
+ * of the words (W + 1 words in place when the file has 2 more bytes there: the loops read one word
+ * past a stream's last, never used by a valid stream).
+ */
+export function ransArrays(bytes, t) {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const V = t.vocabSize, L = t.lanes, W = t.words, K = t.chunks;
+  const states = new Uint32Array(L * K);
+  for (let j = 0; j < L * K; j++) states[j] = dv.getUint32(t.statesOffset + 4 * j, true);
+  const cdf = new Uint16Array(V + 1);
+  for (let s = 0; s <= V; s++) cdf[s] = dv.getUint16(t.cdfOffset + 2 * s, true);
+  let vals;
+  if (t.pairs) {
+    vals = new Uint16Array(V);
+    for (let s = 0; s < V; s++) vals[s] = dv.getUint16(t.valuesOffset + 2 * s, true);
+  } else {
+    const { Ctor, get } = VALUE_TYPES[t.dtype];
+    vals = new Ctor(V);
+    for (let s = 0; s < V; s++) vals[s] = get(dv, t.valuesOffset + t.itemSize * s);
+  }
+  let chunkWords = null, chunkChecksums = null;
+  if (t.chunkSize > 0) {
+    chunkWords = new Uint32Array(K);
+    chunkChecksums = new Uint32Array(K);
+    for (let k = 0; k < K; k++) {
+      chunkWords[k] = dv.getUint32(t.chunkTableOffset + 4 * k, true);
+      chunkChecksums[k] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
+    }
+  }
+  let words;
+  let padded = false;
+  if (LITTLE_ENDIAN) {
+    padded = t.wordsOffset + 2 * W + 2 <= bytes.length;
+    words = new Uint16Array(bytes.buffer, bytes.byteOffset + t.wordsOffset, W + (padded ? 1 : 0));
+  } else {
+    words = new Uint16Array(W);
+    for (let k = 0; k < W; k++) words[k] = dv.getUint16(t.wordsOffset + 2 * k, true);
+  }
+  return {
+    states, L, words, padded, cdf, P: t.precision, n: t.symbols, chunk: t.chunkSize, chunkWords, chunkChecksums, vals,
+  };
+}
+
 /**
  * Parse and validate an rANS data block (spec section 7, revision 2; section 13 rule 7): header
  * fields (mode, chunk size Q), size formula, chunk tables, vocabulary padding, CDF, states. Returns

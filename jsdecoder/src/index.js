@@ -10,7 +10,7 @@
 
 import { AnspackError } from './errors.js';
 import { fxhash26Typed, fxhash26Bytes16LE } from './fxhash.js';
-import { parseHeader, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, LITTLE_ENDIAN, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
+import { parseHeader, ransArrays, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, LITTLE_ENDIAN, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
 import { decodeRansChunks } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
 
@@ -24,12 +24,6 @@ export const ARRAY_TYPES = Object.freeze({
   int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array,
   int32: Int32Array, uint32: Uint32Array, float16: Uint16Array, float32: Float32Array,
 });
-/** Little-endian readers of one vocabulary value per integer dtype (spec section 7). */
-const VALUE_READERS = {
-  int8: (dv, o) => dv.getInt8(o), uint8: (dv, o) => dv.getUint8(o),
-  int16: (dv, o) => dv.getInt16(o, true), uint16: (dv, o) => dv.getUint16(o, true),
-  int32: (dv, o) => dv.getInt32(o, true), uint32: (dv, o) => dv.getUint32(o, true),
-};
 
 /** Largest n this implementation decodes in one tensor (its loop counters are int32). */
 const IMPLEMENTATION_MAX_ENTRIES = 2 ** 31 - 1;
@@ -206,51 +200,6 @@ function decodeRaw(bytes, t, data) {
 }
 
 /**
- * Read the model and tables of a validated coding-0 block (spec section 7): lane states (L per chunk),
- * CDF, vocabulary (u16 pair values with PAIRS, section 7.1), chunk tables (section 7.2) and a view
- * of the words (W + 1 words in place when the file has 2 more bytes there: the loops read one word
- * past a stream's last, never used by a valid stream).
- */
-export function ransModel(bytes, t) {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const V = t.vocabSize, L = t.lanes, W = t.words, K = t.chunks;
-  const states = new Uint32Array(L * K);
-  for (let j = 0; j < L * K; j++) states[j] = dv.getUint32(t.statesOffset + 4 * j, true);
-  const cdf = new Uint16Array(V + 1);
-  for (let s = 0; s <= V; s++) cdf[s] = dv.getUint16(t.cdfOffset + 2 * s, true);
-  let vals;
-  if (t.pairs) {
-    vals = new Uint16Array(V);
-    for (let s = 0; s < V; s++) vals[s] = dv.getUint16(t.valuesOffset + 2 * s, true);
-  } else {
-    vals = new (ARRAY_TYPES[t.dtype])(V);
-    const get = VALUE_READERS[t.dtype];
-    for (let s = 0; s < V; s++) vals[s] = get(dv, t.valuesOffset + t.itemSize * s);
-  }
-  let chunkWords = null, chunkChecksums = null;
-  if (t.chunkSize > 0) {
-    chunkWords = new Uint32Array(K);
-    chunkChecksums = new Uint32Array(K);
-    for (let k = 0; k < K; k++) {
-      chunkWords[k] = dv.getUint32(t.chunkTableOffset + 4 * k, true);
-      chunkChecksums[k] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
-    }
-  }
-  let words;
-  let padded = false;
-  if (LITTLE_ENDIAN) {
-    padded = t.wordsOffset + 2 * W + 2 <= bytes.length;
-    words = new Uint16Array(bytes.buffer, bytes.byteOffset + t.wordsOffset, W + (padded ? 1 : 0));
-  } else {
-    words = new Uint16Array(W);
-    for (let k = 0; k < W; k++) words[k] = dv.getUint16(t.wordsOffset + 2 * k, true);
-  }
-  return {
-    states, L, words, padded, cdf, P: t.precision, n: t.symbols, chunk: t.chunkSize, chunkWords, chunkChecksums, vals,
-  };
-}
-
-/**
  * Coding 0: rANS (spec sections 7 and 10); the model was validated by parseHeader. Decodes the N
  * symbols chunk by chunk (one chunk unless Q > 0) into `data` (with PAIRS: as u16 pair values, two
  * entries each); checks each chunk's stream and, with verify, its chunk checksum. Returns the
@@ -259,7 +208,7 @@ export function ransModel(bytes, t) {
  */
 function decodeRansBlock(bytes, t, data, engine, verify) {
   if (t.n === 0) return 0;
-  const m = ransModel(bytes, t);
+  const m = ransArrays(bytes, t);
   const N = t.symbols;
   let out = data;
   let copyBack = false;
@@ -280,7 +229,7 @@ function decodeRansBlock(bytes, t, data, engine, verify) {
 }
 
 /** The AnspackError for a failed chunk / stream of decodeRansChunks (offsets in the file). */
-export function chunkError(t, m, r) {
+function chunkError(t, m, r) {
   const K = t.chunks, k = r.chunk;
   const of = K > 1 ? ` of chunk ${k}` : '';
   const Wk = K > 1 ? m.chunkWords[k] : t.words;

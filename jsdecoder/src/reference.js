@@ -44,3 +44,50 @@ export function decodeRansReference({ states, words, cdf, P, n }, values) {
   }
   return { ids, values: out, checksum: h, status: 'ok', wordsRead: k, lane: -1 };
 }
+
+/**
+ * A whole coding-0 tensor by the reference (spec sections 7.1, 7.2, 10, 11): the chunks one after
+ * the other, each an independent stream decoded by decodeRansReference, and with pairs each symbol's
+ * u16 value split into its two entries (low byte first). Stops at the first failing chunk.
+ *
+ * @param {{states: ArrayLike<number>, L: number, words: ArrayLike<number>, cdf: ArrayLike<number>,
+ *   P: number, n: number, chunk: number, chunkWords?: ArrayLike<number>}} m  states: L per chunk,
+ *   chunk after chunk; words: exactly W (all chunks); n: the symbol count N; chunk: Q (0 = one stream)
+ * @param {ArrayLike<number>} values  the vocabulary (the u16 pair values with pairs)
+ * @param {{pairs?: boolean, signed?: boolean}} [opts]  signed: the entries are int8 (with pairs)
+ * @returns {{entries: number[], ids: number[], checksums: number[], checksum: number, status: string,
+ *   chunk: number, wordsRead: number, lane: number}} checksum: of the ids (one stream) or of the
+ *   chunk checksums (Q > 0)
+ */
+export function decodeTensorReference(m, values, { pairs = false, signed = false } = {}) {
+  const { L, P, n: N, chunk: Q } = m;
+  const K = Q > 0 ? Math.ceil(N / Q) : 1;
+  const ids = [], entries = [], checksums = [];
+  let w0 = 0;
+  for (let k = 0; k < K; k++) {
+    const a = k * Q, b = Q > 0 ? Math.min(N, a + Q) : N;
+    const Wk = Q > 0 ? m.chunkWords[k] : m.words.length;
+    const r = decodeRansReference({
+      states: Array.from(m.states).slice(k * L, k * L + L),
+      words: Array.from(m.words).slice(w0, w0 + Wk),
+      cdf: m.cdf, P, n: b - a,
+    }, values);
+    ids.push(...r.ids);
+    for (const v of r.values) {
+      if (!pairs) entries.push(v);
+      else for (const byte of [v & 0xff, v >>> 8]) entries.push(signed && byte > 127 ? byte - 256 : byte);
+    }
+    checksums.push(r.checksum);
+    if (r.status !== 'ok') return { entries, ids, checksums, checksum: 0, status: r.status, chunk: k, wordsRead: r.wordsRead, lane: r.lane };
+    w0 += Wk;
+  }
+  let h = checksums[0];
+  if (Q > 0) {
+    h = 0;
+    for (const c of checksums) {
+      h = (h % 2 ** 21) * 32 + Math.floor(h / 2 ** 21);
+      h = ((h ^ c) * 0x03220a95) % 2 ** 26; // (h ^ c) < 2^26: the product is exact below 2^52
+    }
+  }
+  return { entries, ids, checksums, checksum: h, status: 'ok', chunk: -1, wordsRead: w0, lane: -1 };
+}

@@ -24,6 +24,10 @@ for (const file of valid) {
     assert.equal(header.fileSize, expected.file_size);
     assert.deepEqual(header.metadata, expected.metadata ?? {});
     const { tensors, byName, metadata } = decode(bytes);
+    for (const engine of ['js', 'wasm']) {  // both rANS engines give the same tensors
+      const other = decode(bytes, { engine }).tensors;
+      tensors.forEach((t, i) => assert.deepEqual(other[i].data, t.data, `${t.name} ${engine}`));
+    }
     assert.deepEqual(metadata, expected.metadata ?? {});
     assert.equal(tensors.length, expected.tensors.length);
     expected.tensors.forEach((e, i) => {
@@ -41,6 +45,11 @@ for (const file of valid) {
         assert.equal(info.lanes, e.lanes);
         assert.equal(info.words, e.words);
         assert.equal(info.precision, e.precision);
+        // spec revision 2 (sections 7.1, 7.2): older vectors list no pairs / chunk fields (both off)
+        assert.equal(info.pairs, e.pairs ?? false);
+        assert.equal(info.chunkSize, e.chunk ?? 0);
+        if (e.chunks !== undefined) assert.equal(info.chunks, e.chunks);
+        assert.equal(info.symbols, info.pairs ? t.data.length / 2 : t.data.length);
       }
       if (e.bits) {
         const bits = new BITS[t.data.BYTES_PER_ELEMENT](t.data.buffer, t.data.byteOffset, t.data.length);

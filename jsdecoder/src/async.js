@@ -16,13 +16,22 @@
 // its own lane states and slot tables, so no cache line is shared between workers (no false
 // sharing to pad against). The result is the same as decode()'s, tensors in table order.
 //
-// Parallelism is per tensor: a file whose largest tensor holds most of the entries cannot go faster
-// than that tensor's decode (interleaved lanes share one word stream, so a tensor cannot be split
-// without extra side information in the format).
+// Parallelism is per tensor, and within a chunked tensor (spec section 7.2) per range of chunks: each
+// chunk is an independent stream with its own lane states, so the chunks of a big tensor are split
+// into contiguous ranges, each framed as a made-up tensor of its own (the rANS header with the
+// range's states, chunk tables and words, the shared model; a chunked tensor again, or an unchunked
+// one for a single chunk) and decoded by a worker like any other; the calling thread copies the
+// ranges into the tensor's output array, checks the original block checksum and the table checksum
+// (the FxHash26 of the chunk checksums: the workers check each chunk's ids against its own), and
+// dequantizes. If anything about a split tensor fails, that tensor is decoded again on the calling
+// thread to report exactly the error decode() reports. An unchunked tensor is one stream and goes to
+// one worker whole.
 
 import { AnspackError } from './errors.js';
-import { parseHeader } from './header.js';
-import { decode } from './index.js';
+import { parseHeader, blockChecksum, MODE_PAIRS, RANS_HEADER_SIZE } from './header.js';
+import { fxhash26Typed, fxhash26Bytes } from './fxhash.js';
+import { decode, decodeTensor, ARRAY_TYPES } from './index.js';
+import { dequantizeBlock } from './dequant.js';
 import { buildSubfile, remapError, streamOptions } from './stream.js';
 
 const isNode = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
@@ -96,18 +105,145 @@ async function spawnWorker(url, recycle) {
   };
 }
 
-/** Split tensors into at most k groups, balancing estimated cost (longest first, least loaded). */
-function partition(tensors, k) {
-  const cost = (t) => (t.coding === 'rans' ? (t.vocabSize === 1 ? t.n / 64 : t.n) : (t.n * t.itemSize) / 16) + 256;
-  const order = tensors.map((t, i) => i).sort((a, b) => cost(tensors[b]) - cost(tensors[a]) || a - b);
+/** Estimated decoding cost of a tensor (or of `symbols` of it): ~ symbols decoded, raw ~ bytes copied. */
+function cost(t, symbols = null) {
+  if (t.coding !== 'rans') return (t.n * t.itemSize) / 16 + 256;
+  const N = symbols ?? t.symbols ?? t.n;
+  return (t.vocabSize === 1 ? N / 64 : N) + 256;
+}
+
+/** Split work items into at most k groups, balancing their cost (longest first, least loaded). */
+function partition(items, k) {
+  const order = items.map((t, i) => i).sort((a, b) => items[b].cost - items[a].cost || a - b);
   const groups = Array.from({ length: k }, () => ({ load: 0, idx: [] }));
   for (const i of order) {
     let g = groups[0];
     for (const h of groups) if (h.load < g.load) g = h;
-    g.load += cost(tensors[i]);
+    g.load += items[i].cost;
     g.idx.push(i);
   }
   return groups.filter((g) => g.idx.length > 0).map((g) => g.idx.sort((a, b) => a - b));
+}
+
+/** How many workers a file can keep busy: one per unchunked tensor, one per chunk of a chunked one. */
+function parallelism(tensors) {
+  let p = 0;
+  for (const t of tensors) p += t.coding === 'rans' && t.chunks > 1 ? t.chunks : 1;
+  return p;
+}
+
+/**
+ * Ranges of chunks [k0, k1) to split a chunked tensor into: about `parts` of them with about equal
+ * numbers of chunks. A range of one chunk becomes an unchunked made-up tensor, which needs at least
+ * L symbols: a short last chunk alone is merged into the range before it.
+ */
+function chunkRanges(t, parts) {
+  const K = t.chunks;
+  const r = Math.max(1, Math.min(K, parts));
+  const bounds = [];
+  for (let j = 0; j <= r; j++) bounds.push(Math.round((j * K) / r));
+  const ranges = [];
+  for (let j = 0; j < r; j++) if (bounds[j + 1] > bounds[j]) ranges.push([bounds[j], bounds[j + 1]]);
+  const last = ranges[ranges.length - 1];
+  if (ranges.length > 1 && last[1] - last[0] === 1 && t.symbols - (K - 1) * t.chunkSize < t.lanes) {
+    ranges.pop();
+    ranges[ranges.length - 1][1] = K;
+  }
+  return ranges;
+}
+
+/**
+ * The work items of a file for k workers: whole tensors, and ranges of chunks of the chunked tensors
+ * (when k > 1), each range a made-up tensor with a name no tensor of the file has; and the items
+ * grouped per worker.
+ * @returns {{items: object[], split: Map<number, number[][]>, groups: number[][]}} split: tensor
+ *   index -> its ranges [k0, k1, item index]
+ */
+function planItems(tensors, k) {
+  const names = new Set(tensors.map((t) => t.name));
+  const items = [];
+  const split = new Map();
+  tensors.forEach((t, i) => {
+    if (k > 1 && t.coding === 'rans' && t.chunks > 1) {
+      const ranges = chunkRanges(t, k);
+      if (ranges.length > 1) {
+        const parts = [];
+        for (const [k0, k1] of ranges) {
+          let name = `${t.name}\u0000chunks ${k0}-${k1}`;
+          while (names.has(name)) name += '_';
+          names.add(name);
+          const syms = Math.min(t.symbols, k1 * t.chunkSize) - k0 * t.chunkSize;
+          parts.push([k0, k1, items.length]);
+          items.push({ tensor: i, k0, k1, name, cost: cost(t, syms) });
+        }
+        split.set(i, parts);
+        return;
+      }
+    }
+    items.push({ tensor: i, cost: cost(t) });
+  });
+  return { items, split, groups: partition(items, k) };
+}
+
+/** Internals, for the tests. */
+export const __test = { chunkRanges, planItems };
+
+/**
+ * Frame chunks [k0, k1) of a chunked rANS tensor as a made-up one-dimensional tensor (spec section
+ * 7): the same model and mode, the range's lane states and words; chunked with the same Q (and the
+ * range's chunk tables) when it holds two chunks or more, else one unchunked stream; its checksum
+ * and block checksum computed for it. For stream.js buildSubfile.
+ */
+function frameChunks(bytes, t, k0, k1, name) {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const K = t.chunks, L = t.lanes, Q = t.chunkSize;
+  const chunked = k1 - k0 >= 2;
+  let w0 = 0, w1 = 0;
+  for (let k = 0; k < k1; k++) {
+    const wk = dv.getUint32(t.chunkTableOffset + 4 * k, true);
+    if (k < k0) w0 += wk;
+    w1 += wk;
+  }
+  const symbols = Math.min(t.symbols, k1 * Q) - k0 * Q;
+  const n = t.pairs ? 2 * symbols : symbols;
+  const model = bytes.subarray(t.valuesOffset, t.wordsOffset);  // values, padding, CDF
+  const side = RANS_HEADER_SIZE + 4 * L * (k1 - k0) + (chunked ? 8 * (k1 - k0) : 0) + model.length;
+  const data = new Uint8Array(side + 2 * (w1 - w0));
+  const d = new DataView(data.buffer);
+  d.setUint32(0, t.vocabSize, true);
+  d.setUint32(4, L, true);
+  d.setUint32(8, w1 - w0, true);  // W < 2^31 (a tensor's symbols are)
+  data[16] = t.precision;
+  data[17] = t.pairs ? MODE_PAIRS : 0;
+  d.setUint32(20, chunked ? Q : 0, true);
+  let p = RANS_HEADER_SIZE;
+  data.set(bytes.subarray(t.statesOffset + 4 * L * k0, t.statesOffset + 4 * L * k1), p);
+  p += 4 * L * (k1 - k0);
+  const sums = bytes.subarray(t.chunkTableOffset + 4 * K + 4 * k0, t.chunkTableOffset + 4 * K + 4 * k1);
+  if (chunked) {
+    data.set(bytes.subarray(t.chunkTableOffset + 4 * k0, t.chunkTableOffset + 4 * k1), p);
+    data.set(sums, p + 4 * (k1 - k0));
+    p += 8 * (k1 - k0);
+  }
+  data.set(model, p);
+  data.set(bytes.subarray(t.wordsOffset + 2 * w0, t.wordsOffset + 2 * w1), side);
+  const stored = new Uint32Array(k1 - k0);
+  for (let k = k0; k < k1; k++) stored[k - k0] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
+  const nameBytes = new TextEncoder().encode(name);
+  const entrySize = 48 + 8 + align8(nameBytes.length);
+  const entry = new Uint8Array(entrySize);
+  const e = new DataView(entry.buffer);
+  e.setUint32(8, data.length, true);  // data_size (offsets are set by buildSubfile)
+  e.setUint32(32, chunked ? fxhash26Typed(stored) : stored[0], true);
+  entry[36] = t.dtypeCode;
+  entry[37] = 0;
+  entry[38] = 1;
+  e.setUint16(40, nameBytes.length, true);
+  e.setUint32(44, fxhash26Bytes(data, 0, side, 0), true);
+  e.setUint32(48, n % 0x100000000, true);
+  e.setUint32(52, Math.floor(n / 0x100000000), true);
+  entry.set(nameBytes, 56);
+  return { synthetic: true, name, entry, entrySize, data, dataSize: data.length, dequantSize: 0, dequantOffset: 0 };
 }
 
 /**
@@ -175,37 +311,58 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   if (total > opts.maxTotalEntries) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
-  const groups = partition(hdr.tensors, workers.length);
+  const { items, split, groups } = planItems(hdr.tensors, workers.length);
   const read = (a, b, dest, at) => dest.set(bytes.subarray(a, b), at);
   const wopts = { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries };
   const jobs = groups.map((idx, g) => {
-    const sub = buildSubfile(bytes, idx.map((i) => hdr.tensors[i]), read, getBuffer);
+    const members = idx.map((j) => {
+      const it = items[j];
+      const t = hdr.tensors[it.tensor];
+      return it.k0 === undefined ? t : frameChunks(bytes, t, it.k0, it.k1, it.name);
+    });
+    const sub = buildSubfile(bytes, members, read, getBuffer);
     return workers[g].request(sub.bytes, wopts).then(
       (tensors) => ({ idx, tensors }),
       (error) => ({ idx, error, mapOffset: sub.mapOffset }));
   });
   const results = await Promise.all(jobs);
-  // Report the failure of the first failing tensor in table order (deterministic).
-  let firstError = null;
+  // What each item came back as: its decoded tensor, or the error (for the whole group).
+  const got = new Array(items.length);
   for (const r of results) {
-    if (!r.error) continue;
-    const pos = r.error.tensor != null ? hdr.tensors.findIndex((t) => t.name === r.error.tensor) : r.idx[0];
-    if (firstError === null || pos < firstError.pos) firstError = { pos, r };
-  }
-  if (firstError) {
-    const { r } = firstError;
-    if (r.error instanceof AnspackError && r.error.code === 'BadArgument') throw r.error;
-    if (r.error.code == null) throw new AnspackError('BadArgument', `decoder worker error: ${r.error.message}`);
-    throw remapError(r.error, r.mapOffset);
+    if (r.error && (r.error.code == null || (r.error instanceof AnspackError && r.error.code === 'BadArgument'))) {
+      // not an error of the file (a worker failed): report it as such
+      if (r.error instanceof AnspackError) throw r.error;
+      throw new AnspackError('BadArgument', `decoder worker error: ${r.error.message}`);
+    }
+    r.idx.forEach((j, q) => { got[j] = r.error ? { error: r } : { tensor: r.tensors[q] }; });
   }
   const tensors = new Array(hdr.tensors.length);
-  for (const r of results) r.idx.forEach((i, j) => { tensors[i] = r.tensors[j]; });
+  // Tensors in table order; the first one that fails is reported (deterministic, as decode()).
+  for (let i = 0; i < hdr.tensors.length; i++) {
+    const t = hdr.tensors[i];
+    const parts = split.get(i);
+    if (parts === undefined) {
+      const j = items.findIndex((it) => it.tensor === i);
+      const r = got[j];
+      if (r.error) {
+        const e = r.error.error;
+        // The group's error is about this tensor, or about one after it in the group (then this one
+        // is fine, but its result is lost with the group's): decode it here to know.
+        if (e.tensor === t.name) throw remapError(e, r.error.mapOffset);
+        tensors[i] = decodeTensor(bytes, t.name, wopts);
+      } else {
+        tensors[i] = r.tensor;
+      }
+      continue;
+    }
+    tensors[i] = assemble(bytes, t, parts.map(([k0, k1, j]) => ({ k0, k1, r: got[j] })), opts, options.outputs?.[t.name]);
+  }
   const outputs = options.outputs;
   if (outputs) {
     // decode()'s `outputs` option: copy into the caller's arrays (tensors returned dequantized excepted)
     for (const t of tensors) {
       const o = outputs[t.name];
-      if (o === undefined || o === null || t.storedDtype !== undefined) continue;
+      if (o === undefined || o === null || t.storedDtype !== undefined || o === t.data || (t.data.buffer === o.buffer && t.data.byteOffset === o.byteOffset)) continue;
       const Ctor = t.data.constructor;
       if (!(o instanceof Ctor) || o.length < t.data.length) {
         throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} must be a ${Ctor.name} of length >= ${t.data.length}`, { tensor: t.name });
@@ -221,11 +378,45 @@ async function decodeWith(workers, buffer, options, getBuffer) {
 }
 
 /**
+ * A split chunked tensor from its decoded ranges: the checks the workers could not make (the
+ * original block checksum, the table checksum over the chunk checksums), the ranges copied into
+ * one output array, dequantization. On any failure, the tensor is decoded on this thread with
+ * decodeTensor (which throws exactly what decode() throws for it).
+ */
+function assemble(bytes, t, parts, opts, out) {
+  const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, out });
+  if (parts.some((p) => p.r.error)) return redo();
+  const K = t.chunks;
+  const sums = new Uint32Array(K);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let k = 0; k < K; k++) sums[k] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
+  const checksum = fxhash26Typed(sums);
+  if (opts.verify && (blockChecksum(bytes, t) !== t.blockChecksum || checksum !== t.checksum)) return redo();
+  const Ctor = ARRAY_TYPES[t.dtype];
+  let data;
+  if (out !== undefined && out !== null) {
+    if (!(out instanceof Ctor) || out.length < t.n) return redo();  // decodeTensor reports it
+    data = out.length === t.n ? out : out.subarray(0, t.n);
+  } else {
+    data = new Ctor(t.n);
+  }
+  const per = t.pairs ? 2 : 1;
+  for (const { k0, r } of parts) data.set(r.tensor.data, k0 * t.chunkSize * per);
+  const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
+  if (opts.dequantize && t.dequantSize > 0) {
+    tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
+    tensor.storedDtype = t.dtype;
+    tensor.dtype = 'float32';
+  }
+  return tensor;
+}
+
+/**
  * Decode every tensor of a file on worker threads; resolves to what decode() returns.
  *
  * @param {ArrayBuffer | ArrayBufferView} buffer  the whole file (not modified or detached)
  * @param {object} [options]  verify, dequantize, maxEntries, maxTotalEntries, outputs as for decode()
- *   (outputs are filled by a copy from the workers' arrays), and workers: number of workers (default: hardware concurrency, at most one per tensor; 0 = decode
+ *   (outputs are filled by a copy from the workers' arrays), and workers: number of workers (default: hardware concurrency, at most one per tensor or chunk; 0 = decode
  *   on the calling thread), or pool: a createDecoderPool() pool to use (kept alive)
  * @returns {Promise<{tensors: object[], byName: Object<string, object>, metadata: object}>}
  */
@@ -242,7 +433,7 @@ export async function decodeAsync(buffer, options = {}) {
   }
   const hdr = parseHeader(buffer, { maxEntries: rest.maxEntries, verify: rest.verify ?? true });
   if (hdr.tensors.length === 0) return decode(buffer, rest);  // nothing to hand out
-  const k = Math.max(1, Math.min(workers ?? (await defaultWorkerCount()), hdr.tensors.length));
+  const k = Math.max(1, Math.min(workers ?? (await defaultWorkerCount()), parallelism(hdr.tensors)));
   const p = await createDecoderPool(k, { workerUrl });
   try {
     return await p.decode(buffer, rest);

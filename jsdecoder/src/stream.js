@@ -112,7 +112,9 @@ export function parsePrefix(prefix, opts) {
  * byte offset in the subfile back to the original file.
  *
  * @param {Uint8Array} prefix  the original file's prefix (for the table entries)
- * @param {object[]} tensors   entries from parsePrefix (or parseHeader, with entrySize)
+ * @param {object[]} tensors   entries from parsePrefix (or parseHeader, with entrySize), or made-up
+ *   tensors {synthetic: true, name, entry (its table entry's bytes), entrySize, data (its data
+ *   block's bytes), dataSize, dequantSize: 0} (async.js frames ranges of chunks this way)
  * @param {(start: number, end: number, dest: Uint8Array, destOffset: number) => void} read
  * @param {((size: number) => ArrayBuffer | null) | null} [getBuffer]  a spare buffer to build it in
  */
@@ -157,15 +159,21 @@ export function buildSubfile(prefix, tensors, read, getBuffer = null) {
   const segments = [];  // [subStart, subEnd, origStart]
   let p = HEADER_SIZE;
   tensors.forEach((t, i) => {
-    bytes.set(prefix.subarray(t.entryOffset, t.entryOffset + t.entrySize), p);
+    if (t.synthetic) {
+      bytes.set(t.entry, p);
+    } else {
+      bytes.set(prefix.subarray(t.entryOffset, t.entryOffset + t.entrySize), p);
+      segments.push([p, p + t.entrySize, t.entryOffset, t.name]);
+    }
     setU64(dv, p, place[i].dataOffset);
     setU64(dv, p + 16, place[i].dequantOffset);
-    segments.push([p, p + t.entrySize, t.entryOffset, t.name]);
     p += t.entrySize;
   });
   tensors.forEach((t, i) => {
     const { dataOffset, dequantOffset } = place[i];
-    if (t.dequantSize > 0) {
+    if (t.synthetic) {
+      bytes.set(t.data, dataOffset);  // a made-up tensor (async.js: a range of chunks): no segment
+    } else if (t.dequantSize > 0) {
       // data block, padding (zero: checked in the original by the caller) and dequant block
       read(t.dataOffset, t.dataOffset + t.dataSize, bytes, dataOffset);
       read(t.dequantOffset, t.dequantOffset + t.dequantSize, bytes, dequantOffset);

@@ -229,3 +229,75 @@ test('buildSubfile into a recycled buffer full of garbage gives the same bytes a
     assert.deepEqual(d.tensors.map((t) => t.name), ts.map((t) => t.name));
   }
 });
+
+// Spec section 7.2: the chunks of a chunked tensor are spread over the workers.
+function chunkedFile() {
+  const r = rng(31);
+  const dq = new Uint8Array(32);
+  const dv = new DataView(dq.buffer);
+  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
+  dv.setFloat32(24, 0.25, true);
+  // 'big' holds 52 % of the entries: parallel only if its chunks are split over the workers.
+  return encodeFile([
+    { name: 'big', dtype: 'int8', shape: [52, 100], data: randomInts(r, 5200, 9, -128, 127), lanes: 4, chunk: 700, dequant: dq },
+    { name: 'a', dtype: 'int8', shape: [2400], data: randomInts(r, 2400, 9, -128, 127), lanes: 3 },
+    { name: 'p', dtype: 'uint8', shape: [1000], data: randomInts(r, 1000, 2, 0, 255), lanes: 8, pairs: true, chunk: 61 },
+    { name: 'c', dtype: 'int16', shape: [1400], data: new Array(1400).fill(-3), lanes: 2, chunk: 300 },
+    { name: 's', dtype: 'int32', shape: [23], data: randomInts(r, 23, 1e6, -1e9, 1e9), lanes: 8, chunk: 10 },  // last chunk: 3 symbols < L
+  ]);
+}
+
+test('decodeAsync on chunked tensors (split over 2-5 workers) equals decode(), also dequantized, verify off and into outputs', async () => {
+  const f = chunkedFile();
+  for (const workers of [2, 3, 5]) {
+    sameTensors(await decodeAsync(f, { workers }), decode(f));
+    sameTensors(await decodeAsync(f, { workers, dequantize: true }), decode(f, { dequantize: true }));
+    sameTensors(await decodeAsync(f, { workers, verify: false }), decode(f, { verify: false }));
+  }
+  const big = new Int8Array(5200);
+  const got = await decodeAsync(f, { workers: 2, outputs: { big } });
+  assert.equal(got.byName.big.data, big);
+  assert.deepEqual(Array.from(big), Array.from(decode(f).byName.big.data));
+});
+
+test('a file of one chunked tensor keeps 2 workers busy: its chunks are split into ranges', async () => {
+  const r = rng(32);
+  const f = encodeFile([{ name: 'w', dtype: 'int8', shape: [9000], data: randomInts(r, 9000, 7, -128, 127), lanes: 8, chunk: 1000 }]);
+  sameTensors(await decodeAsync(f, { workers: 2 }), decode(f));
+  const { parseHeader } = await import('../src/header.js');
+  const { __test } = await import('../src/async.js');
+  const plan = __test.planItems(parseHeader(f).tensors, 2);
+  assert.equal(plan.groups.length, 2);  // both workers get a range of chunks
+  assert.deepEqual(plan.items.map((it) => [it.k0, it.k1]), [[0, 5], [5, 9]]);
+  // The ranges: whole chunks, about equal, a short last chunk never alone in an unchunked range.
+  assert.deepEqual(__test.chunkRanges({ chunks: 9, symbols: 9000, chunkSize: 1000, lanes: 8 }, 2), [[0, 5], [5, 9]]);
+  assert.deepEqual(__test.chunkRanges({ chunks: 3, symbols: 23, chunkSize: 10, lanes: 8 }, 3), [[0, 1], [1, 3]]);
+  assert.deepEqual(__test.chunkRanges({ chunks: 3, symbols: 29, chunkSize: 10, lanes: 8 }, 3), [[0, 1], [1, 2], [2, 3]]);
+  // 52 % of the entries in one chunked tensor, 2 workers: each gets about half of all the work.
+  const g = __test.planItems(parseHeader(chunkedFile()).tensors, 2);
+  const loads = g.groups.map((idx) => idx.reduce((a, j) => a + g.items[j].cost, 0));
+  assert.ok(Math.max(...loads) / Math.min(...loads) < 1.3, `loads ${loads}`);
+});
+
+test('errors in a split chunked tensor: the same code, offset and tensor as decode()', async () => {
+  const good = chunkedFile();
+  const { parseHeader } = await import('../src/header.js');
+  const t = parseHeader(good).tensors[0];
+  const cases = [
+    (b) => { b[t.wordsOffset + 2 * Math.floor(t.words * 0.8)] ^= 0x21; },  // a word in a late chunk
+    (b) => { b[t.wordsOffset + 5] ^= 0x10; },                               // a word of chunk 0
+    (b) => { b[t.chunkTableOffset + 4 * t.chunks + 8] ^= 1; },             // a chunk checksum (block checksum)
+    (b) => { b[t.entryOffset + 32] ^= 1; },                                 // the table checksum
+  ];
+  for (const [i, fn] of cases.entries()) {
+    const bad = good.slice();
+    fn(bad);
+    const want = errorOf(() => decode(bad));
+    assert.ok(want, `case ${i}`);
+    for (const workers of [2, 3]) {
+      const got = await asyncErrorOf(decodeAsync(bad, { workers }));
+      assert.ok(got instanceof AnspackError, String(got));
+      assert.deepEqual([got.code, got.offset, got.tensor, got.message], [want.code, want.offset, want.tensor, want.message], `case ${i}`);
+    }
+  }
+});

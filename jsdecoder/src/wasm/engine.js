@@ -63,7 +63,7 @@ function getInstance() {
       throw new AnspackError('LimitExceeded', `the WebAssembly decoder could not be instantiated (${err && err.message}); decode with {engine: 'js'}`);
     }
     const e = inst.exports;
-    instance = { mem: e.mem, unrolled: { 1: e.decode1, 2: e.decode2, 4: e.decode4, 8: e.decode8 }, generic: e.decodeN };
+    instance = { mem: e.mem, unrolled: { 1: e.decode1, 2: e.decode2, 4: e.decode4, 8: e.decode8 }, vector: e.decodeV, generic: e.decodeN };
   }
   return instance;
 }
@@ -153,14 +153,16 @@ function run(inst, m, vals, out) {
   const outBytes = sz === 4 ? null : new Uint8Array(out.buffer, out.byteOffset, n * sz);
   const unit = L === 1 ? 2 : L; // decode1 takes two rows per iteration
   const full = n - (n % unit); // entries for the unrolled loops (the rest: decodeN)
-  const fn = inst.unrolled[L];
+  // L = 1, 2, 4: scalar loops with the states in locals; L >= 5: the SIMD loop (decodeV, four lanes
+  // per v128; decode8 is decodeV for L = 8); L = 3: decodeN.
+  const fn = inst.unrolled[L] ?? (L >= 5 ? inst.vector : undefined);
   let done = 0;
   let underrun = false;
   while (done < n && !underrun) {
     const cnt = done < full ? Math.min(stageEntries, full - done) : n - done;
     const oend = stageAt + cnt * stride;
     const reached = done < full && fn !== undefined
-      ? fn(P, stride, stageAt, oend, wlim, STATES_AT)
+      ? fn(P, stride, stageAt, oend, wlim, STATES_AT, L)
       : inst.generic(P, stride, stageAt, oend, wlim, STATES_AT, L);
     const got = (reached - stageAt) / stride;
     if (outBytes !== null) {

@@ -16,14 +16,16 @@
 ;;                +0 u16 slot - c[s]   +2 u16 f[s]   +4 u16 value bits   +6 u16 s
 ;;              so that the i32 at +4 is (s << 16 | value bits): the output and the id in one load
 ;;              (4-byte dtypes: the value bits are s, and the driver maps the ids to values)
-;;     0x40000  (unused: reserved for a values table)
+;;     0x40000  REFILL: 16 x 16 bytes of swizzle indices for the SIMD refill (built by the start
+;;              function $init at instantiation; see decodeV)
 ;;     0x60000  CTL: +0 wp (byte address of words[k]), +4 g5, +8 g6 (the hash, below)
 ;;     st       the L lane states, u32 each (the driver puts them at 0x60040)
 ;;     words    the W words, then zeros: at least 4096 + L padding words, so that a corrupt stream
 ;;              that under-runs reads zeros until the next check notices k > W (wp > wlim)
 ;;     out      the output (a staging area): each entry's (s << 16 | value bits) stored with
 ;;              i32.store at a stride of sz = 1 or 2 bytes in increasing address order, so each
-;;              store's extra high bytes are overwritten by the next (4 spare bytes at the end)
+;;              store's extra high bytes are overwritten by the next (4 spare bytes at the end);
+;;              the SIMD loop stores exactly 4 * sz bytes per group of four entries
 ;;
 ;; The FxHash26 chain. The spec's step is  h = rot26(h) ^ s;  h = (h * 0x03220A95) & 0x3FFFFFF  with
 ;; rot26(h) = ((h & 0x1FFFFF) << 5) | (h >> 21). The chain (each h needs the previous one) is the
@@ -39,11 +41,14 @@
 ;;
 ;; Under-run: each entry reads at most one word, so the loops check wp > wlim (k > W) only once per
 ;; block of 4096 entries (once per row in the generic loop) and return early; the padding words cover
-;; what a block can read past the end. Final states and k = W are checked by the driver.
+;; what a block can read past the end (the SIMD loop loads 16 bytes at wp: 8 words, within the
+;; padding too). Final states and k = W are checked by the driver.
 ;;
 ;; Exports (all return the output address reached; op advances by sz per entry):
-;;     decode1 / decode2 / decode4 / decode8 (P, sz, op, oend, wlim, st): whole rows of L = 1, 2, 4, 8
-;;         lanes, states in locals; (oend - op) / sz must be a multiple of L (of 2 for decode1)
+;;     decode1 / decode2 / decode4 (P, sz, op, oend, wlim, st): whole rows of L = 1, 2, 4 lanes,
+;;         states in locals; (oend - op) / sz must be a multiple of L (of 2 for decode1)
+;;     decodeV (P, sz, op, oend, wlim, st, L): any L >= 4, whole rows, with WebAssembly SIMD (four
+;;         lanes per v128, states in memory); decode8 (P, sz, op, oend, wlim, st) is decodeV, L = 8
 ;;     decodeN (P, sz, op, oend, wlim, st, L): any L, whole rows and a partial last row, states in
 ;;         memory, four lanes at a time
 (module
@@ -270,174 +275,152 @@
     (i32.store offset=12 (local.get $st) (local.get $x3))
     (local.get $op))
 
-  ;; L = 8: whole rows of 8 entries, the lane states in locals.
+  ;; ---------------------------------------------------------------------------------------------
+  ;; SIMD: four lanes per v128 (i32x4 lane states), for L >= 8.
+  ;;
+  ;; One group of four lanes j..j+3 of a row (X = their states, loaded from and stored back to st):
+  ;;     I = (X & mask) << 3                       the four slot-table addresses, taken out as
+  ;;     e0..e3 = lanes of I                       scalars for four 8-byte loads (no gather in wasm):
+  ;;     T01 = [entry e0 | entry e1], T23 = [entry e2 | entry e3]   (i64 loads into two halves)
+  ;;     BF = the four (slot - c | f << 16) words, SV = the four (value bits | s << 16) words
+  ;;     X = (X >> P) * f + (slot - c)             i32x4: D(x) of the four lanes at once
+  ;;     m = lanes with X < 2^16 (as (X >> 16) == 0), b = their 4-bit mask
+  ;;     X = max_u(X, ((X & m) << 16) | swizzle(16 bytes at wp, REFILL[b]))
+  ;;     wp += 2 * popcnt(b)
+  ;; REFILL[b] (built by $init) gives each lane of b the next word, in lane order, as the spec's
+  ;; lane-by-lane loop reads them: lane j gets words[k + (number of lanes of b below j)] in its low
+  ;; half, zeros above; lanes not in b get 0. For a refilled lane X < 2^16, so the candidate
+  ;; X << 16 | word is >= 2^17 > X; for the others the candidate is 0 (X & m = 0): max_u picks the
+  ;; right state without a blend. The output (value bits of the four entries: byte 0 or bytes 0..1
+  ;; of each SV lane) is packed by one shuffle into one 4- or 8-byte store. The FxHash26 chain then
+  ;; takes s of the four entries in lane order, loaded from the slot table (+6).
+  ;;
+  ;; A row of 4 lanes is one dependent chain (~35 cycles: extract, loads, mul, refill), longer than
+  ;; four scalar lanes, so L = 1, 2, 4 keep the scalar loops; with L >= 8 the groups of a row overlap
+  ;; and the loop runs at about the FxHash26 chain's speed. Lanes past the last whole group (L mod 4)
+  ;; are decoded one at a time after the groups, in lane order.
+
+  ;; REFILL table at 0x40000: 16 entries of 16 bytes (swizzle indices; 0x80 = zero byte).
+  (func $init (local $b i32) (local $j i32) (local $k i32) (local $p i32)
+    (loop $masks
+      (local.set $j (i32.const 0))
+      (local.set $k (i32.const 0))
+      (loop $lanes
+        (local.set $p (i32.add (i32.const 0x40000)
+                               (i32.add (i32.shl (local.get $b) (i32.const 4)) (i32.shl (local.get $j) (i32.const 2)))))
+        (if (i32.and (i32.shr_u (local.get $b) (local.get $j)) (i32.const 1))
+          (then
+            ;; bytes 2k, 2k+1 of the loaded words, then two zero bytes
+            (i32.store (local.get $p) (i32.or (i32.const 0x80800100) (i32.mul (local.get $k) (i32.const 0x0202))))
+            (local.set $k (i32.add (local.get $k) (i32.const 1))))
+          (else (i32.store (local.get $p) (i32.const 0x80808080))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br_if $lanes (i32.lt_u (local.get $j) (i32.const 4))))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br_if $masks (i32.lt_u (local.get $b) (i32.const 16)))))
+  (start $init)
+
+  ;; L = 8: decodeV with L = 8 (the export engine.js calls for L = 8).
   (func (export "decode8") (param $P i32) (param $sz i32) (param $op i32) (param $oend i32)
         (param $wlim i32) (param $st i32) (result i32)
+    (call $decodeV (local.get $P) (local.get $sz) (local.get $op) (local.get $oend) (local.get $wlim)
+                   (local.get $st) (i32.const 8)))
+
+  ;; Any L >= 4: whole rows (oend - op a multiple of L * sz), groups of four lanes with SIMD, then
+  ;; the L mod 4 last lanes one at a time. The under-run check is made once per row.
+  (func $decodeV (export "decodeV") (param $P i32) (param $sz i32) (param $op i32) (param $oend i32)
+        (param $wlim i32) (param $st i32) (param $L i32) (result i32)
     (local $mask i32) (local $e i32) (local $sv i32) (local $r i32) (local $a i32)
-    (local $wp i32) (local $g5 i32) (local $g6 i32) (local $bend i32)
-    (local $x0 i32) (local $x1 i32) (local $x2 i32) (local $x3 i32) (local $x4 i32) (local $x5 i32) (local $x6 i32) (local $x7 i32)
+    (local $wp i32) (local $g5 i32) (local $g6 i32) (local $q i32) (local $gend i32) (local $qend i32)
+    (local $x0 i32) (local $e0 i32) (local $e1 i32) (local $e2 i32) (local $e3 i32) (local $b i32)
+    (local $X v128) (local $I v128) (local $T01 v128) (local $T23 v128) (local $BF v128) (local $M v128)
+    (local $SV v128) (local $MASKV v128) (local $LO16 v128) (local $ZERO v128)
     (local.set $mask (i32.sub (i32.shl (i32.const 1) (local.get $P)) (i32.const 1)))
+    (local.set $MASKV (i32x4.splat (local.get $mask)))
+    (local.set $LO16 (v128.const i32x4 0xFFFF 0xFFFF 0xFFFF 0xFFFF))
+    (local.set $ZERO (v128.const i32x4 0 0 0 0))
     (local.set $wp (i32.load (i32.const 0x60000)))
     (local.set $g5 (i32.load (i32.const 0x60004)))
     (local.set $g6 (i32.load (i32.const 0x60008)))
-    (local.set $x0 (i32.load offset=0 (local.get $st)))
-    (local.set $x1 (i32.load offset=4 (local.get $st)))
-    (local.set $x2 (i32.load offset=8 (local.get $st)))
-    (local.set $x3 (i32.load offset=12 (local.get $st)))
-    (local.set $x4 (i32.load offset=16 (local.get $st)))
-    (local.set $x5 (i32.load offset=20 (local.get $st)))
-    (local.set $x6 (i32.load offset=24 (local.get $st)))
-    (local.set $x7 (i32.load offset=28 (local.get $st)))
+    (local.set $gend (i32.add (local.get $st) (i32.shl (i32.shr_u (local.get $L) (i32.const 2)) (i32.const 4))))
+    (local.set $qend (i32.add (local.get $st) (i32.shl (local.get $L) (i32.const 2))))
     (block $stop
-      (loop $blocks
+      (loop $row
         (br_if $stop (i32.ge_u (local.get $op) (local.get $oend)))
-        ;; a block: at most 4096 entries (a whole number of rows), then the under-run check
-        (local.set $bend (local.get $oend))
-        (if (i32.gt_u (i32.sub (local.get $oend) (local.get $op)) (i32.shl (local.get $sz) (i32.const 12)))
-          (then (local.set $bend (i32.add (local.get $op) (i32.shl (local.get $sz) (i32.const 12))))))
-        (loop $rows
-          ;; lane 0: s, x = D(x) from the slot table
-          (local.set $e (i32.shl (i32.and (local.get $x0) (local.get $mask)) (i32.const 3)))
-          (local.set $sv (i32.load offset=4 (local.get $e)))
-          (local.set $x0 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x0) (local.get $P)))
-                                (i32.load16_u (local.get $e))))
-          ;; refill without a branch: r = x < 2^16; x = r ? x << 16 | words[k] : x; k += r
-          (local.set $r (i32.lt_u (local.get $x0) (i32.const 0x10000)))
-          (local.set $x0 (select (i32.or (i32.shl (local.get $x0) (i32.const 16)) (i32.load16_u (local.get $wp)))
-                               (local.get $x0) (local.get $r)))
-          (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $r) (i32.const 1))))
-          ;; out: value bits (and junk above, overwritten next); FxHash26 of s
-          (i32.store (local.get $op) (local.get $sv))
-          (local.set $op (i32.add (local.get $op) (local.get $sz)))
-          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.shr_u (local.get $sv) (i32.const 16))) (i32.shr_u (local.get $g6) (i32.const 27))))
+        (local.set $q (local.get $st))
+        (loop $groups
+          (local.set $X (v128.load (local.get $q)))
+          ;; the four slot-table entries
+          (local.set $I (i32x4.shl (v128.and (local.get $X) (local.get $MASKV)) (i32.const 3)))
+          (local.set $e0 (i32x4.extract_lane 0 (local.get $I)))
+          (local.set $e1 (i32x4.extract_lane 1 (local.get $I)))
+          (local.set $e2 (i32x4.extract_lane 2 (local.get $I)))
+          (local.set $e3 (i32x4.extract_lane 3 (local.get $I)))
+          (local.set $T01 (v128.load64_lane 1 (local.get $e1) (v128.load64_zero (local.get $e0))))
+          (local.set $T23 (v128.load64_lane 1 (local.get $e3) (v128.load64_zero (local.get $e2))))
+          (local.set $BF (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $T01) (local.get $T23)))
+          ;; x = f * (x >> P) + slot - c
+          (local.set $X (i32x4.add (i32x4.mul (i32x4.shr_u (local.get $X) (local.get $P))
+                                              (i32x4.shr_u (local.get $BF) (i32.const 16)))
+                                   (v128.and (local.get $BF) (local.get $LO16))))
+          ;; refill the lanes below 2^16 from the next words, in lane order
+          (local.set $M (i32x4.eq (i32x4.shr_u (local.get $X) (i32.const 16)) (local.get $ZERO)))
+          (local.set $b (i32x4.bitmask (local.get $M)))
+          (local.set $X (i32x4.max_u (local.get $X)
+            (v128.or (i32x4.shl (v128.and (local.get $X) (local.get $M)) (i32.const 16))
+                     (i8x16.swizzle (v128.load (local.get $wp))
+                                    (v128.load offset=0x40000 (i32.shl (local.get $b) (i32.const 4)))))))
+          (local.set $wp (i32.add (local.get $wp) (i32.shl (i32.popcnt (local.get $b)) (i32.const 1))))
+          (v128.store (local.get $q) (local.get $X))
+          ;; out: the value bits of the four entries in one store
+          (local.set $SV (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $T01) (local.get $T23)))
+          (if (i32.eq (local.get $sz) (i32.const 1))
+            (then (v128.store32_lane 0 (local.get $op)
+                    (i8x16.shuffle 0 4 8 12 0 0 0 0 0 0 0 0 0 0 0 0 (local.get $SV) (local.get $SV))))
+            (else (v128.store64_lane 0 (local.get $op)
+                    (i8x16.shuffle 0 1 4 5 8 9 12 13 0 0 0 0 0 0 0 0 (local.get $SV) (local.get $SV)))))
+          (local.set $op (i32.add (local.get $op) (i32.shl (local.get $sz) (i32.const 2))))
+          ;; FxHash26 of s, lane by lane
+          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.load16_u offset=6 (local.get $e0))) (i32.shr_u (local.get $g6) (i32.const 27))))
           (local.set $g5 (i32.mul (local.get $a) (i32.const 0x644152A0)))
           (local.set $g6 (i32.mul (local.get $a) (i32.const 0xC882A540)))
-          ;; lane 1: s, x = D(x) from the slot table
-          (local.set $e (i32.shl (i32.and (local.get $x1) (local.get $mask)) (i32.const 3)))
-          (local.set $sv (i32.load offset=4 (local.get $e)))
-          (local.set $x1 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x1) (local.get $P)))
-                                (i32.load16_u (local.get $e))))
-          ;; refill without a branch: r = x < 2^16; x = r ? x << 16 | words[k] : x; k += r
-          (local.set $r (i32.lt_u (local.get $x1) (i32.const 0x10000)))
-          (local.set $x1 (select (i32.or (i32.shl (local.get $x1) (i32.const 16)) (i32.load16_u (local.get $wp)))
-                               (local.get $x1) (local.get $r)))
-          (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $r) (i32.const 1))))
-          ;; out: value bits (and junk above, overwritten next); FxHash26 of s
-          (i32.store (local.get $op) (local.get $sv))
-          (local.set $op (i32.add (local.get $op) (local.get $sz)))
-          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.shr_u (local.get $sv) (i32.const 16))) (i32.shr_u (local.get $g6) (i32.const 27))))
+          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.load16_u offset=6 (local.get $e1))) (i32.shr_u (local.get $g6) (i32.const 27))))
           (local.set $g5 (i32.mul (local.get $a) (i32.const 0x644152A0)))
           (local.set $g6 (i32.mul (local.get $a) (i32.const 0xC882A540)))
-          ;; lane 2: s, x = D(x) from the slot table
-          (local.set $e (i32.shl (i32.and (local.get $x2) (local.get $mask)) (i32.const 3)))
-          (local.set $sv (i32.load offset=4 (local.get $e)))
-          (local.set $x2 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x2) (local.get $P)))
-                                (i32.load16_u (local.get $e))))
-          ;; refill without a branch: r = x < 2^16; x = r ? x << 16 | words[k] : x; k += r
-          (local.set $r (i32.lt_u (local.get $x2) (i32.const 0x10000)))
-          (local.set $x2 (select (i32.or (i32.shl (local.get $x2) (i32.const 16)) (i32.load16_u (local.get $wp)))
-                               (local.get $x2) (local.get $r)))
-          (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $r) (i32.const 1))))
-          ;; out: value bits (and junk above, overwritten next); FxHash26 of s
-          (i32.store (local.get $op) (local.get $sv))
-          (local.set $op (i32.add (local.get $op) (local.get $sz)))
-          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.shr_u (local.get $sv) (i32.const 16))) (i32.shr_u (local.get $g6) (i32.const 27))))
+          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.load16_u offset=6 (local.get $e2))) (i32.shr_u (local.get $g6) (i32.const 27))))
           (local.set $g5 (i32.mul (local.get $a) (i32.const 0x644152A0)))
           (local.set $g6 (i32.mul (local.get $a) (i32.const 0xC882A540)))
-          ;; lane 3: s, x = D(x) from the slot table
-          (local.set $e (i32.shl (i32.and (local.get $x3) (local.get $mask)) (i32.const 3)))
-          (local.set $sv (i32.load offset=4 (local.get $e)))
-          (local.set $x3 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x3) (local.get $P)))
-                                (i32.load16_u (local.get $e))))
-          ;; refill without a branch: r = x < 2^16; x = r ? x << 16 | words[k] : x; k += r
-          (local.set $r (i32.lt_u (local.get $x3) (i32.const 0x10000)))
-          (local.set $x3 (select (i32.or (i32.shl (local.get $x3) (i32.const 16)) (i32.load16_u (local.get $wp)))
-                               (local.get $x3) (local.get $r)))
-          (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $r) (i32.const 1))))
-          ;; out: value bits (and junk above, overwritten next); FxHash26 of s
-          (i32.store (local.get $op) (local.get $sv))
-          (local.set $op (i32.add (local.get $op) (local.get $sz)))
-          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.shr_u (local.get $sv) (i32.const 16))) (i32.shr_u (local.get $g6) (i32.const 27))))
+          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.load16_u offset=6 (local.get $e3))) (i32.shr_u (local.get $g6) (i32.const 27))))
           (local.set $g5 (i32.mul (local.get $a) (i32.const 0x644152A0)))
           (local.set $g6 (i32.mul (local.get $a) (i32.const 0xC882A540)))
-          ;; lane 4: s, x = D(x) from the slot table
-          (local.set $e (i32.shl (i32.and (local.get $x4) (local.get $mask)) (i32.const 3)))
-          (local.set $sv (i32.load offset=4 (local.get $e)))
-          (local.set $x4 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x4) (local.get $P)))
-                                (i32.load16_u (local.get $e))))
-          ;; refill without a branch: r = x < 2^16; x = r ? x << 16 | words[k] : x; k += r
-          (local.set $r (i32.lt_u (local.get $x4) (i32.const 0x10000)))
-          (local.set $x4 (select (i32.or (i32.shl (local.get $x4) (i32.const 16)) (i32.load16_u (local.get $wp)))
-                               (local.get $x4) (local.get $r)))
-          (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $r) (i32.const 1))))
-          ;; out: value bits (and junk above, overwritten next); FxHash26 of s
-          (i32.store (local.get $op) (local.get $sv))
-          (local.set $op (i32.add (local.get $op) (local.get $sz)))
-          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.shr_u (local.get $sv) (i32.const 16))) (i32.shr_u (local.get $g6) (i32.const 27))))
-          (local.set $g5 (i32.mul (local.get $a) (i32.const 0x644152A0)))
-          (local.set $g6 (i32.mul (local.get $a) (i32.const 0xC882A540)))
-          ;; lane 5: s, x = D(x) from the slot table
-          (local.set $e (i32.shl (i32.and (local.get $x5) (local.get $mask)) (i32.const 3)))
-          (local.set $sv (i32.load offset=4 (local.get $e)))
-          (local.set $x5 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x5) (local.get $P)))
-                                (i32.load16_u (local.get $e))))
-          ;; refill without a branch: r = x < 2^16; x = r ? x << 16 | words[k] : x; k += r
-          (local.set $r (i32.lt_u (local.get $x5) (i32.const 0x10000)))
-          (local.set $x5 (select (i32.or (i32.shl (local.get $x5) (i32.const 16)) (i32.load16_u (local.get $wp)))
-                               (local.get $x5) (local.get $r)))
-          (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $r) (i32.const 1))))
-          ;; out: value bits (and junk above, overwritten next); FxHash26 of s
-          (i32.store (local.get $op) (local.get $sv))
-          (local.set $op (i32.add (local.get $op) (local.get $sz)))
-          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.shr_u (local.get $sv) (i32.const 16))) (i32.shr_u (local.get $g6) (i32.const 27))))
-          (local.set $g5 (i32.mul (local.get $a) (i32.const 0x644152A0)))
-          (local.set $g6 (i32.mul (local.get $a) (i32.const 0xC882A540)))
-          ;; lane 6: s, x = D(x) from the slot table
-          (local.set $e (i32.shl (i32.and (local.get $x6) (local.get $mask)) (i32.const 3)))
-          (local.set $sv (i32.load offset=4 (local.get $e)))
-          (local.set $x6 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x6) (local.get $P)))
-                                (i32.load16_u (local.get $e))))
-          ;; refill without a branch: r = x < 2^16; x = r ? x << 16 | words[k] : x; k += r
-          (local.set $r (i32.lt_u (local.get $x6) (i32.const 0x10000)))
-          (local.set $x6 (select (i32.or (i32.shl (local.get $x6) (i32.const 16)) (i32.load16_u (local.get $wp)))
-                               (local.get $x6) (local.get $r)))
-          (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $r) (i32.const 1))))
-          ;; out: value bits (and junk above, overwritten next); FxHash26 of s
-          (i32.store (local.get $op) (local.get $sv))
-          (local.set $op (i32.add (local.get $op) (local.get $sz)))
-          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.shr_u (local.get $sv) (i32.const 16))) (i32.shr_u (local.get $g6) (i32.const 27))))
-          (local.set $g5 (i32.mul (local.get $a) (i32.const 0x644152A0)))
-          (local.set $g6 (i32.mul (local.get $a) (i32.const 0xC882A540)))
-          ;; lane 7: s, x = D(x) from the slot table
-          (local.set $e (i32.shl (i32.and (local.get $x7) (local.get $mask)) (i32.const 3)))
-          (local.set $sv (i32.load offset=4 (local.get $e)))
-          (local.set $x7 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x7) (local.get $P)))
-                                (i32.load16_u (local.get $e))))
-          ;; refill without a branch: r = x < 2^16; x = r ? x << 16 | words[k] : x; k += r
-          (local.set $r (i32.lt_u (local.get $x7) (i32.const 0x10000)))
-          (local.set $x7 (select (i32.or (i32.shl (local.get $x7) (i32.const 16)) (i32.load16_u (local.get $wp)))
-                               (local.get $x7) (local.get $r)))
-          (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $r) (i32.const 1))))
-          ;; out: value bits (and junk above, overwritten next); FxHash26 of s
-          (i32.store (local.get $op) (local.get $sv))
-          (local.set $op (i32.add (local.get $op) (local.get $sz)))
-          (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.shr_u (local.get $sv) (i32.const 16))) (i32.shr_u (local.get $g6) (i32.const 27))))
-          (local.set $g5 (i32.mul (local.get $a) (i32.const 0x644152A0)))
-          (local.set $g6 (i32.mul (local.get $a) (i32.const 0xC882A540)))
-          (br_if $rows (i32.lt_u (local.get $op) (local.get $bend))))
-        ;; stop early on an under-run (k > W), else go on with the next block
-        (br_if $blocks (i32.le_u (local.get $wp) (local.get $wlim)))))
+          (local.set $q (i32.add (local.get $q) (i32.const 16)))
+          (br_if $groups (i32.lt_u (local.get $q) (local.get $gend))))
+        ;; the last L mod 4 lanes of the row, one at a time
+        (block $ones_done
+          (loop $ones
+            (br_if $ones_done (i32.ge_u (local.get $q) (local.get $qend)))
+            (local.set $x0 (i32.load (local.get $q)))
+            (local.set $e (i32.shl (i32.and (local.get $x0) (local.get $mask)) (i32.const 3)))
+            (local.set $sv (i32.load offset=4 (local.get $e)))
+            (local.set $x0 (i32.add (i32.mul (i32.load16_u offset=2 (local.get $e)) (i32.shr_u (local.get $x0) (local.get $P)))
+                                  (i32.load16_u (local.get $e))))
+            (local.set $r (i32.lt_u (local.get $x0) (i32.const 0x10000)))
+            (local.set $x0 (select (i32.or (i32.shl (local.get $x0) (i32.const 16)) (i32.load16_u (local.get $wp)))
+                                 (local.get $x0) (local.get $r)))
+            (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $r) (i32.const 1))))
+            (i32.store (local.get $op) (local.get $sv))
+            (local.set $op (i32.add (local.get $op) (local.get $sz)))
+            (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.shr_u (local.get $sv) (i32.const 16))) (i32.shr_u (local.get $g6) (i32.const 27))))
+            (local.set $g5 (i32.mul (local.get $a) (i32.const 0x644152A0)))
+            (local.set $g6 (i32.mul (local.get $a) (i32.const 0xC882A540)))
+            (i32.store (local.get $q) (local.get $x0))
+            (local.set $q (i32.add (local.get $q) (i32.const 4)))
+            (br $ones)))
+        ;; stop early on an under-run (k > W), else the next row
+        (br_if $row (i32.le_u (local.get $wp) (local.get $wlim)))))
     (i32.store (i32.const 0x60000) (local.get $wp))
     (i32.store (i32.const 0x60004) (local.get $g5))
     (i32.store (i32.const 0x60008) (local.get $g6))
-    (i32.store offset=0 (local.get $st) (local.get $x0))
-    (i32.store offset=4 (local.get $st) (local.get $x1))
-    (i32.store offset=8 (local.get $st) (local.get $x2))
-    (i32.store offset=12 (local.get $st) (local.get $x3))
-    (i32.store offset=16 (local.get $st) (local.get $x4))
-    (i32.store offset=20 (local.get $st) (local.get $x5))
-    (i32.store offset=24 (local.get $st) (local.get $x6))
-    (i32.store offset=28 (local.get $st) (local.get $x7))
     (local.get $op))
 
   ;; Any L: entries from op (the first lane of a row) to oend, row by row; in each row four lanes at

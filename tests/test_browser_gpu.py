@@ -372,3 +372,95 @@ def test_buffers_only(gpu_page, served_dir):
     assert got[0] == [{"name": "a", "hasData": False, "size": 10_000, "checksum": table["a"]},
                       {"name": "f", "hasData": False, "size": 12, "checksum": table["f"]}]
     assert got[1][0]["checksum"] is None and got[1][0]["size"] == 10_000
+
+
+# Spec revision 2: pairs (section 7.1) and chunks (section 7.2) on the GPU. Each chunk is decoded as
+# a part of its own (parallel workgroups), joined on the CPU; paired tensors as u16 symbols.
+
+def _dequant_scale(scale: float) -> bytes:
+    """A kind-1 dequant block: one scale for the whole tensor (spec section 12)."""
+    import struct
+
+    return struct.pack("<IIQIIf4x", 1, 0, 16, 0xFFFFFFFF, 1, scale)
+
+
+@pytest.mark.parametrize("strategy", ["single", "rows"])
+def test_pairs_and_chunks_gpu_equals_cpu(gpu_page, served_dir, strategy):
+    rng = np.random.default_rng(21)
+    tensors = {
+        "chunked": _tensor(rng, "int8", 40_000, 3.0).reshape(400, 100),   # K = 5, last chunk short
+        "paired": _tensor(rng, "int8", 30_002, 0.8),                       # pairs, one stream
+        "both": _tensor(rng, "uint8", 20_000, 1.0),                        # pairs and chunks
+        "wide": _tensor(rng, "int32", 9_001, 300.0),                       # 4-byte values, chunked
+        "const": np.full((5000,), -4, dtype=np.int16),                     # V = 1, chunked
+        "tail": _tensor(rng, "int16", 1030, 50.0),                         # last chunk: 6 symbols < L
+    }
+    lanes = {"chunked": 1024, "paired": 512, "both": 300, "wide": 256, "const": 64, "tail": 512}
+    chunk = {"chunked": 9000, "paired": 0, "both": 3333, "wide": 2000, "const": 1000, "tail": 512}
+    pairs = {"chunked": False, "paired": True, "both": True, "wide": False, "const": False, "tail": False}
+    data = anspack.encode(tensors, lanes=lanes, chunk=chunk, pairs=pairs, precision=12,
+                          dequant={"chunked": _dequant_scale(0.5)})
+    infos = {t.name: t for t in anspack.read_header(data).tensors}
+    assert infos["chunked"].chunks == 5 and infos["both"].pairs and infos["both"].chunks == 4
+    assert infos["paired"].pairs and infos["paired"].chunks == 1 and infos["tail"].chunks == 3
+    url = served_dir.write(f"rev2-{strategy}.anspack", data)
+    r = compare(gpu_page, url, strategy=strategy)
+    assert_same(r, expect_gpu=["gpu"] * 6)
+    want = anspack.decode(data)
+    for g in r["gpu"]:
+        assert g["sha256"] == hashlib.sha256(want[g["name"]].tobytes()).hexdigest(), g["name"]
+        assert g["checksum"] == infos[g["name"]].checksum
+    assert r["stats"]["gpuTensors"] == 6
+    assert_same(compare(gpu_page, url, strategy=strategy, dequantize=True))
+    assert_same(compare(gpu_page, url, strategy=strategy, verify=False))
+
+
+def test_chunked_keep_buffers(gpu_page, served_dir):
+    """keepBuffers: chunks whose values fill whole 4-byte words are joined on the GPU; otherwise the
+    tensor is decoded on the CPU path and uploaded. Either way the buffer holds the values."""
+    rng = np.random.default_rng(22)
+    data = anspack.encode({"aligned": _tensor(rng, "int8", 10_001, 2.0), "odd": _tensor(rng, "int8", 10_001, 2.0),
+                           "pairs": _tensor(rng, "uint8", 8_000, 1.0)},
+                          lanes=128, chunk={"aligned": 4000, "odd": 3001, "pairs": 1002}, pairs={"pairs": True})
+    got = gpu_page.evaluate("u => gpuBufferHashes(u)", served_dir.write("kc.anspack", data))
+    for name, h in got.items():
+        assert h["buffer"] == h["data"], name
+    assert got["aligned"]["bufferSize"] == 10_004 and got["pairs"]["bufferSize"] == 8_000
+    on = gpu_page.evaluate("""async (u) => {
+        const r = await window.anspack.decodeGPU(await fetchBytes(u), { device: await window.anspack.requestGPUDevice(), keepBuffers: true });
+        for (const t of r.tensors) t.buffer.destroy();
+        return r.tensors.map((t) => t.decodedOn);
+    }""", served_dir.write("kc2.anspack", data))
+    assert on == ["gpu", "cpu", "gpu"]
+
+
+def test_chunk_corruptions_same_error_as_cpu(gpu_page, served_dir):
+    import struct
+
+    rng = np.random.default_rng(23)
+    data = anspack.encode({"w": _tensor(rng, "int8", 12_000, 3.0)}, lanes=200, chunk=2500, pairs=False)
+    t = anspack.read_header(data).tensors[0]
+    K = t.chunks
+    states_at = t.data_offset + 24
+    table_at = states_at + 4 * t.lanes * K
+    words_at = t.data_offset + t.data_size - 2 * t.words
+    cw = struct.unpack_from(f"<{K}I", data, table_at)
+    cases = []
+    b = bytearray(data); b[words_at + 2 * (cw[0] + cw[1] + 3)] ^= 0x24; cases.append(b)          # a word of chunk 2
+    b = bytearray(data); b[states_at + 4 * (3 * t.lanes + 7)] ^= 0x01; cases.append(b)           # a state of chunk 3
+    b = bytearray(data); struct.pack_into("<II", b, table_at, cw[0] + 1, cw[1] - 1); cases.append(b)  # words moved
+    b = bytearray(data); b[t.entry_offset + 32] ^= 0x01; cases.append(b)                           # table checksum
+    codes = set()
+    for m, bad in enumerate(cases):
+        url = served_dir.write(f"cbad{m}.anspack", bytes(bad))
+        for verify in (True, False):
+            r = compare(gpu_page, url, verify=verify)
+            if r["cpuError"] is None:
+                assert not verify
+                assert_same(r)
+                continue
+            assert r["gpuError"] is not None, (m, verify, r["cpuError"])
+            for key in ("code", "offset", "tensor"):
+                assert r["gpuError"][key] == r["cpuError"][key], (m, verify, key, r["gpuError"], r["cpuError"])
+            codes.add(r["gpuError"]["code"])
+    assert codes == {"CorruptStream", "ChecksumMismatch"}

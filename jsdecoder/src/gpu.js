@@ -40,6 +40,14 @@
 //   readback and the values (the tensor's dtype, little-endian, 4/2/1 per u32 word).
 // - Raw tensors (coding 1), empty tensors and dequantization are handled on the CPU exactly as
 //   decode() does (decodeTensor), so the results equal the CPU decoder's.
+// - Spec revision 2. PAIRS (section 7.1): the stream codes N = n/2 symbols whose values are u16
+//   pairs; the GPU decodes them as a uint16 tensor of N entries and the packed values, read as bytes,
+//   are the n entries. Chunks (section 7.2): each chunk is decoded as a tensor of its own (a "part":
+//   its L states, its W_k words, its symbols; checked against its chunk checksum), so the chunks of
+//   one tensor run in parallel workgroups of one dispatch; the parts' values are then joined on the
+//   CPU (and, with keepBuffers, on the GPU by buffer copies, when each chunk's values fill whole
+//   4-byte words; otherwise that tensor is decoded on the CPU path), the block checksum and the table
+//   checksum (over the chunk checksums) checked once for the tensor, and dequantization applied.
 
 import { AnspackError } from './errors.js';
 import { fxhash26Typed } from './fxhash.js';
@@ -403,12 +411,12 @@ function checkOptions(options) {
 
 /** Sizes and choices for one rANS tensor (no GPU work). */
 function plan(t, opts, maxBinding) {
-  const n = t.n, L = t.lanes, V = t.vocabSize, M = 2 ** t.precision;
+  const n = t.symbols, L = t.lanes, V = t.vocabSize, M = 2 ** t.precision;  // n: symbols (pairs: n/2)
   const G = Math.ceil(L / WG);
   let strategy = opts.strategy === 'auto' ? (L >= ROWS_MIN_LANES ? 'rows' : 'single') : opts.strategy;
   if (strategy === 'rows' && G > MAX_WORKGROUPS_PER_DIM) strategy = 'single';
   const idBytes = V <= 256 ? 1 : 2;
-  const valBytes = t.itemSize;
+  const valBytes = t.pairs ? 2 : t.itemSize;
   const pl = {
     n, L, W: t.words, V, M, P: t.precision, G, strategy, idBytes, valBytes,
     rows: Math.ceil(n / L), c: G,
@@ -458,40 +466,52 @@ export async function decodeGPU(buffer, options = {}) {
   const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const stats = { gpuTensors: 0, cpuTensors: 0, dispatches: 0, submits: 0, strategies: {} };
   const tensors = [];
+  // Units of work: tensors, and the chunks of chunked tensors as parts (see READ ME FIRST).
+  const units = [];
+  for (const t of hdr.tensors) {
+    if (t.coding === 'rans' && t.n > 0 && t.chunks > 1) {
+      if (opts.keepBuffers && (t.chunkSize * (t.pairs ? 2 : t.itemSize)) % 4 !== 0) units.push({ cpuOnly: t });
+      else units.push(...chunkParts(hdr.bytes, t));
+    } else {
+      units.push(t);
+    }
+  }
+  let parts = [];  // finished parts of the chunked tensor being joined
   // Tensors go to the GPU in batches of consecutive tensors (one command buffer, one submit, the
   // readbacks awaited together; all 'single' tensors of a batch in one dispatch); results and
   // errors are then taken in table order, so the first bad tensor is reported, as decode() does.
   let i = 0;
-  while (i < hdr.tensors.length) {
+  while (i < units.length) {
     const jobs = [];
     const fused = [];
     let bytes = 0;
     let fusedIds = 0;
     const enc = device.createCommandEncoder({ label: 'anspack decodeGPU' });
     try {
-      while (i < hdr.tensors.length && (jobs.length === 0 || bytes < opts.batchBytes)) {
-        const t = hdr.tensors[i];
-        if (t.coding !== 'rans' || t.n === 0) {
-          jobs.push({ cpu: t });
+      while (i < units.length && (jobs.length === 0 || bytes < opts.batchBytes)) {
+        const t = units[i];
+        if (t.cpuOnly || t.coding !== 'rans' || t.n === 0) {
+          jobs.push({ cpu: t.cpuOnly ?? t });
           i++;
           continue;
         }
         const job = { t, pl: plan(t, opts, maxBinding), made: [] };
-        if (!job.pl.error && opts.verify) {
-          const h = blockChecksum(hdr.bytes, t);
+        if (!job.pl.error && opts.verify && !(t.part && t.part.k > 0)) {
+          const whole = t.part ? t.part.parent : t;  // a chunked tensor's block checksum: with its first part
+          const h = blockChecksum(hdr.bytes, whole);
           if (h !== t.blockChecksum) {
             job.error = new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
           }
         }
         job.error = job.error ?? job.pl.error;
         if (!job.error && job.pl.strategy === 'single') {
-          if (fused.length > 0 && fusedIds + 4 * t.n > maxBinding) break; // shared buffers full
+          if (fused.length > 0 && fusedIds + 4 * t.symbols > maxBinding) break; // shared buffers full
           fused.push(job);
-          fusedIds += 4 * t.n;
+          fusedIds += 4 * t.symbols;
         } else if (!job.error) {
           startRows(device, pls.rows, hdr, job, opts, stats, enc);
         }
-        if (!job.error) stats.strategies[t.name] = job.pl.strategy;
+        if (!job.error && !(t.part && t.part.k > 0)) stats.strategies[t.name] = job.pl.strategy;
         bytes += job.error ? 0 : job.pl.gpuBytes;
         jobs.push(job);
         i++;
@@ -518,8 +538,18 @@ export async function decodeGPU(buffer, options = {}) {
           stats.cpuTensors++;
         } else {
           if (job.error) throw job.error;
-          tensors.push(await finish(hdr, job, opts));
-          stats.gpuTensors++;
+          const done = await finish(hdr, job, opts);
+          if (!job.t.part) {
+            tensors.push(done);
+            stats.gpuTensors++;
+          } else {
+            parts.push({ job, done });
+            if (job.t.part.k === job.t.part.parent.chunks - 1) {
+              tensors.push(await joinParts(device, hdr, parts, opts));
+              parts = [];
+              stats.gpuTensors++;
+            }
+          }
         }
       }
     } finally {
@@ -562,7 +592,7 @@ function buildModel(bytes, t, out = new Uint32Array(2 * 2 ** t.precision + t.voc
       out[at + 2 * slot + 1] = (fb | (slot - c)) >>> 0;
     }
   }
-  const size = t.itemSize;
+  const size = t.pairs ? 2 : t.itemSize;  // PAIRS: u16 pair values
   for (let s = 0; s < V; s++) {
     const o = t.valuesOffset + size * s;
     out[at + 2 * M + s] = size === 1 ? bytes[o] : size === 2 ? dv.getUint16(o, true) : dv.getUint32(o, true);
@@ -711,27 +741,29 @@ async function finish(hdr, job, opts) {
   const { t, pl, at } = job;
   const { n, L, W } = pl;
   const where = { tensor: t.name };
+  const of = t.part ? ` of chunk ${t.part.k}` : '';
   const got = await job.readback;
   const dv = new DataView(got.buffer);
   const k = dv.getUint32(at.count, true);
-  if (k > W) throw new AnspackError('CorruptStream', `word stream under-run: the entries need more than the W = ${W} words stored`, { ...where, offset: t.wordsOffset + 2 * W });
-  if (k < W) throw new AnspackError('CorruptStream', `words left over: ${k} of W = ${W} words read after the last entry`, { ...where, offset: t.wordsOffset + 2 * k });
+  if (k > W) throw new AnspackError('CorruptStream', `word stream${of} under-run: the symbols need more than its ${W} words`, { ...where, offset: t.wordsOffset + 2 * W });
+  if (k < W) throw new AnspackError('CorruptStream', `words left over: ${k} of the ${W} words${of} read after its last symbol`, { ...where, offset: t.wordsOffset + 2 * k });
   const states = new Uint32Array(got.buffer, at.states, L);
   for (let j = 0; j < L; j++) {
-    if (states[j] !== STATE_LOW) throw new AnspackError('CorruptStream', `lane ${j} ends in a state other than 2^16 = ${STATE_LOW}`, { ...where, offset: t.statesOffset + 4 * j });
+    if (states[j] !== STATE_LOW) throw new AnspackError('CorruptStream', `lane ${j}${of} ends in a state other than 2^16 = ${STATE_LOW}`, { ...where, offset: t.statesOffset + 4 * j });
   }
   let checksum = null;
   if (pl.hashIds) {
     const Ids = pl.idBytes === 1 ? Uint8Array : Uint16Array;
     checksum = fxhash26Typed(new Ids(got.buffer, at.ids, n));
     if (opts.verify && checksum !== t.checksum) {
+      if (t.part) throw new AnspackError('ChecksumMismatch', `chunk ${t.part.k}'s ids hash to 0x${checksum.toString(16)}, chunk_checksums[${t.part.k}] says 0x${t.checksum.toString(16)}`, { offset: t.checksumOffset, tensor: t.name });
       throw new AnspackError('ChecksumMismatch', `decoded data hashes to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
     }
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy: pl.strategy };
   if (opts.readback) {
     const Ctor = GPU_ARRAY_TYPES[t.dtype];
-    tensor.data = new Ctor(got.buffer.slice(at.vals, at.vals + n * pl.valBytes));
+    tensor.data = new Ctor(got.buffer.slice(at.vals, at.vals + n * pl.valBytes));  // PAIRS: 2n bytes = the entries
     if (opts.dequantize && t.dequantSize > 0) {
       const { bytes } = hdr;
       const dvf = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -743,6 +775,72 @@ async function finish(hdr, job, opts) {
   if (opts.keepBuffers) {
     tensor.buffer = job.outValBuf;
     job.kept = true;
+  }
+  return tensor;
+}
+
+/**
+ * The chunks of a chunked tensor (spec section 7.2) as parts: tensor-like objects for plan / start /
+ * finish, each one stream (its symbols, L states, W_k words) checked against its chunk checksum.
+ * Parts have no dequant block (the joined tensor is dequantized).
+ */
+function chunkParts(bytes, t) {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const K = t.chunks, Q = t.chunkSize, L = t.lanes, per = t.pairs ? 2 : 1;
+  const parts = [];
+  let w0 = 0;
+  for (let k = 0; k < K; k++) {
+    const symbols = Math.min(t.symbols, (k + 1) * Q) - k * Q;
+    const Wk = dv.getUint32(t.chunkTableOffset + 4 * k, true);
+    parts.push({
+      ...t, symbols, n: symbols * per, words: Wk, chunkSize: 0, chunks: 1,
+      statesOffset: t.statesOffset + 4 * L * k, wordsOffset: t.wordsOffset + 2 * w0,
+      checksum: dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true), checksumOffset: t.chunkTableOffset + 4 * K + 4 * k,
+      dequantSize: 0, dequantOffset: 0, part: { parent: t, k, at: k * Q * per },
+    });
+    w0 += Wk;
+  }
+  return parts;
+}
+
+/** Join the decoded parts of a chunked tensor: table checksum, values, GPU buffer, dequantization. */
+async function joinParts(device, hdr, parts, opts) {
+  const t = parts[0].job.t.part.parent;
+  const { bytes } = hdr;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const K = t.chunks;
+  const sums = new Uint32Array(K);
+  for (let k = 0; k < K; k++) sums[k] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
+  const checksum = fxhash26Typed(sums);
+  if (opts.verify && checksum !== t.checksum) {
+    for (const p of parts) if (p.done.buffer) p.done.buffer.destroy();
+    throw new AnspackError('ChecksumMismatch', `the chunk checksums hash to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
+  }
+  const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy: parts[0].done.strategy, chunks: K };
+  if (opts.readback) {
+    const data = new (GPU_ARRAY_TYPES[t.dtype])(t.n);
+    for (const p of parts) data.set(p.done.data, p.job.t.part.at);
+    tensor.data = data;
+    if (opts.dequantize && t.dequantSize > 0) {
+      tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
+      tensor.storedDtype = t.dtype;
+      tensor.dtype = 'float32';
+    }
+  }
+  if (opts.keepBuffers) {
+    // Every chunk but the last fills whole 4-byte words (checked before: else the CPU path), so the
+    // parts' buffers are copied back to back.
+    const size = t.n * t.itemSize;
+    const buf = device.createBuffer({ size: pad4(size), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: t.name });
+    const enc = device.createCommandEncoder({ label: 'anspack join chunks' });
+    for (const p of parts) {
+      const at = p.job.t.part.at * t.itemSize;
+      enc.copyBufferToBuffer(p.done.buffer, 0, buf, at, pad4(p.job.t.n * t.itemSize));
+    }
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    for (const p of parts) p.done.buffer.destroy();
+    tensor.buffer = buf;
   }
   return tensor;
 }

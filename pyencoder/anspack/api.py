@@ -23,7 +23,7 @@ from . import container
 from .checksum import fxhash26
 from .container import CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTRIES, Block, FileHeader, TensorInfo
 from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
-from .model import MAX_PRECISION, build_model, cross_entropy_bits
+from .model import MAX_PRECISION, build_model, cross_entropy_bits, quantize_counts
 from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved
 
 DEFAULT_LANES = 4
@@ -86,10 +86,32 @@ class _Plan:
         return [(a, min(N, a + self.chunk)) for a in range(0, N, self.chunk)]
 
 
-def _block_estimate(model, N: int, itemsize: int) -> float:
-    """Bytes a block with this model would take (payload from the P-bit frequencies, plus side info)."""
-    V = model.values.size
-    return cross_entropy_bits(model.counts, model.freqs, model.precision) * N / 8 + V * itemsize + 2 * (V + 1)
+def _block_estimate(counts: np.ndarray, precision: int | None, itemsize: int) -> float:
+    """Bytes a block would take for symbols with these (nonzero) counts: the payload at the P-bit
+    frequencies of spec section 9, plus the vocabulary and CDF."""
+    c = np.sort(counts)[::-1].astype(np.int64)  # the frequencies depend only on the sorted counts
+    N, V = int(c.sum()), c.size
+    P = precision
+    if P is None:
+        P = DEFAULT_PRECISION if N < AUTO_PRECISION_SYMBOLS else LARGE_PRECISION
+        P = max(P, (V - 1).bit_length())
+    if V > (1 << P):
+        return float("inf")
+    f = quantize_counts(c, N, P)
+    return cross_entropy_bits(c, f, P) * N / 8 + V * itemsize + 2 * (V + 1)
+
+
+def _pairs_pay(flat: np.ndarray, precision: int | None) -> bool:
+    """pairs="auto": at most PAIRS_MAX_VOCAB distinct values, and a paired block at most
+    PAIRS_SIZE_TOLERANCE larger than the unpaired one (both estimated from one histogram of the pairs)."""
+    hist = np.bincount(flat.view("<u2"), minlength=1 << 16)
+    grid = hist.reshape(256, 256)  # [high byte, low byte]
+    single = grid.sum(axis=0) + grid.sum(axis=1)
+    single = single[single > 0]
+    if single.size > PAIRS_MAX_VOCAB:
+        return False
+    paired = hist[hist > 0]
+    return _block_estimate(paired, precision, 2) <= (1 + PAIRS_SIZE_TOLERANCE) * _block_estimate(single, precision, 1)
 
 
 def _build(sym: np.ndarray, precision: int | None):
@@ -117,19 +139,9 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
     if pairs not in (True, False, "auto"):
         raise ValueError(f"tensor {name!r}: pairs must be True, False or 'auto', got {pairs!r}")
     try:
-        model = None
-        if pairs is not True:
-            model = _build(flat, precision)
-        use_pairs = pairs is True or (
-            pairs == "auto" and pair_ok and n >= PAIRS_MIN_ENTRIES and model.values.size <= PAIRS_MAX_VOCAB)
-        if use_pairs:
-            sym = flat.view("<u2")
-            pair_model = _build(sym, precision)
-            if pairs is True or (_block_estimate(pair_model, sym.size, 2)
-                                 <= (1 + PAIRS_SIZE_TOLERANCE) * _block_estimate(model, n, 1)):
-                model = pair_model
-            else:
-                use_pairs = False
+        use_pairs = pairs is True or (pairs == "auto" and pair_ok and n >= PAIRS_MIN_ENTRIES
+                                      and _pairs_pay(flat, precision))
+        model = _build(flat.view("<u2") if use_pairs else flat, precision)
     except ValueError as e:
         raise ValueError(f"tensor {name!r}: {e}") from None
     N = model.ids.size

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from anspack.model import build_model
-from anspack.rans import OK, STATE_LOW, decode_interleaved, encode_interleaved, encoder_table
+from anspack.checksum import fxhash26_reference
+from anspack.rans import (OK, STATE_LOW, decode_interleaved, encode_interleaved, encode_interleaved_checksum,
+                         encoder_table)
 
 
 def reference_encode(ids, freqs, cdf, P, L):
@@ -33,6 +35,9 @@ def _check(ids, freqs, cdf, P, L):
     assert states.dtype == np.uint32 and words.dtype == np.uint16
     assert states.tolist() == ref_states.tolist(), (P, L, ids.size)
     assert words.size == ref_words.size and bool((words == ref_words).all()), (P, L, ids.size)
+    states2, words2, h = encode_interleaved_checksum(ids, freqs, cdf, P, L)
+    assert states2.tolist() == ref_states.tolist() and words2.tolist() == ref_words.tolist()
+    assert h == fxhash26_reference(ids), (P, L, ids.size)
     if ids.size >= L:
         back, _, status, _ = decode_interleaved(states, words, cdf, P, ids.size)
         assert status == OK and bool((back == ids).all())
@@ -95,11 +100,27 @@ def test_fewer_symbols_than_lanes():
             ref_states, ref_words = reference_encode(m.ids[:n], m.freqs, m.cdf, 12, L)
             assert states.tolist() == ref_states.tolist() and words.tolist() == ref_words.tolist()
             assert states[n:].tolist() == [STATE_LOW] * (L - n)
+            states2, words2, h = encode_interleaved_checksum(m.ids[:n], m.freqs, m.cdf, 12, L)
+            assert states2.tolist() == states.tolist() and words2.tolist() == words.tolist()
+            assert h == fxhash26_reference(m.ids[:n])
 
 
 def test_empty():
     states, words = encode_interleaved(np.zeros(0, np.uint16), np.zeros(0, np.int64), np.zeros(0, np.uint16), 12, 0)
     assert states.size == 0 and words.size == 0
+    states, words, h = encode_interleaved_checksum(np.zeros(0, np.uint16), np.zeros(0, np.int64),
+                                                   np.zeros(0, np.uint16), 12, 0)
+    assert states.size == 0 and words.size == 0 and h == 0
+
+
+def test_model_checksum_is_the_hash_of_its_ids():
+    rng = np.random.default_rng(7)
+    for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32):
+        a = rng.integers(0, 40, size=3001).astype(dtype)
+        m = build_model(a, 12)
+        assert m.checksum == fxhash26_reference(m.ids) == m.checksum
+        with pytest.raises(AttributeError):
+            m.ids = None
 
 
 @pytest.mark.parametrize("P", [1, 4, 8, 12, 15])

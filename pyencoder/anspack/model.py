@@ -13,18 +13,17 @@ Counts become integer frequencies summing to ``2^P`` by :func:`quantize_counts`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
 
 import numpy as np
 from numba import njit
 
-from .checksum import fxhash26, fxhash26_step
+from .checksum import fxhash26
 
 MAX_PRECISION = 15
 MIN_PRECISION = 1
 
 
-@dataclass(frozen=True)
 class EntropyModel:
     """The entropy model of one tensor.
 
@@ -35,16 +34,42 @@ class EntropyModel:
         cdf: uint16[V+1], cumulative frequencies (empty for an empty tensor).
         ids: uint16/uint32[n], the flattened tensor as symbol ids.
         precision: P.
-        checksum: FxHash26 of ``ids`` (spec section 11).
+        checksum: FxHash26 of ``ids`` (spec section 11), computed on first use (once, thread-safe):
+            hashing is a serial chain of multiplies, as slow as the whole rANS loop, and a caller that
+            gets the checksum elsewhere (``anspack.rans.encode_interleaved_checksum`` hashes the ids
+            inside the coding loop, per chunk) or never needs it should not pay for it.
+
+    The attributes are read-only.
     """
 
-    values: np.ndarray
-    counts: np.ndarray
-    freqs: np.ndarray
-    cdf: np.ndarray
-    ids: np.ndarray
-    precision: int
-    checksum: int = 0
+    __slots__ = ("values", "counts", "freqs", "cdf", "ids", "precision", "_checksum", "_lock")
+
+    def __init__(self, values, counts, freqs, cdf, ids, precision, checksum=None):
+        _set = object.__setattr__
+        _set(self, "values", values)
+        _set(self, "counts", counts)
+        _set(self, "freqs", freqs)
+        _set(self, "cdf", cdf)
+        _set(self, "ids", ids)
+        _set(self, "precision", precision)
+        _set(self, "_checksum", checksum)
+        _set(self, "_lock", threading.Lock())
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"EntropyModel is read-only ({name})")
+
+    @property
+    def checksum(self) -> int:
+        h = self._checksum
+        if h is None:
+            with self._lock:
+                if self._checksum is None:
+                    object.__setattr__(self, "_checksum", fxhash26(self.ids))
+                h = self._checksum
+        return h
+
+    def __repr__(self) -> str:
+        return f"EntropyModel(V={self.values.size}, n={self.ids.size}, precision={self.precision})"
 
 
 def quantize_counts(counts, n: int, precision: int) -> np.ndarray:
@@ -110,21 +135,33 @@ def _fix_sum(f, total):
 
 @njit(cache=True, nogil=True)
 def _count_small(flat, offset, size):
+    """Histogram of ``flat + offset`` over ``[0, size)``. Four interleaved sub-histograms for small
+    ranges, so that runs of one value do not wait on their own increments."""
     counts = np.zeros(size, dtype=np.int64)
-    for i in range(flat.size):
-        counts[np.int64(flat[i]) + offset] += 1
+    n = flat.size
+    if size <= 1024:
+        c4 = np.zeros((4, size), dtype=np.int64)
+        n4 = n - n % 4
+        for i in range(0, n4, 4):
+            c4[0, np.int64(flat[i]) + offset] += 1
+            c4[1, np.int64(flat[i + 1]) + offset] += 1
+            c4[2, np.int64(flat[i + 2]) + offset] += 1
+            c4[3, np.int64(flat[i + 3]) + offset] += 1
+        for i in range(n4, n):
+            c4[0, np.int64(flat[i]) + offset] += 1
+        for v in range(size):
+            counts[v] = c4[0, v] + c4[1, v] + c4[2, v] + c4[3, v]
+    else:
+        for i in range(n):
+            counts[np.int64(flat[i]) + offset] += 1
     return counts
 
 
 @njit(cache=True, nogil=True)
 def _map_small(flat, offset, lut, out):
-    """Values -> symbol ids through ``lut``, with the ids' FxHash26 computed in the same pass."""
-    h = np.int64(0)
+    """Values -> symbol ids through ``lut``."""
     for i in range(flat.size):
-        s = lut[np.int64(flat[i]) + offset]
-        out[i] = s
-        h = fxhash26_step(h, np.int64(s))
-    return h
+        out[i] = lut[np.int64(flat[i]) + offset]
 
 
 def build_model(array: np.ndarray, precision: int = 12) -> EntropyModel:
@@ -168,15 +205,14 @@ def build_model(array: np.ndarray, precision: int = 12) -> EntropyModel:
     id_dtype = np.uint16 if V <= (1 << 16) else np.uint32
     rank = np.empty(V, dtype=np.int64)
     rank[order] = np.arange(V)
-    ids = np.empty(n, dtype=id_dtype)
     if inverse is None:
         lut = np.zeros(counts_all.size, dtype=id_dtype)
         lut[present] = rank.astype(id_dtype)
-        checksum = int(_map_small(flat, offset, lut, ids))
+        ids = np.empty(n, dtype=id_dtype)
+        _map_small(flat, offset, lut, ids)
     else:
-        ids[:] = rank[inverse.reshape(-1)]
-        checksum = fxhash26(ids)
-    return EntropyModel(values, counts, freqs, cdf.astype(np.uint16), ids, precision, checksum)
+        ids = rank.astype(id_dtype)[inverse.reshape(-1)]
+    return EntropyModel(values, counts, freqs, cdf.astype(np.uint16), ids, precision)
 
 
 def entropy_bits(counts) -> float:

@@ -102,6 +102,14 @@ def _put_sel(x, s, t, buf, pos, sh):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _mix(h, a):
+    """One FxHash26 step (spec section 11) on an unmasked 64-bit ``h`` whose low 26 bits are the hash:
+    the product's low 26 bits depend only on its operands' low 26 bits, so the masks can wait until
+    the end (``& 0x3FFFFFF``), which shortens the serial chain to shift, and, xor, multiply."""
+    return (((h << np.uint64(5)) ^ np.uint64(a)) ^ ((h >> np.uint64(21)) & np.uint64(31))) * np.uint64(0x03220A95)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _tail(ids, lanes, st, t, buf, pos, sh):
     """Code the last ``n mod L`` symbols (the partial top row, lanes ``0 … n mod L - 1``), backwards."""
     n = ids.size
@@ -112,53 +120,95 @@ def _tail(ids, lanes, st, t, buf, pos, sh):
     return pos
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _hash_tail(ids, lanes, h):
+    """Hash the ids of the partial top row, after the full rows."""
+    n = ids.size
+    for i in range(n - n % lanes, n):
+        h = _mix(h, ids[i])
+    return h
+
+
+# The kernels code ``ids`` backwards into ``buf`` (from its end) with the states ``st`` and return
+# (pos, h): the words are ``buf[pos:]``; with ``hashing`` the ids are hashed forwards in the same loop
+# (``h``, before the final mask), an independent chain that the out-of-order core runs alongside.
+
+
 @njit(cache=True, nogil=True)
-def _enc_1(ids, t, sh, buf, st):
+def _enc_1(ids, t, sh, buf, st, hashing):
     pos = np.uint64(buf.size)
+    h = np.uint64(0)
+    n = ids.size
     x0 = st[0]
-    for i in range(ids.size - 1, -1, -1):
+    for i in range(n - 1, -1, -1):
         x0, pos = _put_sel(x0, ids[i], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[n - 1 - i])
     st[0] = x0
-    return pos
+    return pos, h
 
 
 @njit(cache=True, nogil=True)
-def _enc_2(ids, t, sh, buf, st):
+def _enc_2(ids, t, sh, buf, st, hashing):
     pos = _tail(ids, 2, st, t, buf, np.uint64(buf.size), sh)
+    h = np.uint64(0)
+    R = ids.size // 2
     x0 = st[0]
     x1 = st[1]
-    for r in range(ids.size // 2 - 1, -1, -1):
+    for r in range(R - 1, -1, -1):
         b = np.uint64(r) << _U1
+        f = np.uint64(R - 1 - r) << _U1
         x1, pos = _put_sel(x1, ids[b + _U1], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f])
         x0, pos = _put_sel(x0, ids[b], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + _U1])
     st[0] = x0
     st[1] = x1
-    return pos
+    if hashing:
+        h = _hash_tail(ids, 2, h)
+    return pos, h
 
 
 @njit(cache=True, nogil=True)
-def _enc_4(ids, t, sh, buf, st):
+def _enc_4(ids, t, sh, buf, st, hashing):
     pos = _tail(ids, 4, st, t, buf, np.uint64(buf.size), sh)
+    h = np.uint64(0)
+    R = ids.size // 4
     x0 = st[0]
     x1 = st[1]
     x2 = st[2]
     x3 = st[3]
-    for r in range(ids.size // 4 - 1, -1, -1):
+    for r in range(R - 1, -1, -1):
         b = np.uint64(r) << _U2
+        f = np.uint64(R - 1 - r) << _U2
         x3, pos = _put_sel(x3, ids[b + _U3], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f])
         x2, pos = _put_sel(x2, ids[b + _U2], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + _U1])
         x1, pos = _put_sel(x1, ids[b + _U1], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + _U2])
         x0, pos = _put_sel(x0, ids[b], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + _U3])
     st[0] = x0
     st[1] = x1
     st[2] = x2
     st[3] = x3
-    return pos
+    if hashing:
+        h = _hash_tail(ids, 4, h)
+    return pos, h
 
 
 @njit(cache=True, nogil=True)
-def _enc_8(ids, t, sh, buf, st):
+def _enc_8(ids, t, sh, buf, st, hashing):
     pos = _tail(ids, 8, st, t, buf, np.uint64(buf.size), sh)
+    h = np.uint64(0)
+    R = ids.size // 8
     x0 = st[0]
     x1 = st[1]
     x2 = st[2]
@@ -167,16 +217,33 @@ def _enc_8(ids, t, sh, buf, st):
     x5 = st[5]
     x6 = st[6]
     x7 = st[7]
-    for r in range(ids.size // 8 - 1, -1, -1):
+    for r in range(R - 1, -1, -1):
         b = np.uint64(r) << _U3
+        f = np.uint64(R - 1 - r) << _U3
         x7, pos = _put_sel(x7, ids[b + np.uint64(7)], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f])
         x6, pos = _put_sel(x6, ids[b + np.uint64(6)], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + _U1])
         x5, pos = _put_sel(x5, ids[b + np.uint64(5)], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + _U2])
         x4, pos = _put_sel(x4, ids[b + np.uint64(4)], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + _U3])
         x3, pos = _put_sel(x3, ids[b + _U3], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + np.uint64(4)])
         x2, pos = _put_sel(x2, ids[b + _U2], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + np.uint64(5)])
         x1, pos = _put_sel(x1, ids[b + _U1], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + np.uint64(6)])
         x0, pos = _put_sel(x0, ids[b], t, buf, pos, sh)
+        if hashing:
+            h = _mix(h, ids[f + np.uint64(7)])
     st[0] = x0
     st[1] = x1
     st[2] = x2
@@ -185,22 +252,53 @@ def _enc_8(ids, t, sh, buf, st):
     st[5] = x5
     st[6] = x6
     st[7] = x7
-    return pos
+    if hashing:
+        h = _hash_tail(ids, 8, h)
+    return pos, h
 
 
 @njit(cache=True, nogil=True)
-def _enc_rows(ids, t, sh, buf, st):
+def _enc_rows(ids, t, sh, buf, st, hashing):
     """Any L: full rows of L symbols walked backwards, lanes L-1 … 0 within a row."""
     L = st.size
     pos = _tail(ids, L, st, t, buf, np.uint64(buf.size), sh)
+    h = np.uint64(0)
+    R = ids.size // L
     UL = np.uint64(L)
-    for r in range(ids.size // L - 1, -1, -1):
+    for r in range(R - 1, -1, -1):
         b = np.uint64(r) * UL
+        f = np.uint64(R - r) * UL - _U1
         for jj in range(L - 1, -1, -1):
             j = np.uint64(jj)
             x, pos = _put(st[j], ids[b + j], t, buf, pos, sh)
             st[j] = x
-    return pos
+            if hashing:
+                h = _mix(h, ids[f - j])
+    if hashing:
+        h = _hash_tail(ids, L, h)
+    return pos, h
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _encode(ids, freqs, cdf, precision, lanes, hashing):
+    n = ids.size
+    st = np.full(lanes, STATE_LOW, dtype=np.uint64)
+    if n == 0:
+        return st.astype(np.uint32), np.empty(0, dtype=np.uint16), np.int64(0)
+    t = encoder_table(freqs, cdf, precision)
+    sh = np.uint64(32 + precision)
+    buf = np.empty(n, dtype=np.uint16)
+    if lanes == 1:
+        pos, h = _enc_1(ids, t, sh, buf, st, hashing)
+    elif lanes == 2:
+        pos, h = _enc_2(ids, t, sh, buf, st, hashing)
+    elif lanes == 4:
+        pos, h = _enc_4(ids, t, sh, buf, st, hashing)
+    elif lanes == 8:
+        pos, h = _enc_8(ids, t, sh, buf, st, hashing)
+    else:
+        pos, h = _enc_rows(ids, t, sh, buf, st, hashing)
+    return st.astype(np.uint32), buf[pos:].copy(), np.int64(h & np.uint64(0x3FFFFFF))
 
 
 @njit(cache=True, nogil=True)
@@ -211,7 +309,8 @@ def encode_interleaved(ids, freqs, cdf, precision, lanes):
         ids: integer array[n] of symbol ids, each < len(freqs).
         freqs, cdf: the model (``cdf[s] = sum(freqs[:s])``, ``sum(freqs) = 2^precision``).
         precision: P in [1, 16].
-        lanes: L in [1, n] (n > 0), or 0 when n = 0.
+        lanes: L in [1, n] (n > 0), or 0 when n = 0. A larger L is allowed (a short last chunk,
+            spec section 7.2): lanes without a symbol keep the state 2^16.
 
     Returns:
         (states uint32[L], words uint16[W]): the decoder's initial states and the word stream.
@@ -219,24 +318,20 @@ def encode_interleaved(ids, freqs, cdf, precision, lanes):
     The loops for L = 1, 2, 4, 8 keep the states in registers; every L gives exactly the bytes of the
     spec's loop (``tests/test_rans_fast.py`` checks them against a transcription of it).
     """
-    n = ids.size
-    st = np.full(lanes, STATE_LOW, dtype=np.uint64)
-    if n == 0:
-        return st.astype(np.uint32), np.empty(0, dtype=np.uint16)
-    t = encoder_table(freqs, cdf, precision)
-    sh = np.uint64(32 + precision)
-    buf = np.empty(n, dtype=np.uint16)
-    if lanes == 1:
-        pos = _enc_1(ids, t, sh, buf, st)
-    elif lanes == 2:
-        pos = _enc_2(ids, t, sh, buf, st)
-    elif lanes == 4:
-        pos = _enc_4(ids, t, sh, buf, st)
-    elif lanes == 8:
-        pos = _enc_8(ids, t, sh, buf, st)
-    else:
-        pos = _enc_rows(ids, t, sh, buf, st)
-    return st.astype(np.uint32), buf[pos:].copy()
+    states, words, _ = _encode(ids, freqs, cdf, precision, lanes, False)
+    return states, words
+
+
+@njit(cache=True, nogil=True)
+def encode_interleaved_checksum(ids, freqs, cdf, precision, lanes):
+    """:func:`encode_interleaved` and the FxHash26 of ``ids`` (spec section 11) from the same loop.
+
+    Returns:
+        (states uint32[L], words uint16[W], checksum int): the checksum is what ``fxhash26(ids)``
+        gives -- the table checksum of an unchunked tensor, or ``chunk_checksums[k]`` of a chunk.
+        The hash chain runs beside the coder's lanes, which hides most of its cost.
+    """
+    return _encode(ids, freqs, cdf, precision, lanes, True)
 
 
 @njit(cache=True, nogil=True)

@@ -1,6 +1,6 @@
 """Two independent encoders, one file: the JS test encoder (jsdecoder/test/helpers/encoder.js, written
 from spec/FORMAT.md alone) writes byte-for-byte the files ``anspack.encode`` writes, over random tensors,
-dtypes, lane counts and precisions. This checks the spec's claim that the encoder rule (section 9), the
+dtypes, lane counts and precisions, with and without pairs and chunks (spec revision 2, sections 7.1-7.2). This checks the spec's claim that the encoder rule (section 9), the
 coder (section 10), the checksums (section 11) and the placement (section 6) determine every byte.
 """
 
@@ -68,6 +68,52 @@ def test_js_encoder_writes_python_bytes(tmp_path, lanes, precision):
     # order, so hand it the keys already sorted.
     js = js_encode(tmp_path, [to_json(k, v, lanes, precision, k in raw) for k, v in arrays.items()],
                    dict(sorted(metadata.items())))
+    assert len(js) == len(py)
+    if js != py:
+        first = next(i for i in range(len(py)) if js[i] != py[i])
+        pytest.fail(f"first differing byte at offset {first}: JS {js[first]:#04x}, Python {py[first]:#04x}")
+
+
+def rev2_case(rng: np.random.Generator):
+    """Tensors for spec revision 2: pairs (section 7.1) and chunks (section 7.2), every integer dtype."""
+    arrays = {
+        "p.i8": rng.integers(-4, 4, size=(30, 10)).astype(np.int8),
+        "p.u8": rng.integers(0, 3, size=(64,)).astype(np.uint8),
+        "pc.i8": rng.integers(-2, 2, size=(202,)).astype(np.int8),
+        "c.i8": np.clip(np.round(rng.standard_normal((23, 17)) * 6), -128, 127).astype(np.int8),
+        "c.u8": rng.integers(0, 40, size=(99,)).astype(np.uint8),
+        "c.i16": rng.integers(-300, 300, size=(250,)).astype(np.int16),
+        "c.u16": rng.integers(0, 900, size=(61,)).astype(np.uint16),
+        "c.i32": rng.choice(np.array([-2**31, 2**31 - 1, 0, 5, -7]), size=(40,)).astype(np.int32),
+        "c.u32": rng.choice(np.array([0, 2**32 - 1, 12345], dtype=np.uint64), size=(33,)).astype(np.uint32),
+        "c.const": np.full((77,), 9, dtype=np.int16),
+        "short.tail": rng.integers(-9, 9, size=(23,)).astype(np.int8),  # last chunk: 3 symbols < L = 8
+        "q.too.big": rng.integers(-9, 9, size=(20,)).astype(np.int8),   # Q >= N: written unchunked
+    }
+    pairs = {"p.i8": True, "p.u8": True, "pc.i8": True}
+    chunk = {"pc.i8": 13, "c.i8": 50, "c.u8": 10, "c.i16": 7, "c.u16": 60, "c.i32": 9, "c.u32": 16,
+             "c.const": 20, "short.tail": 10, "q.too.big": 20}
+    lanes = {"short.tail": 8, "c.i16": 3}
+    return arrays, pairs, chunk, lanes
+
+
+@pytest.mark.parametrize("precision", [10, 12])
+def test_js_encoder_writes_python_bytes_pairs_and_chunks(tmp_path, precision):
+    rng = np.random.default_rng(precision)
+    arrays, pairs, chunk, lanes = rev2_case(rng)
+    all_pairs = {k: pairs.get(k, False) for k in arrays}
+    all_chunk = {k: chunk.get(k, 0) for k in arrays}
+    all_lanes = {k: lanes.get(k, 4) for k in arrays}
+    py = anspack.encode(arrays, lanes=all_lanes, precision=precision, pairs=all_pairs, chunk=all_chunk)
+    infos = {t.name: t for t in anspack.read_header(py).tensors}
+    assert infos["pc.i8"].pairs and infos["pc.i8"].chunks == 8 and infos["short.tail"].chunks == 3
+    assert infos["q.too.big"].chunk == 0
+    tensors = []
+    for k, v in arrays.items():
+        d = to_json(k, v, all_lanes[k], precision, False)
+        d.update(pairs=all_pairs[k], chunk=all_chunk[k])
+        tensors.append(d)
+    js = js_encode(tmp_path, tensors, None)
     assert len(js) == len(py)
     if js != py:
         first = next(i for i in range(len(py)) if js[i] != py[i])

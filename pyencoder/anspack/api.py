@@ -342,9 +342,10 @@ def _finish_decode(buf: memoryview, t: TensorInfo, r, results, *, verify: bool, 
             what = "decoded ids hash" if r.chunk_checksums is None else "the chunk checksums hash"
             raise ChecksumMismatch(f"{what} to {total}, table says {t.checksum}",
                                    offset=t.entry_offset + 32, tensor=t.name)
-        ids = results[0][0] if K == 1 else np.concatenate([x[0] for x in results])
         values = r.values.astype(np.uint16 if t.pairs else dt)
-        arr = values[ids]
+        arr = np.empty(t.symbols, dtype=values.dtype)
+        for k, x in enumerate(results):
+            np.take(values, x[0], out=arr[slice(*t.chunk_bounds(k))])
         if t.pairs:
             arr = arr.view(dt)
     arr = arr.reshape(t.shape)

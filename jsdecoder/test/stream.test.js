@@ -324,3 +324,49 @@ test('single-bit corruptions: decodeStream and decodeAsync report what decode() 
   }
   assert.ok(headerFirst < 20, `${headerFirst} header-first differences`);
 });
+
+// Spec revision 2: paired and chunked tensors through decodeStream (with and without workers) and
+// fetchTensor, and corruptions inside a chunk reported at decode()'s offsets.
+function rev2Sample() {
+  const r = rng(41);
+  return encodeFile([
+    { name: 'ch', dtype: 'int8', shape: [30, 40], data: randomInts(r, 1200, 6, -128, 127), lanes: 5, chunk: 250 },
+    { name: 'pr', dtype: 'uint8', shape: [600], data: randomInts(r, 600, 1, 0, 255), lanes: 4, pairs: true },
+    { name: 'pc', dtype: 'int8', shape: [2, 301], data: randomInts(r, 602, 1.5, -128, 127), lanes: 8, pairs: true, chunk: 40 },
+    { name: 'w32', dtype: 'int32', shape: [99], data: randomInts(r, 99, 1e5, -1e9, 1e9), lanes: 8, chunk: 13 },
+  ]);
+}
+
+test('paired and chunked tensors: decodeStream (any chunk size, with workers) and fetchTensor equal decode()', async () => {
+  const bytes = rev2Sample();
+  const info = readHeader(bytes).tensors;
+  assert.deepEqual(info.map((t) => [t.pairs, t.chunks]), [[false, 5], [true, 1], [true, 8], [false, 8]]);
+  const want = decode(bytes).tensors;
+  for (const options of [{}, { workers: 2 }]) {
+    for (const size of [1, 13, 4096]) {
+      const got = await collect(chunkedStream(bytes, size).stream, options);
+      got.forEach((g, i) => sameTensor(g, want[i]));
+    }
+  }
+  const srv = await rangeServer({ '/r.anspack': bytes });
+  try {
+    for (const t of info) sameTensor(await fetchTensor(srv.url('/r.anspack'), t.name), decodeTensor(bytes, t.name));
+    // a corrupt word in chunk 3 of 'pc': fetchTensor reports decode()'s code, offset and tensor
+    const pc = info.find((t) => t.name === 'pc');
+    const bad = bytes.slice();
+    bad[pc.dataOffset + pc.dataSize - 2 * Math.floor(pc.words / 2)] ^= 0x11;
+    const wantErr = (() => { try { decode(bad); } catch (e) { return e; } return null; })();
+    assert.ok(wantErr && /chunk/.test(wantErr.message), String(wantErr));
+    const srv2 = await rangeServer({ '/bad.anspack': bad });
+    try {
+      const e = await fetchTensor(srv2.url('/bad.anspack'), 'pc').catch((x) => x);
+      assert.deepEqual([e.code, e.offset, e.tensor, e.message], [wantErr.code, wantErr.offset, wantErr.tensor, wantErr.message]);
+      const e2 = await streamError(chunkedStream(bad, 7).stream, { workers: 2 });
+      assert.deepEqual([e2.code, e2.offset, e2.tensor], [wantErr.code, wantErr.offset, wantErr.tensor]);
+    } finally {
+      await srv2.close();
+    }
+  } finally {
+    await srv.close();
+  }
+});

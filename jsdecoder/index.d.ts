@@ -45,11 +45,26 @@ export interface TensorInfo {
   dequantSize: number;
   /** Kind of the dequant block, when there is one. */
   dequantKind?: number;
-  /** rANS only: vocabulary size V, lanes L, words W, precision P. */
+  /** rANS only: vocabulary size V, lanes L (per chunk), words W (all chunks), precision P. */
   vocabSize?: number;
   lanes?: number;
   words?: number;
   precision?: number;
+  /**
+   * rANS only (spec revision 2, section 7.1): each symbol is a pair of consecutive entries of this
+   * 1-byte tensor (int8 / uint8), coded as one u16 value. The decoded `data` is still the n entries.
+   */
+  pairs?: boolean;
+  /** rANS only: number of coded symbols N (n, or n / 2 with pairs). */
+  symbols?: number;
+  /** rANS only (section 7.2): symbols per chunk Q; 0 = the tensor is one stream. */
+  chunkSize?: number;
+  /**
+   * rANS only: number of chunks K (1 when chunkSize is 0; 0 for an empty tensor). Chunks are
+   * independent streams sharing the model: decodeAsync splits them over workers, decodeGPU over
+   * workgroups.
+   */
+  chunks?: number;
 }
 
 export interface FileHeader {
@@ -69,7 +84,11 @@ export interface Tensor {
   /** The dtype stored in the file, when `data` was dequantized or converted (float16 -> float32). */
   storedDtype?: DType;
   data: TensorData;
-  /** FxHash26 of the decoded ids (rANS) or of the raw block (u8 / LE u16 units); equal to the table's when verified. */
+  /**
+   * FxHash26 of the decoded ids (rANS) or of the raw block (u8 / LE u16 units); for a chunked rANS
+   * tensor, of its chunk checksums (each verified against its chunk's ids). Equal to the table's when
+   * verified.
+   */
   checksum: number;
 }
 
@@ -130,7 +149,11 @@ export function decodeSeedLayout(...args: unknown[]): unknown;
 export interface AsyncDecodeOptions extends DecodeOptions {
   /** Caller-supplied output arrays by name, as for decode() (filled by a copy from the workers' arrays). */
   outputs?: Record<string, TensorData>;
-  /** Number of workers (default: hardware concurrency, at most one per tensor); 0 = decode on the calling thread. */
+  /**
+   * Number of workers (default: hardware concurrency, at most one per tensor or chunk); 0 = decode on
+   * the calling thread. Chunked tensors (TensorInfo.chunks > 1) are split into ranges of chunks over
+   * the workers, so a file with one big chunked tensor still decodes in parallel.
+   */
   workers?: number;
   /** A pool from createDecoderPool() to use instead of starting workers (it stays alive). */
   pool?: DecoderPool;
@@ -207,9 +230,14 @@ export interface GPUTensor extends Omit<Tensor, 'data' | 'checksum'> {
   buffer?: WebGPUBuffer;
   /** FxHash26 of the ids (hashed on the CPU); null when neither verify nor readback asked for the ids. */
   checksum: number | null;
-  /** 'gpu' for rANS tensors with entries; raw and empty tensors are decoded on the CPU. */
+  /**
+   * 'gpu' for rANS tensors with entries; raw and empty tensors are decoded on the CPU, and so are
+   * chunked tensors with keepBuffers whose chunks' values do not fill whole 4-byte words.
+   */
   decodedOn: 'gpu' | 'cpu';
   strategy?: 'single' | 'rows';
+  /** Chunked tensors decoded on the GPU: the number of chunks (one part per chunk, joined). */
+  chunks?: number;
 }
 
 export interface DecodeGPUResult {

@@ -298,6 +298,7 @@ def report(result: dict) -> tuple[str, dict]:
         head += " | 1 thread / gzip | " + " | ".join(f"{w}w / 1w | control: spin loop {w}w / 1w" for w in multi)
         head += " | partition bound 2w |" if 2 in multi else " |"
         lines += [head, "|---|" + "---:|" * (2 + len(workers) + 1 + 2 * len(multi) + (2 in multi))]
+        unpack_notes = []
         for res in r["results"]:
             n = res["entries"]
             rate = lambda k: f"{n / res[k]['best'] / 1e3:.0f} ({n / res[k]['median'] / 1e3:.0f})"  # noqa: E731
@@ -315,7 +316,13 @@ def report(result: dict) -> tuple[str, dict]:
             if 2 in multi:
                 cells.append(f"{ds[res['label']]['two_worker_partition_bound']:.2f}×")
             lines.append(f"| {res['label']} | " + " | ".join(cells) + " |")
-        lines.append("")
+            if "gzipUnpack" in res:
+                unpack_notes.append(
+                    f"{res['label']}: {gname} + unpacking the nibbles into an Int8Array (what a page needs to get "
+                    f"the array decode() returns) runs at {rate('gzipUnpack')} M entries/s; decode() 1 thread is "
+                    f"{res['gzipUnpack']['best'] / res['decode']['best']:.2f}x that (informational: the target "
+                    f"compares with {gname} alone).")
+        lines += [""] + unpack_notes + ([""] if unpack_notes else [])
     lines += ["## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
     for name, (value, ok) in checks.items():
         lines.append(f"| {name} | {value:.3f} | {'yes' if ok else '**no**'} |")

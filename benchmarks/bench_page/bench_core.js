@@ -5,6 +5,9 @@
 // background load hits every contender alike), it times:
 //   gzip  : the platform's gzip inflater (DecompressionStream('gzip') in the page, zlib.gunzipSync in
 //           node) on the gzip -9 of the same integers (int8 bytes, nibble-packed for 4-bit data);
+//   gzipUnpack (4-bit data only): gzip, then the nibbles unpacked into an Int8Array of the entries --
+//           what a page needs to get the typed array decode() returns (informational; the targets
+//           compare with plain gzip);
 //   decode: anspack decode() on the calling thread, every checksum verified;
 //   wN    : decodeAsync() on a pool of N workers started beforehand (checksums verified, the
 //           split, the copies of each worker's blocks and both transfers included).
@@ -13,6 +16,19 @@
 //           a machine whose cores are busy with other jobs, spin2/spin1 shows the ceiling that any
 //           2-worker speedup could have reached in this run.
 // Best and median of `repeats` rounds after one warm-up round, in milliseconds.
+
+/** Nibble-packed bytes (low nibble first, two's complement) -> Int8Array of n entries. */
+export function unpackNibbles(bytes, n) {
+  const out = new Int8Array(n);
+  const half = n >> 1;
+  for (let i = 0; i < half; i++) {
+    const b = bytes[i];
+    out[2 * i] = (b << 28) >> 28;
+    out[2 * i + 1] = (b << 24) >> 28;
+  }
+  if (n & 1) out[n - 1] = (bytes[half] << 28) >> 28;
+  return out;
+}
 
 function stats(times) {
   const s = [...times].sort((a, b) => a - b);
@@ -50,8 +66,10 @@ export async function runBench(cfg, env) {
       const g = await env.gunzip(ds.gz);
       if (g.length !== ds.rawBytes) throw new Error(`${ds.label}: gunzip gave ${g.length} bytes, expected ${ds.rawBytes}`);
 
+      const nibble = ds.rawBytes * 2 >= ds.entries && ds.rawBytes < ds.entries;
       const contenders = [
         ['gzip', async () => env.gunzip(ds.gz)],
+        ...(nibble ? [['gzipUnpack', async () => unpackNibbles(await env.gunzip(ds.gz), ds.entries)]] : []),
         ['decode', async () => A.decode(ds.anspack)],
         ...cfg.workers.map((w) => [`w${w}`, async () => pools[w].decode(ds.anspack)]),
         ...(spinners.length ? cfg.workers.map((w) => [`spin${w}`,

@@ -164,8 +164,26 @@ def _map_small(flat, offset, lut, out):
         out[i] = lut[np.int64(flat[i]) + offset]
 
 
-def build_model(array: np.ndarray, precision: int = 12) -> EntropyModel:
-    """Vocabulary, counts, frequencies, CDF and symbol ids of an integer tensor (spec section 9)."""
+def histogram(array) -> np.ndarray:
+    """Counts of every value of a 1- or 2-byte integer tensor over its dtype's whole range:
+    ``counts[v - iinfo.min]`` (256 or 65536 entries; Numba, several times faster than np.bincount).
+
+        >>> histogram(np.array([-128, 127, 127], dtype=np.int8))[[0, 255]].tolist()
+        [1, 2]
+    """
+    a = np.asarray(array)
+    if a.dtype.kind not in "iu" or a.dtype.itemsize > 2:
+        raise TypeError(f"histogram needs an integer tensor of at most 16 bits, got {a.dtype}")
+    info = np.iinfo(a.dtype)
+    return _count_small(np.ascontiguousarray(a).reshape(-1), -int(info.min), int(info.max) - int(info.min) + 1)
+
+
+def build_model(array: np.ndarray, precision: int = 12, *, counts=None) -> EntropyModel:
+    """Vocabulary, counts, frequencies, CDF and symbol ids of an integer tensor (spec section 9).
+
+    ``counts``: optionally the tensor's :func:`histogram` (1- and 2-byte dtypes), already computed by
+    the caller, so that the tensor is not counted twice.
+    """
     if not MIN_PRECISION <= precision <= MAX_PRECISION:
         raise ValueError(f"precision must be in [{MIN_PRECISION}, {MAX_PRECISION}], got {precision}")
     a = np.asarray(array)
@@ -176,16 +194,29 @@ def build_model(array: np.ndarray, precision: int = 12) -> EntropyModel:
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return EntropyModel(empty, empty, empty, np.zeros(0, np.uint16), np.zeros(0, np.uint16), precision, 0)
-    if a.dtype.itemsize <= 2:
-        # Direct histogram over the dtype's whole range.
+    small_range = a.dtype.itemsize <= 2
+    if small_range:  # a direct histogram over the dtype's whole range
         info = np.iinfo(a.dtype)
         offset = -int(info.min)
-        counts_all = _count_small(flat, offset, int(info.max) - int(info.min) + 1)
+        size = int(info.max) - int(info.min) + 1
+    elif counts is None:  # 4-byte values: a histogram too when they span fewer than 2^16 integers
+        lo, hi = int(flat.min()), int(flat.max())
+        small_range = hi - lo < 1 << 16
+        offset, size = -lo, hi - lo + 1
+    if small_range:
+        if counts is None:
+            counts_all = _count_small(flat, offset, size)
+        else:
+            counts_all = np.asarray(counts, dtype=np.int64)
+            if counts_all.shape != (size,) or int(counts_all.sum()) != n:
+                raise ValueError(f"counts must be the tensor's histogram: {size} entries summing to {n}")
         present = np.flatnonzero(counts_all)
         uniq = present.astype(np.int64) - offset
         counts = counts_all[present]
         inverse = None
     else:
+        if counts is not None:
+            raise TypeError("counts= is for 1- and 2-byte dtypes")
         uniq, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
         uniq = uniq.astype(np.int64)
         counts = counts.astype(np.int64)

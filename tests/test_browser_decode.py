@@ -34,15 +34,21 @@ def le_bytes(a: np.ndarray) -> bytes:
     return a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
 
 
-def expected_checksum(a: np.ndarray, *, raw: bool, precision: int) -> int:
-    """Spec section 11, computed independently of the file: ids for rANS, u8 / LE u16 units for raw."""
+def expected_checksum(a: np.ndarray, *, raw: bool, precision: int, pairs: bool = False, chunk: int = 0) -> int:
+    """Spec section 11, computed from the array (only the encoder's choices P, pairs and Q taken from the
+    file): ids for rANS -- of the u16 pair values with pairs (section 7.1), and for a chunked tensor the
+    FxHash26 of the chunks' id hashes (section 7.2) --, u8 / LE u16 units for raw."""
     flat = np.ascontiguousarray(a).reshape(-1)
     if flat.size == 0:
         return 0
     if raw:
         units = np.frombuffer(le_bytes(flat), dtype=np.uint8 if flat.dtype.itemsize == 1 else "<u2")
         return anspack.fxhash26(units)
-    return anspack.fxhash26(build_model(flat, precision).ids)
+    symbols = np.frombuffer(le_bytes(flat), dtype="<u2") if pairs else flat
+    ids = build_model(symbols, precision).ids
+    if not chunk:
+        return anspack.fxhash26(ids)
+    return anspack.fxhash26([anspack.fxhash26(ids[k:k + chunk]) for k in range(0, ids.size, chunk)])
 
 
 def spot_indices(n: int, rng: np.random.Generator, k: int = 12) -> list[int]:
@@ -78,7 +84,11 @@ def check_file(page, url: str, data: bytes, arrays: dict[str, np.ndarray], *, ra
         assert t["shape"] == list(a.shape), t["name"]
         assert t["dtype"] == a.dtype.name, t["name"]
         assert t["n"] == a.size, t["name"]
-        want = expected_checksum(a, raw=is_raw, precision=precision)
+        if info.coding == "rans":
+            want = expected_checksum(a, raw=False, precision=info.precision or precision, pairs=info.pairs,
+                                     chunk=info.chunk)
+        else:
+            want = expected_checksum(a, raw=is_raw, precision=precision)
         assert t["checksum"] == want == info.checksum, t["name"]
         assert t["sha256"] == hashlib.sha256(le_bytes(a)).hexdigest(), f"{t['name']}: decoded bytes differ"
         assert t["spots"] == spot_values(a, spots[t["name"]]), t["name"]
@@ -240,6 +250,8 @@ def test_minilm_int8_weights(served_dir, browser_page):
     assert total > 20_000_000  # all of MiniLM-L6 (22.7M parameters)
     data = anspack.encode(arrays)
     assert len(data) < total  # entropy coding beats one byte per weight
+    # the encoder's defaults chunk the word embeddings (11.7M entries > 2^20 symbols): spec section 7.2
+    assert any(t.chunks > 1 for t in anspack.read_header(data).tensors)
     url = served_dir.write("minilm_int8.anspack", data)
     check_file(browser_page, url, data, arrays, seed=7)
 
@@ -400,6 +412,7 @@ def test_read_header_and_options_match_python(served_dir, browser_page):
         assert j["blockChecksum"] == p.block_checksum
         if p.coding == "rans":
             assert (j["vocabSize"], j["lanes"], j["words"], j["precision"]) == (p.vocab_size, p.lanes, p.words, p.precision)
+            assert (j["pairs"], j["chunkSize"], j["chunks"], j["symbols"]) == (p.pairs, p.chunk, p.chunks, p.symbols)
     got = browser_page.evaluate("""async u => {
         const b = await window.fetchBytes(u);
         const A = window.anspack;
@@ -424,3 +437,62 @@ def test_read_header_and_options_match_python(served_dir, browser_page):
     ok = browser_page.evaluate("async u => window.anspack.decode(await window.fetchBytes(u), {verify: false}).tensors.length",
                                served_dir.write("bad_checksum.anspack", bad))
     assert ok == 3
+
+
+# ------------------------------------------------------------------------------------------------
+# spec revision 2: pairs (section 7.1) and chunks (section 7.2)
+
+
+def rev2_tensors(rng: np.random.Generator):
+    arrays = {
+        "p.int8": rng.integers(-8, 8, size=(64, 50)).astype(np.int8),           # 4-bit, paired
+        "p.uint8": rng.integers(0, 3, size=(1000,)).astype(np.uint8),           # ternary, paired
+        "pc.int8": rng.integers(-2, 2, size=(20, 101)).astype(np.int8),         # paired and chunked
+        "c.int8": np.clip(np.round(rng.standard_normal((300, 41)) * 6), -128, 127).astype(np.int8),
+        "c.uint8": rng.integers(0, 200, size=(999,)).astype(np.uint8),
+        "c.int16": rng.integers(-900, 900, size=(77, 13)).astype(np.int16),
+        "c.uint16": rng.integers(0, 3000, size=(2048,)).astype(np.uint16),
+        "c.int32": rng.choice(np.array([-2**31, 2**31 - 1, 0, 5, -7]), size=(555,)).astype(np.int32),
+        "c.uint32": rng.choice(np.array([0, 2**32 - 1, 2**31, 12345], dtype=np.uint64), size=(321,)).astype(np.uint32),
+        "c.const": np.full((5000,), -3, dtype=np.int8),                         # V = 1 in every chunk
+        "c.tail": rng.integers(-5, 5, size=(1003,)).astype(np.int8),            # last chunk: 3 symbols
+    }
+    pairs = {k: k.startswith("p") for k in arrays}
+    chunk = {"p.int8": 0, "p.uint8": 0, "pc.int8": 97, "c.int8": 1000, "c.uint8": 100, "c.int16": 50,
+             "c.uint16": 1000, "c.int32": 64, "c.uint32": 40, "c.const": 999, "c.tail": 100}
+    return arrays, pairs, chunk
+
+
+@pytest.mark.parametrize("engine", ["js", "wasm"])
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8, 33])
+def test_pairs_and_chunks(served_dir, browser_page, lanes, engine):
+    """Files with paired and chunked tensors written by Python decode in the page to Python's arrays."""
+    rng = np.random.default_rng(lanes)
+    arrays, pairs, chunk = rev2_tensors(rng)
+    data = anspack.encode(arrays, lanes=lanes, precision=12, pairs=pairs, chunk=chunk)
+    infos = {t.name: t for t in anspack.read_header(data).tensors}
+    for name, info in infos.items():
+        assert info.pairs == pairs[name], name
+        assert info.chunk == chunk[name] and info.chunks == (-(-info.symbols // chunk[name]) if chunk[name] else 1), name
+    url = served_dir.write(f"rev2_{lanes}_{engine}.anspack", data)
+    check_file(browser_page, url, data, arrays, options={"engine": engine}, seed=lanes)
+
+
+def test_pairs_and_chunks_errors_match_python(served_dir, browser_page):
+    """Corruptions of a paired, chunked file: the page reports Python's error code (and names the chunk)."""
+    rng = np.random.default_rng(77)
+    a = rng.integers(-4, 4, size=(4000,)).astype(np.int8)
+    data = anspack.encode({"w": a}, lanes=4, pairs=True, chunk=300)
+    t = anspack.read_header(data).tensors[0]
+    assert t.pairs and t.chunks == 7
+    words_at = t.data_offset + t.data_size - 2 * t.words
+    files, want = [], []
+    for k in range(24):
+        b = bytearray(data)
+        b[words_at + int(rng.integers(0, 2 * t.words))] ^= 1 << int(rng.integers(0, 8))
+        files.append(bytes(b))
+        want.append(python_error(bytes(b)))
+    got = browser_errors(browser_page, served_dir, files)
+    assert [g["code"] if g else None for g in got] == want
+    assert all("chunk" in g["message"] for g in got if g)
+    assert "CorruptStream" in want  # (a wrong chunk checksum: bad/chunk_checksum_wrong, test_golden_bad_vectors)

@@ -1,5 +1,6 @@
 """decodeAsync in headless Chromium (Web Workers): the same tensors as decode() and as Python wrote,
-for 1, 2 and 3 workers and a reused pool; the same AnspackError codes as decode() for bad files.
+for 1, 2 and 3 workers and a reused pool, also with chunked tensors split over the workers; the same
+AnspackError codes as decode() for bad files.
 Fixtures (``served_dir``, ``browser_page``, ``http_server``) are in tests/conftest.py.
 """
 
@@ -124,3 +125,49 @@ def test_decode_async_errors(served_dir, browser_page, http_server):
             else:
                 assert want["code"] in ("CorruptStream", "ChecksumMismatch") and want["tensor"] == "layer5.weight"
             assert (got["code"], got["offset"], got["tensor"]) == (want["code"], want["offset"], want["tensor"]), (name, got, want)
+
+
+def chunked_file() -> tuple[bytes, dict]:
+    """Spec section 7.2: one chunked tensor holding 52 % of the entries (with a per-row dequant block),
+    a paired and chunked one, a small plain one."""
+    rng = np.random.default_rng(12)
+    tensors = {
+        "big": np.round(rng.standard_normal((520, 100)) * 5).clip(-127, 127).astype(np.int8),
+        "pc": rng.integers(-3, 3, size=(200, 100)).astype(np.int8),
+        "small": np.round(rng.standard_normal((280, 100)) * 3).clip(-127, 127).astype(np.int8),
+    }
+    scale = (np.abs(rng.standard_normal(520)) + 0.1).astype(np.float32)
+    block = dequant.affine_block(scale, np.zeros(520, np.float32), axis=0)
+    data = anspack.encode(tensors, lanes=8, pairs={"pc": True, "big": False, "small": False},
+                          chunk={"big": 4096, "pc": 999, "small": 0}, dequant={"big": block})
+    infos = {t.name: t for t in anspack.read_header(data).tensors}
+    assert infos["big"].chunks == 13 and infos["pc"].pairs and infos["pc"].chunks == 11 and infos["small"].chunks == 1
+    return data, tensors
+
+
+def test_decode_async_splits_chunked_tensors(served_dir, browser_page):
+    """decodeAsync with 2 workers on a chunked file (its chunks split over the workers) equals decode()
+    and Python, also dequantized."""
+    data, tensors = chunked_file()
+    url = served_dir.write("chunked.anspack", data)
+    for options in ({}, {"dequantize": True}, {"verify": False}):
+        r = browser_page.evaluate(COMPARE_JS, [url, [2, 3], options])
+        for got in r["got"]:
+            assert got == r["want"]
+        if not options:
+            by = {t["name"]: t for t in r["want"]["tensors"]}
+            for name, a in tensors.items():
+                assert by[name]["sha256"] == le_sha(a), name
+    # corruptions inside a split tensor: the same error code and offset as decode()
+    infos = {t.name: t for t in anspack.read_header(data).tensors}
+    t = infos["big"]
+    words_at = t.data_offset + t.data_size - 2 * t.words
+    urls = {}
+    for k, at in enumerate((words_at + 10, words_at + t.words, t.data_offset + t.data_size - 4)):
+        b = bytearray(data)
+        b[at] ^= 0x44
+        urls[f"bad{k}"] = served_dir.write(f"chunked_bad{k}.anspack", bytes(b))
+    r = browser_page.evaluate(ERRORS_JS, [urls, 2])
+    for name, x in r.items():
+        assert x["want"] is not None and x["got"] == x["want"], (name, x)
+        assert "chunk" in x["want"]["message"] and x["want"]["tensor"] == "big"

@@ -62,3 +62,42 @@ test('mutated files: AnspackError or a valid decode, nothing else', () => {
   }
   assert.ok(decoded > 0, 'some mutations keep the file valid (e.g. verify: false over a changed raw value)');
 });
+
+test('mutated paired / chunked files (spec revision 2), both engines: AnspackError or a valid decode', () => {
+  const r1 = rng(2025);
+  const rev2 = [
+    encodeFile([
+      { name: 'c', dtype: 'int8', shape: [700], data: randomInts(r1, 700, 6, -128, 127), lanes: 3, chunk: 100 },
+      { name: 'p', dtype: 'uint8', shape: [300], data: randomInts(r1, 300, 1.5, 0, 255), lanes: 4, pairs: true },
+    ]),
+    encodeFile([
+      { name: 'pc', dtype: 'int8', shape: [10, 41], data: randomInts(r1, 410, 2, -128, 127), lanes: 8, pairs: true, chunk: 20 },
+      { name: 'w', dtype: 'int32', shape: [99], data: randomInts(r1, 99, 1e5, -1e9, 1e9), lanes: 5, chunk: 7 },
+      { name: 'k', dtype: 'int16', shape: [64], data: new Array(64).fill(3), lanes: 2, chunk: 9 },
+    ]),
+  ];
+  const r = rng(78);
+  const counts = {};
+  for (let trial = 0; trial < 1500; trial++) {
+    const b = mutate(rev2[trial % rev2.length], r);
+    const results = [];
+    for (const engine of ['js', 'wasm']) {
+      for (const verify of [true, false]) {
+        try {
+          const out = decode(b, { verify, engine, maxEntries: 1 << 20 });
+          for (const t of out.tensors) assert.equal(t.data.length, t.shape.reduce((x, y) => x * y, 1));
+          results.push(`ok ${verify}`);
+        } catch (e) {
+          if (!(e instanceof AnspackError)) assert.fail(`trial ${trial} ${engine}: ${e?.stack ?? e}`);
+          counts[e.code] = (counts[e.code] ?? 0) + 1;
+          results.push(`${e.code} ${e.offset} ${verify}`);
+        }
+      }
+    }
+    // both engines: the same verdict, code and offset
+    assert.deepEqual(results.slice(0, 2), results.slice(2), `trial ${trial}`);
+  }
+  for (const code of ['ReservedNonZero', 'BadModel', 'ChecksumMismatch', 'CorruptStream']) {
+    assert.ok(counts[code] > 0, `no ${code} among ${JSON.stringify(counts)}`);
+  }
+});

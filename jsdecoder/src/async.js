@@ -208,7 +208,7 @@ function frameChunks(bytes, t, k0, k1, name) {
   const n = t.pairs ? 2 * symbols : symbols;
   const model = bytes.subarray(t.valuesOffset, t.wordsOffset);  // values, padding, CDF
   const side = RANS_HEADER_SIZE + 4 * L * (k1 - k0) + (chunked ? 8 * (k1 - k0) : 0) + model.length;
-  const data = new Uint8Array(side + 2 * (w1 - w0));
+  const data = new Uint8Array(side);  // the block's bytes before its words (the words are copied by write)
   const d = new DataView(data.buffer);
   d.setUint32(0, t.vocabSize, true);
   d.setUint32(4, L, true);
@@ -226,14 +226,14 @@ function frameChunks(bytes, t, k0, k1, name) {
     p += 8 * (k1 - k0);
   }
   data.set(model, p);
-  data.set(bytes.subarray(t.wordsOffset + 2 * w0, t.wordsOffset + 2 * w1), side);
+  const words = bytes.subarray(t.wordsOffset + 2 * w0, t.wordsOffset + 2 * w1);
   const stored = new Uint32Array(k1 - k0);
   for (let k = k0; k < k1; k++) stored[k - k0] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
   const nameBytes = new TextEncoder().encode(name);
   const entrySize = 48 + 8 + align8(nameBytes.length);
   const entry = new Uint8Array(entrySize);
   const e = new DataView(entry.buffer);
-  e.setUint32(8, data.length, true);  // data_size (offsets are set by buildSubfile)
+  e.setUint32(8, side + words.length, true);  // data_size (offsets are set by buildSubfile)
   e.setUint32(32, chunked ? fxhash26Typed(stored) : stored[0], true);
   entry[36] = t.dtypeCode;
   entry[37] = 0;
@@ -243,7 +243,8 @@ function frameChunks(bytes, t, k0, k1, name) {
   e.setUint32(48, n % 0x100000000, true);
   e.setUint32(52, Math.floor(n / 0x100000000), true);
   entry.set(nameBytes, 56);
-  return { synthetic: true, name, entry, entrySize, data, dataSize: data.length, dequantSize: 0, dequantOffset: 0 };
+  const write = (dest, at) => { dest.set(data, at); dest.set(words, at + side); };
+  return { synthetic: true, name, entry, entrySize, write, dataSize: side + words.length, dequantSize: 0, dequantOffset: 0 };
 }
 
 /**

@@ -113,8 +113,8 @@ export function parsePrefix(prefix, opts) {
  *
  * @param {Uint8Array} prefix  the original file's prefix (for the table entries)
  * @param {object[]} tensors   entries from parsePrefix (or parseHeader, with entrySize), or made-up
- *   tensors {synthetic: true, name, entry (its table entry's bytes), entrySize, data (its data
- *   block's bytes), dataSize, dequantSize: 0} (async.js frames ranges of chunks this way)
+ *   tensors {synthetic: true, name, entry (its table entry's bytes), entrySize, write(dest, at)
+ *   (writes its data block), dataSize, dequantSize: 0} (async.js frames ranges of chunks this way)
  * @param {(start: number, end: number, dest: Uint8Array, destOffset: number) => void} read
  * @param {((size: number) => ArrayBuffer | null) | null} [getBuffer]  a spare buffer to build it in
  */
@@ -172,7 +172,7 @@ export function buildSubfile(prefix, tensors, read, getBuffer = null) {
   tensors.forEach((t, i) => {
     const { dataOffset, dequantOffset } = place[i];
     if (t.synthetic) {
-      bytes.set(t.data, dataOffset);  // a made-up tensor (async.js: a range of chunks): no segment
+      t.write(bytes, dataOffset);  // a made-up tensor (async.js: a range of chunks): no segment
     } else if (t.dequantSize > 0) {
       // data block, padding (zero: checked in the original by the caller) and dequant block
       read(t.dataOffset, t.dataOffset + t.dataSize, bytes, dataOffset);

@@ -14,6 +14,12 @@
 // - The loops themselves are in rans_fast.js (generated; unrolled for L = 1, 2, 4, 8, generic for any
 //   other L) with the FxHash26 of the ids computed in the same loop. src/reference.js is the
 //   readable version they are tested against.
+// - Spec revision 2. A chunked tensor (section 7.2) is K independent streams sharing one model:
+//   decodeRansChunks prepares the model once (slot table, or the WebAssembly session) and decodes
+//   each chunk's symbols from its own L states and W_k words into its slice of the output, checking
+//   each stream (and, given them, its chunk checksum) before the next. A stream may hold fewer
+//   symbols than lanes (a short last chunk): the lanes past it keep their state. PAIRS (section 7.1)
+//   needs nothing here: the caller passes the u16 pair values and a Uint16Array view of the output.
 
 import * as fast from './rans_fast.js';
 import { STATE_LOW } from './header.js';

@@ -324,7 +324,8 @@ function openSource(source) {
  *
  * With `workers` (or a `pool` from createDecoderPool), each tensor is decoded on a worker as soon as
  * its bytes have arrived while the next bytes are read, so download and decode overlap on several
- * cores; tensors are still yielded in table order (each once it and all before it are decoded), and
+ * cores (a chunked tensor's chunks are spread over the workers, as decodeAsync does); tensors are
+ * still yielded in table order (each once it and all before it are decoded), and
  * at most `pool.size` tensors are decoded ahead of the consumer.
  *
  * @param {ReadableStream<Uint8Array> | Response | AsyncIterable<Uint8Array>} source
@@ -407,10 +408,16 @@ async function* streamTensors(source, options, opts, pool) {
         failure = e;  // the tensors before this one still come out first
         break;
       }
+      // the rANS block's chunk field Q (offset 20 in the block; validated with the block later)
+      const chunked = t.coding === 'rans' && t.dataSize >= 24 && new DataView(q.view(t.dataOffset + 20, t.dataOffset + 24).slice().buffer).getUint32(0, true) > 0;
       const sub = buildSubfile(prefix, [t], (a, b, dest, at) => q.copy(a, b, dest, at));
       q.discard(t.end);
       if (pool === null) {
         yield decodeSubfile(sub, opts)[0];
+      } else if (pool.size > 1 && chunked) {
+        // a chunked tensor (spec section 7.2): its chunks spread over the pool's workers (async.js)
+        ahead.push({ sub, job: pool.decode(sub.bytes, wopts).then((r) => ({ tensors: r.tensors }), (error) => ({ error })) });
+        while (ahead.length > pool.size) yield await next();
       } else {
         ahead.push({ sub, job: pool.decodeSubfile(sub.bytes, wopts).then((tensors) => ({ tensors }), (error) => ({ error })) });
         while (ahead.length > pool.size) yield await next();

@@ -299,3 +299,30 @@ def test_fetch_tensor_with_the_harness_server(served_dir, browser_page):
         ("bytes=0-39", 206, 40), (f"bytes=40-{prefix - 1}", 206, prefix - 40),
         (f"bytes={info.data_offset}-{end}", 206, info.data_size)]
     assert r["seen"][2]["contentRange"] == f"bytes {info.data_offset}-{end}/{len(data)}"
+
+
+def test_stream_and_fetch_pairs_and_chunks(page, log_server):
+    """Spec revision 2 files: decodeStream (7-byte chunks; on two workers a chunked tensor's chunks are
+    spread over both) and fetchTensor give Python's arrays."""
+    import hashlib
+
+    rng = np.random.default_rng(17)
+    tensors = {
+        "chunked": np.round(rng.standard_normal((300, 40)) * 6).clip(-127, 127).astype(np.int8),
+        "paired": rng.integers(-8, 8, size=(64, 30)).astype(np.int8),
+        "both": rng.integers(0, 3, size=(2002,)).astype(np.uint8),
+        "u16": rng.integers(0, 5000, size=(999,)).astype(np.uint16),
+    }
+    data = anspack.encode(tensors, lanes=4, pairs={"paired": True, "both": True, "chunked": False, "u16": False},
+                          chunk={"chunked": 1000, "paired": 0, "both": 150, "u16": 100})
+    hdr = anspack.read_header(data)
+    assert [(t.pairs, t.chunks) for t in hdr.tensors] == [(False, 12), (True, 1), (True, 7), (False, 10)]
+    log_server.files["r2.anspack"] = data
+    url = log_server.base + "data/r2.anspack"
+    r = page.evaluate(STREAM_JS, [url, 7])
+    assert r["body"] == r["chunked"] == r["workers"] == [True] * len(tensors)
+    for info in hdr.tensors:
+        got = page.evaluate(FETCH_JS, [url, info.name, {}])
+        a = tensors[info.name]
+        assert got["checksum"] == info.checksum and got["shape"] == list(a.shape)
+        assert got["sha256"] == hashlib.sha256(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()

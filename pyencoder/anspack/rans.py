@@ -280,28 +280,107 @@ def _enc_rows(ids, t, sh, buf, st, hashing):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _encode(ids, freqs, cdf, precision, lanes, hashing):
-    n = ids.size
+def _setup(ids, freqs, cdf, precision, lanes):
     st = np.full(lanes, STATE_LOW, dtype=np.uint64)
-    if n == 0:
-        return st.astype(np.uint32), np.empty(0, dtype=np.uint16), np.int64(0)
-    t = encoder_table(freqs, cdf, precision)
-    sh = np.uint64(32 + precision)
-    buf = np.empty(n, dtype=np.uint16)
-    if lanes == 1:
-        pos, h = _enc_1(ids, t, sh, buf, st, hashing)
-    elif lanes == 2:
-        pos, h = _enc_2(ids, t, sh, buf, st, hashing)
-    elif lanes == 4:
-        pos, h = _enc_4(ids, t, sh, buf, st, hashing)
-    elif lanes == 8:
-        pos, h = _enc_8(ids, t, sh, buf, st, hashing)
-    else:
-        pos, h = _enc_rows(ids, t, sh, buf, st, hashing)
+    return encoder_table(freqs, cdf, precision), np.uint64(32 + precision), np.empty(ids.size, dtype=np.uint16), st
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _result(st, buf, pos, h):
     return st.astype(np.uint32), buf[pos:].copy(), np.int64(h & np.uint64(0x3FFFFFF))
 
 
+# One entry point per (kernel, hashing): the constant flag lets Numba drop the unused chain from the
+# loop (a runtime flag costs about a third of the speed), and Python picks the entry point, so only
+# the loops a program uses get compiled.
+
+
 @njit(cache=True, nogil=True)
+def _code_1(ids, freqs, cdf, precision, lanes):
+    t, sh, buf, st = _setup(ids, freqs, cdf, precision, lanes)
+    pos, h = _enc_1(ids, t, sh, buf, st, False)
+    return _result(st, buf, pos, h)
+
+
+@njit(cache=True, nogil=True)
+def _code_1h(ids, freqs, cdf, precision, lanes):
+    t, sh, buf, st = _setup(ids, freqs, cdf, precision, lanes)
+    pos, h = _enc_1(ids, t, sh, buf, st, True)
+    return _result(st, buf, pos, h)
+
+
+@njit(cache=True, nogil=True)
+def _code_2(ids, freqs, cdf, precision, lanes):
+    t, sh, buf, st = _setup(ids, freqs, cdf, precision, lanes)
+    pos, h = _enc_2(ids, t, sh, buf, st, False)
+    return _result(st, buf, pos, h)
+
+
+@njit(cache=True, nogil=True)
+def _code_2h(ids, freqs, cdf, precision, lanes):
+    t, sh, buf, st = _setup(ids, freqs, cdf, precision, lanes)
+    pos, h = _enc_2(ids, t, sh, buf, st, True)
+    return _result(st, buf, pos, h)
+
+
+@njit(cache=True, nogil=True)
+def _code_4(ids, freqs, cdf, precision, lanes):
+    t, sh, buf, st = _setup(ids, freqs, cdf, precision, lanes)
+    pos, h = _enc_4(ids, t, sh, buf, st, False)
+    return _result(st, buf, pos, h)
+
+
+@njit(cache=True, nogil=True)
+def _code_4h(ids, freqs, cdf, precision, lanes):
+    t, sh, buf, st = _setup(ids, freqs, cdf, precision, lanes)
+    pos, h = _enc_4(ids, t, sh, buf, st, True)
+    return _result(st, buf, pos, h)
+
+
+@njit(cache=True, nogil=True)
+def _code_8(ids, freqs, cdf, precision, lanes):
+    t, sh, buf, st = _setup(ids, freqs, cdf, precision, lanes)
+    pos, h = _enc_8(ids, t, sh, buf, st, False)
+    return _result(st, buf, pos, h)
+
+
+@njit(cache=True, nogil=True)
+def _code_8h(ids, freqs, cdf, precision, lanes):
+    t, sh, buf, st = _setup(ids, freqs, cdf, precision, lanes)
+    pos, h = _enc_8(ids, t, sh, buf, st, True)
+    return _result(st, buf, pos, h)
+
+
+@njit(cache=True, nogil=True)
+def _code_rows(ids, freqs, cdf, precision, lanes):
+    t, sh, buf, st = _setup(ids, freqs, cdf, precision, lanes)
+    pos, h = _enc_rows(ids, t, sh, buf, st, False)
+    return _result(st, buf, pos, h)
+
+
+@njit(cache=True, nogil=True)
+def _code_rowsh(ids, freqs, cdf, precision, lanes):
+    t, sh, buf, st = _setup(ids, freqs, cdf, precision, lanes)
+    pos, h = _enc_rows(ids, t, sh, buf, st, True)
+    return _result(st, buf, pos, h)
+
+
+_CODERS = {(1, False): _code_1, (1, True): _code_1h, (2, False): _code_2, (2, True): _code_2h,
+           (4, False): _code_4, (4, True): _code_4h, (8, False): _code_8, (8, True): _code_8h}
+
+
+def _encode(ids, freqs, cdf, precision, lanes, hashing):
+    """(states, words, checksum) of ``ids``; the checksum is 0 unless ``hashing``."""
+    ids = np.asarray(ids)
+    lanes = int(lanes)
+    if ids.size == 0:
+        return np.full(lanes, STATE_LOW, dtype=np.uint32), np.empty(0, dtype=np.uint16), 0
+    if lanes < 1:
+        raise ValueError(f"lanes must be at least 1 for {ids.size} symbols, got {lanes}")
+    code = _CODERS.get((lanes, hashing)) or (_code_rowsh if hashing else _code_rows)
+    return code(ids.reshape(-1), np.asarray(freqs), np.asarray(cdf), int(precision), lanes)
+
+
 def encode_interleaved(ids, freqs, cdf, precision, lanes):
     """Encode symbol ids with ``lanes`` interleaved rANS states.
 
@@ -316,13 +395,13 @@ def encode_interleaved(ids, freqs, cdf, precision, lanes):
         (states uint32[L], words uint16[W]): the decoder's initial states and the word stream.
 
     The loops for L = 1, 2, 4, 8 keep the states in registers; every L gives exactly the bytes of the
-    spec's loop (``tests/test_rans_fast.py`` checks them against a transcription of it).
+    spec's loop (``tests/test_rans_fast.py`` checks them against a transcription of it). The work runs
+    in Numba without the GIL.
     """
     states, words, _ = _encode(ids, freqs, cdf, precision, lanes, False)
     return states, words
 
 
-@njit(cache=True, nogil=True)
 def encode_interleaved_checksum(ids, freqs, cdf, precision, lanes):
     """:func:`encode_interleaved` and the FxHash26 of ``ids`` (spec section 11) from the same loop.
 
@@ -331,7 +410,8 @@ def encode_interleaved_checksum(ids, freqs, cdf, precision, lanes):
         gives -- the table checksum of an unchunked tensor, or ``chunk_checksums[k]`` of a chunk.
         The hash chain runs beside the coder's lanes, which hides most of its cost.
     """
-    return _encode(ids, freqs, cdf, precision, lanes, True)
+    states, words, h = _encode(ids, freqs, cdf, precision, lanes, True)
+    return states, words, int(h)
 
 
 @njit(cache=True, nogil=True)

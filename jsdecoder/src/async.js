@@ -154,8 +154,8 @@ function chunkRanges(t, parts) {
 
 /**
  * The work items of a file for k workers: whole tensors, and ranges of chunks of the chunked tensors
- * (when k > 1), each range a made-up tensor with a name no tensor of the file has; and the items
- * grouped per worker.
+ * that cost more than a worker's share (when k > 1), each range a made-up tensor with a name no
+ * tensor of the file has; and the items grouped per worker.
  * @returns {{items: object[], split: Map<number, number[][]>, groups: number[][]}} split: tensor
  *   index -> its ranges [k0, k1, item index]
  */
@@ -163,9 +163,15 @@ function planItems(tensors, k) {
   const names = new Set(tensors.map((t) => t.name));
   const items = [];
   const split = new Map();
+  // A chunked tensor is split only if it costs more than a worker's share: splitting costs a copy of
+  // its output on the calling thread, and smaller tensors are balanced by the partition anyway. It
+  // is then split into about two ranges per share it holds, so that the partition can even out.
+  let total = 0;
+  for (const t of tensors) total += cost(t);
+  const share = total / k;
   tensors.forEach((t, i) => {
-    if (k > 1 && t.coding === 'rans' && t.chunks > 1) {
-      const ranges = chunkRanges(t, k);
+    if (k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > share) {
+      const ranges = chunkRanges(t, Math.ceil((2 * cost(t)) / share));
       if (ranges.length > 1) {
         const parts = [];
         for (const [k0, k1] of ranges) {

@@ -268,7 +268,8 @@ test('a file of one chunked tensor keeps 2 workers busy: its chunks are split in
   const { __test } = await import('../src/async.js');
   const plan = __test.planItems(parseHeader(f).tensors, 2);
   assert.equal(plan.groups.length, 2);  // both workers get a range of chunks
-  assert.deepEqual(plan.items.map((it) => [it.k0, it.k1]), [[0, 5], [5, 9]]);
+  assert.deepEqual(plan.items.map((it) => [it.k0, it.k1]), [[0, 2], [2, 5], [5, 7], [7, 9]]);
+  assert.deepEqual(plan.groups.map((g) => g.length), [2, 2]);
   // The ranges: whole chunks, about equal, a short last chunk never alone in an unchunked range.
   assert.deepEqual(__test.chunkRanges({ chunks: 9, symbols: 9000, chunkSize: 1000, lanes: 8 }, 2), [[0, 5], [5, 9]]);
   assert.deepEqual(__test.chunkRanges({ chunks: 3, symbols: 23, chunkSize: 10, lanes: 8 }, 3), [[0, 1], [1, 3]]);
@@ -277,6 +278,15 @@ test('a file of one chunked tensor keeps 2 workers busy: its chunks are split in
   const g = __test.planItems(parseHeader(chunkedFile()).tensors, 2);
   const loads = g.groups.map((idx) => idx.reduce((a, j) => a + g.items[j].cost, 0));
   assert.ok(Math.max(...loads) / Math.min(...loads) < 1.3, `loads ${loads}`);
+  assert.ok(g.items.some((it) => it.k0 !== undefined), 'the 52 % tensor is split');
+  // A chunked tensor smaller than a worker's share is not split (the partition balances it whole).
+  const small = encodeFile([
+    { name: 'c', dtype: 'int8', shape: [3000], data: randomInts(r, 3000, 7, -128, 127), lanes: 4, chunk: 1000 },
+    { name: 'd', dtype: 'int8', shape: [3500], data: randomInts(r, 3500, 7, -128, 127), lanes: 4 },
+  ]);
+  const h = __test.planItems(parseHeader(small).tensors, 2);
+  assert.deepEqual(h.items.map((it) => it.k0), [undefined, undefined]);
+  sameTensors(await decodeAsync(small, { workers: 2 }), decode(small));
 });
 
 test('errors in a split chunked tensor: the same code, offset and tensor as decode()', async () => {

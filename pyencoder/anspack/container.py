@@ -386,6 +386,7 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = 
     for t in tensors:
         if t.coding == "rans":
             _read_rans_header(buf, t)
+            rans_arrays(buf, t)  # rule 7 in full (CDF, states, chunk tables) before any checksum (rule 9)
         elif t.data_size != t.size * np.dtype(t.dtype).itemsize:
             raise BadLayout(f"raw block is {t.data_size} bytes, expected {t.size} entries x "
                             f"{np.dtype(t.dtype).itemsize} = {t.size * np.dtype(t.dtype).itemsize}",

@@ -30,7 +30,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .checksum import fxhash26_step
 
 STATE_LOW = 1 << 16  # lower bound of I, and every lane's initial encoder state
 
@@ -425,10 +424,41 @@ def slot_table(cdf, precision):
 
 
 @njit(cache=True, nogil=True)
+def decoder_table(cdf, precision):
+    """Per slot of ``[0, 2^P)``: the symbol owning it, and ``f | (slot - c) << 16`` (P <= 15, so both
+    fit 16 bits), so that ``D`` takes two loads indexed by the slot and no search."""
+    M = 1 << precision
+    fb = np.empty(M, dtype=np.uint32)
+    sym = np.empty(M, dtype=np.uint16)
+    for s in range(cdf.size - 1):
+        c = np.int64(cdf[s])
+        f = np.int64(cdf[s + 1]) - c
+        for slot in range(c, c + f):
+            sym[slot] = s
+            fb[slot] = np.uint32(f | ((slot - c) << 16))
+    return sym, fb
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _get(x, sym, fb, mask, P, wp, k):
+    """One decoder step ``s, x = D(x)`` and its refill, branch-free: ``wp[k]`` is read whether or not
+    it is needed (``wp`` holds one spare zero word) and taken by a select; returns (x, s, need)."""
+    slot = x & mask
+    s = sym[slot]
+    e = np.uint64(fb[slot])
+    x = (e & np.uint64(0xFFFF)) * (x >> P) + (e >> np.uint64(16))
+    need = np.uint64(x < np.uint64(STATE_LOW))
+    y = (x << _U16) | np.uint64(wp[k])
+    if need:
+        x = y
+    return x, s, need
+
+
+@njit(cache=True, nogil=True)
 def decode_interleaved(states_in, words, cdf, precision, n):
     """Decode ``n`` symbol ids and their FxHash26 (fused into the loop).
 
-    ``cdf`` and ``states_in`` must already be validated (spec section 13, rule 7).
+    ``cdf`` and ``states_in`` must already be validated (spec section 13, rule 7; P <= 15).
 
     Returns:
         (ids uint16[n], checksum, status, where) with status one of OK, UNDERRUN, LEFTOVER,
@@ -438,34 +468,32 @@ def decode_interleaved(states_in, words, cdf, precision, n):
     ids = np.empty(n, dtype=np.uint16)
     if n == 0:
         return ids, 0, OK, 0
-    sym = slot_table(cdf, precision)
-    c64 = cdf.astype(np.int64)
-    states = states_in.astype(np.int64)
-    mask = (1 << precision) - 1
+    sym, fb = decoder_table(cdf, precision)
     W = words.size
-    k = 0
-    h = np.int64(0)
-    j = 0
-    for i in range(n):
-        x = states[j]
-        slot = x & mask
-        s = sym[slot]
-        c = c64[s]
-        x = (c64[s + 1] - c) * (x >> precision) + slot - c
-        if x < STATE_LOW:
-            if k >= W:
-                return ids, h, UNDERRUN, i
-            x = (x << 16) | words[k]
-            k += 1
-        states[j] = x
-        ids[i] = s
-        h = fxhash26_step(h, np.int64(s))
-        j += 1
-        if j == L:
-            j = 0
-    if k != W:
-        return ids, h, LEFTOVER, k
+    wp = np.zeros(W + 1, dtype=np.uint16)
+    wp[:W] = words
+    st = states_in.astype(np.uint64)
+    mask = np.uint64((1 << precision) - 1)
+    P = np.uint64(precision)
+    UW = np.uint64(W)
+    k = np.uint64(0)
+    h = np.uint64(0)
+    i = 0
+    R = n // L
+    for r in range(R + 1):
+        for j in range(L if r < R else n - R * L):  # full rows, then the partial last row
+            x, s, need = _get(st[j], sym, fb, mask, P, wp, k)
+            if k + need > UW:  # (predictable: only at a corrupt stream's end)
+                return ids, np.int64(h & np.uint64(0x3FFFFFF)), UNDERRUN, i
+            k += need
+            st[j] = x
+            ids[i] = s
+            h = _mix(h, s)
+            i += 1
+    checksum = np.int64(h & np.uint64(0x3FFFFFF))
+    if k != UW:
+        return ids, checksum, LEFTOVER, np.int64(k)
     for lane in range(L):
-        if states[lane] != STATE_LOW:
-            return ids, h, BAD_FINAL_STATE, lane
-    return ids, h, OK, 0
+        if st[lane] != STATE_LOW:
+            return ids, checksum, BAD_FINAL_STATE, lane
+    return ids, checksum, OK, 0

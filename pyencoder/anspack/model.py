@@ -136,32 +136,48 @@ def _fix_sum(f, total):
 @njit(cache=True, nogil=True)
 def _count_small(flat, offset, size):
     """Histogram of ``flat + offset`` over ``[0, size)``. Four interleaved sub-histograms for small
-    ranges, so that runs of one value do not wait on their own increments."""
-    counts = np.zeros(size, dtype=np.int64)
+    ranges, so that runs of one value do not wait on their own increments; unsigned indices, so that
+    Numba adds no negative-index wraparound."""
+    off = np.int64(offset)
     n = flat.size
+    c0 = np.zeros(size, dtype=np.int64)
     if size <= 1024:
-        c4 = np.zeros((4, size), dtype=np.int64)
+        c1 = np.zeros(size, dtype=np.int64)
+        c2 = np.zeros(size, dtype=np.int64)
+        c3 = np.zeros(size, dtype=np.int64)
         n4 = n - n % 4
         for i in range(0, n4, 4):
-            c4[0, np.int64(flat[i]) + offset] += 1
-            c4[1, np.int64(flat[i + 1]) + offset] += 1
-            c4[2, np.int64(flat[i + 2]) + offset] += 1
-            c4[3, np.int64(flat[i + 3]) + offset] += 1
+            c0[np.uint64(np.int64(flat[i]) + off)] += 1
+            c1[np.uint64(np.int64(flat[i + 1]) + off)] += 1
+            c2[np.uint64(np.int64(flat[i + 2]) + off)] += 1
+            c3[np.uint64(np.int64(flat[i + 3]) + off)] += 1
         for i in range(n4, n):
-            c4[0, np.int64(flat[i]) + offset] += 1
+            c0[np.uint64(np.int64(flat[i]) + off)] += 1
         for v in range(size):
-            counts[v] = c4[0, v] + c4[1, v] + c4[2, v] + c4[3, v]
+            c0[v] += c1[v] + c2[v] + c3[v]
     else:
         for i in range(n):
-            counts[np.int64(flat[i]) + offset] += 1
-    return counts
+            c0[np.uint64(np.int64(flat[i]) + off)] += 1
+    return c0
 
 
 @njit(cache=True, nogil=True)
 def _map_small(flat, offset, lut, out):
     """Values -> symbol ids through ``lut``."""
+    off = np.int64(offset)
     for i in range(flat.size):
-        out[i] = lut[np.int64(flat[i]) + offset]
+        out[i] = lut[np.uint64(np.int64(flat[i]) + off)]
+
+
+@njit(cache=True, nogil=True)
+def _present(counts_all):
+    """The indices of the nonzero counts, ascending (np.flatnonzero, without its fixed cost)."""
+    out = np.empty(counts_all.size, dtype=np.int64)
+    V = 0
+    for v in range(counts_all.size):
+        out[V] = v
+        V += counts_all[v] != 0
+    return out[:V].copy()
 
 
 def histogram(array) -> np.ndarray:
@@ -210,7 +226,7 @@ def build_model(array: np.ndarray, precision: int = 12, *, counts=None) -> Entro
             counts_all = np.asarray(counts, dtype=np.int64)
             if counts_all.shape != (size,) or int(counts_all.sum()) != n:
                 raise ValueError(f"counts must be the tensor's histogram: {size} entries summing to {n}")
-        present = np.flatnonzero(counts_all)
+        present = _present(counts_all)
         uniq = present.astype(np.int64) - offset
         counts = counts_all[present]
         inverse = None

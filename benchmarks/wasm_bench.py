@@ -12,7 +12,11 @@ checksums verified) in the same rounds as ``zlib.gunzipSync`` (node) / ``Decompr
 (headless Chromium) inflates the gzip; see wasm_bench/core.js for the round order. Prints a markdown
 table (best times, ratio gzip / decode of best times and the median of per-round ratios) and writes
 JSON to benchmarks/results/wasm-bench-<UTC time>.json. The load average is recorded: on a shared
-machine compare only figures from the same run.
+machine compare only figures from the same run (a process busy on the other core slows the
+memory-bound decode loops by up to ~40%, gzip less).
+
+``node benchmarks/wasm_bench/loop.mjs`` times the loops alone (old vs new module, each dispatched as
+its engine.js does, and the FxHash26 step alone, the cap of any single-stream decoder).
 """
 
 from __future__ import annotations

@@ -113,9 +113,11 @@ def _tail(ids, lanes, st, t, buf, pos, sh):
     """Code the last ``n mod L`` symbols (the partial top row, lanes ``0 … n mod L - 1``), backwards."""
     n = ids.size
     base = n - n % lanes
-    for i in range(n - 1, base - 1, -1):
-        x, pos = _put(st[i - base], ids[i], t, buf, pos, sh)
-        st[i - base] = x
+    for ii in range(n - 1, base - 1, -1):
+        i = np.uint64(ii)
+        j = np.uint64(ii - base)
+        x, pos = _put(st[j], ids[i], t, buf, pos, sh)
+        st[j] = x
     return pos
 
 
@@ -139,10 +141,12 @@ def _enc_1(ids, t, sh, buf, st, hashing):
     h = np.uint64(0)
     n = ids.size
     x0 = st[0]
-    for i in range(n - 1, -1, -1):
+    last = np.uint64(n - 1)
+    for ii in range(n - 1, -1, -1):
+        i = np.uint64(ii)  # unsigned indices: no negative-index wraparound code in the loop
         x0, pos = _put_sel(x0, ids[i], t, buf, pos, sh)
         if hashing:
-            h = _mix(h, ids[n - 1 - i])
+            h = _mix(h, ids[last - i])
     st[0] = x0
     return pos, h
 
@@ -481,13 +485,14 @@ def decode_interleaved(states_in, words, cdf, precision, n):
     i = 0
     R = n // L
     for r in range(R + 1):
-        for j in range(L if r < R else n - R * L):  # full rows, then the partial last row
+        for jj in range(L if r < R else n - R * L):  # full rows, then the partial last row
+            j = np.uint64(jj)
             x, s, need = _get(st[j], sym, fb, mask, P, wp, k)
             if k + need > UW:  # (predictable: only at a corrupt stream's end)
                 return ids, np.int64(h & np.uint64(0x3FFFFFF)), UNDERRUN, i
             k += need
             st[j] = x
-            ids[i] = s
+            ids[np.uint64(i)] = s
             h = _mix(h, s)
             i += 1
     checksum = np.int64(h & np.uint64(0x3FFFFFF))

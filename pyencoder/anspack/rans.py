@@ -290,7 +290,9 @@ def _setup(ids, freqs, cdf, precision, lanes):
 
 @njit(cache=True, nogil=True, inline="always")
 def _result(st, buf, pos, h):
-    return st.astype(np.uint32), buf[pos:].copy(), np.int64(h & np.uint64(0x3FFFFFF))
+    # The words are the tail of ``buf``, returned as a view, not copied: ``buf`` is written from its
+    # end, so the pages below ``pos`` were never touched and take no memory.
+    return st.astype(np.uint32), buf[pos:], np.int64(h & np.uint64(0x3FFFFFF))
 
 
 # One entry point per (kernel, hashing): the constant flag lets Numba drop the unused chain from the

@@ -16,6 +16,17 @@ READ ME FIRST
 - The encoder starts every lane at ``2^16``; a decoder that reaches the end checks that every lane is
   back at ``2^16`` and every word was read. This detects most corrupt streams before the checksum does.
 
+How the loops are made fast (same bytes as the spec's loop; tests/test_rans_fast.py holds both to a
+line-by-line transcription of the spec):
+- No division: ``x // f`` is ``(x * rcp[s]) >> (32+P)`` with ``rcp = ceil(2^(32+P) / f)``, exact for
+  every state the encoder divides (proof at :func:`encoder_table`), and ``C(s, x) = x + c + q (M - f)``.
+- No unpredictable branch: whether a word goes out (or in) depends on the data, so the low word is
+  always stored and the cursor moves by the comparison's 0/1; the shift is a select.
+- For L = 1, 2, 4, 8 the lanes live in registers, rows of L walked backwards; any other L walks rows
+  over a state array. Unsigned indices keep Numba's negative-index code out of the loops.
+- :func:`encode_interleaved_checksum` hashes the ids (FxHash26, spec section 11) in the same loop: the
+  hash is a serial chain of multiplies that runs beside the lanes instead of in a pass of its own.
+
     >>> import numpy as np
     >>> from anspack.model import build_model
     >>> m = build_model(np.array([3, 3, 3, 7, 3, 3, 1, 3], dtype=np.int8), precision=12)

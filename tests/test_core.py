@@ -68,7 +68,7 @@ def test_extremes_of_int32_and_uint32():
 def test_lanes_per_tensor_mapping():
     t = {"a": np.arange(100, dtype=np.int8), "b": np.arange(100, dtype=np.int8)}
     h = anspack.read_header(roundtrip(t, lanes={"a": 7}))
-    assert (h["a"].lanes, h["b"].lanes) == (7, 4)
+    assert (h["a"].lanes, h["b"].lanes) == (7, 8)
     with pytest.raises(KeyError, match="c"):
         anspack.encode(t, lanes={"c": 2})
 

@@ -26,12 +26,13 @@ from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
 from .model import MAX_PRECISION, build_model, cross_entropy_bits, quantize_counts
 from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved
 
-DEFAULT_LANES = 4
+DEFAULT_LANES = 8  # the WebAssembly decoder's SIMD loop takes 4 lanes at a time; 16 bytes more per tensor than 4
 DEFAULT_MAX_TOTAL_ENTRIES = 1 << 30
 DEFAULT_PRECISION = 12  # for tensors of fewer than AUTO_PRECISION_SYMBOLS symbols
 LARGE_PRECISION = 14  # precision=None: bigger tensors get P = 14 (smaller model loss, same decode speed)
 AUTO_PRECISION_SYMBOLS = 1 << 16
-DEFAULT_CHUNK = 1 << 20  # chunk=None: tensors of more symbols than this are split into chunks of this many
+DEFAULT_CHUNK = 1 << 18  # chunk=None: tensors of more symbols than this are split into chunks of this many,
+CHUNK_SYMBOLS_PER_LANE = 1 << 13  # ... or of 2^13 symbols per lane if that is more (states < ~0.1 % of a chunk)
 PAIRS_MAX_VOCAB = 16  # pairs="auto": only tensors of at most 16 distinct values (4-bit and below) ...
 PAIRS_MIN_ENTRIES = 1 << 12  # ... and at least this many entries ...
 PAIRS_SIZE_TOLERANCE = 0.0025  # ... whose paired block is at most 0.25 % larger (it decodes ~2x faster)
@@ -153,7 +154,8 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
             raise ValueError(f"tensor {name!r}: lanes must be at least 1, got {lanes}")
         L = min(L, N)
     if chunk is None:
-        Q = DEFAULT_CHUNK if N > DEFAULT_CHUNK else 0
+        Q = max(DEFAULT_CHUNK, CHUNK_SYMBOLS_PER_LANE * L)  # many lanes: bigger chunks (lane states cost 4L each)
+        Q = Q if N > Q else 0
     else:
         Q = int(chunk)
         if Q < 0:
@@ -227,7 +229,7 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
     Args:
         tensors: name -> array. Integer arrays (int8, uint8, int16, uint16, int32, uint32) are
             entropy-coded losslessly with rANS; float16/float32 arrays are stored raw.
-        lanes: interleaved rANS lanes per tensor (default 4; clamped to the symbol count), or a mapping
+        lanes: interleaved rANS lanes per tensor (default 8; clamped to the symbol count), or a mapping
             name -> lanes (tensors not named get the default); see :func:`anspack.gpu.gpu_lanes` for
             many-lane layouts suited to GPU decoding.
         precision: probability precision P in bits (1-15). Default (None): 12 for tensors of fewer than
@@ -240,8 +242,9 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
             entry counts): True, False, or "auto" (default: tensors of >= 4096 entries with at most 16
             distinct values, when the paired block is at most 0.25 % larger -- it decodes about twice
             as fast); or a mapping name -> bool ("auto" for tensors not named).
-        chunk: symbols per chunk (spec section 7.2): 0 = one stream; default (None): chunks of 2^20
-            symbols for tensors of more than 2^20; or a mapping name -> chunk size.
+        chunk: symbols per chunk (spec section 7.2): 0 = one stream; default (None): chunks of
+            max(2^18, 2^13 * lanes) symbols for tensors of more symbols than that (about 40 bytes each at 8
+            lanes: parallel decoding on threads, workers, and two chunks at a time in the WebAssembly loop); or a mapping name -> chunk size.
         threads: encoder threads (default: all cores for inputs of >= 2^18 entries, else 1). The output
             does not depend on it.
 

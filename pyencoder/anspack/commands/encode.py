@@ -74,7 +74,7 @@ def register(sub) -> None:
     p.add_argument("--gptq", action="store_true",
                    help="with --calibration: also offer GPTQ-style data-aware rounding for the linear weights "
                         "(slow: ~20 min for all-MiniLM-L6-v2 on 2 cores)")
-    p.add_argument("--lanes", type=int, default=None, metavar="L", help="rANS lanes per tensor (default 4)")
+    p.add_argument("--lanes", type=int, default=None, metavar="L", help="rANS lanes per tensor (default 8)")
     p.add_argument("--target", choices=("cpu", "gpu"), default="cpu",
                    help="decoder to lay the lanes out for: cpu (default: few lanes, fastest on one core) or gpu "
                         "(many lanes per tensor for decodeGPU, about 1%% larger; anspack.gpu.gpu_lanes)")
@@ -85,7 +85,7 @@ def register(sub) -> None:
                         "values, when it costs at most 0.25%% in size; they decode about 2x faster), on, off")
     p.add_argument("--chunk", type=int, default=None, metavar="Q",
                    help="symbols per chunk (spec 7.2; independent streams decoded in parallel): 0 = none; default "
-                        "2^20 for tensors of more than 2^20 symbols")
+                        "2^18 for tensors of more than 2^18 symbols")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
 
@@ -150,7 +150,7 @@ def encode_model(tensors: dict, *, base: str = DEFAULT_SCHEME, rules: list[str] 
                  pairs: bool | str = "auto", chunk: int | None = None) -> Encoded:
     """Quantize and encode a dict of tensors (see the module doc for how schemes are chosen).
 
-    ``lanes``: rANS lanes per tensor (default 4), or ``"gpu"`` for a many-lane layout per tensor
+    ``lanes``: rANS lanes per tensor (default 8), or ``"gpu"`` for a many-lane layout per tensor
     (:func:`anspack.gpu.gpu_lanes`) that ``decodeGPU`` decodes with one invocation per lane.
 
     Raises ValueError for bad schemes or rules (the CLI turns it into a usage error).

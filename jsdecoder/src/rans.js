@@ -20,10 +20,13 @@
 //   each stream (and, given them, its chunk checksum) before the next. A stream may hold fewer
 //   symbols than lanes (a short last chunk): the lanes past it keep their state. PAIRS (section 7.1)
 //   needs nothing here: the caller passes the u16 pair values and a Uint16Array view of the output.
+//   The WebAssembly engine decodes chunks 2k and 2k+1 together where L is a multiple of 4 (two
+//   FxHash26 chains side by side, wasm/rans_pair.wat), then checks chunk 2k and chunk 2k+1 in that
+//   order, as if one after the other: same results and the same first failing chunk.
 
 import * as fast from './rans_fast.js';
 import { STATE_LOW } from './header.js';
-import { wasmAvailable, wasmPrepare, wasmStream, wasmRelease } from './wasm/engine.js';
+import { wasmAvailable, wasmPrepare, wasmStream, wasmStreamPair, wasmRelease, pairLanes } from './wasm/engine.js';
 import { fxhash26Typed } from './fxhash.js';
 
 const UNROLLED = {
@@ -110,7 +113,7 @@ function decodeRows(unrolled, generic, tb, P, words, vals, out, st, end, res, W,
  */
 export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, out, engine = 'js') {
   const W = padded ? words.length - 1 : words.length;
-  const dec = prepare(cdf, P, vals, engine, states.length, W);
+  const dec = prepare(cdf, P, vals, engine, states.length, W, false);
   try {
     return dec.stream(states, words, padded, n, out);
   } finally {
@@ -122,17 +125,22 @@ export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, o
  * A decoder for one model (slot table built once), whose stream(states, words, padded, n, out)
  * decodes one stream as decodeRans does: the chunks of a tensor (spec section 7.2) share it.
  * maxW: the most words of any stream it will decode (the WebAssembly memory is sized for it).
+ * With `two` (the caller has two streams or more) it may also have pair(a, b): two streams
+ * ({states, words, padded, n, out} each) at once, as wasmStreamPair.
  */
-function prepare(cdf, P, vals, engine, L, maxW) {
+function prepare(cdf, P, vals, engine, L, maxW, two) {
   const V = cdf.length - 1;
   if (V === 1) {
     const zeros = new Map(); // n -> FxHash26 of n zeros (the chunks of a tensor mostly have Q symbols)
     return { stream: (states, words, padded, n, out) => decodeSingle(states, padded ? words.length - 1 : words.length, vals, n, out, zeros), release() {} };
   }
   if (engine === 'wasm' || (engine === 'auto' && wasmAvailable())) {
-    const ctx = wasmPrepare(cdf, P, vals, L, maxW);
+    const paired = two && pairLanes(L);
+    const ctx = wasmPrepare(cdf, P, vals, L, maxW, paired);
+    const wlen = (s) => (s.padded ? s.words.length - 1 : s.words.length);
     return {
       stream: (states, words, padded, n, out) => wasmStream(ctx, states, words, padded ? words.length - 1 : words.length, n, out),
+      pair: paired ? (a, b) => wasmStreamPair(ctx, { ...a, W: wlen(a) }, { ...b, W: wlen(b) }) : null,
       release: () => wasmRelease(ctx),
     };
   }
@@ -232,27 +240,53 @@ export function decodeRansChunks(m, vals, out, engine = 'js', expected = null) {
   let maxW = 0;
   for (let k = 0; k < K; k++) maxW = Math.max(maxW, wk(k));
   const checksums = new Uint32Array(K);
-  const dec = prepare(cdf, P, vals, engine, L, maxW);
-  let wordStart = 0;
+  const dec = prepare(cdf, P, vals, engine, L, maxW, K >= 2);
+  const wordStarts = new Float64Array(K + 1); // chunk k's words: [wordStarts[k], wordStarts[k + 1])
+  for (let k = 0; k < K; k++) wordStarts[k + 1] = wordStarts[k] + wk(k);
+  // Chunk k's stream: its words (with the word after them, if any, as padding), states, output slice.
+  const streamOf = (k) => {
+    const a = k * Q, b = Q > 0 ? Math.min(n, a + Q) : n;
+    const end = wordStarts[k + 1];
+    const padded = end < words.length; // a word after this chunk's (the next chunk's, or the pad)
+    return {
+      words: words.subarray(wordStarts[k], padded ? end + 1 : end),
+      padded,
+      states: states.subarray ? states.subarray(k * L, k * L + L) : Array.prototype.slice.call(states, k * L, k * L + L),
+      n: b - a,
+      out: out.subarray(a, b),
+    };
+  };
+  // Chunk k's result: null if it is fine, else what decodeRansChunks returns for it.
+  const failure = (k, r) => {
+    checksums[k] = r.checksum;
+    const wordStart = wordStarts[k];
+    if (r.status !== 'ok') return { ...r, chunk: k, wordStart, checksums, checksum: 0 };
+    if (expected !== null && r.checksum !== expected[k]) {
+      return { status: 'chunkChecksum', chunk: k, wordStart, wordsRead: wk(k), lane: -1, checksums, checksum: r.checksum };
+    }
+    return null;
+  };
   try {
-    for (let k = 0; k < K; k++) {
-      const a = k * Q, b = Q > 0 ? Math.min(n, a + Q) : n;
-      const Wk = wk(k);
-      const end = wordStart + Wk;
-      const pad = end < words.length; // a word after this chunk's (the next chunk's, or the pad)
-      const ws = words.subarray(wordStart, pad ? end + 1 : end);
-      const st = states.subarray ? states.subarray(k * L, k * L + L) : Array.prototype.slice.call(states, k * L, k * L + L);
-      const r = dec.stream(st, ws, pad, b - a, out.subarray(a, b));
-      checksums[k] = r.checksum;
-      if (r.status !== 'ok') return { ...r, chunk: k, wordStart, checksums, checksum: 0 };
-      if (expected !== null && r.checksum !== expected[k]) {
-        return { status: 'chunkChecksum', chunk: k, wordStart, wordsRead: Wk, lane: -1, checksums, checksum: r.checksum };
+    for (let k = 0; k < K;) {
+      if (dec.pair && k + 1 < K) {
+        // Chunks k and k + 1 in one loop, checked in order: if chunk k fails, rB is null.
+        const [rA, rB] = dec.pair(streamOf(k), streamOf(k + 1));
+        const fA = failure(k, rA);
+        if (fA !== null) return fA;
+        const fB = failure(k + 1, rB);
+        if (fB !== null) return fB;
+        k += 2;
+      } else {
+        const s = streamOf(k);
+        const f = failure(k, dec.stream(s.states, s.words, s.padded, s.n, s.out));
+        if (f !== null) return f;
+        k += 1;
       }
-      wordStart = end;
     }
   } finally {
     dec.release();
   }
+  const wordStart = wordStarts[K];
   const checksum = Q > 0 ? fxhash26Typed(checksums) : checksums[0];
   return { status: 'ok', chunk: -1, wordStart, wordsRead: 0, lane: -1, checksum, checksums };
 }

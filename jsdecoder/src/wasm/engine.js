@@ -1,19 +1,31 @@
-// The WebAssembly rANS engine: drives the decode loops of rans.wat (compiled into rans_wasm.js) with
-// the same inputs and result as decodeRans in ../rans.js, which stays the pure-JS reference engine.
+// The WebAssembly rANS engine: drives the decode loops of rans.wat and rans_pair.wat (both compiled
+// into rans_wasm.js) with the same inputs and result as decodeRans in ../rans.js, which stays the
+// pure-JS reference engine.
 //
 // Per tensor: the slot table (with the values' bits), the lane states and the words are copied into
 // the module's memory (grown as needed), the loops decode into a staging area of at most STAGE
 // entries (a whole number of rows), and each stage is copied into the caller's output array (for
-// 4-byte dtypes the loops write the ids, mapped to values here). The module (3.7 KB) is
-// compiled synchronously on first use, which browsers allow on the main thread for modules < 4 KB;
-// one instance per thread (window or worker) is kept and reused, and dropped again after a tensor
-// that made its memory grow past KEEP_BYTES, so that a large file's memory can be reclaimed.
+// 4-byte dtypes the loops write the ids, mapped to values here). The loops: scalar ones for L = 1, 2,
+// 4, a WebAssembly SIMD one (fixed-width 128-bit) for L >= 5, a generic one for L = 3 and the last
+// partial row. Two chunks of a tensor (spec section 7.2) with L a multiple of 4 are decoded together
+// by wasmStreamPair: both streams' rows in one loop (rans_pair.wat, decodeV2; ~1.2x one stream after
+// the other, whose speed is capped by the serial FxHash26 chain), then each stream's tail alone.
+//
+// Two modules, each below 4 KB (rans.wat 3.4 KB, rans_pair.wat 1.2 KB; the second imports the
+// first's memory): both are compiled synchronously on first use, which browsers allow on the main
+// thread for modules < 4 KB. Where the first does not compile (no WebAssembly, no SIMD, a
+// Content-Security-Policy without 'wasm-unsafe-eval') engine 'auto' uses the pure-JS loops; where
+// only the pair module fails, chunks are decoded one at a time (pairLanes() is then false). One
+// instance per thread (window or worker) is kept and reused, and dropped again after a tensor that
+// made its memory grow past KEEP_BYTES, so that a large file's memory can be reclaimed.
 
 import { AnspackError } from '../errors.js';
-import { RANS_WASM_BASE64 } from './rans_wasm.js';
+import { RANS_WASM_BASE64, RANS_PAIR_WASM_BASE64 } from './rans_wasm.js';
 
 // Memory layout: see the header of rans.wat.
 const CTL_AT = 0x60000;
+/** The second stream's CTL for decodeV2 (rans_pair.wat); copied to CTL_AT to go on alone. */
+const CTL_B_AT = 0x60010;
 const STATES_AT = 0x60040;
 /** Entries per call of a decode loop (whole rows); the output is copied out after each call. */
 const STAGE = 1 << 16;
@@ -26,6 +38,7 @@ const KEEP_BYTES = 64 * 2 ** 20;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 let compiled = null; // WebAssembly.Module, or false when unavailable
+let compiledPair = null; // the same for rans_pair.wat
 let instance = null;
 
 function base64Bytes(b64) {
@@ -53,6 +66,25 @@ export function wasmAvailable() {
   return compiled !== false;
 }
 
+function pairModule() {
+  if (compiledPair === null) {
+    try {
+      compiledPair = new WebAssembly.Module(base64Bytes(RANS_PAIR_WASM_BASE64));
+    } catch {
+      compiledPair = false; // then chunks are decoded one at a time
+    }
+  }
+  return compiledPair;
+}
+
+/**
+ * True if wasmStreamPair decodes two streams of L lanes in one loop (L a multiple of 4, the pair
+ * module available); otherwise the caller decodes them one after the other with wasmStream.
+ */
+export function pairLanes(L) {
+  return L % 4 === 0 && getInstance().pair !== null;
+}
+
 function getInstance() {
   if (instance === null) {
     if (!wasmAvailable()) throw new AnspackError('BadArgument', 'engine "wasm": WebAssembly is not available here');
@@ -63,7 +95,16 @@ function getInstance() {
       throw new AnspackError('LimitExceeded', `the WebAssembly decoder could not be instantiated (${err && err.message}); decode with {engine: 'js'}`);
     }
     const e = inst.exports;
-    instance = { mem: e.mem, unrolled: { 1: e.decode1, 2: e.decode2, 4: e.decode4, 8: e.decode8 }, vector: e.decodeV, generic: e.decodeN };
+    let pair = null;
+    const pm = pairModule();
+    if (pm !== false) {
+      try {
+        pair = new WebAssembly.Instance(pm, { env: { mem: e.mem } }).exports.decodeV2;
+      } catch {
+        pair = null;
+      }
+    }
+    instance = { mem: e.mem, unrolled: { 1: e.decode1, 2: e.decode2, 4: e.decode4, 8: e.decode8 }, vector: e.decodeV, generic: e.decodeN, pair };
   }
   return instance;
 }
@@ -97,34 +138,135 @@ export function decodeRansWasm({ states, words, padded = false, cdf, P, n }, val
 
 /**
  * Set up the module for one model (spec section 7.2: the chunks of a tensor share it): the slot
- * table is written once, then wasmStream decodes each stream (L lanes, at most maxW words) and
- * wasmRelease ends the session. Synchronous use only (one session at a time per thread).
+ * table is written once, then wasmStream decodes each stream (L lanes, at most maxW words), or
+ * wasmStreamPair two of them (with two = true and pairLanes(L)), and wasmRelease ends the session.
+ * Synchronous use only (one session at a time per thread).
  * @returns {object} the session
  */
-export function wasmPrepare(cdf, P, vals, L, maxW) {
+export function wasmPrepare(cdf, P, vals, L, maxW, two = false) {
   const inst = getInstance();
   const V = cdf.length - 1;
   const sz = vals.BYTES_PER_ELEMENT;
   // 4-byte dtypes: the loops output the ids (2 bytes each), mapped to values when copied out.
   const stride = sz === 4 ? 2 : sz;
-  const wordsAt = (STATES_AT + 4 * L + 7) & ~7;
   const pad = 2 * (PAD_WORDS + L);
   const stageEntries = L >= STAGE ? L : Math.floor(STAGE / L) * L;
-  const stageAt = Math.ceil((wordsAt + 2 * maxW + pad) / 8) * 8;
-  const need = stageAt + stageEntries * stride + 8;
+  const align8 = (x) => Math.ceil(x / 8) * 8;
+  // Stream A (the only one without `two`): states at STATES_AT, CTL at CTL_AT; B: its states after
+  // A's, CTL at CTL_B_AT; then A's words and padding, B's, A's staging area, B's.
+  const stB = STATES_AT + ((4 * L + 15) & ~15);
+  const wordsA = align8((two ? stB : STATES_AT) + 4 * L);
+  const wordsB = align8(wordsA + 2 * maxW + pad);
+  const stageA = align8((two ? wordsB : wordsA) + 2 * maxW + pad);
+  const stageB = align8(stageA + stageEntries * stride + 8);
+  const need = (two ? stageB : stageA) + stageEntries * stride + 8;
   ensureMemory(inst, need);
-  const ctx = { inst, cdf, P, L, V, sz, stride, wordsAt, pad, stageAt, stageEntries, vals };
+  const slots = [
+    { stAt: STATES_AT, ctlAt: CTL_AT, wordsAt: wordsA, stageAt: stageA },
+    { stAt: stB, ctlAt: CTL_B_AT, wordsAt: wordsB, stageAt: stageB },
+  ];
+  const ctx = { inst, cdf, P, L, V, sz, stride, pad, stageEntries, vals, slots };
   writeTable(inst, ctx);
   return ctx;
 }
 
 /** Decode one stream of n symbols (n >= 1; n < L is allowed: lanes past n are left as they are). */
 export function wasmStream(ctx, states, words, W, n, out) {
-  return run(ctx.inst, { ...ctx, states, words, W, n, wlim: ctx.wordsAt + 2 * W }, ctx.vals, out);
+  const sl = ctx.slots[0];
+  const wlim = load(ctx, sl, states, words, W);
+  return finish(ctx, sl, wlim, W, n, out, 0);
+}
+
+/**
+ * Decode two independent streams a and b ({states, words, W, n, out} each, as wasmStream's
+ * arguments; the session prepared with two = true, pairLanes(L) true): the rows both have are
+ * decoded in one loop (decodeV2), the rest of each alone. Returns [result of a, result of b] as
+ * wasmStream's, except that when a's status is not 'ok' b's result is null (b may be unfinished):
+ * a caller that checks the streams in order (a, then b) sees what two wasmStream calls give.
+ */
+export function wasmStreamPair(ctx, a, b) {
+  const { inst, P, L, stride, stageEntries, slots: [A, B] } = ctx;
+  const wlimA = load(ctx, A, a.states, a.words, a.W);
+  const wlimB = load(ctx, B, b.states, b.words, b.W);
+  const u32 = new Uint32Array(inst.mem.buffer);
+  const rows = Math.min(a.n, b.n) - (Math.min(a.n, b.n) % L); // entries of each, whole rows
+  let done = 0;
+  while (done < rows) {
+    const cnt = Math.min(stageEntries, rows - done);
+    const reached = inst.pair(P, stride, A.stageAt, A.stageAt + cnt * stride, B.stageAt, A.stAt, B.stAt, L, wlimA, wlimB);
+    const got = (reached - A.stageAt) / stride;
+    copyOut(ctx, A.stageAt, got, a.out, done);
+    copyOut(ctx, B.stageAt, got, b.out, done);
+    done += got;
+    if (u32[CTL_AT >> 2] > wlimA || u32[CTL_B_AT >> 2] > wlimB) break; // an under-run
+  }
+  const rA = finish(ctx, A, wlimA, a.W, a.n, a.out, done);
+  if (rA.status !== 'ok') return [rA, null];
+  return [rA, finish(ctx, B, wlimB, b.W, b.n, b.out, done)];
 }
 
 export function wasmRelease(ctx) {
   if (ctx.inst.mem.buffer.byteLength > KEEP_BYTES && instance === ctx.inst) instance = null;
+}
+
+/** Put a stream's states and words (then zeros) in place and reset its CTL; returns its wlim. */
+function load({ inst, L, pad }, sl, states, words, W) {
+  const buf = inst.mem.buffer;
+  const u8 = new Uint8Array(buf);
+  const u16 = new Uint16Array(buf);
+  const u32 = new Uint32Array(buf);
+  for (let j = 0; j < L; j++) u32[(sl.stAt >> 2) + j] = states[j];
+  u16.set(words.subarray(0, W), sl.wordsAt >> 1);
+  const wlim = sl.wordsAt + 2 * W;
+  u8.fill(0, wlim, wlim + pad);
+  u32[sl.ctlAt >> 2] = sl.wordsAt; u32[(sl.ctlAt >> 2) + 1] = 0; u32[(sl.ctlAt >> 2) + 2] = 0;
+  return wlim;
+}
+
+/** Copy `got` staged entries to out[done ..] (4-byte dtypes: the ids mapped to values). */
+function copyOut({ inst, sz, vals }, stageAt, got, out, done) {
+  if (sz !== 4) {
+    new Uint8Array(out.buffer, out.byteOffset + done * sz, got * sz).set(new Uint8Array(inst.mem.buffer, stageAt, got * sz));
+  } else {
+    const u16 = new Uint16Array(inst.mem.buffer);
+    for (let i = 0, q = stageAt >> 1; i < got; i++) out[done + i] = vals[u16[q + i]];
+  }
+}
+
+/**
+ * Decode a loaded stream's entries [done, n) with rans.wat's loops (done: a whole number of rows,
+ * the stream's CTL and states as the loops left them), then check it: the result of wasmStream.
+ */
+function finish(ctx, sl, wlim, W, n, out, done) {
+  const { inst, P, L, stride, stageEntries } = ctx;
+  const { stAt, wordsAt, stageAt } = sl;
+  const u32 = new Uint32Array(inst.mem.buffer);
+  if (sl.ctlAt !== CTL_AT) u32.copyWithin(CTL_AT >> 2, sl.ctlAt >> 2, (sl.ctlAt >> 2) + 3);
+  const unit = L === 1 ? 2 : L; // decode1 takes two rows per iteration
+  const full = n - (n % unit); // entries for the unrolled loops (the rest: decodeN)
+  // L = 1, 2, 4: scalar loops with the states in locals; L >= 5: the SIMD loop (decodeV, four lanes
+  // per v128; decode8 is decodeV for L = 8); L = 3: decodeN.
+  const fn = inst.unrolled[L] ?? (L >= 5 ? inst.vector : undefined);
+  let underrun = u32[CTL_AT >> 2] > wlim;
+  while (done < n && !underrun) {
+    const cnt = done < full ? Math.min(stageEntries, full - done) : n - done;
+    const oend = stageAt + cnt * stride;
+    const reached = done < full && fn !== undefined
+      ? fn(P, stride, stageAt, oend, wlim, stAt, L)
+      : inst.generic(P, stride, stageAt, oend, wlim, stAt, L);
+    const got = (reached - stageAt) / stride;
+    copyOut(ctx, stageAt, got, out, done);
+    done += got;
+    underrun = u32[CTL_AT >> 2] > wlim;
+  }
+  const k = (u32[CTL_AT >> 2] - wordsAt) / 2;
+  const checksum = u32[(CTL_AT >> 2) + 2] >>> 6;
+  if (k > W) return { checksum, status: 'underrun', wordsRead: k, lane: -1 };
+  if (k < W) return { checksum, status: 'leftover', wordsRead: k, lane: -1 };
+  for (let j = 0; j < L; j++) {
+    if (u32[(stAt >> 2) + j] !== 0x10000) return { checksum, status: 'badFinalState', wordsRead: k, lane: j };
+  }
+  return { checksum, status: 'ok', wordsRead: k, lane: -1 };
 }
 
 function writeTable(inst, { cdf, V, sz, vals }) {
@@ -136,49 +278,4 @@ function writeTable(inst, { cdf, V, sz, vals }) {
       u16[q] = slot - c; u16[q + 1] = f; u16[q + 2] = v; u16[q + 3] = s;
     }
   }
-}
-
-function run(inst, m, vals, out) {
-  const { states, words, W, P, n, L, sz, stride, wordsAt, wlim, pad, stageAt, stageEntries } = m;
-  const buf = inst.mem.buffer;
-  const u8 = new Uint8Array(buf);
-  const u16 = new Uint16Array(buf);
-  const i32 = new Int32Array(buf);
-  const u32 = new Uint32Array(buf);
-  for (let j = 0; j < L; j++) u32[(STATES_AT >> 2) + j] = states[j];
-  u16.set(words.subarray(0, W), wordsAt >> 1);
-  u8.fill(0, wlim, wlim + pad);
-  i32[CTL_AT >> 2] = wordsAt; i32[(CTL_AT >> 2) + 1] = 0; i32[(CTL_AT >> 2) + 2] = 0;
-
-  const outBytes = sz === 4 ? null : new Uint8Array(out.buffer, out.byteOffset, n * sz);
-  const unit = L === 1 ? 2 : L; // decode1 takes two rows per iteration
-  const full = n - (n % unit); // entries for the unrolled loops (the rest: decodeN)
-  // L = 1, 2, 4: scalar loops with the states in locals; L >= 5: the SIMD loop (decodeV, four lanes
-  // per v128; decode8 is decodeV for L = 8); L = 3: decodeN.
-  const fn = inst.unrolled[L] ?? (L >= 5 ? inst.vector : undefined);
-  let done = 0;
-  let underrun = false;
-  while (done < n && !underrun) {
-    const cnt = done < full ? Math.min(stageEntries, full - done) : n - done;
-    const oend = stageAt + cnt * stride;
-    const reached = done < full && fn !== undefined
-      ? fn(P, stride, stageAt, oend, wlim, STATES_AT, L)
-      : inst.generic(P, stride, stageAt, oend, wlim, STATES_AT, L);
-    const got = (reached - stageAt) / stride;
-    if (outBytes !== null) {
-      outBytes.set(u8.subarray(stageAt, stageAt + got * sz), done * sz);
-    } else {
-      for (let i = 0, q = stageAt >> 1; i < got; i++) out[done + i] = vals[u16[q + i]];
-    }
-    done += got;
-    underrun = (i32[CTL_AT >> 2] >>> 0) > wlim;
-  }
-  const k = ((i32[CTL_AT >> 2] >>> 0) - wordsAt) / 2;
-  const checksum = (i32[(CTL_AT >> 2) + 2] >>> 6);
-  if (k > W) return { checksum, status: 'underrun', wordsRead: k, lane: -1 };
-  if (k < W) return { checksum, status: 'leftover', wordsRead: k, lane: -1 };
-  for (let j = 0; j < L; j++) {
-    if (u32[(STATES_AT >> 2) + j] !== 0x10000) return { checksum, status: 'badFinalState', wordsRead: k, lane: j };
-  }
-  return { checksum, status: 'ok', wordsRead: k, lane: -1 };
 }

@@ -1,11 +1,12 @@
 """Benchmark of the WebAssembly decode loop: old loop vs new loop vs the platform's gzip, side by side.
 
     python -m benchmarks.wasm_bench [--datasets mock minilm-int8] [--lanes 4 8] [--repeats 7]
-                                    [--old REV] [--no-browser] [--no-node]
+                                    [--chunk Q] [--old REV] [--no-browser] [--no-node]
 
 Data (benchmarks/peers.py, as in benchmarks/run.py): the 8 x 1024^2 randn*8 int8 mock and
 all-MiniLM-L6-v2 int8 per row, encoded with anspack (P = 12, each lane count of ``--lanes``, small
-tensors stored raw as run.py does) and, for the peers, their int8 bytes concatenated and gzipped at
+tensors stored raw as run.py does; one stream per tensor, or with ``--chunk Q`` chunks of Q symbols,
+spec section 7.2, which the wasm engine decodes two at a time since d446959) and, for the peers, their int8 bytes concatenated and gzipped at
 level 9. The decoder at git revision ``--old`` (``git archive`` of jsdecoder/src into a temporary
 directory) and the working tree's decoder both decode every file with ``{engine: 'wasm'}`` (all
 checksums verified) in the same rounds as ``zlib.gunzipSync`` (node) / ``DecompressionStream('gzip')``
@@ -45,7 +46,7 @@ from benchmarks.run import auto_raw  # noqa: E402
 BASELINE = "ecb9d0e"  # main when the wasm loop work of issue 7 (session 2) started
 
 
-def make_files(workdir: Path, datasets: list[str], lanes: list[int]) -> list[dict]:
+def make_files(workdir: Path, datasets: list[str], lanes: list[int], chunk: int = 0) -> list[dict]:
     out = []
     for key in datasets:
         tensors = peers.DATASETS[key][1]()
@@ -53,9 +54,9 @@ def make_files(workdir: Path, datasets: list[str], lanes: list[int]) -> list[dic
         gz = gzip.compress(raw, compresslevel=9, mtime=0)
         (workdir / f"{key}.gz").write_bytes(gz)
         for L in lanes:
-            # One stream per tensor (chunk=0 where the encoder has chunks, spec 7.2): the old decoder
-            # may predate chunks, and this compares the loop, not the chunking.
-            extra = {"chunk": 0} if "chunk" in inspect.signature(anspack.encode).parameters else {}
+            # By default one stream per tensor (chunk=0 where the encoder has chunks, spec 7.2): the old
+            # decoder may predate chunks, and this compares the loop, not the chunking.
+            extra = {"chunk": chunk} if "chunk" in inspect.signature(anspack.encode).parameters else {}
             data = anspack.encode(tensors, lanes=L, raw=auto_raw(tensors, L), **extra)
             name = f"{key}_L{L}.anspack"
             (workdir / name).write_bytes(data)
@@ -135,6 +136,7 @@ def main(argv=None) -> None:
     ap.add_argument("--datasets", nargs="+", default=["mock", "minilm-int8"], choices=list(peers.DATASETS))
     ap.add_argument("--lanes", nargs="+", type=int, default=[4, 8])
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--chunk", type=int, default=0, help="symbols per chunk (spec 7.2); 0: one stream per tensor")
     ap.add_argument("--old", default=BASELINE, help=f"git revision of the old decoder (default {BASELINE})")
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-node", action="store_true")
@@ -143,7 +145,7 @@ def main(argv=None) -> None:
     result = {"args": vars(args), "load_before": load0, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with tempfile.TemporaryDirectory(prefix="anspack-wasm-bench-") as tmp:
         workdir = Path(tmp)
-        files = make_files(workdir, args.datasets, args.lanes)
+        files = make_files(workdir, args.datasets, args.lanes, args.chunk)
         decoders = [(f"old {args.old}", old_tree(workdir, args.old)), ("new", ROOT / "jsdecoder" / "src" / "index.js")]
         out = []
         if not args.no_node:

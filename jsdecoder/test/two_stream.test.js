@@ -12,6 +12,7 @@ import { decode, decodeTensor } from '../src/index.js';
 import { parseHeader, ransArrays, blockChecksum, BLOCK_CHECKSUM_AT, HEADER_CHECKSUM_AT } from '../src/header.js';
 import { decodeTensorReference } from '../src/reference.js';
 import { pairLanes, wasmPrepare, wasmStream, wasmStreamPair, wasmRelease } from '../src/wasm/engine.js';
+import { RANS_WASM_BASE64, RANS_PAIR_WASM_BASE64 } from '../src/wasm/rans_wasm.js';
 import { encodeFile, buildModel, ransEncode, fxhash26Ref, rng } from './helpers/encoder.js';
 
 const ARRAYS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array };
@@ -66,6 +67,15 @@ function checkFile(bytes, tensors, label) {
     assert.equal(ref.checksum, info[i].checksum);
   });
 }
+
+test('two modules, each below 4 KB (synchronous compilation on a browser main thread); the pair module imports the memory', () => {
+  const main = Buffer.from(RANS_WASM_BASE64, 'base64'), pair = Buffer.from(RANS_PAIR_WASM_BASE64, 'base64');
+  assert.ok(main.length < 4096, `rans.wat: ${main.length} bytes`);
+  assert.ok(pair.length < 4096, `rans_pair.wat: ${pair.length} bytes`);
+  const mod = new WebAssembly.Module(pair);
+  assert.deepEqual(WebAssembly.Module.imports(mod), [{ module: 'env', name: 'mem', kind: 'memory' }]);
+  assert.deepEqual(WebAssembly.Module.exports(mod).map((e) => e.name), ['decodeV2']);
+});
 
 test('pairLanes: two streams in one loop for L a multiple of 4', () => {
   for (let L = 1; L <= 40; L++) assert.equal(pairLanes(L), L % 4 === 0, `L=${L}`);

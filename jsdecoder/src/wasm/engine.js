@@ -7,11 +7,12 @@
 // entries (a whole number of rows), and each stage is copied into the caller's output array (for
 // 4-byte dtypes the loops write the ids, mapped to values here). The loops: scalar ones for L = 1, 2,
 // 4, a WebAssembly SIMD one (fixed-width 128-bit) for L >= 5, a generic one for L = 3 and the last
-// partial row. Two chunks of a tensor (spec section 7.2) with L a multiple of 4 are decoded together
-// by wasmStreamPair: both streams' rows in one loop (rans_pair.wat, decodeV2; ~1.2x one stream after
-// the other, whose speed is capped by the serial FxHash26 chain), then each stream's tail alone.
+// partial row. Two chunks of a tensor (spec section 7.2) with L a multiple of 4 are decoded
+// together by wasmStreamPair: both streams' rows in one loop (rans_pair.wat, decodeV2; 1.1-1.3x the
+// loops decoding one stream after the other, whose speed is capped by the serial FxHash26 chain),
+// then each stream's tail alone.
 //
-// Two modules, each below 4 KB (rans.wat 3.4 KB, rans_pair.wat 1.2 KB; the second imports the
+// Two modules, each below 4 KB (rans.wat 3.4 KB, rans_pair.wat 1.1 KB; the second imports the
 // first's memory): both are compiled synchronously on first use, which browsers allow on the main
 // thread for modules < 4 KB. Where the first does not compile (no WebAssembly, no SIMD, a
 // Content-Security-Policy without 'wasm-unsafe-eval') engine 'auto' uses the pure-JS loops; where

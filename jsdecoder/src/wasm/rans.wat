@@ -52,14 +52,19 @@
 ;;     decodeN (P, sz, op, oend, wlim, st, L): any L, whole rows and a partial last row, states in
 ;;         memory, four lanes at a time
 ;; The driver uses decode1/2/4 for L = 1, 2, 4, decodeV for L >= 5, decodeN for L = 3 and for a
-;; partial last row.
+;; partial last row. Two chunks of a tensor (spec section 7.2) with L a multiple of 4 are decoded
+;; together, the rows both have by decodeV2 of rans_pair.wat (a second module, 1.1 KB, that imports
+;; this module's memory and uses its slot and REFILL tables; CTL of the second stream at 0x60010),
+;; the rest of each stream by the loops here.
 ;;
-;; The module uses fixed-width WebAssembly SIMD (128-bit; every current browser, node >= 16.4): where
-;; it is missing the module does not compile and engine 'auto' falls back to the pure-JS loops.
+;; The module (3.4 KB, below the 4 KB up to which browsers compile synchronously on the main thread)
+;; uses fixed-width WebAssembly SIMD (128-bit; every current browser, node >= 16.4): where it is
+;; missing the module does not compile and engine 'auto' falls back to the pure-JS loops.
 ;; Speed (node 20, this 2-core AMD EPYC VM, 4M int8 randn*8 entries, P = 12, the loop alone): the
 ;; FxHash26 chain alone runs at ~500 M entries/s, decodeV at ~430 (L = 8) and ~460 (L = 16), the
 ;; scalar decode8 it replaced at ~330, decode4 at ~330; decodeV with L = 4 (one group per row, a
-;; ~35-cycle dependent chain) only at ~280, so L = 4 keeps the scalar loop.
+;; ~35-cycle dependent chain) only at ~280, so L = 4 keeps the scalar loop. Two streams in one loop
+;; (rans_pair.wat, two FxHash26 chains side by side): ~540-590 M entries/s for L = 8 and up.
 (module
   (memory (export "mem") 7)
 

@@ -23,8 +23,8 @@ from . import container
 from .checksum import fxhash26
 from .container import CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTRIES, Block, FileHeader, TensorInfo
 from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
-from .model import MAX_PRECISION, build_model, cross_entropy_bits, quantize_counts
-from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved
+from .model import MAX_PRECISION, build_model, cross_entropy_bits, histogram, quantize_counts
+from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved_checksum
 
 DEFAULT_LANES = 8  # the WebAssembly decoder's SIMD loop takes 4 lanes at a time; 16 bytes more per tensor than 4
 DEFAULT_MAX_TOTAL_ENTRIES = 1 << 30
@@ -102,32 +102,34 @@ def _block_estimate(counts: np.ndarray, precision: int | None, itemsize: int) ->
     return cross_entropy_bits(c, f, P) * N / 8 + V * itemsize + 2 * (V + 1)
 
 
-def _pairs_pay(flat: np.ndarray, precision: int | None) -> bool:
+def _pairs_pay(flat: np.ndarray, precision: int | None) -> tuple[bool, np.ndarray]:
     """pairs="auto": at most PAIRS_MAX_VOCAB distinct values, and a paired block at most
-    PAIRS_SIZE_TOLERANCE larger than the unpaired one (both estimated from one histogram of the pairs)."""
-    hist = np.bincount(flat.view("<u2"), minlength=1 << 16)
-    grid = hist.reshape(256, 256)  # [high byte, low byte]
-    single = grid.sum(axis=0) + grid.sum(axis=1)
-    single = single[single > 0]
+    PAIRS_SIZE_TOLERANCE larger than the unpaired one. Returns (pairs pay, the histogram of the
+    symbols to code: of the pairs if they pay, else of the entries) for build_model(counts=)."""
+    hist1 = histogram(flat)  # 256 counts: cheap, and most tensors stop here
+    single = hist1[hist1 > 0]
     if single.size > PAIRS_MAX_VOCAB:
-        return False
-    paired = hist[hist > 0]
-    return _block_estimate(paired, precision, 2) <= (1 + PAIRS_SIZE_TOLERANCE) * _block_estimate(single, precision, 1)
+        return False, hist1
+    hist2 = histogram(flat.view("<u2"))
+    paired = hist2[hist2 > 0]
+    if _block_estimate(paired, precision, 2) <= (1 + PAIRS_SIZE_TOLERANCE) * _block_estimate(single, precision, 1):
+        return True, hist2
+    return False, hist1
 
 
-def _build(sym: np.ndarray, precision: int | None):
+def _build(sym: np.ndarray, precision: int | None, counts=None):
     """The entropy model of the symbols ``sym``; with ``precision=None`` P is 12 below 2^16 symbols and
     14 above, raised (up to 15) when the vocabulary needs it."""
     if precision is not None:
-        return build_model(sym, int(precision))
+        return build_model(sym, int(precision), counts=counts)
     P = DEFAULT_PRECISION if sym.size < AUTO_PRECISION_SYMBOLS else LARGE_PRECISION
     try:
-        return build_model(sym, P)
+        return build_model(sym, P, counts=counts)
     except ValueError:
         V = np.unique(sym).size
         if V > (1 << MAX_PRECISION):
             raise
-        return build_model(sym, max(P, (V - 1).bit_length()))
+        return build_model(sym, max(P, (V - 1).bit_length()), counts=counts)
 
 
 def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chunk, dequant) -> _Plan:
@@ -140,9 +142,10 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
     if pairs not in (True, False, "auto"):
         raise ValueError(f"tensor {name!r}: pairs must be True, False or 'auto', got {pairs!r}")
     try:
-        use_pairs = pairs is True or (pairs == "auto" and pair_ok and n >= PAIRS_MIN_ENTRIES
-                                      and _pairs_pay(flat, precision))
-        model = _build(flat.view("<u2") if use_pairs else flat, precision)
+        use_pairs, counts = pairs is True, None
+        if pairs == "auto" and pair_ok and n >= PAIRS_MIN_ENTRIES:
+            use_pairs, counts = _pairs_pay(flat, precision)
+        model = _build(flat.view("<u2") if use_pairs else flat, precision, counts)
     except ValueError as e:
         raise ValueError(f"tensor {name!r}: {e}") from None
     N = model.ids.size
@@ -170,15 +173,14 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
 def _encode_chunk(job) -> tuple[np.ndarray, np.ndarray, int]:
     plan, a, b = job
     m = plan.model
-    ids = m.ids[a:b]
-    states, words = encode_interleaved(ids, m.freqs, m.cdf, m.precision, plan.lanes)
-    return states, words, (fxhash26(ids) if plan.chunk else m.checksum)
+    return encode_interleaved_checksum(m.ids[a:b], m.freqs, m.cdf, m.precision, plan.lanes)
 
 
 def _finish(plan: _Plan, coded) -> Block:
     m = plan.model
     states = np.concatenate([c[0] for c in coded]) if coded else np.zeros(0, np.uint32)
-    words = np.concatenate([c[1] for c in coded]) if coded else np.zeros(0, np.uint16)
+    words = [c[1] for c in coded]  # the chunks' streams, joined by rans_block
+    W = sum(w.size for w in words)
     if plan.chunk:
         chunk_checksums = np.array([c[2] for c in coded], dtype=np.uint32)
         checksum = fxhash26(chunk_checksums)
@@ -186,11 +188,11 @@ def _finish(plan: _Plan, coded) -> Block:
                                     pairs=plan.pairs, chunk=plan.chunk,
                                     chunk_words=[c[1].size for c in coded], chunk_checksums=chunk_checksums)
     else:
-        checksum = m.checksum
+        checksum = coded[0][2] if coded else 0  # the ids' FxHash26, from the coding loop
         data = container.rans_block(plan.dtype, plan.lanes, m.precision, states, m.values, m.cdf, words,
                                     pairs=plan.pairs)
     return Block(plan.name, plan.shape, plan.dtype, CODING_RANS, checksum, data, plan.dequant,
-                 side_size=len(data) - 2 * words.size)
+                 side_size=len(data) - 2 * W)
 
 
 def _prepare(name: str, array: np.ndarray, *, raw: bool, dequant: bytes):

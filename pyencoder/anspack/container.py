@@ -159,10 +159,12 @@ def rans_block(dtype: str, L: int, precision: int, states: np.ndarray, values: n
     ``pairs`` the values are the u16 pair values (section 7.1).
     """
     V = len(values)
+    words = [np.ascontiguousarray(w, dtype="<u2") for w in (words if isinstance(words, list) else [words])]
+    W = sum(w.size for w in words)
     vdt = np.dtype("<u2") if pairs else np.dtype(dtype).newbyteorder("<")
     vals = np.asarray(values).astype(vdt).tobytes()
     parts = [
-        _RANS.pack(V, L, words.size, precision, MODE_PAIRS if pairs else 0, 0, chunk),
+        _RANS.pack(V, L, W, precision, MODE_PAIRS if pairs else 0, 0, chunk),
         np.asarray(states, dtype="<u4").tobytes(),
     ]
     if chunk:
@@ -170,7 +172,7 @@ def rans_block(dtype: str, L: int, precision: int, states: np.ndarray, values: n
     parts += [
         vals + b"\0" * (values_size(V, dtype, pairs) - len(vals)),
         np.asarray(cdf, dtype="<u2").tobytes() if V > 0 else b"",
-        np.asarray(words, dtype="<u2").tobytes(),
+        *words,  # joined straight from the encoder's buffers
     ]
     return b"".join(parts)
 
@@ -223,11 +225,14 @@ def write_file(blocks: list[Block], metadata: dict | None = None) -> bytes:
         placements.append((data_offset, dq_offset))
         cursor = align8(cursor)
     file_size = end
-    out = bytearray(file_size)
+    head_size = HEADER_SIZE + table_size + len(meta)
+    out = bytearray(head_size)  # header, table and metadata; the blocks are joined after them
     _HEADER.pack_into(out, 0, MAGIC, VERSION, 0, file_size, len(blocks), table_size, len(meta), 0)
     pos = HEADER_SIZE
+    parts = [out]
+    cursor = head_size
     for b, nb, (data_offset, dq_offset) in zip(blocks, entries_fixed, placements):
-        block_checksum = fxhash26_bytes(b.dequant, fxhash26_bytes(b.data[:b.side_size]))
+        block_checksum = fxhash26_bytes(b.dequant, fxhash26_bytes(memoryview(b.data)[:b.side_size]))
         _ENTRY.pack_into(out, pos, data_offset, len(b.data), dq_offset, len(b.dequant), b.checksum,
                          DTYPE_CODES[b.dtype], b.coding, len(b.shape), 0, len(nb), 0, block_checksum)
         pos += ENTRY_FIXED_SIZE
@@ -236,12 +241,14 @@ def write_file(blocks: list[Block], metadata: dict | None = None) -> bytes:
             pos += 8
         out[pos:pos + len(nb)] = nb
         pos += align8(len(nb))
-        out[data_offset:data_offset + len(b.data)] = b.data
+        parts += [bytes(data_offset - cursor), b.data]
+        cursor = data_offset + len(b.data)
         if b.dequant:
-            out[dq_offset:dq_offset + len(b.dequant)] = b.dequant
+            parts += [bytes(dq_offset - cursor), b.dequant]
+            cursor = dq_offset + len(b.dequant)
     out[pos:pos + len(meta)] = meta
     struct.pack_into("<I", out, HEADER_CHECKSUM_AT, fxhash26_bytes(out[:pos + len(meta)]))
-    return bytes(out)
+    return b"".join(parts)  # the one copy of the blocks into the file
 
 
 def header_checksum(buf, meta_end: int) -> int:

@@ -24,8 +24,9 @@
 ;;              that under-runs reads zeros until the next check notices k > W (wp > wlim)
 ;;     out      the output (a staging area): each entry's (s << 16 | value bits) stored with
 ;;              i32.store at a stride of sz = 1 or 2 bytes in increasing address order, so each
-;;              store's extra high bytes are overwritten by the next (4 spare bytes at the end);
-;;              the SIMD loop stores exactly 4 * sz bytes per group of four entries
+;;              store's extra high bytes are overwritten by the next; the SIMD loop stores 8 bytes
+;;              per group of four entries (4 * sz of them its output): 4 spare bytes at the end
+;;              (engine.js leaves 8)
 ;;
 ;; The FxHash26 chain. The spec's step is  h = rot26(h) ^ s;  h = (h * 0x03220A95) & 0x3FFFFFF  with
 ;; rot26(h) = ((h & 0x1FFFFF) << 5) | (h >> 21). The chain (each h needs the previous one) is the
@@ -57,11 +58,12 @@
 ;; this module's memory and uses its slot and REFILL tables; CTL of the second stream at 0x60010),
 ;; the rest of each stream by the loops here.
 ;;
-;; The module (3.4 KB, below the 4 KB up to which browsers compile synchronously on the main thread)
+;; The module (3.3 KB, below the 4 KB up to which browsers compile synchronously on the main thread)
 ;; uses fixed-width WebAssembly SIMD (128-bit; every current browser, node >= 16.4): where it is
 ;; missing the module does not compile and engine 'auto' falls back to the pure-JS loops.
 ;; Speed (node 20, this 2-core AMD EPYC VM, 4M int8 randn*8 entries, P = 12, the loop alone): the
-;; FxHash26 chain alone runs at ~500 M entries/s, decodeV at ~430 (L = 8) and ~460 (L = 16), the
+;; FxHash26 chain alone runs at ~500 M entries/s, decodeV at ~445 (L = 8) and ~475 (L = 16 and 32;
+;; ~290-310 in some runs with the per-group branch on sz it had up to 59b99ec; loop.mjs), the
 ;; scalar decode8 it replaced at ~330, decode4 at ~330; decodeV with L = 4 (one group per row, a
 ;; ~35-cycle dependent chain) only at ~280, so L = 4 keeps the scalar loop. Two streams in one loop
 ;; (rans_pair.wat, two FxHash26 chains side by side): ~540-590 M entries/s for L = 8 and up.
@@ -304,8 +306,9 @@
   ;; half, zeros above; lanes not in b get 0. For a refilled lane X < 2^16, so the candidate
   ;; X << 16 | word is >= 2^17 > X; for the others the candidate is 0 (X & m = 0): max_u picks the
   ;; right state without a blend. The output (value bits of the four entries: byte 0 or bytes 0..1
-  ;; of each SV lane) is packed by one shuffle into one 4- or 8-byte store. The FxHash26 chain then
-  ;; takes s of the four entries in lane order, loaded from the slot table (+6).
+  ;; of each SV lane) is packed by one swizzle (its mask chosen by sz before the loop) into one
+  ;; 8-byte store. The FxHash26 chain then takes s of the four entries in lane order, loaded from
+  ;; the slot table (+6).
   ;;
   ;; A row of 4 lanes is one dependent chain (~35 cycles: extract, loads, mul, refill), longer than
   ;; four scalar lanes, so L = 1, 2, 4 keep the scalar loops; with L >= 8 the groups of a row overlap
@@ -346,11 +349,16 @@
     (local $wp i32) (local $g5 i32) (local $g6 i32) (local $q i32) (local $gend i32) (local $qend i32)
     (local $x0 i32) (local $e0 i32) (local $e1 i32) (local $e2 i32) (local $e3 i32) (local $b i32)
     (local $X v128) (local $I v128) (local $T01 v128) (local $T23 v128) (local $BF v128) (local $M v128)
-    (local $SV v128) (local $MASKV v128) (local $LO16 v128) (local $ZERO v128)
+    (local $SV v128) (local $MASKV v128) (local $LO16 v128) (local $ZERO v128) (local $OUTS v128)
     (local.set $mask (i32.sub (i32.shl (i32.const 1) (local.get $P)) (i32.const 1)))
     (local.set $MASKV (i32x4.splat (local.get $mask)))
     (local.set $LO16 (v128.const i32x4 0xFFFF 0xFFFF 0xFFFF 0xFFFF))
     (local.set $ZERO (v128.const i32x4 0 0 0 0))
+    ;; the output bytes of a group's SV: byte 0 (sz = 1) or bytes 0..1 (sz = 2) of each lane; chosen
+    ;; once here rather than by a branch per group (which cost ~10% at L = 8 and 16)
+    (local.set $OUTS (select (v128.const i8x16 0 4 8 12 0 0 0 0 0 0 0 0 0 0 0 0)
+                             (v128.const i8x16 0 1 4 5 8 9 12 13 0 0 0 0 0 0 0 0)
+                             (i32.eq (local.get $sz) (i32.const 1))))
     (local.set $wp (i32.load (i32.const 0x60000)))
     (local.set $g5 (i32.load (i32.const 0x60004)))
     (local.set $g6 (i32.load (i32.const 0x60008)))
@@ -384,13 +392,10 @@
                                     (v128.load offset=0x40000 (i32.shl (local.get $b) (i32.const 4)))))))
           (local.set $wp (i32.add (local.get $wp) (i32.shl (i32.popcnt (local.get $b)) (i32.const 1))))
           (v128.store (local.get $q) (local.get $X))
-          ;; out: the value bits of the four entries in one store
+          ;; out: the value bits of the four entries in one 8-byte store (sz = 1: the 4 bytes past
+          ;; them are overwritten next, as the scalar loops' i32 stores)
           (local.set $SV (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $T01) (local.get $T23)))
-          (if (i32.eq (local.get $sz) (i32.const 1))
-            (then (v128.store32_lane 0 (local.get $op)
-                    (i8x16.shuffle 0 4 8 12 0 0 0 0 0 0 0 0 0 0 0 0 (local.get $SV) (local.get $SV))))
-            (else (v128.store64_lane 0 (local.get $op)
-                    (i8x16.shuffle 0 1 4 5 8 9 12 13 0 0 0 0 0 0 0 0 (local.get $SV) (local.get $SV)))))
+          (v128.store64_lane 0 (local.get $op) (i8x16.swizzle (local.get $SV) (local.get $OUTS)))
           (local.set $op (i32.add (local.get $op) (i32.shl (local.get $sz) (i32.const 2))))
           ;; FxHash26 of s, lane by lane
           (local.set $a (i32.xor (i32.xor (local.get $g5) (i32.load16_u offset=6 (local.get $e0))) (i32.shr_u (local.get $g6) (i32.const 27))))

@@ -25,7 +25,7 @@
 ;; interleaved rounds): 1.2-1.3x rans.wat's loops decoding the same two streams one after the other
 ;; at L = 4 (vs decode4) and L = 8, ~1.18x at L = 16, 1.2x at L = 32 (~540-590 M entries/s at L >= 8).
 ;; Branch-free output: a first version chose the 4- or 8-byte store per group with an `if` on sz (as
-;; decodeV does) and gained only ~1.1x at L = 8 and nothing at L = 16.
+;; decodeV did then) and gained only ~1.1x at L = 8 and nothing at L = 16.
 ;;
 ;; Export:
 ;;     decodeV2 (P, sz, opA, oendA, opB, stA, stB, L, wlimA, wlimB): L a multiple of 4 (>= 4), whole

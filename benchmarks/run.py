@@ -95,9 +95,9 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
     t_enc = t_enc1 = t_c = float("inf")
     data = enc = None
     for _ in range(args.encode_repeats):
-        t, data = peers.best_of(lambda: anspack.encode(tensors, lanes=args.lanes, raw=raw_names), 1)
+        t, data = peers.best_of(lambda: anspack.encode(tensors, lanes=args.lanes, raw=raw_names, chunk=args.chunk), 1)
         t_enc = min(t_enc, t)
-        t, data1 = peers.best_of(lambda: anspack.encode(tensors, lanes=args.lanes, raw=raw_names, threads=1), 1)
+        t, data1 = peers.best_of(lambda: anspack.encode(tensors, lanes=args.lanes, raw=raw_names, chunk=args.chunk, threads=1), 1)
         t_enc1 = min(t_enc1, t)
         if data1 != data:
             raise AssertionError(f"{key}: anspack.encode(threads=1) wrote other bytes than the default")
@@ -115,10 +115,11 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
         if t.data_size and int(np.prod(t.shape)) >= 1_000_000 and ent[t.name] > 0:
             big.append({"name": t.name, "entries": int(np.prod(t.shape)), "entropy_bits": ent[t.name],
                         "block_bits": 8 * t.data_size, "overhead_pct": 100 * (8 * t.data_size / ent[t.name] - 1)})
-    # the units decodeAsync can hand to workers: tensors, or chunks of chunked tensors (spec 7.2)
+    # the units decodeAsync hands to 2 workers: tensors, or the chunks of a chunked tensor (spec 7.2)
+    # holding more than 1.25 workers' shares (async.js SPLIT_MIN)
     sizes = []
     for t in hdr.tensors:
-        if t.coding == "rans" and t.chunk:
+        if t.coding == "rans" and t.chunk and t.size > 1.25 * n / 2:
             sizes += [(b - a) * (2 if t.pairs else 1) for a, b in map(t.chunk_bounds, range(t.chunks))]
         else:
             sizes.append(t.size)
@@ -342,6 +343,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="timed decode rounds (after one warm-up round)")
     ap.add_argument("--encode-repeats", type=int, default=5)
     ap.add_argument("--lanes", type=int, default=8, help="rANS lanes for the anspack files (default 8)")
+    ap.add_argument("--chunk", type=int, default=None,
+                    help="symbols per chunk for the anspack files (default: the encoder's; 0 = unchunked)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker pool sizes to time")
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-node", action="store_true")

@@ -106,6 +106,12 @@ export interface DecodeOptions {
    * cannot run), 'js' (the pure-JS loops, the reference), or 'auto' (default): 'wasm' where available.
    */
   engine?: 'auto' | 'js' | 'wasm';
+  /**
+   * WebAssembly engine: decode the chunks of a chunked tensor (spec section 7.2) two at a time in one
+   * loop (default true; faster on one thread). decodeAsync turns it off in pools of two or more
+   * workers, where one stream per worker measured faster. The output does not depend on it.
+   */
+  twoStreams?: boolean;
 }
 
 export interface DecodeResult {

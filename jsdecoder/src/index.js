@@ -59,8 +59,13 @@ function checkOptions(options) {
   if (engine !== 'auto' && engine !== 'js' && engine !== 'wasm') {
     throw new AnspackError('BadArgument', `engine must be 'auto', 'js' or 'wasm', got ${engine}`);
   }
+  const twoStreams = options.twoStreams ?? true;
+  if (typeof twoStreams !== 'boolean') {
+    throw new AnspackError('BadArgument', `twoStreams must be a boolean, got ${twoStreams}`);
+  }
   return {
     engine,
+    twoStreams,
     verify: options.verify ?? true,
     dequantize: options.dequantize ?? false,
     maxEntries,
@@ -159,7 +164,7 @@ function decodeOne(hdr, t, opts, out) {
   if (t.coding === 'raw') {
     checksum = decodeRaw(bytes, t, data);
   } else {
-    checksum = decodeRansBlock(bytes, t, data, opts.engine, opts.verify);
+    checksum = decodeRansBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams);
   }
   if (opts.verify && checksum !== t.checksum) {
     const what = t.chunks > 1 ? 'the chunk checksums hash' : 'decoded data hashes';
@@ -206,7 +211,7 @@ function decodeRaw(bytes, t, data) {
  * checksum to compare with the table's: the FxHash26 of the ids, or for a chunked tensor of its
  * stored chunk checksums (section 11).
  */
-function decodeRansBlock(bytes, t, data, engine, verify) {
+function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true) {
   if (t.n === 0) return 0;
   const m = ransArrays(bytes, t);
   const N = t.symbols;
@@ -219,7 +224,7 @@ function decodeRansBlock(bytes, t, data, engine, verify) {
     else { out = new Uint16Array(N); copyBack = true; }
   }
   const expected = verify ? m.chunkChecksums : null;
-  const r = decodeRansChunks(m, m.vals, out, engine, expected);
+  const r = decodeRansChunks(m, m.vals, out, engine, expected, twoStreams);
   if (copyBack) {
     const u8 = new Uint8Array(data.buffer, data.byteOffset, t.n);
     for (let i = 0; i < N; i++) { u8[2 * i] = out[i] & 0xff; u8[2 * i + 1] = out[i] >>> 8; }

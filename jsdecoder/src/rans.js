@@ -232,7 +232,7 @@ function jsStream({ P, L, size, tb, valsView, unrolled, generic }, states, words
  *   computed (K > 1); checksums: each chunk's; on failure chunk is the failing one, wordStart its
  *   first word's index in `words`, wordsRead and lane as decodeRans
  */
-export function decodeRansChunks(m, vals, out, engine = 'js', expected = null) {
+export function decodeRansChunks(m, vals, out, engine = 'js', expected = null, twoStreams = true) {
   const { states, L, words, padded = false, cdf, P, n, chunk: Q } = m;
   const W = padded ? words.length - 1 : words.length;
   const K = Q > 0 ? Math.ceil(n / Q) : 1;
@@ -240,7 +240,7 @@ export function decodeRansChunks(m, vals, out, engine = 'js', expected = null) {
   let maxW = 0;
   for (let k = 0; k < K; k++) maxW = Math.max(maxW, wk(k));
   const checksums = new Uint32Array(K);
-  const dec = prepare(cdf, P, vals, engine, L, maxW, K >= 2);
+  const dec = prepare(cdf, P, vals, engine, L, maxW, K >= 2 && twoStreams);
   const wordStarts = new Float64Array(K + 1); // chunk k's words: [wordStarts[k], wordStarts[k + 1])
   for (let k = 0; k < K; k++) wordStarts[k + 1] = wordStarts[k] + wk(k);
   // Chunk k's stream: its words (with the word after them, if any, as padding), states, output slice.

@@ -164,9 +164,31 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
 # decode
 
 
-def browser_decode(datasets: dict, args, workdir: Path) -> dict:
-    from anspack_test_server import launch_chromium, start_server
+def run_page_bench(static, page: str, cfg: dict):
+    """Open ``page`` (a path in the repo, served by ``static``) in headless Chromium, wait for
+    ``window.benchReady`` and return ``window.runPageBench(cfg)``; page errors raise."""
+    from anspack_test_server import launch_chromium
     from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page_ = browser.new_page()
+            errors = []
+            page_.on("pageerror", lambda e: errors.append(str(e)))
+            page_.set_default_timeout(1_800_000)
+            page_.goto(static.url(page))
+            page_.wait_for_function("window.benchReady === true")
+            out = page_.evaluate("cfg => window.runPageBench(cfg)", cfg)
+            if errors:
+                raise RuntimeError("page errors: " + "; ".join(errors))
+            return out
+        finally:
+            browser.close()
+
+
+def browser_decode(datasets: dict, args, workdir: Path) -> dict:
+    from anspack_test_server import start_server
 
     static, server = start_server()
     try:
@@ -174,24 +196,10 @@ def browser_decode(datasets: dict, args, workdir: Path) -> dict:
         cfg = {"repeats": args.repeats, "workers": args.workers, "datasets": [
             {"label": k, "anspackUrl": base + d["files"]["anspack"], "gzUrl": base + d["files"]["gz"],
              "entries": d["entries"], "rawBytes": d["files"]["raw_bytes"]} for k, d in datasets.items()]}
-        with sync_playwright() as pw:
-            browser = launch_chromium(pw)
-            try:
-                page = browser.new_page()
-                errors = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.set_default_timeout(1_800_000)
-                page.goto(static.url("benchmarks/bench_page/index.html"))
-                page.wait_for_function("window.benchReady === true")
-                out = page.evaluate("cfg => window.runPageBench(cfg)", cfg)
-                if errors:
-                    raise RuntimeError("page errors: " + "; ".join(errors))
-            finally:
-                browser.close()
+        return run_page_bench(static, "benchmarks/bench_page/index.html", cfg)
     finally:
         server.shutdown()
         server.server_close()
-    return out
 
 
 def node_decode(datasets: dict, args, workdir: Path) -> dict:

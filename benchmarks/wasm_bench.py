@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 sys.path.insert(0, str(ROOT))
 from benchmarks import peers  # noqa: E402
-from benchmarks.run import auto_raw  # noqa: E402
+from benchmarks.run import auto_raw, run_page_bench  # noqa: E402
 
 BASELINE = "ecb9d0e"  # main when the wasm loop work of issue 7 (session 2) started
 
@@ -85,8 +85,7 @@ def node_run(workdir: Path, files: list[dict], decoders: list[tuple[str, Path]],
 
 
 def browser_run(workdir: Path, files: list[dict], decoders: list[tuple[str, Path]], repeats: int) -> dict:
-    from anspack_test_server import launch_chromium, start_server
-    from playwright.sync_api import sync_playwright
+    from anspack_test_server import start_server
 
     static, server = start_server()
     try:
@@ -97,20 +96,7 @@ def browser_run(workdir: Path, files: list[dict], decoders: list[tuple[str, Path
             urls.append({"label": lab, "indexUrl": base + str(rel) if rel else "/" + str(p.resolve().relative_to(ROOT))})
         cfg = {"repeats": repeats, "decoders": urls,
                "datasets": [{"label": f["label"], "anspackUrl": base + f["anspack"], "gzUrl": base + f["gz"]} for f in files]}
-        with sync_playwright() as pw:
-            browser = launch_chromium(pw)
-            try:
-                page = browser.new_page()
-                errors = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.set_default_timeout(1_800_000)
-                page.goto(static.url("benchmarks/wasm_bench/index.html"))
-                page.wait_for_function("window.benchReady === true")
-                out = page.evaluate("cfg => window.runPageBench(cfg)", cfg)
-                if errors:
-                    raise RuntimeError("page errors: " + "; ".join(errors))
-            finally:
-                browser.close()
+        out = run_page_bench(static, "benchmarks/wasm_bench/index.html", cfg)
     finally:
         server.shutdown()
         server.server_close()

@@ -3,17 +3,7 @@
 // Runs are interleaved (one gzip run, then one decode per file, repeated) so that a machine whose
 // load drifts affects every contender alike; the first two rounds are warm-up.
 import { decode } from '/jsdecoder/src/index.js';
-
-async function fetchBuffer(url) {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-  return new Uint8Array(await r.arrayBuffer());
-}
-
-async function gunzip(gz) {
-  const stream = new Blob([gz]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
+import { fetchBytes as fetchBuffer, gunzip } from './bench_page/browser_io.js';
 
 function stats(times) {
   const s = [...times].sort((a, b) => a - b);

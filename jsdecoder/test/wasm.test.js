@@ -8,14 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { decode, readHeader, AnspackError } from '../src/index.js';
-import { decodeRans } from '../src/rans.js';
 import { wasmAvailable } from '../src/wasm/engine.js';
 import { decodeRansReference } from '../src/reference.js';
-import { buildModel, ransEncode, encodeFile, fxhash26Ref, rng, randomInts } from './helpers/encoder.js';
+import { encodeFile, fxhash26Ref, rng, randomInts } from './helpers/encoder.js';
+import { assertEnginesAgree, bytesOf, run, stream } from './helpers/engines.js';
 
 const ARRAYS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array };
 const RANGES = { int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535], int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1] };
-const bytesOf = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 test('WebAssembly is available in node, so engine "auto" is the wasm engine', () => {
   assert.equal(wasmAvailable(), true);
@@ -47,17 +46,7 @@ for (const file of readdirSync(vectors).filter((f) => f.endsWith('.anspack'))) {
   });
 }
 
-function stream(values, P, L) {
-  const m = buildModel(values, P);
-  const { states, words } = ransEncode(m.ids, m.freqs, m.cdf, P, L);
-  return { m, model: { states: Uint32Array.from(states), words: Uint16Array.from(words), cdf: Uint16Array.from(m.cdf), P, n: values.length } };
-}
 
-function run(model, vocab, Ctor, engine) {
-  const out = new Ctor(model.n);
-  const r = decodeRans(model, Ctor.from(vocab), out, engine);
-  return { out, ...r };
-}
 
 /** Random values of a dtype with at most 2^P distinct values (spread over the dtype's range). */
 function randomValues(r, n, P, dtype) {
@@ -128,23 +117,7 @@ test('corrupt streams: the same status as the JS engine and the reference (under
       ...[1, 2, 3, 4, 5].map((d) => [`n - ${d}`, { ...model, n: model.n - d }]),
     ];
     for (const [label, bad] of variants) {
-      for (const Ctor of [Int8Array, Int16Array, Int32Array]) {
-        const wasm = run(bad, m.vocab, Ctor, 'wasm');
-        const js = run(bad, m.vocab, Ctor, 'js');
-        const ref = decodeRansReference(bad, m.vocab);
-        const what = `L=${L} ${label} ${Ctor.name}`;
-        assert.equal(wasm.status, js.status, what);
-        assert.equal(wasm.status, ref.status, what);
-        seen.add(wasm.status);
-        if (wasm.status === 'underrun') {
-          assert.ok(wasm.wordsRead > bad.words.length, what);
-        } else {
-          assert.equal(wasm.wordsRead, js.wordsRead, what);
-          assert.equal(wasm.lane, js.lane, what);
-          assert.equal(wasm.checksum, js.checksum, what);
-          assert.ok(bytesOf(wasm.out).equals(bytesOf(js.out)), what);
-        }
-      }
+      assertEnginesAgree(bad, m.vocab, `L=${L} ${label}`, seen);
     }
   }
   for (const s of ['underrun', 'leftover', 'badFinalState']) assert.ok(seen.has(s), `no case gave ${s}`);

@@ -4,15 +4,14 @@
 // every integer dtype, rows split over staging calls, and cut, padded or corrupted streams.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRans } from '../src/rans.js';
 import { decodeRansReference } from '../src/reference.js';
 import { RANS_WASM_BASE64 } from '../src/wasm/rans_wasm.js';
-import { buildModel, ransEncode, fxhash26Ref, rng } from './helpers/encoder.js';
+import { fxhash26Ref, rng } from './helpers/encoder.js';
+import { assertEnginesAgree, bytesOf, run, stream } from './helpers/engines.js';
 
 const ARRAYS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array };
 const RANGES = { int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535], int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1] };
 const DTYPES = Object.keys(ARRAYS);
-const bytesOf = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 /** Skewed random values with at most min(2^P, maxV) distinct values spread over the dtype's range. */
 function randomValues(r, n, P, dtype, maxV = 300) {
@@ -22,16 +21,7 @@ function randomValues(r, n, P, dtype, maxV = 300) {
   return Array.from({ length: n }, () => pool[Math.min(V - 1, Math.floor(Math.abs(r() + r() + r() - 1.5) * V / 1.5))]);
 }
 
-function stream(values, P, L) {
-  const m = buildModel(values, P);
-  const { states, words } = ransEncode(m.ids, m.freqs, m.cdf, P, L);
-  return { m, model: { states: Uint32Array.from(states), words: Uint16Array.from(words), cdf: Uint16Array.from(m.cdf), P, n: values.length } };
-}
 
-function run(model, vocab, Ctor, engine) {
-  const out = new Ctor(model.n);
-  return { out, ...decodeRans(model, Ctor.from(vocab), out, engine) };
-}
 
 test('the module exports the SIMD loop (decodeV) and decode8 with the scalar loops', () => {
   const mod = new WebAssembly.Module(Buffer.from(RANS_WASM_BASE64, 'base64'));
@@ -102,23 +92,7 @@ test('SIMD loop: cut, extended and corrupted streams give the same status as the
       ['n - L', { ...model, n: model.n - L }],
     ];
     for (const [label, bad] of variants) {
-      for (const Ctor of [Int8Array, Int16Array, Int32Array]) {
-        const what = `L=${L} ${label} ${Ctor.name}`;
-        const wasm = run(bad, m.vocab, Ctor, 'wasm');
-        const js = run(bad, m.vocab, Ctor, 'js');
-        const ref = decodeRansReference(bad, m.vocab);
-        assert.equal(wasm.status, js.status, what);
-        assert.equal(wasm.status, ref.status, what);
-        seen.add(wasm.status);
-        if (wasm.status === 'underrun') {
-          assert.ok(wasm.wordsRead > bad.words.length, what);
-        } else {
-          assert.equal(wasm.wordsRead, js.wordsRead, what);
-          assert.equal(wasm.lane, js.lane, what);
-          assert.equal(wasm.checksum, js.checksum, what);
-          assert.ok(bytesOf(wasm.out).equals(bytesOf(js.out)), what);
-        }
-      }
+      assertEnginesAgree(bad, m.vocab, `L=${L} ${label}`, seen);
     }
   }
   for (const s of ['underrun', 'leftover', 'badFinalState']) assert.ok(seen.has(s), `no case gave ${s}`);

@@ -187,6 +187,26 @@ def test_keep_buffers_hold_the_values(gpu_page, served_dir):
     assert got["i8"]["bufferSize"] == 10_004 and got["u16"]["bufferSize"] == 20_000
 
 
+def gpu_errors_match_cpu(gpu_page, served_dir, prefix: str, files) -> set:
+    """Each corrupt file, with and without verify: decodeGPU fails exactly when the CPU decoder does,
+    with the same code, offset and tensor (and equal tensors where neither sees the fault). Returns
+    the error codes seen."""
+    codes = set()
+    for m, bad in enumerate(files):
+        url = served_dir.write(f"{prefix}{m}.anspack", bad)
+        for verify in (True, False):
+            r = compare(gpu_page, url, verify=verify)
+            if r["cpuError"] is None:  # a mutation the decoders cannot see without verify
+                assert not verify
+                assert_same(r)
+                continue
+            assert r["gpuError"] is not None, (m, verify, r["cpuError"])
+            for key in ("code", "offset", "tensor"):
+                assert r["gpuError"][key] == r["cpuError"][key], (m, verify, key, r["gpuError"], r["cpuError"])
+            codes.add(r["gpuError"]["code"])
+    return codes
+
+
 def _mutations(data: bytes, seed: int, count: int):
     """Structurally valid corruptions of the first tensor's states and words."""
     info = anspack.read_header(data).tensors[0]
@@ -209,19 +229,7 @@ def _mutations(data: bytes, seed: int, count: int):
 def test_corrupt_streams_same_error_as_cpu(gpu_page, served_dir, lanes):
     rng = np.random.default_rng(lanes)
     data = anspack.encode({"w": _tensor(rng, "int8", 12_000, 3.0)}, lanes=lanes)
-    codes = set()
-    for m, bad in enumerate(_mutations(data, seed=lanes, count=8)):
-        url = served_dir.write(f"bad{m}.anspack", bad)
-        for verify in (True, False):
-            r = compare(gpu_page, url, verify=verify)
-            if r["cpuError"] is None:  # a mutation the decoders cannot see without verify
-                assert not verify
-                assert_same(r)
-                continue
-            assert r["gpuError"] is not None, (m, verify, r["cpuError"])
-            for key in ("code", "offset", "tensor"):
-                assert r["gpuError"][key] == r["cpuError"][key], (m, verify, key, r["gpuError"], r["cpuError"])
-            codes.add(r["gpuError"]["code"])
+    codes = gpu_errors_match_cpu(gpu_page, served_dir, "bad", _mutations(data, seed=lanes, count=8))
     assert "CorruptStream" in codes and "ChecksumMismatch" in codes
 
 
@@ -450,17 +458,5 @@ def test_chunk_corruptions_same_error_as_cpu(gpu_page, served_dir):
     b = bytearray(data); b[states_at + 4 * (3 * t.lanes + 7)] ^= 0x01; cases.append(b)           # a state of chunk 3
     b = bytearray(data); struct.pack_into("<II", b, table_at, cw[0] + 1, cw[1] - 1); cases.append(b)  # words moved
     b = bytearray(data); b[t.entry_offset + 32] ^= 0x01; cases.append(b)                           # table checksum
-    codes = set()
-    for m, bad in enumerate(cases):
-        url = served_dir.write(f"cbad{m}.anspack", bytes(bad))
-        for verify in (True, False):
-            r = compare(gpu_page, url, verify=verify)
-            if r["cpuError"] is None:
-                assert not verify
-                assert_same(r)
-                continue
-            assert r["gpuError"] is not None, (m, verify, r["cpuError"])
-            for key in ("code", "offset", "tensor"):
-                assert r["gpuError"][key] == r["cpuError"][key], (m, verify, key, r["gpuError"], r["cpuError"])
-            codes.add(r["gpuError"]["code"])
+    codes = gpu_errors_match_cpu(gpu_page, served_dir, "cbad", [bytes(b) for b in cases])
     assert codes == {"CorruptStream", "ChecksumMismatch"}

@@ -87,15 +87,17 @@ class _Plan:
         return [(a, min(N, a + self.chunk)) for a in range(0, N, self.chunk)]
 
 
+def _auto_precision(N: int, V: int = 1) -> int:
+    """precision=None: 12 below 2^16 symbols, 14 above, raised to fit V distinct symbols."""
+    return max(DEFAULT_PRECISION if N < AUTO_PRECISION_SYMBOLS else LARGE_PRECISION, (V - 1).bit_length())
+
+
 def _block_estimate(counts: np.ndarray, precision: int | None, itemsize: int) -> float:
     """Bytes a block would take for symbols with these (nonzero) counts: the payload at the P-bit
     frequencies of spec section 9, plus the vocabulary and CDF."""
     c = np.sort(counts)[::-1].astype(np.int64)  # the frequencies depend only on the sorted counts
     N, V = int(c.sum()), c.size
-    P = precision
-    if P is None:
-        P = DEFAULT_PRECISION if N < AUTO_PRECISION_SYMBOLS else LARGE_PRECISION
-        P = max(P, (V - 1).bit_length())
+    P = _auto_precision(N, V) if precision is None else precision
     if V > (1 << P):
         return float("inf")
     f = quantize_counts(c, N, P)
@@ -122,14 +124,13 @@ def _build(sym: np.ndarray, precision: int | None, counts=None):
     14 above, raised (up to 15) when the vocabulary needs it."""
     if precision is not None:
         return build_model(sym, int(precision), counts=counts)
-    P = DEFAULT_PRECISION if sym.size < AUTO_PRECISION_SYMBOLS else LARGE_PRECISION
     try:
-        return build_model(sym, P, counts=counts)
-    except ValueError:
+        return build_model(sym, _auto_precision(sym.size), counts=counts)
+    except ValueError:  # too many distinct values for that P: raise it as far as MAX_PRECISION
         V = np.unique(sym).size
         if V > (1 << MAX_PRECISION):
             raise
-        return build_model(sym, max(P, (V - 1).bit_length()), counts=counts)
+        return build_model(sym, _auto_precision(sym.size, V), counts=counts)
 
 
 def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chunk, dequant) -> _Plan:

@@ -28,7 +28,7 @@
 // one worker whole.
 
 import { AnspackError } from './errors.js';
-import { parseHeader, blockChecksum, MODE_PAIRS, RANS_HEADER_SIZE } from './header.js';
+import { parseHeader, blockChecksum, chunkTables, MODE_PAIRS, RANS_HEADER_SIZE } from './header.js';
 import { fxhash26Typed, fxhash26Bytes } from './fxhash.js';
 import { decode, decodeTensor, ARRAY_TYPES } from './index.js';
 import { dequantizeBlock } from './dequant.js';
@@ -210,11 +210,11 @@ function frameChunks(bytes, t, k0, k1, name) {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const K = t.chunks, L = t.lanes, Q = t.chunkSize;
   const chunked = k1 - k0 >= 2;
+  const { chunkWords, chunkChecksums } = chunkTables(dv, t);
   let w0 = 0, w1 = 0;
   for (let k = 0; k < k1; k++) {
-    const wk = dv.getUint32(t.chunkTableOffset + 4 * k, true);
-    if (k < k0) w0 += wk;
-    w1 += wk;
+    if (k < k0) w0 += chunkWords[k];
+    w1 += chunkWords[k];
   }
   const symbols = Math.min(t.symbols, k1 * Q) - k0 * Q;
   const n = t.pairs ? 2 * symbols : symbols;
@@ -239,8 +239,7 @@ function frameChunks(bytes, t, k0, k1, name) {
   }
   data.set(model, p);
   const words = bytes.subarray(t.wordsOffset + 2 * w0, t.wordsOffset + 2 * w1);
-  const stored = new Uint32Array(k1 - k0);
-  for (let k = k0; k < k1; k++) stored[k - k0] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
+  const stored = chunkChecksums.subarray(k0, k1);
   const nameBytes = new TextEncoder().encode(name);
   const entrySize = 48 + 8 + align8(nameBytes.length);
   const entry = new Uint8Array(entrySize);
@@ -404,11 +403,8 @@ async function decodeWith(workers, buffer, options, getBuffer) {
 function assemble(bytes, t, parts, opts, out) {
   const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, out });
   if (parts.some((p) => p.r.error)) return redo();
-  const K = t.chunks;
-  const sums = new Uint32Array(K);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let k = 0; k < K; k++) sums[k] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
-  const checksum = fxhash26Typed(sums);
+  const checksum = chunkTables(dv, t).tableChecksum;
   if (opts.verify && (blockChecksum(bytes, t) !== t.blockChecksum || checksum !== t.checksum)) return redo();
   const Ctor = ARRAY_TYPES[t.dtype];
   let data;

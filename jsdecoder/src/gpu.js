@@ -51,7 +51,7 @@
 
 import { AnspackError } from './errors.js';
 import { fxhash26Typed } from './fxhash.js';
-import { parseHeader, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
+import { parseHeader, blockChecksum, chunkTables, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
 import { dequantizeBlock } from './dequant.js';
 import { decodeTensor } from './index.js';
 
@@ -787,15 +787,16 @@ async function finish(hdr, job, opts) {
 function chunkParts(bytes, t) {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const K = t.chunks, Q = t.chunkSize, L = t.lanes, per = t.pairs ? 2 : 1;
+  const { chunkWords, chunkChecksums } = chunkTables(dv, t);
   const parts = [];
   let w0 = 0;
   for (let k = 0; k < K; k++) {
     const symbols = Math.min(t.symbols, (k + 1) * Q) - k * Q;
-    const Wk = dv.getUint32(t.chunkTableOffset + 4 * k, true);
+    const Wk = chunkWords[k];
     parts.push({
       ...t, symbols, n: symbols * per, words: Wk, chunkSize: 0, chunks: 1,
       statesOffset: t.statesOffset + 4 * L * k, wordsOffset: t.wordsOffset + 2 * w0,
-      checksum: dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true), checksumOffset: t.chunkTableOffset + 4 * K + 4 * k,
+      checksum: chunkChecksums[k], checksumOffset: t.chunkTableOffset + 4 * K + 4 * k,
       dequantSize: 0, dequantOffset: 0, part: { parent: t, k, at: k * Q * per },
     });
     w0 += Wk;
@@ -808,15 +809,12 @@ async function joinParts(device, hdr, parts, opts) {
   const t = parts[0].job.t.part.parent;
   const { bytes } = hdr;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const K = t.chunks;
-  const sums = new Uint32Array(K);
-  for (let k = 0; k < K; k++) sums[k] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
-  const checksum = fxhash26Typed(sums);
+  const checksum = chunkTables(dv, t).tableChecksum;
   if (opts.verify && checksum !== t.checksum) {
     for (const p of parts) if (p.done.buffer) p.done.buffer.destroy();
     throw new AnspackError('ChecksumMismatch', `the chunk checksums hash to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
   }
-  const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy: parts[0].done.strategy, chunks: K };
+  const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy: parts[0].done.strategy, chunks: t.chunks };
   if (opts.readback) {
     const data = new (GPU_ARRAY_TYPES[t.dtype])(t.n);
     for (const p of parts) data.set(p.done.data, p.job.t.part.at);

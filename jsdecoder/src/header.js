@@ -8,7 +8,7 @@
 // byte offset, the tensor and the expected vs actual value.
 
 import { AnspackError } from './errors.js';
-import { fxhash26Bytes } from './fxhash.js';
+import { fxhash26Bytes, fxhash26Typed } from './fxhash.js';
 
 /** The 8-byte magic: \x89ANSPACK. */
 export const MAGIC = Object.freeze([0x89, 0x41, 0x4e, 0x53, 0x50, 0x41, 0x43, 0x4b]);
@@ -348,15 +348,7 @@ export function ransArrays(bytes, t) {
     vals = new Ctor(V);
     for (let s = 0; s < V; s++) vals[s] = get(dv, t.valuesOffset + t.itemSize * s);
   }
-  let chunkWords = null, chunkChecksums = null;
-  if (t.chunkSize > 0) {
-    chunkWords = new Uint32Array(K);
-    chunkChecksums = new Uint32Array(K);
-    for (let k = 0; k < K; k++) {
-      chunkWords[k] = dv.getUint32(t.chunkTableOffset + 4 * k, true);
-      chunkChecksums[k] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
-    }
-  }
+  const { chunkWords = null, chunkChecksums = null, tableChecksum = null } = t.chunkSize > 0 ? chunkTables(dv, t) : {};
   let words;
   let padded = false;
   if (LITTLE_ENDIAN) {
@@ -367,8 +359,24 @@ export function ransArrays(bytes, t) {
     for (let k = 0; k < W; k++) words[k] = dv.getUint16(t.wordsOffset + 2 * k, true);
   }
   return {
-    states, L, words, padded, cdf, P: t.precision, n: t.symbols, chunk: t.chunkSize, chunkWords, chunkChecksums, vals,
+    states, L, words, padded, cdf, P: t.precision, n: t.symbols, chunk: t.chunkSize, chunkWords, chunkChecksums, tableChecksum, vals,
   };
+}
+
+/**
+ * A chunked tensor's (spec section 7.2) `chunk_words` and `chunk_checksums`, as Uint32Arrays of K
+ * (validated by parseRansBlock), and `tableChecksum`: the FxHash26 of the stored chunk checksums that
+ * the table's checksum must equal (section 11).
+ */
+export function chunkTables(dv, t) {
+  const K = t.chunks;
+  const chunkWords = new Uint32Array(K);
+  const chunkChecksums = new Uint32Array(K);
+  for (let k = 0; k < K; k++) {
+    chunkWords[k] = dv.getUint32(t.chunkTableOffset + 4 * k, true);
+    chunkChecksums[k] = dv.getUint32(t.chunkTableOffset + 4 * K + 4 * k, true);
+  }
+  return { chunkWords, chunkChecksums, tableChecksum: fxhash26Typed(chunkChecksums) };
 }
 
 /**

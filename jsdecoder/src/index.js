@@ -230,7 +230,7 @@ function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true) {
     for (let i = 0; i < N; i++) { u8[2 * i] = out[i] & 0xff; u8[2 * i + 1] = out[i] >>> 8; }
   }
   if (r.status !== 'ok') throw chunkError(t, m, r);
-  return t.chunkSize > 0 ? fxhash26Typed(m.chunkChecksums) : r.checksum;
+  return t.chunkSize > 0 ? m.tableChecksum : r.checksum;
 }
 
 /** The AnspackError for a failed chunk / stream of decodeRansChunks (offsets in the file). */

@@ -82,9 +82,8 @@ class _Plan:
     @property
     def chunk_ranges(self) -> list[tuple[int, int]]:
         N = self.model.ids.size
-        if not self.chunk:
-            return [(0, N)]
-        return [(a, min(N, a + self.chunk)) for a in range(0, N, self.chunk)]
+        K = -(-N // self.chunk) if self.chunk else 1
+        return [container.chunk_bounds(N, self.chunk, k) for k in range(K)]
 
 
 def _auto_precision(N: int, V: int = 1) -> int:
@@ -322,7 +321,6 @@ def _finish_decode(buf: memoryview, t: TensorInfo, r, results, *, verify: bool, 
     else:
         K = t.chunks
         chunk_table_at = t.data_offset + container.RANS_HEADER_SIZE + 4 * t.lanes * K
-        hashes = []
         for k, (ids, h, status, where) in enumerate(results):
             of = "" if K == 1 else f" of chunk {k}"
             a, _ = t.chunk_bounds(k)
@@ -342,8 +340,7 @@ def _finish_decode(buf: memoryview, t: TensorInfo, r, results, *, verify: bool, 
             if verify and r.chunk_checksums is not None and h != r.chunk_checksums[k]:
                 raise ChecksumMismatch(f"chunk {k}'s ids hash to {h}, its chunk checksum says {r.chunk_checksums[k]}",
                                        offset=chunk_table_at + 4 * K + 4 * k, tensor=t.name)
-            hashes.append(h)
-        total = hashes[0] if r.chunk_checksums is None else fxhash26(np.asarray(r.chunk_checksums, dtype=np.int64))
+        total = results[0][1] if r.chunk_checksums is None else fxhash26(np.asarray(r.chunk_checksums, dtype=np.int64))
         if verify and total != t.checksum:
             what = "decoded ids hash" if r.chunk_checksums is None else "the chunk checksums hash"
             raise ChecksumMismatch(f"{what} to {total}, table says {t.checksum}",

@@ -96,10 +96,14 @@ class TensorInfo:
 
     def chunk_bounds(self, k: int) -> tuple[int, int]:
         """The symbols [start, stop) of chunk ``k``."""
-        N = self.symbols
-        if not self.chunk:
-            return 0, N
-        return k * self.chunk, min(N, (k + 1) * self.chunk)
+        return chunk_bounds(self.symbols, self.chunk, k)
+
+
+def chunk_bounds(N: int, Q: int, k: int) -> tuple[int, int]:
+    """Symbols [start, stop) of chunk ``k`` of ``N`` symbols in chunks of ``Q`` (0: one stream), spec 7.2."""
+    if not Q:
+        return 0, N
+    return k * Q, min(N, (k + 1) * Q)
 
 
 @dataclass
@@ -528,14 +532,19 @@ def rans_arrays(buf, t: TensorInfo) -> RansArrays:
     if t.chunk:
         chunk_words = np.frombuffer(buf, dtype="<u4", count=K, offset=at)
         chunk_checksums = np.frombuffer(buf, dtype="<u4", count=K, offset=at + 4 * K)
-        for k in range(K):
-            a, b = t.chunk_bounds(k)
-            if chunk_words[k] > b - a:
-                raise BadModel(f"chunk {k} has {chunk_words[k]} words, more than its {b - a} symbols",
-                               offset=at + 4 * k, tensor=t.name)
-            if chunk_checksums[k] >> 26:
-                raise BadModel(f"chunk {k}'s checksum {chunk_checksums[k]:#x} has bits above 26 set",
-                               offset=at + 4 * K + 4 * k, tensor=t.name)
+        sizes = np.full(K, t.chunk, dtype=np.int64)
+        sizes[-1] = t.symbols - (K - 1) * t.chunk
+        # the first chunk breaking either rule (its word count first), as a loop over k would find it
+        over = np.flatnonzero(chunk_words > sizes)
+        wide = np.flatnonzero(chunk_checksums >> 26)
+        if over.size and (not wide.size or over[0] <= wide[0]):
+            k = int(over[0])
+            raise BadModel(f"chunk {k} has {chunk_words[k]} words, more than its {sizes[k]} symbols",
+                           offset=at + 4 * k, tensor=t.name)
+        if wide.size:
+            k = int(wide[0])
+            raise BadModel(f"chunk {k}'s checksum {chunk_checksums[k]:#x} has bits above 26 set",
+                           offset=at + 4 * K + 4 * k, tensor=t.name)
         word_starts = np.zeros(K + 1, dtype=np.int64)
         np.cumsum(chunk_words, out=word_starts[1:])
         if word_starts[-1] != W:

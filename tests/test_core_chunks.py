@@ -115,14 +115,23 @@ def test_auto_pairs_pick_small_vocabularies_only():
     small = int4[:2, :8].copy()
     h = anspack.read_header(roundtrip({"int4": int4, "int8": int8, "small": small}))
     assert h["int4"].pairs and not h["int8"].pairs and not h["small"].pairs
-    # otherwise "auto" takes pairs exactly when the paired block is at most 0.25 % larger
-    for scale in (0.7, 1.5, 2.5):
+    assert not h["int4"].product  # the dependence between neighbours needs the stored (plain) pair model
+    # otherwise "auto" takes the smaller of plain and PRODUCT pairs exactly when that block is at most
+    # 0.25 % larger than the unpaired one
+    kinds = set()
+    for scale in (0.7, 1.5, 2.5, 4.0):
         t = np.clip(np.round(rng.standard_normal((512, 256)) * scale), -7, 7).astype(np.int8)
-        paired = anspack.read_header(anspack.encode({"a": t}, pairs=True))["a"].data_size
-        single = anspack.read_header(anspack.encode({"a": t}, pairs=False))["a"].data_size
+        size = {p: anspack.read_header(anspack.encode({"a": t}, pairs=p))["a"].data_size
+                for p in (True, "product", False)}
+        paired = min(size[True], size["product"])
         chosen = anspack.read_header(anspack.encode({"a": t}))["a"]
-        assert chosen.data_size == (paired if chosen.pairs else single)
-        assert chosen.pairs == (paired <= 1.0025 * single) or abs(paired / single - 1.0025) < 2e-4
+        kind = ("product" if chosen.product else True) if chosen.pairs else False
+        kinds.add(kind)
+        assert chosen.data_size == size[kind]
+        assert chosen.pairs == (paired <= 1.0025 * size[False]) or abs(paired / size[False] - 1.0025) < 2e-4
+        if chosen.pairs:
+            assert size[kind] == paired
+    assert "product" in kinds  # independent entries: the derived pair model is the smaller one
 
 
 def test_chunk_option_edge_cases():

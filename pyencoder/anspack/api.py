@@ -23,7 +23,8 @@ from . import container
 from .checksum import fxhash26
 from .container import CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTRIES, Block, FileHeader, TensorInfo
 from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
-from .model import MAX_PRECISION, build_model, cross_entropy_bits, histogram, quantize_counts
+from .model import (MAX_PRECISION, build_model, cross_entropy_bits, histogram, product_freqs, product_model,
+                    quantize_counts)
 from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved_checksum
 
 DEFAULT_LANES = 8  # the WebAssembly decoder's SIMD loop takes 4 lanes at a time; 16 bytes more per tensor than 4
@@ -75,6 +76,7 @@ class _Plan:
     dtype: str
     model: object  # anspack.model.EntropyModel over the symbols
     pairs: bool
+    entry_model: object  # PRODUCT pairs (spec section 7.3): the entries' model, stored in the block; else None
     lanes: int
     chunk: int  # Q, 0 = one stream
     dequant: bytes
@@ -103,19 +105,48 @@ def _block_estimate(counts: np.ndarray, precision: int | None, itemsize: int) ->
     return cross_entropy_bits(c, f, P) * N / 8 + V * itemsize + 2 * (V + 1)
 
 
-def _pairs_pay(flat: np.ndarray, precision: int | None) -> tuple[bool, np.ndarray]:
-    """pairs="auto": at most PAIRS_MAX_VOCAB distinct values, and a paired block at most
-    PAIRS_SIZE_TOLERANCE larger than the unpaired one. Returns (pairs pay, the histogram of the
-    symbols to code: of the pairs if they pay, else of the entries) for build_model(counts=)."""
+def _product_precision(N: int, V: int, precision: int | None) -> int:
+    """P of PRODUCT pairs: the automatic rule over N pair symbols, raised so that V^2 <= 2^P."""
+    return _auto_precision(N, V * V) if precision is None else precision
+
+
+def _product_estimate(hist1: np.ndarray, hist2: np.ndarray, signed: bool, precision: int | None) -> float:
+    """Bytes of a PRODUCT-pairs block (spec section 7.3) for a 1-byte tensor with entry histogram
+    ``hist1`` and pair histogram ``hist2`` (of the u16 pair values): the payload at the derived pair
+    frequencies, plus the entries' vocabulary and CDF."""
+    present = np.flatnonzero(hist1)
+    counts = hist1[present]
+    order = np.argsort(-counts, kind="stable")  # section 9's vocabulary order (present is ascending)
+    V, n = present.size, int(counts.sum())
+    P = _product_precision(n // 2, V, precision)
+    if V * V > 1 << P:
+        return float("inf")
+    f = product_freqs(quantize_counts(counts[order], n, P), P)
+    rank = np.zeros(256, dtype=np.int64)
+    rank[present[order]] = np.arange(V)
+    v = np.flatnonzero(hist2)
+    lo, hi = v & 0xFF, v >> 8  # the two entries' bytes; hist1 indexes value - min: byte ^ 0x80 for int8
+    if signed:
+        lo, hi = lo ^ 0x80, hi ^ 0x80
+    c = hist2[v]
+    return cross_entropy_bits(c, f[rank[lo] * V + rank[hi]], P) * int(c.sum()) / 8 + V + 2 * (V + 1)
+
+
+def _pairs_choice(flat: np.ndarray, precision: int | None) -> tuple[str | None, np.ndarray]:
+    """pairs="auto": at most PAIRS_MAX_VOCAB distinct values, and a paired block (plain or PRODUCT,
+    whichever is smaller) at most PAIRS_SIZE_TOLERANCE larger than the unpaired one. Returns
+    (None, "plain" or "product", the histogram to build the model from: of the pairs for plain
+    pairs, else of the entries) for build_model(counts=)."""
     hist1 = histogram(flat)  # 256 counts: cheap, and most tensors stop here
     single = hist1[hist1 > 0]
     if single.size > PAIRS_MAX_VOCAB:
-        return False, hist1
+        return None, hist1
     hist2 = histogram(flat.view("<u2"))
-    paired = hist2[hist2 > 0]
-    if _block_estimate(paired, precision, 2) <= (1 + PAIRS_SIZE_TOLERANCE) * _block_estimate(single, precision, 1):
-        return True, hist2
-    return False, hist1
+    plain = _block_estimate(hist2[hist2 > 0], precision, 2)
+    product = _product_estimate(hist1, hist2, flat.dtype.kind == "i", precision)
+    if min(plain, product) > (1 + PAIRS_SIZE_TOLERANCE) * _block_estimate(single, precision, 1):
+        return None, hist1
+    return ("product", hist1) if product <= plain else ("plain", hist2)
 
 
 def _build(sym: np.ndarray, precision: int | None, counts=None):
@@ -136,16 +167,22 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
     flat = np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).reshape(-1)
     n = flat.size
     pair_ok = np.dtype(dtype).itemsize == 1 and n % 2 == 0 and n >= 2
-    if pairs is True and not pair_ok:
+    if not (pairs is True or pairs is False or (isinstance(pairs, str) and pairs in ("auto", "product"))):
+        raise ValueError(f"tensor {name!r}: pairs must be True, False, 'product' or 'auto', got {pairs!r}")
+    if pairs in (True, "product") and not pair_ok:
         raise ValueError(f"tensor {name!r}: pairs need a 1-byte dtype and an even number of entries "
                          f"(dtype {dtype}, {n} entries)")
-    if pairs not in (True, False, "auto"):
-        raise ValueError(f"tensor {name!r}: pairs must be True, False or 'auto', got {pairs!r}")
     try:
-        use_pairs, counts = pairs is True, None
+        kind, counts = {True: "plain", "product": "product"}.get(pairs), None
         if pairs == "auto" and pair_ok and n >= PAIRS_MIN_ENTRIES:
-            use_pairs, counts = _pairs_pay(flat, precision)
-        model = _build(flat.view("<u2") if use_pairs else flat, precision, counts)
+            kind, counts = _pairs_choice(flat, precision)
+        entry_model = None
+        if kind == "product":
+            V = int(np.count_nonzero(counts if counts is not None else histogram(flat)))
+            entry_model = build_model(flat, _product_precision(n // 2, V, precision), counts=counts)
+            model = product_model(entry_model)
+        else:
+            model = _build(flat.view("<u2") if kind == "plain" else flat, precision, counts)
     except ValueError as e:
         raise ValueError(f"tensor {name!r}: {e}") from None
     N = model.ids.size
@@ -167,7 +204,7 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
             Q = 0  # one chunk: the unchunked layout (spec section 7.2 requires Q < N)
     if Q:
         L = min(L, Q)
-    return _Plan(name, a.shape, dtype, model, use_pairs, L, Q, dequant)
+    return _Plan(name, a.shape, dtype, model, kind is not None, entry_model, L, Q, dequant)
 
 
 def _encode_chunk(job) -> tuple[np.ndarray, np.ndarray, int]:
@@ -178,19 +215,21 @@ def _encode_chunk(job) -> tuple[np.ndarray, np.ndarray, int]:
 
 def _finish(plan: _Plan, coded) -> Block:
     m = plan.model
+    stored = plan.entry_model or m  # the model the block stores: PRODUCT pairs store the entries' model
+    product = plan.entry_model is not None
     states = np.concatenate([c[0] for c in coded]) if coded else np.zeros(0, np.uint32)
     words = [c[1] for c in coded]  # the chunks' streams, joined by rans_block
     W = sum(w.size for w in words)
     if plan.chunk:
         chunk_checksums = np.array([c[2] for c in coded], dtype=np.uint32)
         checksum = fxhash26(chunk_checksums)
-        data = container.rans_block(plan.dtype, plan.lanes, m.precision, states, m.values, m.cdf, words,
-                                    pairs=plan.pairs, chunk=plan.chunk,
+        data = container.rans_block(plan.dtype, plan.lanes, m.precision, states, stored.values, stored.cdf, words,
+                                    pairs=plan.pairs, product=product, chunk=plan.chunk,
                                     chunk_words=[c[1].size for c in coded], chunk_checksums=chunk_checksums)
     else:
         checksum = coded[0][2] if coded else 0  # the ids' FxHash26, from the coding loop
-        data = container.rans_block(plan.dtype, plan.lanes, m.precision, states, m.values, m.cdf, words,
-                                    pairs=plan.pairs)
+        data = container.rans_block(plan.dtype, plan.lanes, m.precision, states, stored.values, stored.cdf, words,
+                                    pairs=plan.pairs, product=product)
     return Block(plan.name, plan.shape, plan.dtype, CODING_RANS, checksum, data, plan.dequant,
                  side_size=len(data) - 2 * W)
 
@@ -224,7 +263,7 @@ def encode_tensor(name: str, array: np.ndarray, *, lanes: int | None = None, pre
 def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] | None = None,
            precision: int | None = None,
            metadata: dict | None = None, dequant: Mapping[str, bytes] | None = None,
-           raw: Iterable[str] = (), pairs: bool | str | Mapping[str, bool] = "auto",
+           raw: Iterable[str] = (), pairs: bool | str | Mapping[str, bool | str] = "auto",
            chunk: int | Mapping[str, int] | None = None, threads: int | None = None) -> bytes:
     """Encode named tensors into the bytes of an .anspack file.
 
@@ -241,9 +280,12 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
         dequant: name -> a complete dequantization block (spec section 12) stored with that tensor.
         raw: names of integer tensors to store raw instead of entropy-coded.
         pairs: code pairs of consecutive entries as one symbol (spec section 7.1; 1-byte dtypes, even
-            entry counts): True, False, or "auto" (default: tensors of >= 4096 entries with at most 16
-            distinct values, when the paired block is at most 0.25 % larger -- it decodes about twice
-            as fast); or a mapping name -> bool ("auto" for tensors not named).
+            entry counts): True (plain pairs: the pairs' model is stored), "product" (PRODUCT pairs,
+            section 7.3: the entries' model is stored and the pairs' derived from it; needs V^2 <= 2^P,
+            the automatic precision is raised to fit), False, or "auto" (default: tensors of >= 4096
+            entries with at most 16 distinct values, when the smaller paired block, plain or product, is
+            at most 0.25 % larger -- it decodes about twice as fast); or a mapping name -> one of those
+            ("auto" for tensors not named).
         chunk: symbols per chunk (spec section 7.2): 0 = one stream; default (None): chunks of
             max(2^18, 2^13 * lanes) symbols for tensors of more symbols than that (about 40 bytes each at 8
             lanes: parallel decoding on threads, workers, and two chunks at a time in the WebAssembly loop); or a mapping name -> chunk size.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .checksum import fxhash26_bytes
+from .model import product_freqs, product_values
 from .errors import (
     BadDequant, BadLayout, ChecksumMismatch, BadMagic, BadMetadata, BadModel, BadTable, LimitExceeded, ReservedNonZero, SizeMismatch,
     Truncated, UnsupportedVersion,
@@ -36,6 +37,7 @@ HEADER_CHECKSUM_AT = 36
 BLOCK_CHECKSUM_AT = 44  # within a table entry
 _RANS = struct.Struct("<IIQBBHI")  # V, L, W, P, mode, reserved, chunk (Q)
 MODE_PAIRS = 1  # rANS block mode bit 0 (spec section 7.1)
+MODE_PRODUCT = 2  # rANS block mode bit 1, only with PAIRS: the stored model is the entries' (section 7.3)
 
 CODING_RANS = 0
 CODING_RAW = 1
@@ -73,6 +75,7 @@ class TensorInfo:
     precision: int | None = None
     pairs: bool = False
     chunk: int = 0
+    product: bool = False  # PRODUCT pairs (spec section 7.3): the stored vocabulary and CDF are the entries'
 
     @property
     def size(self) -> int:
@@ -140,41 +143,45 @@ class Block:
 # Writer
 
 
-def values_size(V: int, dtype: str, pairs: bool = False) -> int:
-    """Bytes of the vocabulary: V values of the dtype (pairs: two each), padded to a multiple of 2
-    (spec section 7)."""
-    n = V * np.dtype(dtype).itemsize * (2 if pairs else 1)
+def values_size(V: int, dtype: str, pairs: bool = False, product: bool = False) -> int:
+    """Bytes of the vocabulary: V values of the dtype (pairs: two each, unless PRODUCT pairs store the
+    entries' values), padded to a multiple of 2 (spec section 7)."""
+    n = V * np.dtype(dtype).itemsize * (2 if pairs and not product else 1)
     return n + (n & 1)
 
 
-def rans_side_size(V: int, L: int, K: int, chunked: bool, dtype: str, pairs: bool = False) -> int:
+def rans_side_size(V: int, L: int, K: int, chunked: bool, dtype: str, pairs: bool = False,
+                   product: bool = False) -> int:
     """Bytes of a coding-0 block before its words (spec section 7)."""
-    return (RANS_HEADER_SIZE + 4 * L * K + (8 * K if chunked else 0) + values_size(V, dtype, pairs)
+    return (RANS_HEADER_SIZE + 4 * L * K + (8 * K if chunked else 0) + values_size(V, dtype, pairs, product)
             + (2 * (V + 1) if V else 0))
 
 
 def rans_block(dtype: str, L: int, precision: int, states: np.ndarray, values: np.ndarray, cdf: np.ndarray,
-               words: np.ndarray, *, pairs: bool = False, chunk: int = 0, chunk_words=None,
+               words: np.ndarray, *, pairs: bool = False, product: bool = False, chunk: int = 0, chunk_words=None,
                chunk_checksums=None) -> bytes:
     """The bytes of a coding-0 data block (spec section 7).
 
     ``states`` holds L states per chunk, chunk after chunk; with ``chunk`` (Q > 0) the per-chunk word
     counts and checksums are written too, and ``words`` is the chunks' streams back to back. With
-    ``pairs`` the values are the u16 pair values (section 7.1).
+    ``pairs`` the values are the u16 pair values (section 7.1); with ``product`` too, ``values`` and
+    ``cdf`` are the entries' model (section 7.3).
     """
+    if product and not pairs:
+        raise ValueError("PRODUCT needs PAIRS (spec section 7.3)")
     V = len(values)
     words = [np.ascontiguousarray(w, dtype="<u2") for w in (words if isinstance(words, list) else [words])]
     W = sum(w.size for w in words)
-    vdt = np.dtype("<u2") if pairs else np.dtype(dtype).newbyteorder("<")
+    vdt = np.dtype("<u2") if pairs and not product else np.dtype(dtype).newbyteorder("<")
     vals = np.asarray(values).astype(vdt).tobytes()
     parts = [
-        _RANS.pack(V, L, W, precision, MODE_PAIRS if pairs else 0, 0, chunk),
+        _RANS.pack(V, L, W, precision, (MODE_PAIRS if pairs else 0) | (MODE_PRODUCT if product else 0), 0, chunk),
         np.asarray(states, dtype="<u4").tobytes(),
     ]
     if chunk:
         parts += [np.asarray(chunk_words, dtype="<u4").tobytes(), np.asarray(chunk_checksums, dtype="<u4").tobytes()]
     parts += [
-        vals + b"\0" * (values_size(V, dtype, pairs) - len(vals)),
+        vals + b"\0" * (values_size(V, dtype, pairs, product) - len(vals)),
         np.asarray(cdf, dtype="<u2").tobytes() if V > 0 else b"",
         *words,  # joined straight from the encoder's buffers
     ]
@@ -470,14 +477,15 @@ def _read_rans_header(buf: memoryview, t: TensorInfo) -> None:
         raise BadModel(f"rANS block is {t.data_size} bytes, shorter than its {RANS_HEADER_SIZE}-byte header",
                         offset=o, tensor=t.name)
     V, L, W, P, mode, r2, Q = _RANS.unpack_from(buf, o)
-    if mode & ~MODE_PAIRS:
-        raise ReservedNonZero(f"rANS mode {mode:#04x} has reserved bits 1-7 set", offset=o + 17, tensor=t.name)
+    if mode & ~(MODE_PAIRS | MODE_PRODUCT):
+        raise ReservedNonZero(f"rANS mode {mode:#04x} has reserved bits 2-7 set", offset=o + 17, tensor=t.name)
     if r2:
         raise ReservedNonZero(f"rANS header reserved field is {r2}", offset=o + 18, tensor=t.name)
     if not 1 <= P <= MAX_PRECISION:
         raise BadModel(f"precision P={P} is outside [1, {MAX_PRECISION}]", offset=o + 16, tensor=t.name)
     n = t.size
     pairs = bool(mode & MODE_PAIRS)
+    product = bool(mode & MODE_PRODUCT)
     if n == 0:
         if V or L or W or mode or Q:
             raise BadModel(f"empty tensor must have V = L = W = 0, mode 0 and chunk 0, found V={V}, L={L}, "
@@ -486,10 +494,16 @@ def _read_rans_header(buf: memoryview, t: TensorInfo) -> None:
         why = f"dtype {t.dtype}" if np.dtype(t.dtype).itemsize != 1 else f"an odd entry count n={n}"
         raise BadModel(f"PAIRS needs a 1-byte dtype and an even entry count, the tensor has {why}",
                        offset=o + 17, tensor=t.name)
+    if product and not pairs:
+        raise BadModel(f"PRODUCT (mode bit 1) needs PAIRS (mode bit 0), mode is {mode:#04x}", offset=o + 17,
+                       tensor=t.name)
     N = n // 2 if pairs else n
     if n:
         if not 1 <= V <= (1 << P):
             raise BadModel(f"vocabulary size V={V} is outside [1, 2^P={1 << P}]", offset=o, tensor=t.name)
+        if product and V * V > 1 << P:
+            raise BadModel(f"PRODUCT pairs of V={V} entry values need V^2 = {V * V} <= 2^P = {1 << P}",
+                           offset=o, tensor=t.name)
         if not 1 <= L <= N:
             raise BadModel(f"lane count L={L} is outside [1, N={N}] (N: symbols)", offset=o + 4, tensor=t.name)
         if W > N:
@@ -501,11 +515,11 @@ def _read_rans_header(buf: memoryview, t: TensorInfo) -> None:
     if K > t.data_size:
         raise BadModel(f"chunk size Q={Q} gives {K} chunks, more than the block's {t.data_size} bytes could hold",
                        offset=o + 20, tensor=t.name)
-    expected = rans_side_size(V, L, K, Q > 0, t.dtype, pairs) + 2 * W
+    expected = rans_side_size(V, L, K, Q > 0, t.dtype, pairs, product) + 2 * W
     if t.data_size != expected:
         raise BadModel(f"rANS block is {t.data_size} bytes, but V={V}, L={L}, K={K}, W={W} need {expected}",
                         offset=t.entry_offset + 8, tensor=t.name)
-    t.vocab_size, t.lanes, t.words, t.precision, t.pairs, t.chunk = V, L, W, P, pairs, Q
+    t.vocab_size, t.lanes, t.words, t.precision, t.pairs, t.chunk, t.product = V, L, W, P, pairs, Q, product
 
 
 @dataclass
@@ -513,8 +527,8 @@ class RansArrays:
     """Validated zero-copy views of a coding-0 block."""
 
     states: np.ndarray  # uint32[K, L]
-    values: np.ndarray
-    cdf: np.ndarray
+    values: np.ndarray  # what each symbol id decodes to (PRODUCT pairs: the derived u16 pair values)
+    cdf: np.ndarray  # the coder's CDF (PRODUCT pairs: derived from the stored one, spec section 7.3)
     words: np.ndarray
     word_starts: np.ndarray  # int64[K + 1]: chunk k's words are words[word_starts[k]:word_starts[k + 1]]
     chunk_checksums: np.ndarray | None  # uint32[K] for a chunked tensor, else None
@@ -550,9 +564,9 @@ def rans_arrays(buf, t: TensorInfo) -> RansArrays:
         if word_starts[-1] != W:
             raise BadModel(f"the chunks' word counts sum to {word_starts[-1]}, but W={W}", offset=at, tensor=t.name)
         at += 8 * K
-    dt = np.dtype("<u2") if t.pairs else np.dtype(t.dtype).newbyteorder("<")
+    dt = np.dtype("<u2") if t.pairs and not t.product else np.dtype(t.dtype).newbyteorder("<")
     values = np.frombuffer(buf, dtype=dt, count=V, offset=at)
-    cdf_at = at + values_size(V, t.dtype, t.pairs)
+    cdf_at = at + values_size(V, t.dtype, t.pairs, t.product)
     if V * dt.itemsize & 1 and buf[cdf_at - 1]:
         raise ReservedNonZero("vocabulary padding byte is not zero", offset=cdf_at - 1, tensor=t.name)
     cdf = np.frombuffer(buf, dtype="<u2", count=V + 1 if V else 0, offset=cdf_at)
@@ -575,4 +589,8 @@ def rans_arrays(buf, t: TensorInfo) -> RansArrays:
             where = f"lane {j}" if K == 1 else f"chunk {j // L}, lane {j % L}"
             raise BadModel(f"initial state of {where} is {states.reshape(-1)[j]}, below 2^16", offset=o + 4 * j,
                            tensor=t.name)
+    if t.product and V:  # the coder's model: pair ids a*V + b, frequencies derived from the entries'
+        values = product_values(values)
+        freqs = product_freqs(np.diff(cdf.astype(np.int64)), P)
+        cdf = np.concatenate([[0], np.cumsum(freqs)]).astype(np.uint16)
     return RansArrays(states, values, cdf, words, word_starts, chunk_checksums, words_at)

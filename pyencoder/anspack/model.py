@@ -262,6 +262,53 @@ def build_model(array: np.ndarray, precision: int = 12, *, counts=None) -> Entro
     return EntropyModel(values, counts, freqs, cdf.astype(np.uint16), ids, precision)
 
 
+def product_freqs(entry_freqs, precision: int) -> np.ndarray:
+    """The pair frequencies of ``PRODUCT`` pairs (spec section 7.3): section 9 steps 2 and 3 applied to
+    the counts ``g[a] * g[b]`` of pair id ``a*V + b``, with ``n = 2^(2P)``.
+
+        >>> product_freqs([3, 1], 2).tolist()   # 9/4, 3/4, 3/4, 1/4 -> 2, 1, 1, 1: sum 5, 1 off pair 0
+        [1, 1, 1, 1]
+        >>> product_freqs([12, 3, 1], 4).tolist()  # 9, 2, 1, 2, 1, 1, 1, 1, 1: sum 19, fix-up takes 3
+        [8, 1, 1, 1, 1, 1, 1, 1, 1]
+    """
+    g = np.asarray(entry_freqs, dtype=np.int64)
+    V = g.size
+    if V * V > 1 << precision:
+        raise ValueError(f"PRODUCT pairs of {V} distinct entries need V^2 = {V * V} <= 2^P, but P={precision}")
+    return quantize_counts(np.outer(g, g).reshape(-1), 1 << (2 * precision), precision)
+
+
+def product_values(entry_values: np.ndarray) -> np.ndarray:
+    """The u16 pair value of each pair id ``a*V + b`` (spec sections 7.1, 7.3): low byte ``values[a]``,
+    high byte ``values[b]``.
+
+        >>> product_values(np.array([0, -1], dtype=np.int8)).tolist()
+        [0, 65280, 255, 65535]
+    """
+    b = np.asarray(entry_values).astype(np.uint8).astype(np.uint16)
+    return (b[:, None] | (b[None, :] << np.uint16(8))).reshape(-1)
+
+
+def product_model(entry: EntropyModel) -> EntropyModel:
+    """The model that codes a 1-byte tensor as ``PRODUCT`` pairs (spec section 7.3), from the model of its
+    entries: pair ids ``a*V + b``, their u16 pair values, and the pair frequencies derived from the
+    entries' frequencies (what a decoder derives from the stored entry model).
+
+        >>> m = product_model(build_model(np.array([0, 0, 0, 5, 5, 0], dtype=np.int8), precision=3))
+        >>> m.ids.tolist(), m.freqs.tolist(), m.values.tolist()
+        ([0, 1, 2], [3, 2, 2, 1], [0, 1280, 5, 1285])
+    """
+    P = entry.precision
+    V = entry.values.size
+    freqs = product_freqs(entry.freqs, P)
+    cdf = np.zeros(freqs.size + 1, dtype=np.int64)
+    np.cumsum(freqs, out=cdf[1:])
+    e = entry.ids.astype(np.uint16)
+    ids = e[0::2] * np.uint16(V) + e[1::2]  # V^2 <= 2^15: no overflow
+    counts = np.bincount(ids, minlength=V * V).astype(np.int64)
+    return EntropyModel(product_values(entry.values).astype(np.int64), counts, freqs, cdf.astype(np.uint16), ids, P)
+
+
 def entropy_bits(counts) -> float:
     """Empirical order-0 entropy in bits per entry of a count vector."""
     c = np.asarray(counts, dtype=np.float64)

@@ -69,6 +69,16 @@ def vectors() -> dict[str, dict]:
         }, options=dict(lanes=3, precision=9, chunk={"g": 100, "short": 4, "u32": 70})),
         "pairs_chunks": dict(tensors={"p": np.clip(gauss, -3, 3).astype(np.int8)},
                              options=dict(lanes=2, precision=11, pairs=True, chunk=50)),
+        # spec section 7.3: PRODUCT pairs (the entries' model stored, the pairs' derived)
+        "product": dict(tensors={
+            "i4": np.clip(gauss // 2, -7, 7).astype(np.int8),
+            "u8": rng.integers(0, 4, size=(30, 10), dtype=np.uint8),
+            "two": np.array([-128, 127], dtype=np.int8),
+            "v32": (np.arange(64, dtype=np.int64) * 7 % 32 - 16).astype(np.int8),  # V^2 = 2^P exactly
+        }, options=dict(lanes=3, precision=10, pairs="product")),
+        "product_chunks": dict(tensors={"p": np.clip(gauss, -3, 3).astype(np.int8),
+                                        "u": (rng.integers(0, 3, size=(300,)) * 100).astype(np.uint8)},
+                               options=dict(lanes=2, precision=11, pairs="product", chunk=50)),
     }
 
 
@@ -81,7 +91,7 @@ def expected(data: bytes, tensors: dict) -> dict:
                  "checksum": t.checksum}
         if t.coding == "rans":
             entry.update(vocab_size=t.vocab_size, lanes=t.lanes, words=t.words, precision=t.precision,
-                         pairs=t.pairs, chunk=t.chunk, chunks=t.chunks)
+                         pairs=t.pairs, product=t.product, chunk=t.chunk, chunks=t.chunks)
         flat = a.reshape(-1)
         if a.dtype.kind == "f":
             entry["bits"] = flat.view(f"u{a.dtype.itemsize}").tolist()
@@ -162,6 +172,20 @@ def _pack_all(data: bytes, at: int, values) -> bytearray:
     return b
 
 
+def bad_product_files(plain: bytes) -> dict[str, tuple[bytes, str]]:
+    """Malformed variants for spec rev 3 (PRODUCT pairs, section 7.3): ``plain`` holds an unpaired int8
+    tensor of odd length and an int16 tensor."""
+    odd = anspack.read_header(plain).tensors[0]
+    # 3 values at P = 3, unpaired: as PRODUCT pairs every other field would hold, but V^2 = 9 > 2^3
+    small = anspack.encode({"p": np.array([0, 1, 2, 0, 1, 2, 0, 0], dtype=np.int8)}, lanes=1, precision=3,
+                           pairs=False, chunk=0)
+    p = anspack.read_header(small).tensors[0]
+    return {
+        "product_without_pairs": (_set(plain, odd.data_offset + 17, "<B", 2), "BadModel"),
+        "product_vocab_too_big": (_set(small, p.data_offset + 17, "<B", 3), "BadModel"),
+    }
+
+
 def bad_chunk_files(plain: bytes, chunked: bytes) -> dict[str, tuple[bytes, str]]:
     """Malformed variants for spec rev 2 (pairs, chunks): ``plain`` holds an unpaired, unchunked int8
     tensor of odd length and an int16 tensor; ``chunked`` the pairs_chunks vector."""
@@ -174,7 +198,7 @@ def bad_chunk_files(plain: bytes, chunked: bytes) -> dict[str, tuple[bytes, str]
     a0, b0 = t.chunk_bounds(0)
     cs0 = struct.unpack_from("<I", chunked, table + 4 * K)[0]
     return {
-        "mode_reserved_bit": (_set(plain, odd.data_offset + 17, "<B", 2), "ReservedNonZero"),
+        "mode_reserved_bit": (_set(plain, odd.data_offset + 17, "<B", 4), "ReservedNonZero"),
         "pairs_odd_entries": (_set(plain, odd.data_offset + 17, "<B", 1), "BadModel"),
         "pairs_int16": (_set(plain, i16.data_offset + 17, "<B", 1), "BadModel"),
         "chunk_not_below_symbols": (_set(chunked, o + 20, "<I", t.symbols), "BadModel"),
@@ -201,6 +225,7 @@ def build() -> dict[str, bytes]:
                            lanes=2, precision=6, pairs=False, chunk=0)
     bad = bad_files(files["worked_example.anspack"])
     bad.update(bad_chunk_files(plain, files["pairs_chunks.anspack"]))
+    bad.update(bad_product_files(plain))
     for name, (data, code) in bad.items():
         files[f"bad/{name}.anspack"] = data
         index[name] = code

@@ -80,9 +80,11 @@ def register(sub) -> None:
                         "(many lanes per tensor for decodeGPU, about 1%% larger; anspack.gpu.gpu_lanes)")
     p.add_argument("--precision", type=int, default=None, metavar="P",
                    help="rANS probability precision in bits, 1-15 (default 14, raised as needed)")
-    p.add_argument("--pairs", choices=("auto", "on", "off"), default="auto",
+    p.add_argument("--pairs", choices=("auto", "on", "product", "off"), default="auto",
                    help="code two 1-byte entries per rANS symbol (spec 7.1): auto (default: tensors of at most 16 "
-                        "values, when it costs at most 0.25%% in size; they decode about 2x faster), on, off")
+                        "values, when it costs at most 0.25%% in size; they decode about 2x faster), on (plain "
+                        "pairs: the pairs' model is stored), product (spec 7.3: the entries' model is stored and "
+                        "the pairs' derived; tensors of at most 2^(P/2) distinct values), off")
     p.add_argument("--chunk", type=int, default=None, metavar="Q",
                    help="symbols per chunk (spec 7.2; independent streams decoded in parallel): 0 = none; default "
                         "2^18 for tensors of more than 2^18 symbols")
@@ -213,9 +215,10 @@ def encode_model(tensors: dict, *, base: str = DEFAULT_SCHEME, rules: list[str] 
         from anspack.gpu import gpu_lanes
 
         lanes = gpu_lanes({n: a for n, a in q.items() if n not in raw})
-    if pairs is True:  # every tensor the spec allows pairs for; "auto" for the rest
-        pairs = {n: True for n, a in q.items()
-                 if n not in raw and np.asarray(a).dtype.itemsize == 1 and a.size % 2 == 0 and a.size >= 2}
+    if pairs in (True, "product"):  # every tensor the spec allows them for; "auto" for the rest
+        pairs = {n: pairs for n, a in q.items()
+                 if n not in raw and np.asarray(a).dtype.itemsize == 1 and a.size % 2 == 0 and a.size >= 2
+                 and (pairs is True or np.unique(a).size ** 2 <= 1 << P)}
     data = anspack.encode(q, lanes=lanes, precision=P, metadata=meta, dequant=blocks, raw=raw, pairs=pairs,
                           chunk=chunk)
     return Encoded(data, schemes, recon, P)
@@ -316,7 +319,7 @@ def run(args) -> int:
         enc = enc or encode_model(tensors, base=base_scheme_text(args), rules=args.rule,
                            prune_global=args.prune if args.prune_global else None, lanes=args.lanes,
                            precision=args.precision, progress=not args.quiet,
-                           pairs={"auto": "auto", "on": True, "off": False}[args.pairs], chunk=args.chunk)
+                           pairs={"auto": "auto", "on": True, "product": "product", "off": False}[args.pairs], chunk=args.chunk)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e).splitlines()[0]) from None
     with open(args.output, "wb") as f:

@@ -27,12 +27,12 @@ def scheme_of(t, metadata: dict) -> str:
 
 
 def stream_of(t) -> str:
-    """rANS stream layout: precision, lanes, pairs (spec 7.1), chunks (spec 7.2)."""
+    """rANS stream layout: precision, lanes, pairs (spec 7.1; "product pairs": 7.3), chunks (spec 7.2)."""
     if t.coding != "rans" or not t.size:
         return "-"
     parts = [f"P{t.precision}", f"L{t.lanes}"]
     if t.pairs:
-        parts.append("pairs")
+        parts.append("product pairs" if t.product else "pairs")
     if t.chunk:
         parts.append(f"{t.chunks} chunks")
     return " ".join(parts)

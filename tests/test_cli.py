@@ -146,7 +146,8 @@ def test_info(tmp_path, model_file, capsys):
     row = next(line for line in lines if line.startswith("layer.0.dense.weight"))
     h = anspack.read_header(out.read_bytes())["layer.0.dense.weight"]
     assert "32x24" in row and "int4,row" in row and f"{h.checksum:07x}" in row
-    assert row.rstrip().endswith(f"P{h.precision} L{h.lanes}" + (" pairs" if h.pairs else ""))
+    assert row.rstrip().endswith(f"P{h.precision} L{h.lanes}"
+                                 + ((" product pairs" if h.product else " pairs") if h.pairs else ""))
     assert f"{h.data_size + h.dequant_size:,}" in row
     assert "7 tensors" in lines[-1]
     code, text, _ = run(["info", out, "--no-entropy"], capsys)
@@ -162,6 +163,14 @@ def test_encode_pairs_and_chunk_options(tmp_path, model_file, capsys):
     assert t.pairs and (t.chunk, t.chunks) == (100, 4)
     code, text, _ = run(["info", out], capsys)
     assert "pairs 4 chunks" in text
+    code, _, err = run(["verify", out], capsys)
+    assert code == 0, err
+    code, _, err = run(["encode", model_file, "-o", out, "--bits", "4", "-q", "--pairs", "product"], capsys)
+    assert code == 0, err
+    h = anspack.read_header(out.read_bytes())
+    assert h["layer.0.dense.weight"].product and h["layer.0.dense.weight"].pairs
+    code, text, _ = run(["info", out], capsys)
+    assert "product pairs" in text
     code, _, err = run(["verify", out], capsys)
     assert code == 0, err
     code, _, err = run(["encode", model_file, "-o", out, "--bits", "4", "-q", "--pairs", "off", "--chunk", "0"], capsys)

@@ -24,7 +24,7 @@ from .checksum import fxhash26
 from .container import CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTRIES, Block, FileHeader, TensorInfo
 from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
 from .model import (MAX_PRECISION, build_model, cross_entropy_bits, histogram, product_freqs, product_model,
-                    quantize_counts)
+                    nonzero_bins, product_vocabulary, quantize_counts)
 from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved_checksum
 
 DEFAULT_LANES = 8  # the WebAssembly decoder's SIMD loop takes 4 lanes at a time; 16 bytes more per tensor than 4
@@ -114,39 +114,31 @@ def _product_estimate(hist1: np.ndarray, hist2: np.ndarray, signed: bool, precis
     """Bytes of a PRODUCT-pairs block (spec section 7.3) for a 1-byte tensor with entry histogram
     ``hist1`` and pair histogram ``hist2`` (of the u16 pair values): the payload at the derived pair
     frequencies, plus the entries' vocabulary and CDF."""
-    present = np.flatnonzero(hist1)
-    counts = hist1[present]
-    order = np.argsort(-counts, kind="stable")  # section 9's vocabulary order (present is ascending)
-    V, n = present.size, int(counts.sum())
+    values, counts, pair_lut = product_vocabulary(hist1, signed)
+    V, n = values.size, int(counts.sum())
     P = _product_precision(n // 2, V, precision)
     if V * V > 1 << P:
         return float("inf")
-    f = product_freqs(quantize_counts(counts[order], n, P), P)
-    rank = np.zeros(256, dtype=np.int64)
-    rank[present[order]] = np.arange(V)
-    v = np.flatnonzero(hist2)
-    lo, hi = v & 0xFF, v >> 8  # the two entries' bytes; hist1 indexes value - min: byte ^ 0x80 for int8
-    if signed:
-        lo, hi = lo ^ 0x80, hi ^ 0x80
-    c = hist2[v]
-    return cross_entropy_bits(c, f[rank[lo] * V + rank[hi]], P) * int(c.sum()) / 8 + V + 2 * (V + 1)
+    f = product_freqs(quantize_counts(counts, n, P), P)
+    seen = nonzero_bins(hist2)
+    return cross_entropy_bits(hist2[seen], f[pair_lut[seen]], P) * (n // 2) / 8 + V + 2 * (V + 1)
 
 
-def _pairs_choice(flat: np.ndarray, precision: int | None) -> tuple[str | None, np.ndarray]:
+def _pairs_choice(flat: np.ndarray, precision: int | None) -> tuple[str | None, np.ndarray, np.ndarray | None]:
     """pairs="auto": at most PAIRS_MAX_VOCAB distinct values, and a paired block (plain or PRODUCT,
     whichever is smaller) at most PAIRS_SIZE_TOLERANCE larger than the unpaired one. Returns
-    (None, "plain" or "product", the histogram to build the model from: of the pairs for plain
-    pairs, else of the entries) for build_model(counts=)."""
+    (None, "plain" or "product"; the histogram to build the model from: of the pairs for plain pairs,
+    else of the entries; for product pairs, the pairs' histogram too)."""
     hist1 = histogram(flat)  # 256 counts: cheap, and most tensors stop here
     single = hist1[hist1 > 0]
     if single.size > PAIRS_MAX_VOCAB:
-        return None, hist1
+        return None, hist1, None
     hist2 = histogram(flat.view("<u2"))
-    plain = _block_estimate(hist2[hist2 > 0], precision, 2)
+    plain = _block_estimate(hist2[nonzero_bins(hist2)], precision, 2)
     product = _product_estimate(hist1, hist2, flat.dtype.kind == "i", precision)
     if min(plain, product) > (1 + PAIRS_SIZE_TOLERANCE) * _block_estimate(single, precision, 1):
-        return None, hist1
-    return ("product", hist1) if product <= plain else ("plain", hist2)
+        return None, hist1, None
+    return ("product", hist1, hist2) if product <= plain else ("plain", hist2, None)
 
 
 def _build(sym: np.ndarray, precision: int | None, counts=None):
@@ -173,14 +165,14 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
         raise ValueError(f"tensor {name!r}: pairs need a 1-byte dtype and an even number of entries "
                          f"(dtype {dtype}, {n} entries)")
     try:
-        kind, counts = {True: "plain", "product": "product"}.get(pairs), None
+        kind, counts, pair_counts = {True: "plain", "product": "product"}.get(pairs), None, None
         if pairs == "auto" and pair_ok and n >= PAIRS_MIN_ENTRIES:
-            kind, counts = _pairs_choice(flat, precision)
+            kind, counts, pair_counts = _pairs_choice(flat, precision)
         entry_model = None
         if kind == "product":
-            V = int(np.count_nonzero(counts if counts is not None else histogram(flat)))
-            entry_model = build_model(flat, _product_precision(n // 2, V, precision), counts=counts)
-            model = product_model(entry_model)
+            counts = histogram(flat) if counts is None else counts
+            P = _product_precision(n // 2, int(np.count_nonzero(counts)), precision)
+            entry_model, model = product_model(flat, P, counts=counts, pair_counts=pair_counts)
         else:
             model = _build(flat.view("<u2") if kind == "plain" else flat, precision, counts)
     except ValueError as e:

@@ -45,7 +45,10 @@ export interface TensorInfo {
   dequantSize: number;
   /** Kind of the dequant block, when there is one. */
   dequantKind?: number;
-  /** rANS only: vocabulary size V, lanes L (per chunk), words W (all chunks), precision P. */
+  /**
+   * rANS only: vocabulary size V (distinct symbols; with `product`, distinct entries), lanes L (per
+   * chunk), words W (all chunks), precision P.
+   */
   vocabSize?: number;
   lanes?: number;
   words?: number;
@@ -55,6 +58,12 @@ export interface TensorInfo {
    * 1-byte tensor (int8 / uint8), coded as one u16 value. The decoded `data` is still the n entries.
    */
   pairs?: boolean;
+  /**
+   * rANS only (spec revision 3, section 7.3): PRODUCT pairs (`pairs` is true too). The file stores the
+   * model of the entries (`vocabSize` = V distinct entry values and their CDF); the decoder derives
+   * the model of the V^2 pair ids from it. Decoded like plain pairs.
+   */
+  product?: boolean;
   /** rANS only: number of coded symbols N (n, or n / 2 with pairs). */
   symbols?: number;
   /** rANS only (section 7.2): symbols per chunk Q; 0 = the tensor is one stream. */

@@ -28,7 +28,7 @@
 // one worker whole.
 
 import { AnspackError } from './errors.js';
-import { parseHeader, blockChecksum, chunkTables, MODE_PAIRS, RANS_HEADER_SIZE } from './header.js';
+import { parseHeader, blockChecksum, chunkTables, RANS_HEADER_SIZE } from './header.js';
 import { fxhash26Typed, fxhash26Bytes } from './fxhash.js';
 import { decode, decodeTensor, ARRAY_TYPES } from './index.js';
 import { dequantizeBlock } from './dequant.js';
@@ -218,7 +218,7 @@ function frameChunks(bytes, t, k0, k1, name) {
   }
   const symbols = Math.min(t.symbols, k1 * Q) - k0 * Q;
   const n = t.pairs ? 2 * symbols : symbols;
-  const model = bytes.subarray(t.valuesOffset, t.wordsOffset);  // values, padding, CDF
+  const model = bytes.subarray(t.valuesOffset, t.wordsOffset);  // values, padding, CDF (with PRODUCT: the entries')
   const side = RANS_HEADER_SIZE + 4 * L * (k1 - k0) + (chunked ? 8 * (k1 - k0) : 0) + model.length;
   const data = new Uint8Array(side);  // the block's bytes before its words (the words are copied by write)
   const d = new DataView(data.buffer);
@@ -226,7 +226,7 @@ function frameChunks(bytes, t, k0, k1, name) {
   d.setUint32(4, L, true);
   d.setUint32(8, w1 - w0, true);  // W < 2^31 (a tensor's symbols are)
   data[16] = t.precision;
-  data[17] = t.pairs ? MODE_PAIRS : 0;
+  data[17] = t.mode;  // PAIRS, PRODUCT as the tensor's: the model bytes are copied as they are
   d.setUint32(20, chunked ? Q : 0, true);
   let p = RANS_HEADER_SIZE;
   data.set(bytes.subarray(t.statesOffset + 4 * L * k0, t.statesOffset + 4 * L * k1), p);

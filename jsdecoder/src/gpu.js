@@ -48,10 +48,13 @@
 //   CPU (and, with keepBuffers, on the GPU by buffer copies, when each chunk's values fill whole
 //   4-byte words; otherwise that tensor is decoded on the CPU path), the block checksum and the table
 //   checksum (over the chunk checksums) checked once for the tensor, and dequantization applied.
+// - Spec revision 3. PRODUCT (section 7.3): the model uploaded is the pair model derived on the CPU
+//   from the stored entry model (header.js ransModel): V^2 pair ids with u16 pair values, decoded
+//   exactly as plain pairs.
 
 import { AnspackError } from './errors.js';
 import { fxhash26Typed } from './fxhash.js';
-import { parseHeader, blockChecksum, chunkTables, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
+import { parseHeader, blockChecksum, chunkTables, ransModel, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
 import { dequantizeBlock } from './dequant.js';
 import { decodeTensor } from './index.js';
 
@@ -411,7 +414,8 @@ function checkOptions(options) {
 
 /** Sizes and choices for one rANS tensor (no GPU work). */
 function plan(t, opts, maxBinding) {
-  const n = t.symbols, L = t.lanes, V = t.vocabSize, M = 2 ** t.precision;  // n: symbols (pairs: n/2)
+  // n: symbols (pairs: n/2); V: symbol ids (PRODUCT: the V^2 pair ids of the derived model)
+  const n = t.symbols, L = t.lanes, V = t.alphabet, M = 2 ** t.precision;
   const G = Math.ceil(L / WG);
   let strategy = opts.strategy === 'auto' ? (L >= ROWS_MIN_LANES ? 'rows' : 'single') : opts.strategy;
   if (strategy === 'rows' && G > MAX_WORKGROUPS_PER_DIM) strategy = 'single';
@@ -579,13 +583,17 @@ function release(job) {
   job.made = null;
 }
 
-/** The 2^P-slot table (symbol id, f << 16 | bias) followed by the values' zero-extended bit patterns. */
-function buildModel(bytes, t, out = new Uint32Array(2 * 2 ** t.precision + t.vocabSize), at = 0) {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const V = t.vocabSize, M = 2 ** t.precision;
+/**
+ * The 2^P-slot table (symbol id, f << 16 | bias) followed by the values' zero-extended bit patterns,
+ * for the coder's model (header.js ransModel: as stored, or with PRODUCT the derived pair model of
+ * spec section 7.3, whose values are u16 pairs).
+ */
+function buildModel(bytes, t, out = new Uint32Array(2 * 2 ** t.precision + t.alphabet), at = 0) {
+  const { cdf, vals } = ransModel(bytes, t);
+  const V = t.alphabet, M = 2 ** t.precision;
   for (let s = 0; s < V; s++) {
-    const c = dv.getUint16(t.cdfOffset + 2 * s, true);
-    const f = dv.getUint16(t.cdfOffset + 2 * s + 2, true) - c;
+    const c = cdf[s];
+    const f = cdf[s + 1] - c;
     const fb = (f << 16) >>> 0;
     for (let slot = c; slot < c + f; slot++) {
       out[at + 2 * slot] = s;
@@ -593,10 +601,8 @@ function buildModel(bytes, t, out = new Uint32Array(2 * 2 ** t.precision + t.voc
     }
   }
   const size = t.pairs ? 2 : t.itemSize;  // PAIRS: u16 pair values
-  for (let s = 0; s < V; s++) {
-    const o = t.valuesOffset + size * s;
-    out[at + 2 * M + s] = size === 1 ? bytes[o] : size === 2 ? dv.getUint16(o, true) : dv.getUint32(o, true);
-  }
+  const mask = size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
+  for (let s = 0; s < V; s++) out[at + 2 * M + s] = (vals[s] & mask) >>> 0;
   return out;
 }
 

@@ -17,6 +17,11 @@ export const ENTRY_FIXED_SIZE = 48;
 export const RANS_HEADER_SIZE = 24;
 /** rANS block mode bit 0 (spec section 7.1): each symbol is a pair of consecutive 1-byte entries. */
 export const MODE_PAIRS = 1;
+/**
+ * rANS block mode bit 1 (spec section 7.3, revision 3; only with PAIRS): the stored vocabulary and CDF
+ * are the model of the entries, and the pair model is derived from it (derivePairModel).
+ */
+export const MODE_PRODUCT = 2;
 export const DEQUANT_HEADER_SIZE = 16;
 /** Offset of header_checksum in the header, and of block_checksum in a table entry. */
 export const HEADER_CHECKSUM_AT = 36;
@@ -328,26 +333,17 @@ const VALUE_TYPES = {
 
 /**
  * Read the model and tables of a validated coding-0 block (spec section 7): lane states (L per chunk),
- * CDF, vocabulary (u16 pair values with PAIRS, section 7.1), chunk tables (section 7.2) and a view
+ * the coder's model (ransModel: CDF and vocabulary, u16 pair values with PAIRS, section 7.1, derived
+ * from the entry model with PRODUCT, section 7.3), chunk tables (section 7.2) and a view
  * of the words (W + 1 words in place when the file has 2 more bytes there: the loops read one word
  * past a stream's last, never used by a valid stream).
  */
 export function ransArrays(bytes, t) {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const V = t.vocabSize, L = t.lanes, W = t.words, K = t.chunks;
+  const L = t.lanes, W = t.words, K = t.chunks;
   const states = new Uint32Array(L * K);
   for (let j = 0; j < L * K; j++) states[j] = dv.getUint32(t.statesOffset + 4 * j, true);
-  const cdf = new Uint16Array(V + 1);
-  for (let s = 0; s <= V; s++) cdf[s] = dv.getUint16(t.cdfOffset + 2 * s, true);
-  let vals;
-  if (t.pairs) {
-    vals = new Uint16Array(V);
-    for (let s = 0; s < V; s++) vals[s] = dv.getUint16(t.valuesOffset + 2 * s, true);
-  } else {
-    const { Ctor, get } = VALUE_TYPES[t.dtype];
-    vals = new Ctor(V);
-    for (let s = 0; s < V; s++) vals[s] = get(dv, t.valuesOffset + t.itemSize * s);
-  }
+  const { cdf, vals } = ransModel(bytes, t);
   const { chunkWords = null, chunkChecksums = null, tableChecksum = null } = t.chunkSize > 0 ? chunkTables(dv, t) : {};
   let words;
   let padded = false;
@@ -361,6 +357,99 @@ export function ransArrays(bytes, t) {
   return {
     states, L, words, padded, cdf, P: t.precision, n: t.symbols, chunk: t.chunkSize, chunkWords, chunkChecksums, tableChecksum, vals,
   };
+}
+
+/**
+ * The coder's model of a validated coding-0 block with V > 0: `cdf` (the A + 1 cumulative
+ * frequencies of its A symbol ids) and `vals` (what each symbol id decodes to: the dtype's typed
+ * array, or with PAIRS a Uint16Array of u16 pair values, section 7.1). Read from the file, or with
+ * PRODUCT (section 7.3) derived from the stored entry model: A = V^2 pair ids.
+ */
+export function ransModel(bytes, t) {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const V = t.vocabSize;
+  const cdf = new Uint16Array(V + 1);
+  for (let s = 0; s <= V; s++) cdf[s] = dv.getUint16(t.cdfOffset + 2 * s, true);
+  let vals;
+  if (t.product) {
+    return derivePairModel(cdf, bytes.subarray(t.valuesOffset, t.valuesOffset + V), t.precision);
+  } else if (t.pairs) {
+    vals = new Uint16Array(V);
+    for (let s = 0; s < V; s++) vals[s] = dv.getUint16(t.valuesOffset + 2 * s, true);
+  } else {
+    const { Ctor, get } = VALUE_TYPES[t.dtype];
+    vals = new Ctor(V);
+    for (let s = 0; s < V; s++) vals[s] = get(dv, t.valuesOffset + t.itemSize * s);
+  }
+  return { cdf, vals };
+}
+
+/**
+ * Spec section 7.3: the pair model of a PRODUCT block from its entry model (a validated CDF of V + 1
+ * values at precision P, V^2 <= 2^P, and the V entry values as bytes). Pair id s = a*V + b decodes to
+ * entries values[a], values[b]: the u16 pair value values[a] | values[b] << 8 (section 7.1). Its
+ * frequency is section 9's steps 2-4 applied to c[s] = g[a] * g[b] with n = 2^(2P):
+ * round_half_even(c / 2^P), at least 1, then the fix-up of step 3 over s = 0 .. V^2 - 1.
+ *
+ * Step 3's d > 0 loop is computed without replaying its passes one by one (a hostile file could make
+ * that ~2^30 steps: one symbol above 1 and ~2^15 passes over 2^15 ids); the result is the same. A
+ * full pass takes 1 from every f > 1, so after p full passes f[s] = f0[s] - min(p, f0[s] - 1) and
+ * D(p) = sum of min(p, f0[s] - 1) has been taken. With p the largest count of full passes with
+ * D(p) <= d (binary search: D is non-decreasing, and D(max f0 - 1) = 2^P + d - V^2 >= d), the rest,
+ * d - D(p) < #{s : f0[s] - 1 > p}, is the partial pass p + 1, in id order. src/reference.js has the
+ * passes as the spec writes them; the tests check that both agree.
+ *
+ * @param {ArrayLike<number>} entryCdf  V + 1 cumulative entry frequencies
+ * @param {ArrayLike<number>} entryValues  the V entry values' bytes (int8 as its two's complement)
+ * @param {number} P
+ * @returns {{cdf: Uint16Array, vals: Uint16Array}}  V^2 + 1 and V^2 values
+ */
+export function derivePairModel(entryCdf, entryValues, P) {
+  const V = entryCdf.length - 1;
+  const A = V * V;
+  const M = 2 ** P;
+  const half = M / 2;
+  const f = new Int32Array(A);
+  let sum = 0;
+  let fmax = 1;
+  for (let a = 0; a < V; a++) {
+    const ga = entryCdf[a + 1] - entryCdf[a];
+    for (let b = 0; b < V; b++) {
+      const c = ga * (entryCdf[b + 1] - entryCdf[b]);  // < 2^30: exact in int32 arithmetic
+      const q = c >>> P, r = c & (M - 1);
+      let x = r > half || (r === half && (q & 1) === 1) ? q + 1 : q;
+      if (x < 1) x = 1;
+      f[a * V + b] = x;
+      sum += x;
+      if (x > fmax) fmax = x;
+    }
+  }
+  let d = sum - M;
+  if (d > 0) {
+    const taken = (p) => {
+      let D = 0;
+      for (let s = 0; s < A; s++) D += Math.min(p, f[s] - 1);
+      return D;
+    };
+    let lo = 0, hi = fmax - 1;  // taken(lo) <= d <= taken(hi)
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (taken(mid) <= d) lo = mid;
+      else hi = mid - 1;
+    }
+    const p = lo;
+    d -= taken(p);
+    for (let s = 0; s < A; s++) if (f[s] > 1) f[s] -= Math.min(p, f[s] - 1);
+    for (let s = 0; s < A && d > 0; s++) if (f[s] > 1) { f[s]--; d--; }
+  }
+  while (d < 0) for (let s = 0; s < A && d < 0; s++) { f[s]++; d++; }
+  const cdf = new Uint16Array(A + 1);
+  for (let s = 0; s < A; s++) cdf[s + 1] = cdf[s] + f[s];
+  const vals = new Uint16Array(A);
+  for (let a = 0; a < V; a++) {
+    for (let b = 0; b < V; b++) vals[a * V + b] = (entryValues[a] & 0xff) | ((entryValues[b] & 0xff) << 8);
+  }
+  return { cdf, vals };
 }
 
 /**
@@ -380,8 +469,8 @@ export function chunkTables(dv, t) {
 }
 
 /**
- * Parse and validate an rANS data block (spec section 7, revision 2; section 13 rule 7): header
- * fields (mode, chunk size Q), size formula, chunk tables, vocabulary padding, CDF, states. Returns
+ * Parse and validate an rANS data block (spec section 7, revision 3; section 13 rule 7): header
+ * fields (mode: PAIRS, PRODUCT; chunk size Q), size formula, chunk tables, vocabulary padding, CDF, states. Returns
  * offsets of its arrays; allocates nothing (its loops are bounded by the block's size).
  */
 function parseRansBlock(bytes, dv, t) {
@@ -394,11 +483,12 @@ function parseRansBlock(bytes, dv, t) {
   const P = bytes[o + 16];
   const mode = bytes[o + 17];
   const Q = dv.getUint32(o + 20, true);
-  if (mode & ~MODE_PAIRS) fail('ReservedNonZero', `rANS mode is 0x${mode.toString(16)}: reserved bits 1-7 set (only bit 0, PAIRS, is defined)`, o + 17, name);
+  if (mode & ~(MODE_PAIRS | MODE_PRODUCT)) fail('ReservedNonZero', `rANS mode is 0x${mode.toString(16)}: reserved bits 2-7 set (only bit 0, PAIRS, and bit 1, PRODUCT, are defined)`, o + 17, name);
   if (dv.getUint16(o + 18, true) !== 0) fail('ReservedNonZero', `rANS block reserved u16 is ${dv.getUint16(o + 18, true)}, expected 0`, o + 18, name);
   if (P < 1 || P > 15) fail('BadModel', `precision P is ${P}, expected 1..15`, o + 16, name);
   const n = t.n;
   const pairs = (mode & MODE_PAIRS) !== 0;
+  const product = (mode & MODE_PRODUCT) !== 0;
   if (n === 0) {
     if (V !== 0) fail('BadModel', `V is ${V}, expected 0 for an empty tensor`, o, name);
     if (L !== 0) fail('BadModel', `L is ${L}, expected 0 for an empty tensor`, o + 4, name);
@@ -409,10 +499,12 @@ function parseRansBlock(bytes, dv, t) {
   if (pairs && (t.itemSize !== 1 || n % 2 !== 0)) {
     fail('BadModel', `PAIRS (mode bit 0) needs a 1-byte dtype and an even entry count n >= 2, the tensor has ${t.itemSize !== 1 ? `dtype ${t.dtype}` : `n = ${n}`}`, o + 17, name);
   }
+  if (product && !pairs) fail('BadModel', `rANS mode is 0x${mode.toString(16)}: PRODUCT (bit 1) is allowed only together with PAIRS (bit 0)`, o + 17, name);
   // N: the number of symbols (spec section 7): entries, or pairs of entries.
   const N = pairs ? n / 2 : n;
   if (n > 0) {
     if (V < 1 || V > 2 ** P) fail('BadModel', `V is ${V}, expected 1..2^P = ${2 ** P}`, o, name);
+    if (product && V * V > 2 ** P) fail('BadModel', `V is ${V}: with PRODUCT, V^2 = ${V * V} must be at most 2^P = ${2 ** P}`, o, name);
     if (L < 1 || L > N) fail('BadModel', `L is ${L}, expected 1..N = ${N} (N: symbols)`, o + 4, name);
     if (W > N) fail('BadModel', `W is ${W}, expected at most N = ${N} (N: symbols)`, o + 8, name);
     if (Q !== 0 && !(L <= Q && Q < N)) fail('BadModel', `chunk size Q is ${Q}, expected 0 or L = ${L} <= Q < N = ${N}`, o + 20, name);
@@ -420,7 +512,8 @@ function parseRansBlock(bytes, dv, t) {
   // K: the number of chunks (section 7.2); bounded by the block size before it sizes anything.
   const K = n === 0 ? 0 : Q > 0 ? Math.ceil(N / Q) : 1;
   if (K > t.dataSize) fail('BadModel', `chunk size Q = ${Q} gives ${K} chunks, more than the block's ${t.dataSize} bytes could hold`, o + 20, name);
-  const item = t.itemSize * (pairs ? 2 : 1);
+  // item: the size of one value of the vocabulary; with PRODUCT the entries' (section 7.3)
+  const item = t.itemSize * (pairs && !product ? 2 : 1);
   const statesOffset = o + RANS_HEADER_SIZE;
   const chunkTableOffset = statesOffset + 4 * L * K;
   const valuesOffset = chunkTableOffset + (Q > 0 ? 8 * K : 0);
@@ -461,7 +554,9 @@ function parseRansBlock(bytes, dv, t) {
     if (x < STATE_LOW) fail('BadModel', `state of ${K > 1 ? `chunk ${Math.floor(j / L)}, lane ${j % L}` : `lane ${j}`} is ${x}, below 2^16`, statesOffset + 4 * j, name);
   }
   return {
-    vocabSize: V, lanes: L, words: W, precision: P, pairs, symbols: N, chunkSize: Q, chunks: K,
+    vocabSize: V, lanes: L, words: W, precision: P, pairs, product, mode, symbols: N, chunkSize: Q, chunks: K,
+    // the number of symbol ids the stream codes: V, or V^2 pair ids with PRODUCT
+    alphabet: product ? V * V : V,
     statesOffset, chunkTableOffset, valuesOffset, cdfOffset, wordsOffset,
   };
 }

@@ -39,6 +39,9 @@ function publicInfo(t) {
     info.vocabSize = t.vocabSize; info.lanes = t.lanes; info.words = t.words; info.precision = t.precision;
     // Revision 2 (spec sections 7.1, 7.2): pairs of entries as one symbol; chunks of chunkSize symbols.
     info.pairs = t.pairs; info.symbols = t.symbols; info.chunkSize = t.chunkSize; info.chunks = t.chunks;
+    // Revision 3 (spec section 7.3): pairs coded with the pair model derived from the entries' model
+    // (then vocabSize counts distinct entries, and the stream codes vocabSize^2 pair ids).
+    info.product = t.product;
   }
   return info;
 }

@@ -46,21 +46,83 @@ export function decodeRansReference({ states, words, cdf, P, n }, values) {
 }
 
 /**
- * A whole coding-0 tensor by the reference (spec sections 7.1, 7.2, 10, 11): the chunks one after
+ * The pair model of a PRODUCT block (spec section 7.3), written out as the spec words it: section
+ * 9's steps 2-4 on the counts c[s] = g[a] * g[b] (pair id s = a*V + b, in id order) with
+ * n = 2^(2P), step 3's passes one by one. Plain Numbers (c * 2^P < 2^45: exact); independent of
+ * header.js derivePairModel, which computes the same thing faster.
+ *
+ * @param {ArrayLike<number>} entryCdf  the stored CDF of the V entries (V + 1 values)
+ * @param {ArrayLike<number>} entryValues  the V stored entry values (int8 or uint8)
+ * @param {number} P
+ * @returns {{cdf: number[], values: number[], freqs: number[]}}  V^2 + 1 cumulative frequencies, the
+ *   V^2 u16 pair values (low byte: entry 2t = values[a], high byte: entry 2t + 1 = values[b])
+ */
+export function derivePairModelReference(entryCdf, entryValues, P) {
+  const V = entryCdf.length - 1;
+  const M = 2 ** P;
+  const n = M * M;
+  const g = [];
+  for (let a = 0; a < V; a++) g.push(entryCdf[a + 1] - entryCdf[a]);
+  // Step 2: f[s] = max(1, round_half_even(c[s] * 2^P / n)), exactly.
+  const f = [];
+  for (let a = 0; a < V; a++) {
+    for (let b = 0; b < V; b++) {
+      const c = g[a] * g[b];
+      const q = Math.floor((c * M) / n);
+      const r = c * M - q * n;
+      let x = 2 * r > n || (2 * r === n && q % 2 === 1) ? q + 1 : q;
+      x = Math.max(x, 1);
+      f.push(x);
+    }
+  }
+  // Step 3: the fix-up passes.
+  let d = f.reduce((x, y) => x + y, 0) - M;
+  while (d > 0) {
+    for (let s = 0; s < f.length; s++) {
+      if (d === 0) break;
+      if (f[s] > 1) { f[s] -= 1; d -= 1; }
+    }
+  }
+  while (d < 0) {
+    for (let s = 0; s < f.length; s++) {
+      if (d === 0) break;
+      f[s] += 1; d += 1;
+    }
+  }
+  // Step 4.
+  const cdf = [0];
+  for (let s = 0; s < f.length; s++) cdf.push(cdf[s] + f[s]);
+  const byte = (v) => ((v % 256) + 256) % 256;
+  const values = [];
+  for (let a = 0; a < V; a++) for (let b = 0; b < V; b++) values.push(byte(entryValues[a]) + 256 * byte(entryValues[b]));
+  return { cdf, values, freqs: f };
+}
+
+/**
+ * A whole coding-0 tensor by the reference (spec sections 7.1, 7.2, 7.3, 10, 11): the chunks one after
  * the other, each an independent stream decoded by decodeRansReference, and with pairs each symbol's
- * u16 value split into its two entries (low byte first). Stops at the first failing chunk.
+ * u16 value split into its two entries (low byte first). With `product`, m.cdf and `values` are the
+ * stored entry model, and the pair model is derived from it (derivePairModelReference). Stops at the
+ * first failing chunk.
  *
  * @param {{states: ArrayLike<number>, L: number, words: ArrayLike<number>, cdf: ArrayLike<number>,
  *   P: number, n: number, chunk: number, chunkWords?: ArrayLike<number>}} m  states: L per chunk,
  *   chunk after chunk; words: exactly W (all chunks); n: the symbol count N; chunk: Q (0 = one stream)
- * @param {ArrayLike<number>} values  the vocabulary (the u16 pair values with pairs)
- * @param {{pairs?: boolean, signed?: boolean}} [opts]  signed: the entries are int8 (with pairs)
+ * @param {ArrayLike<number>} values  the vocabulary (the u16 pair values with pairs; the entry values
+ *   with product)
+ * @param {{pairs?: boolean, signed?: boolean, product?: boolean}} [opts]  signed: the entries are
+ *   int8 (with pairs); product: PRODUCT pairs (implies pairs)
  * @returns {{entries: number[], ids: number[], checksums: number[], checksum: number, status: string,
  *   chunk: number, wordsRead: number, lane: number}} checksum: of the ids (one stream) or of the
  *   chunk checksums (Q > 0)
  */
-export function decodeTensorReference(m, values, { pairs = false, signed = false } = {}) {
+export function decodeTensorReference(m, values, { pairs = false, signed = false, product = false } = {}) {
   const { L, P, n: N, chunk: Q } = m;
+  let cdf = m.cdf;
+  if (product) {
+    ({ cdf, values } = derivePairModelReference(m.cdf, values, P));
+    pairs = true;
+  }
   const K = Q > 0 ? Math.ceil(N / Q) : 1;
   const ids = [], entries = [], checksums = [];
   let w0 = 0;
@@ -70,9 +132,9 @@ export function decodeTensorReference(m, values, { pairs = false, signed = false
     const r = decodeRansReference({
       states: Array.from(m.states).slice(k * L, k * L + L),
       words: Array.from(m.words).slice(w0, w0 + Wk),
-      cdf: m.cdf, P, n: b - a,
+      cdf, P, n: b - a,
     }, values);
-    ids.push(...r.ids);
+    for (const s of r.ids) ids.push(s);
     for (const v of r.values) {
       if (!pairs) entries.push(v);
       else for (const byte of [v & 0xff, v >>> 8]) entries.push(signed && byte > 127 ? byte - 256 : byte);

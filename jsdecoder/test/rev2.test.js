@@ -179,9 +179,10 @@ test('the base file for the bad variants decodes', () => {
   assert.equal(decode(file).tensors[0].data.length, 60);
 });
 
-test('mode bit 1 set -> ReservedNonZero at the mode byte', () => {
-  expectError(mutate(file, (dv, b) => { b[O + 17] |= 2; }), 'ReservedNonZero', O + 17, /mode/);
+test('mode bits 2-7 set -> ReservedNonZero at the mode byte (bit 1, PRODUCT, is revision 3: product.test.js)', () => {
+  expectError(mutate(file, (dv, b) => { b[O + 17] |= 4; }), 'ReservedNonZero', O + 17, /mode/);
   expectError(mutate(file, (dv, b) => { b[O + 17] = 0x80; }), 'ReservedNonZero', O + 17);
+  expectError(mutate(file, (dv, b) => { b[O + 17] = 0x07; }), 'ReservedNonZero', O + 17);
 });
 
 test('PAIRS on an int16 tensor -> BadModel at the mode byte', () => {

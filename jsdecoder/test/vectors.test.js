@@ -47,6 +47,8 @@ for (const file of valid) {
         assert.equal(info.precision, e.precision);
         // spec revision 2 (sections 7.1, 7.2): older vectors list no pairs / chunk fields (both off)
         assert.equal(info.pairs, e.pairs ?? false);
+        // spec revision 3 (section 7.3): PRODUCT pairs; older vectors list no product field (off)
+        assert.equal(info.product, e.product ?? false);
         assert.equal(info.chunkSize, e.chunk ?? 0);
         if (e.chunks !== undefined) assert.equal(info.chunks, e.chunks);
         assert.equal(info.symbols, info.pairs ? t.data.length / 2 : t.data.length);

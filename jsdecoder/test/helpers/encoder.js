@@ -12,10 +12,19 @@ export function buildModel(values, P) {
   const counts = new Map();
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
   const vocab = [...counts.keys()].sort((a, b) => counts.get(b) - counts.get(a) || a - b);
-  const n = values.length;
+  const f = quantize(vocab.map((v) => counts.get(v)), values.length, P);
+  const cdf = [0];
+  for (const x of f) cdf.push(cdf[cdf.length - 1] + x);
+  const idOf = new Map(vocab.map((v, s) => [v, s]));
+  const ids = values.map((v) => idOf.get(v));
+  return { vocab, freqs: f, cdf, ids };
+}
+
+/** Spec section 9, steps 2-3: counts c[s] of n items -> frequencies summing to 2^P (c * 2^P < 2^53). */
+export function quantize(counts, n, P) {
   const M = 2 ** P;
-  const f = vocab.map((v) => {
-    const num = counts.get(v) * M;
+  const f = counts.map((c) => {
+    const num = c * M;
     const q = Math.floor(num / n), r = num - q * n;
     const g = 2 * r > n || (2 * r === n && q % 2 === 1) ? q + 1 : q;
     return Math.max(g, 1);
@@ -23,11 +32,25 @@ export function buildModel(values, P) {
   let d = f.reduce((a, b) => a + b, 0) - M;
   while (d > 0) for (let s = 0; s < f.length && d > 0; s++) if (f[s] > 1) { f[s]--; d--; }
   while (d < 0) for (let s = 0; s < f.length && d < 0; s++) { f[s]++; d++; }
+  return f;
+}
+
+/**
+ * Spec section 7.3 (PRODUCT pairs), encoder rule: the entry model is section 9 on the n entries; pair
+ * t gets id a*V + b (a, b: the ids of entries 2t, 2t + 1); the pair frequencies are section 9's
+ * steps 2-4 on the counts g[a] * g[b] with n = 2^(2P).
+ */
+export function buildProductModel(entries, P) {
+  const e = buildModel(entries, P);
+  const V = e.vocab.length;
+  if (V * V > 2 ** P) throw new Error(`PRODUCT needs V^2 <= 2^P: V = ${V}, P = ${P}`);
+  const counts = [];
+  for (let a = 0; a < V; a++) for (let b = 0; b < V; b++) counts.push(e.freqs[a] * e.freqs[b]);
+  const freqs = quantize(counts, 2 ** (2 * P), P);
   const cdf = [0];
-  for (const x of f) cdf.push(cdf[cdf.length - 1] + x);
-  const idOf = new Map(vocab.map((v, s) => [v, s]));
-  const ids = values.map((v) => idOf.get(v));
-  return { vocab, freqs: f, cdf, ids };
+  for (const x of freqs) cdf.push(cdf[cdf.length - 1] + x);
+  const ids = Array.from({ length: entries.length / 2 }, (_, t) => e.ids[2 * t] * V + e.ids[2 * t + 1]);
+  return { entryVocab: e.vocab, entryCdf: e.cdf, freqs, cdf, ids };
 }
 
 /** Spec section 10: interleaved rANS encoder. Returns { states, words }. */
@@ -71,9 +94,11 @@ class Writer {
 /**
  * Encode tensors into an anspack file.
  * @param {Array<{name: string, dtype: string, shape: number[], data: ArrayLike<number>, raw?: boolean,
- *   lanes?: number, precision?: number, dequant?: Uint8Array, pairs?: boolean, chunk?: number}>} tensors
- *   pairs: code pairs of entries as one symbol (spec section 7.1); chunk: symbols per chunk Q (7.2;
- *   0 or >= the symbol count: one stream)
+ *   lanes?: number, precision?: number, dequant?: Uint8Array, pairs?: boolean, product?: boolean,
+ *   chunk?: number}>} tensors
+ *   pairs: code pairs of entries as one symbol (spec section 7.1); product: PRODUCT pairs (7.3: the
+ *   entries' model stored, the pairs coded with the pair model derived from it; implies pairs);
+ *   chunk: symbols per chunk Q (7.2; 0 or >= the symbol count: one stream)
  * @param {object|null} metadata
  * @returns {Uint8Array}
  */
@@ -94,15 +119,25 @@ export function encodeFile(tensors, metadata = null) {
       const P = t.precision ?? 12;
       // Spec section 7.1: with pairs, symbol t is the u16 (entry 2t) | (entry 2t+1) << 8, the two
       // entries' bytes in memory order; the model and checksum are those of that uint16 tensor.
-      const pairs = Boolean(t.pairs);
+      const product = Boolean(t.product);
+      const pairs = Boolean(t.pairs) || product;
       if (pairs && (SIZES[t.dtype] !== 1 || n % 2 !== 0 || n < 2)) throw new Error('pairs need a 1-byte dtype and an even n >= 2');
       let values = Array.from(t.data, Number);
-      if (pairs) {
-        const bytes = new Uint8Array(ARRAYS[t.dtype].from(values).buffer);
-        values = Array.from({ length: n / 2 }, (_, i) => bytes[2 * i] | (bytes[2 * i + 1] << 8));
+      let m;
+      if (product) {
+        // Section 7.3: vocab and CDF written are the entries'; the stream codes pair ids.
+        const pm = buildProductModel(values, P);
+        values = pm.ids;
+        m = { vocab: pm.entryVocab, cdf: pm.entryCdf, freqs: pm.freqs, coderCdf: pm.cdf, ids: pm.ids };
+      } else {
+        if (pairs) {
+          const bytes = new Uint8Array(ARRAYS[t.dtype].from(values).buffer);
+          values = Array.from({ length: n / 2 }, (_, i) => bytes[2 * i] | (bytes[2 * i + 1] << 8));
+        }
+        m = values.length > 0 ? buildModel(values, P) : { vocab: [], cdf: [], freqs: [], ids: [] };
+        m.coderCdf = m.cdf;
       }
       const N = values.length;
-      const m = N > 0 ? buildModel(values, P) : { vocab: [], cdf: [], freqs: [], ids: [] };
       // Section 7.2: chunk Q (0 or >= N: one stream, as the Python encoder clamps it); lanes clamped
       // to N and to Q.
       let Q = t.chunk ?? 0;
@@ -112,16 +147,16 @@ export function encodeFile(tensors, metadata = null) {
       const ranges = N === 0 ? [] : Q > 0 ? Array.from({ length: Math.ceil(N / Q) }, (_, k) => [k * Q, Math.min(N, k * Q + Q)]) : [[0, N]];
       const coded = ranges.map(([a, b]) => {
         const ids = m.ids.slice(a, b);
-        return { ...ransEncode(ids, m.freqs, m.cdf, P, L), checksum: fxhash26Ref(ids) };
+        return { ...ransEncode(ids, m.freqs, m.coderCdf, P, L), checksum: fxhash26Ref(ids) };
       });
       const words = coded.flatMap((c) => c.words);
-      w.u32(m.vocab.length); w.u32(L); w.u64(words.length); w.u8(P); w.u8(pairs ? 1 : 0); w.u16(0); w.u32(Q);
+      w.u32(m.vocab.length); w.u32(L); w.u64(words.length); w.u8(P); w.u8((pairs ? 1 : 0) | (product ? 2 : 0)); w.u16(0); w.u32(Q);
       for (const c of coded) for (const x of c.states) w.u32(x);
       if (Q > 0) {
         for (const c of coded) w.u32(c.words.length);
         for (const c of coded) w.u32(c.checksum);
       }
-      const vb = pairs ? Uint16Array.from(m.vocab) : new (ARRAYS[t.dtype])(m.vocab);
+      const vb = pairs && !product ? Uint16Array.from(m.vocab) : new (ARRAYS[t.dtype])(m.vocab);
       w.bytes(new Uint8Array(vb.buffer));
       if (vb.byteLength & 1) w.u8(0);
       for (const c of m.cdf) w.u16(c);

@@ -101,3 +101,62 @@ test('mutated paired / chunked files (spec revision 2), both engines: AnspackErr
     assert.ok(counts[code] > 0, `no ${code} among ${JSON.stringify(counts)}`);
   }
 });
+
+test('mutated PRODUCT pair files (spec revision 3), mode / P / V fields too: both engines agree, AnspackError or a valid decode', () => {
+  const r2 = rng(2026);
+  const small = (n, V, lo) => Array.from({ length: n }, () => lo + Math.min(V - 1, Math.floor(Math.abs(r2() + r2() - 1) * V)));
+  const seedsP = [
+    encodeFile([
+      { name: 'pc', dtype: 'int8', shape: [600], data: small(600, 9, -4), lanes: 8, precision: 10, product: true, chunk: 40 },
+      { name: 'p', dtype: 'uint8', shape: [20, 11], data: small(220, 4, 0), lanes: 5, precision: 4, product: true },
+    ]),
+    encodeFile([
+      { name: 'odd', dtype: 'uint8', shape: [2 * 301], data: small(602, 7, 3), lanes: 3, precision: 6, product: true, chunk: 50 },
+      { name: 'u', dtype: 'int16', shape: [40], data: small(40, 30, -9), lanes: 4, chunk: 9 },
+    ]),
+  ];
+  const blocks = seedsP.map((f) => readHeader(f).tensors.filter((t) => t.coding === 'rans').map((t) => t.dataOffset));
+  const r = rng(79);
+  const counts = {};
+  let decoded = 0;
+  const rules = { withoutPairs: 0, vocabTooBig: 0 };  // the new rules of section 13 rule 7 are reached
+  for (let trial = 0; trial < 1500; trial++) {
+    const which = trial % seedsP.length;
+    let b;
+    if (trial % 3 === 0) {
+      // a rANS header field of a block: mode, P or V (then the checks of rule 7 decide)
+      b = seedsP[which].slice();
+      const o = blocks[which][Math.floor(r() * blocks[which].length)];
+      const field = Math.floor(r() * 3);
+      if (field === 0) b[o + 17] = Math.floor(r() * 8);
+      else if (field === 1) b[o + 16] = Math.floor(r() * 17);
+      else new DataView(b.buffer).setUint32(o, Math.floor(r() * 300), true);
+    } else {
+      b = mutate(seedsP[which], r);
+    }
+    const results = [];
+    for (const engine of ['js', 'wasm']) {
+      for (const verify of [true, false]) {
+        try {
+          const out = decode(b, { verify, engine, maxEntries: 1 << 20 });
+          for (const t of out.tensors) assert.equal(t.data.length, t.shape.reduce((x, y) => x * y, 1));
+          results.push(`ok ${verify} ${out.tensors.map((t) => t.checksum).join(',')}`);
+          decoded++;
+        } catch (e) {
+          if (!(e instanceof AnspackError)) assert.fail(`trial ${trial} ${engine}: ${e?.stack ?? e}`);
+          assert.match(e.message, /byte offset \d+/);
+          counts[e.code] = (counts[e.code] ?? 0) + 1;
+          if (/only together with PAIRS/.test(e.message)) rules.withoutPairs++;
+          if (/with PRODUCT, V\^2/.test(e.message)) rules.vocabTooBig++;
+          results.push(`${e.code} ${e.offset} ${verify}`);
+        }
+      }
+    }
+    assert.deepEqual(results.slice(0, 2), results.slice(2), `trial ${trial}`);
+  }
+  for (const code of ['ReservedNonZero', 'BadModel', 'ChecksumMismatch', 'CorruptStream']) {
+    assert.ok(counts[code] > 0, `no ${code} among ${JSON.stringify(counts)}`);
+  }
+  assert.ok(decoded > 0);
+  assert.ok(rules.withoutPairs > 0 && rules.vocabTooBig > 0, JSON.stringify(rules));
+});

@@ -370,3 +370,39 @@ test('paired and chunked tensors: decodeStream (any chunk size, with workers) an
     await srv.close();
   }
 });
+
+// Spec revision 3: PRODUCT pairs (section 7.3) through decodeStream and fetchTensor, chunked or not,
+// and a corrupt word of a chunked one reported at decode()'s offset.
+test('PRODUCT pair tensors: decodeStream (any chunk size, with workers) and fetchTensor equal decode()', async () => {
+  const r = rng(43);
+  const small = (n, V, lo) => Array.from({ length: n }, () => lo + Math.min(V - 1, Math.floor(Math.abs(r() + r() - 1) * V)));
+  const bytes = encodeFile([
+    { name: 'pp', dtype: 'int8', shape: [40, 30], data: small(1200, 9, -4), lanes: 8, precision: 10, product: true, chunk: 60 },
+    { name: 'p1', dtype: 'uint8', shape: [602], data: small(602, 3, 1), lanes: 5, precision: 4, product: true },
+    { name: 'w', dtype: 'int16', shape: [99], data: small(99, 40, -20), lanes: 4, chunk: 30 },
+  ]);
+  const info = readHeader(bytes).tensors;
+  assert.deepEqual(info.map((t) => [t.product, t.chunks]), [[true, 10], [true, 1], [false, 4]]);
+  const want = decode(bytes).tensors;
+  for (const options of [{}, { workers: 2 }]) {
+    for (const size of [1, 13, 4096]) {
+      const got = await collect(chunkedStream(bytes, size).stream, options);
+      got.forEach((g, i) => sameTensor(g, want[i]));
+    }
+  }
+  const bad = bytes.slice();
+  const pp = info[0];
+  bad[pp.dataOffset + pp.dataSize - 2 * Math.floor(pp.words / 3)] ^= 0x21;
+  const wantErr = (() => { try { decode(bad); } catch (e) { return e; } return null; })();
+  assert.ok(wantErr && /chunk/.test(wantErr.message), String(wantErr));
+  const srv = await rangeServer({ '/p.anspack': bytes, '/bad.anspack': bad });
+  try {
+    for (const t of info) sameTensor(await fetchTensor(srv.url('/p.anspack'), t.name), decodeTensor(bytes, t.name));
+    const e = await fetchTensor(srv.url('/bad.anspack'), 'pp').catch((x) => x);
+    assert.deepEqual([e.code, e.offset, e.tensor, e.message], [wantErr.code, wantErr.offset, wantErr.tensor, wantErr.message]);
+    const e2 = await streamError(chunkedStream(bad, 7).stream, { workers: 2 });
+    assert.deepEqual([e2.code, e2.offset, e2.tensor], [wantErr.code, wantErr.offset, wantErr.tensor]);
+  } finally {
+    await srv.close();
+  }
+});

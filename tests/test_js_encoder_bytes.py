@@ -1,7 +1,7 @@
 """Two independent encoders, one file: the JS test encoder (jsdecoder/test/helpers/encoder.js, written
 from spec/FORMAT.md alone) writes byte-for-byte the files ``anspack.encode`` writes, over random tensors,
 dtypes, lane counts and precisions, with and without pairs and chunks (spec revision 2, sections 7.1
-and 7.2). This checks the spec's claim that the encoder rule (section 9), the coder (section 10), the
+and 7.2) and PRODUCT pairs (revision 3, section 7.3). This checks the spec's claim that the encoder rule (section 9), the coder (section 10), the
 checksums (section 11) and the placement (section 6) determine every byte.
 """
 
@@ -113,6 +113,51 @@ def test_js_encoder_writes_python_bytes_pairs_and_chunks(tmp_path, precision):
     for k, v in arrays.items():
         d = to_json(k, v, all_lanes[k], precision, False)
         d.update(pairs=all_pairs[k], chunk=all_chunk[k])
+        tensors.append(d)
+    js = js_encode(tmp_path, tensors, None)
+    assert len(js) == len(py)
+    if js != py:
+        first = next(i for i in range(len(py)) if js[i] != py[i])
+        pytest.fail(f"first differing byte at offset {first}: JS {js[first]:#04x}, Python {py[first]:#04x}")
+
+
+def product_case(rng: np.random.Generator):
+    """Tensors for spec revision 3: PRODUCT pairs (section 7.3), beside plain pairs and single entries."""
+    def skewed(n, v, lo, dtype):
+        return (lo + np.minimum(v - 1, np.abs(rng.standard_normal(n)) * v / 2.5).astype(np.int64)).astype(dtype)
+    arrays = {
+        "x.i4": skewed(16 * 24, 16, -8, np.int8).reshape(16, 24),      # int4 weights: V <= 16
+        "x.u8": skewed(998, 9, 100, np.uint8),
+        "x.tern": rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=(2, 301), p=[0.2, 0.6, 0.2]),
+        "xc.i8": skewed(2 * 777, 7, -3, np.int8),                       # chunked: K = 8, short last chunk
+        "xc.odd": skewed(2 * 301, 5, 0, np.uint8),                      # V = 5: one padding byte
+        "x.const": np.full((64,), -7, dtype=np.int8),                   # V = 1
+        "plain": rng.integers(-3, 3, size=(200,)).astype(np.int8),      # plain pairs beside
+        "single": rng.integers(-20, 20, size=(99,)).astype(np.int8),    # no pairs
+    }
+    pairs = {k: ("product" if k.startswith("x") else k == "plain") for k in arrays}
+    chunk = {k: (100 if k == "xc.i8" else 40 if k == "xc.odd" else 0) for k in arrays}
+    lanes = {"x.i4": 3, "x.u8": 8, "x.tern": 5, "xc.i8": 8, "xc.odd": 4, "x.const": 2, "plain": 4, "single": 7}
+    return arrays, pairs, chunk, lanes
+
+
+@pytest.mark.parametrize("precision", [8, 11, 15, None])
+def test_js_encoder_writes_python_bytes_product(tmp_path, precision):
+    """JS encoder's ``product`` option == ``anspack.encode(..., pairs={name: "product"})``, byte for byte;
+    with precision None the Python encoder's automatic P (raised to fit V^2) is handed to the JS one."""
+    rng = np.random.default_rng(300 + (precision or 0))
+    arrays, pairs, chunk, lanes = product_case(rng)
+    py = anspack.encode(arrays, lanes=lanes, precision=precision, pairs=pairs, chunk=chunk)
+    infos = {t.name: t for t in anspack.read_header(py).tensors}
+    for k in arrays:
+        assert infos[k].product == (pairs[k] == "product"), k
+        assert infos[k].pairs == (pairs[k] is not False), k
+    assert infos["xc.i8"].chunks == 8 and infos["xc.odd"].chunks == 8 and infos["x.const"].vocab_size == 1
+    assert infos["x.i4"].vocab_size ** 2 <= 1 << infos["x.i4"].precision
+    tensors = []
+    for k, v in arrays.items():
+        d = to_json(k, v, lanes[k], infos[k].precision, False)
+        d.update(pairs=pairs[k] is True, product=pairs[k] == "product", chunk=chunk[k])
         tensors.append(d)
     js = js_encode(tmp_path, tensors, None)
     assert len(js) == len(py)

@@ -336,7 +336,7 @@ def _prepare_decode(buf: memoryview, t: TensorInfo, verify: bool):
         container.verify_block_checksum(buf, t)
     if t.coding == "raw":
         return None
-    r = container.rans_arrays(buf, t)
+    r = t.arrays if t.arrays is not None else container.rans_arrays(buf, t)  # read_header checked them
     if verify:
         container.verify_block_checksum(buf, t)
     return r

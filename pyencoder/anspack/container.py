@@ -76,6 +76,8 @@ class TensorInfo:
     pairs: bool = False
     chunk: int = 0
     product: bool = False  # PRODUCT pairs (spec section 7.3): the stored vocabulary and CDF are the entries'
+    # the RansArrays that read_header validated (rule 7), kept for the decoder so it does not check twice
+    arrays: object = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> int:
@@ -404,7 +406,7 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = 
     for t in tensors:
         if t.coding == "rans":
             _read_rans_header(buf, t)
-            rans_arrays(buf, t)  # rule 7 in full (CDF, states, chunk tables) before any checksum (rule 9)
+            t.arrays = rans_arrays(buf, t)  # rule 7 in full (CDF, states, chunk tables) before any checksum (rule 9)
         elif t.data_size != t.size * np.dtype(t.dtype).itemsize:
             raise BadLayout(f"raw block is {t.data_size} bytes, expected {t.size} entries x "
                             f"{np.dtype(t.dtype).itemsize} = {t.size * np.dtype(t.dtype).itemsize}",

@@ -66,11 +66,14 @@ def test_extremes_of_int32_and_uint32():
 
 
 def test_lanes_per_tensor_mapping():
-    t = {"a": np.arange(100, dtype=np.int8), "b": np.arange(100, dtype=np.int8)}
+    t = {"a": np.arange(100, dtype=np.int8), "b": np.arange(100, dtype=np.int8), "c": (np.arange(3000) % 9).astype(np.uint8)}
     h = anspack.read_header(roundtrip(t, lanes={"a": 7}))
-    assert (h["a"].lanes, h["b"].lanes) == (7, 8)
-    with pytest.raises(KeyError, match="c"):
-        anspack.encode(t, lanes={"c": 2})
+    # the default: 8 lanes, but one per 1024 symbols in small tensors
+    assert (h["a"].lanes, h["b"].lanes, h["c"].lanes) == (7, 1, 3)
+    big = {"d": np.arange(10_000, dtype=np.int16) % 300}
+    assert anspack.read_header(roundtrip(big))["d"].lanes == 8
+    with pytest.raises(KeyError, match="e"):
+        anspack.encode(t, lanes={"e": 2})
 
 
 def test_edge_cases():

@@ -28,6 +28,8 @@ from .model import (MAX_PRECISION, build_model, cross_entropy_bits, histogram, p
 from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved_checksum
 
 DEFAULT_LANES = 8  # the WebAssembly decoder's SIMD loop takes 4 lanes at a time; 16 bytes more per tensor than 4
+SYMBOLS_PER_LANE = 1024  # ... but lanes=None gives small tensors one lane per 1024 symbols (a lane's state costs
+# 4 bytes, ~1.3 KB on MiniLM's 384-entry vectors, whose decoding time does not matter)
 DEFAULT_MAX_TOTAL_ENTRIES = 1 << 30
 DEFAULT_PRECISION = 12  # for tensors of fewer than AUTO_PRECISION_SYMBOLS symbols
 LARGE_PRECISION = 14  # precision=None: bigger tensors get P = 14 (smaller model loss, same decode speed)
@@ -181,7 +183,7 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
     if N == 0:
         L = 0
     else:
-        L = DEFAULT_LANES if lanes is None else int(lanes)
+        L = min(DEFAULT_LANES, -(-N // SYMBOLS_PER_LANE)) if lanes is None else int(lanes)
         if L < 1:
             raise ValueError(f"tensor {name!r}: lanes must be at least 1, got {lanes}")
         L = min(L, N)
@@ -262,7 +264,8 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
     Args:
         tensors: name -> array. Integer arrays (int8, uint8, int16, uint16, int32, uint32) are
             entropy-coded losslessly with rANS; float16/float32 arrays are stored raw.
-        lanes: interleaved rANS lanes per tensor (default 8; clamped to the symbol count), or a mapping
+        lanes: interleaved rANS lanes per tensor (default 8, or one per 1024 symbols for smaller tensors;
+            clamped to the symbol count), or a mapping
             name -> lanes (tensors not named get the default); see :func:`anspack.gpu.gpu_lanes` for
             many-lane layouts suited to GPU decoding.
         precision: probability precision P in bits (1-15). Default (None): 12 for tensors of fewer than

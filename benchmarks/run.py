@@ -1,6 +1,6 @@
 """anspack benchmark suite: size, encode and decode speed against the peers, side by side in one run.
 
-    python -m benchmarks.run [--datasets mock minilm-int8 minilm-int4] [--repeats 5] [--lanes 8]
+    python -m benchmarks.run [--datasets mock minilm-int8 minilm-int4] [--repeats 5] [--lanes L]
                              [--workers 1 2] [--no-browser] [--no-node] [--quick] [--out PATH]
 
 Prints markdown tables and writes everything as JSON to benchmarks/results/bench-<UTC time>.json
@@ -124,14 +124,15 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
         else:
             sizes.append(t.size)
     res = {
-        "entries": n, "tensors": len(tensors), "lanes": args.lanes, "raw_tensors": raw_names,
+        "entries": n, "tensors": len(tensors), "lanes": sorted({t.lanes for t in hdr.tensors if t.lanes}), "raw_tensors": raw_names,
         "two_worker_partition_bound": partition_bound(sizes, 2),
         "nibble_packed_for_codecs": peers.is_nibble(tensors),
         "sizes_bytes": {"entropy": sum(ent.values()) / 8, "anspack": len(data),
                         "anspack blocks": sum(t.data_size for t in hdr.tensors)},
         "big_tensors": big,
         "encode": {"anspack_s": t_enc, "anspack_1thread_s": t_enc1, "threads": os.cpu_count()},
-        "layout": {"pairs": sum(t.pairs for t in hdr.tensors), "chunked": sum(bool(t.chunk) for t in hdr.tensors),
+        "layout": {"pairs": sum(t.pairs for t in hdr.tensors), "product_pairs": sum(t.product for t in hdr.tensors),
+                   "chunked": sum(bool(t.chunk) for t in hdr.tensors),
                    "chunks": sum(t.chunks for t in hdr.tensors),
                    "precisions": sorted({t.precision for t in hdr.tensors if t.precision})},
         "compress_s": {},
@@ -350,7 +351,8 @@ def main(argv=None) -> int:
     ap.add_argument("--datasets", nargs="+", default=list(peers.DATASETS), choices=list(peers.DATASETS))
     ap.add_argument("--repeats", type=int, default=5, help="timed decode rounds (after one warm-up round)")
     ap.add_argument("--encode-repeats", type=int, default=5)
-    ap.add_argument("--lanes", type=int, default=8, help="rANS lanes for the anspack files (default 8)")
+    ap.add_argument("--lanes", type=int, default=None,
+                    help="rANS lanes for the anspack files (default: the encoder's, 8 or one per 1024 symbols in small tensors)")
     ap.add_argument("--chunk", type=int, default=None,
                     help="symbols per chunk for the anspack files (default: the encoder's; 0 = unchunked)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker pool sizes to time")
@@ -367,7 +369,7 @@ def main(argv=None) -> int:
     result = {
         "when": stamp,
         "config": {"datasets": args.datasets, "repeats": args.repeats, "encode_repeats": args.encode_repeats,
-                   "lanes": args.lanes, "auto_raw": not args.no_auto_raw, "decode_only": args.decode_only, "workers": args.workers, "precision": "auto (12 below 2^16 symbols, else 14)", "pairs": "auto", "chunk": "auto (2^20)"},
+                   "lanes": args.lanes, "auto_raw": not args.no_auto_raw, "decode_only": args.decode_only, "workers": args.workers, "precision": "auto (12 below 2^16 symbols, else 14)", "pairs": "auto", "chunk": "auto (max(2^18, 2^13 L) symbols)"},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_start": os.getloadavg()},
         "targets": TARGETS, "datasets": {},

@@ -1,6 +1,7 @@
 """The .anspack container: byte layout, writer and validating reader (spec/FORMAT.md sections 2-8, 13).
 
-This module knows where bytes go; it does not model or code anything. The writer takes already
+This module knows where bytes go; it does not model or code anything (except what a reader must
+derive: the pair model of PRODUCT pairs, section 7.3, through anspack.model). The writer takes already
 coded blocks, the reader returns validated views of them, checking every field against the file
 before anything is allocated from it.
 """

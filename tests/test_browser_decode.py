@@ -34,18 +34,25 @@ def le_bytes(a: np.ndarray) -> bytes:
     return a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
 
 
-def expected_checksum(a: np.ndarray, *, raw: bool, precision: int, pairs: bool = False, chunk: int = 0) -> int:
-    """Spec section 11, computed from the array (only the encoder's choices P, pairs and Q taken from the
-    file): ids for rANS -- of the u16 pair values with pairs (section 7.1), and for a chunked tensor the
-    FxHash26 of the chunks' id hashes (section 7.2) --, u8 / LE u16 units for raw."""
+def expected_checksum(a: np.ndarray, *, raw: bool, precision: int, pairs: bool = False, chunk: int = 0,
+                      product: bool = False) -> int:
+    """Spec section 11, computed from the array (only the encoder's choices P, pairs, PRODUCT and Q taken
+    from the file): ids for rANS -- of the u16 pair values with pairs (section 7.1), the pair ids
+    a * V + b of the entries' ids with PRODUCT (section 7.3), and for a chunked tensor the FxHash26 of
+    the chunks' id hashes (section 7.2) --, u8 / LE u16 units for raw."""
     flat = np.ascontiguousarray(a).reshape(-1)
     if flat.size == 0:
         return 0
     if raw:
         units = np.frombuffer(le_bytes(flat), dtype=np.uint8 if flat.dtype.itemsize == 1 else "<u2")
         return anspack.fxhash26(units)
-    symbols = np.frombuffer(le_bytes(flat), dtype="<u2") if pairs else flat
-    ids = build_model(symbols, precision).ids
+    if product:
+        entries = build_model(flat, precision)
+        V = len(entries.values)
+        ids = entries.ids[0::2].astype(np.int64) * V + entries.ids[1::2]
+    else:
+        symbols = np.frombuffer(le_bytes(flat), dtype="<u2") if pairs else flat
+        ids = build_model(symbols, precision).ids
     if not chunk:
         return anspack.fxhash26(ids)
     return anspack.fxhash26([anspack.fxhash26(ids[k:k + chunk]) for k in range(0, ids.size, chunk)])
@@ -86,7 +93,7 @@ def check_file(page, url: str, data: bytes, arrays: dict[str, np.ndarray], *, ra
         assert t["n"] == a.size, t["name"]
         if info.coding == "rans":
             want = expected_checksum(a, raw=False, precision=info.precision or precision, pairs=info.pairs,
-                                     chunk=info.chunk)
+                                     chunk=info.chunk, product=info.product)
         else:
             want = expected_checksum(a, raw=is_raw, precision=precision)
         assert t["checksum"] == want == info.checksum, t["name"]
@@ -166,7 +173,8 @@ def test_random_tensors(served_dir, browser_page, lanes, precision):
     header = anspack.read_header(data)
     for info in header.tensors:
         if info.coding == "rans" and info.lanes:
-            assert info.lanes == min(L, info.size) and info.precision == precision
+            # lanes clamped to the symbol count (n / 2 where pairs="auto" pairs a tensor, e.g. "single")
+            assert info.lanes == min(L, info.symbols) and info.precision == precision
     url = served_dir.write("random.anspack", data)
     got = check_file(browser_page, url, data, arrays, raw=RAW, precision=precision, seed=precision)
     assert got["metadata"] == {"case": [str(lanes), precision]}
@@ -413,6 +421,7 @@ def test_read_header_and_options_match_python(served_dir, browser_page):
         if p.coding == "rans":
             assert (j["vocabSize"], j["lanes"], j["words"], j["precision"]) == (p.vocab_size, p.lanes, p.words, p.precision)
             assert (j["pairs"], j["chunkSize"], j["chunks"], j["symbols"]) == (p.pairs, p.chunk, p.chunks, p.symbols)
+            assert j["product"] == p.product
     got = browser_page.evaluate("""async u => {
         const b = await window.fetchBytes(u);
         const A = window.anspack;
@@ -496,3 +505,96 @@ def test_pairs_and_chunks_errors_match_python(served_dir, browser_page):
     assert [g["code"] if g else None for g in got] == want
     assert all("chunk" in g["message"] for g in got if g)
     assert "CorruptStream" in want  # (a wrong chunk checksum: bad/chunk_checksum_wrong, test_golden_bad_vectors)
+
+
+# ------------------------------------------------------------------------------------------------
+# spec revision 3: PRODUCT pairs (section 7.3)
+
+
+def product_tensors(rng: np.random.Generator):
+    def skewed(shape, v, lo, dtype):
+        n = int(np.prod(shape))
+        return (lo + np.minimum(v - 1, np.abs(rng.standard_normal(n)) * v / 2.5).astype(np.int64)).astype(dtype).reshape(shape)
+    arrays = {
+        "x.int4": skewed((64, 50), 16, -8, np.int8),                  # 4-bit weights: V <= 16
+        "x.tern": skewed((1000,), 3, 0, np.uint8),                    # ternary
+        "xc.int8": skewed((20, 202), 9, -4, np.int8),                 # PRODUCT and chunked
+        "xc.wide": skewed((6000,), 60, 100, np.uint8),                # V = 60: P >= 12
+        "xc.const": np.full((5000,), -3, dtype=np.int8),              # V = 1 in every chunk
+        "plain": rng.integers(-2, 2, size=(400,)).astype(np.int8),    # plain pairs beside them
+        "c.int16": rng.integers(-900, 900, size=(77, 13)).astype(np.int16),
+    }
+    pairs = {k: "product" if k.startswith("x") else k == "plain" for k in arrays}
+    chunk = {"xc.int8": 97, "xc.wide": 500, "xc.const": 999, "c.int16": 50}
+    return arrays, pairs, {k: chunk.get(k, 0) for k in arrays}
+
+
+@pytest.mark.parametrize("engine", ["js", "wasm"])
+@pytest.mark.parametrize("lanes", [1, 3, 4, 8, 33])
+def test_product_pairs(served_dir, browser_page, lanes, engine):
+    """Files with PRODUCT pair tensors written by Python decode in the page to Python's arrays (the
+    checksum recomputed here from the pair ids a * V + b of the entries' model)."""
+    rng = np.random.default_rng(100 + lanes)
+    arrays, pairs, chunk = product_tensors(rng)
+    data = anspack.encode(arrays, lanes=lanes, precision=12, pairs=pairs, chunk=chunk)
+    infos = {t.name: t for t in anspack.read_header(data).tensors}
+    for name, info in infos.items():
+        assert info.product == (pairs[name] == "product") and info.pairs == (pairs[name] is not False), name
+        assert info.chunk == chunk[name], name
+    url = served_dir.write(f"product_{lanes}_{engine}.anspack", data)
+    check_file(browser_page, url, data, arrays, options={"engine": engine}, seed=lanes)
+    js = browser_page.evaluate("u => window.readHeaderUrl(u)", url)
+    assert [t["product"] for t in js["tensors"]] == [infos[k].product for k in arrays]
+    assert [t["vocabSize"] for t in js["tensors"]] == [infos[k].vocab_size for k in arrays]
+
+
+def test_product_errors_match_python(served_dir, browser_page):
+    """A PRODUCT, chunked file with corrupt words and with changed mode / P / V fields (header and block
+    checksums made consistent, so that the field's own check decides): the page reports Python's error
+    code at Python's byte offset."""
+    rng = np.random.default_rng(78)
+    a = (np.minimum(8, np.abs(rng.standard_normal(4000)) * 4).astype(np.int64) - 4).astype(np.int8)
+    data = anspack.encode({"w": a, "z": rng.integers(0, 5, size=(30,)).astype(np.uint8)}, lanes=4,
+                          pairs={"w": "product", "z": False}, chunk={"w": 300, "z": 0}, precision=8)
+    t, z = anspack.read_header(data).tensors
+    assert t.product and t.chunks == 7 and t.vocab_size ** 2 <= 256 < t.vocab_size ** 2 * 4
+    words_at = t.data_offset + t.data_size - 2 * t.words
+    files = []
+    for k in range(24):
+        b = bytearray(data)
+        b[words_at + int(rng.integers(0, 2 * t.words))] ^= 1 << int(rng.integers(0, 8))
+        files.append(bytes(b))
+
+    def field(tensor, at, value):
+        b = bytearray(data)
+        b[tensor.data_offset + at] = value
+        return bytes(refresh_block_checksum(b, tensor))
+
+    for mode in (0, 1, 2, 4, 7, 0x83):
+        files.append(field(t, 17, mode))
+    files.append(field(z, 17, 2))                  # PRODUCT without PAIRS on an unpaired tensor
+    files.append(field(z, 17, 3))                  # PRODUCT pairs read over an unpaired block of 1-byte values
+    for p in (t.precision - 1, t.precision - 2, t.precision + 1):
+        files.append(field(t, 16, p))              # V^2 > 2^P, or a CDF not ending at 2^P
+    want = [python_offset_error(f) for f in files]
+    got = browser_errors(browser_page, served_dir, files)
+    assert [(g["code"], g["offset"]) if g else None for g in got] == want
+    assert all("chunk" in g["message"] for g in got[:24] if g)
+    codes = {w[0] for w in want if w}
+    assert {"CorruptStream", "BadModel", "ReservedNonZero"} <= codes, codes
+    assert any(g and "PRODUCT" in g["message"] and "V^2" in g["message"] for g in got), "the V^2 <= 2^P rule"
+    assert any(g and "only together with PAIRS" in g["message"] for g in got), "the PRODUCT-needs-PAIRS rule"
+
+
+def python_offset_error(data: bytes) -> tuple[str, int] | None:
+    try:
+        anspack.decode(data)
+    except anspack.FormatError as e:
+        return (e.code, e.offset)
+    return None
+
+
+def refresh_block_checksum(buf: bytearray, t) -> bytearray:
+    """The block checksum of table entry `t` recomputed over its (changed) model bytes, then the header's."""
+    struct.pack_into("<I", buf, t.entry_offset + 44, container.block_checksum(bytes(buf), t))
+    return refresh_header_checksum(buf)

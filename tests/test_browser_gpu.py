@@ -423,6 +423,61 @@ def test_pairs_and_chunks_gpu_equals_cpu(gpu_page, served_dir, strategy):
     assert_same(compare(gpu_page, url, strategy=strategy, verify=False))
 
 
+# Spec revision 3: PRODUCT pairs (section 7.3). decodeGPU uploads the pair model derived on the CPU
+# from the stored entry model (V^2 pair ids, u16 pair values) and decodes the tensor as plain pairs.
+
+@pytest.mark.parametrize("strategy", ["single", "rows"])
+def test_product_pairs_gpu_equals_cpu(gpu_page, served_dir, strategy):
+    rng = np.random.default_rng(31)
+    tensors = {
+        "int4": np.clip(np.round(rng.laplace(0, 2.0, 30_002)), -8, 7).astype(np.int8),     # one stream
+        "tern": np.clip(np.round(rng.laplace(0, 0.5, 20_000)), -1, 1).astype(np.int8),     # chunked
+        "wide": np.clip(np.abs(np.round(rng.laplace(0, 12.0, 9_000))), 0, 60).astype(np.uint8),  # V^2 > 256: u16 ids
+        "const": np.full((5000,), 9, dtype=np.uint8),                                        # V = 1, chunked
+        "plain": np.clip(np.round(rng.laplace(0, 1.0, 8_000)), -8, 7).astype(np.int8),      # plain pairs beside
+    }
+    lanes = {"int4": 512, "tern": 300, "wide": 256, "const": 64, "plain": 128}
+    chunk = {"int4": 0, "tern": 3333, "wide": 2000, "const": 1000, "plain": 1500}
+    pairs = {"int4": "product", "tern": "product", "wide": "product", "const": "product", "plain": True}
+    data = anspack.encode(tensors, lanes=lanes, chunk=chunk, pairs=pairs, precision=14,
+                          dequant={"int4": _dequant_scale(0.25)})
+    infos = {t.name: t for t in anspack.read_header(data).tensors}
+    assert all(infos[k].product for k in ("int4", "tern", "wide", "const")) and not infos["plain"].product
+    assert infos["tern"].chunks == 4 and infos["wide"].vocab_size ** 2 > 256 and infos["const"].vocab_size == 1
+    url = served_dir.write(f"product-{strategy}.anspack", data)
+    r = compare(gpu_page, url, strategy=strategy)
+    assert_same(r, expect_gpu=["gpu"] * 5)
+    want = anspack.decode(data)
+    for g in r["gpu"]:
+        assert g["sha256"] == hashlib.sha256(want[g["name"]].tobytes()).hexdigest(), g["name"]
+        assert g["checksum"] == infos[g["name"]].checksum
+    assert r["stats"]["gpuTensors"] == 5
+    assert_same(compare(gpu_page, url, strategy=strategy, dequantize=True))
+    assert_same(compare(gpu_page, url, strategy=strategy, verify=False))
+
+
+def test_product_corruptions_same_error_as_cpu(gpu_page, served_dir):
+    import struct
+
+    rng = np.random.default_rng(32)
+    data = anspack.encode({"w": np.clip(np.round(rng.laplace(0, 2.0, 12_000)), -8, 7).astype(np.int8)},
+                          lanes=200, chunk=2500, pairs="product", precision=12)
+    t = anspack.read_header(data).tensors[0]
+    assert t.product and t.chunks == 3
+    K = t.chunks
+    states_at = t.data_offset + 24
+    table_at = states_at + 4 * t.lanes * K
+    words_at = t.data_offset + t.data_size - 2 * t.words
+    cw = struct.unpack_from(f"<{K}I", data, table_at)
+    cases = []
+    b = bytearray(data); b[words_at + 2 * (cw[0] + 3)] ^= 0x24; cases.append(b)                  # a word of chunk 1
+    b = bytearray(data); b[states_at + 4 * (2 * t.lanes + 7)] ^= 0x01; cases.append(b)           # a state of chunk 2
+    b = bytearray(data); b[table_at + 4 * K + 4] ^= 0x01; cases.append(b)                         # chunk 1's checksum
+    b = bytearray(data); b[t.entry_offset + 32] ^= 0x01; cases.append(b)                           # table checksum
+    codes = gpu_errors_match_cpu(gpu_page, served_dir, "pbad", [bytes(b) for b in cases])
+    assert codes == {"CorruptStream", "ChecksumMismatch"}
+
+
 def test_chunked_keep_buffers(gpu_page, served_dir):
     """keepBuffers: chunks whose values fill whole 4-byte words are joined on the GPU; otherwise the
     tensor is decoded on the CPU path and uploaded. Either way the buffer holds the values."""

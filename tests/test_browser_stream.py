@@ -326,3 +326,30 @@ def test_stream_and_fetch_pairs_and_chunks(page, log_server):
         a = tensors[info.name]
         assert got["checksum"] == info.checksum and got["shape"] == list(a.shape)
         assert got["sha256"] == hashlib.sha256(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()
+
+
+def test_stream_and_fetch_product_pairs(page, log_server):
+    """Spec revision 3 files (PRODUCT pairs, section 7.3): decodeStream (7-byte chunks; on two workers
+    a chunked tensor's chunks spread over both) and fetchTensor give Python's arrays."""
+    import hashlib
+
+    rng = np.random.default_rng(19)
+    tensors = {
+        "int4": np.clip(np.round(rng.laplace(0, 2.0, (300, 40))), -8, 7).astype(np.int8),
+        "tern": np.clip(np.round(rng.laplace(0, 0.5, 2002)), -1, 1).astype(np.int8),
+        "plain": rng.integers(0, 3, size=(2002,)).astype(np.uint8),
+        "u16": rng.integers(0, 5000, size=(999,)).astype(np.uint16),
+    }
+    data = anspack.encode(tensors, lanes=4, pairs={"int4": "product", "tern": "product", "plain": True, "u16": False},
+                          chunk={"int4": 1000, "tern": 0, "plain": 150, "u16": 100}, precision=12)
+    hdr = anspack.read_header(data)
+    assert [(t.product, t.pairs, t.chunks) for t in hdr.tensors] == [(True, True, 6), (True, True, 1), (False, True, 7), (False, False, 10)]
+    log_server.files["r3.anspack"] = data
+    url = log_server.base + "data/r3.anspack"
+    r = page.evaluate(STREAM_JS, [url, 7])
+    assert r["body"] == r["chunked"] == r["workers"] == [True] * len(tensors)
+    for info in hdr.tensors:
+        got = page.evaluate(FETCH_JS, [url, info.name, {}])
+        a = tensors[info.name]
+        assert got["checksum"] == info.checksum and got["shape"] == list(a.shape)
+        assert got["sha256"] == hashlib.sha256(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()

@@ -14,29 +14,7 @@ from anspack.checksum import fxhash26_reference
 from anspack.model import product_freqs, product_values
 
 from test_core_chunks import parse_block, reference_encode, roundtrip
-
-
-def spec_quantize(counts, n, P):
-    """Section 9 steps 2 and 3, as written."""
-    f = []
-    for c in counts:
-        q, r = divmod(c * 2**P, n)
-        f.append(max(1, q + 1 if 2 * r > n or (2 * r == n and q % 2 == 1) else q))
-    d = sum(f) - 2**P
-    while d > 0:
-        for s in range(len(f)):
-            if d == 0:
-                break
-            if f[s] > 1:
-                f[s] -= 1
-                d -= 1
-    while d < 0:
-        for s in range(len(f)):
-            if d == 0:
-                break
-            f[s] += 1
-            d += 1
-    return f
+from test_model_fast import spec_quantize
 
 
 def spec_pair_model(values, g, P):

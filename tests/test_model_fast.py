@@ -5,17 +5,11 @@ import numpy as np
 import pytest
 
 from anspack.checksum import fxhash26_reference
-from anspack.model import build_model, histogram
+from anspack.model import build_model, histogram, quantize_counts
 
 
-def reference_model(a, P):
-    """Spec section 9 steps 1-4, in Python integers."""
-    flat = np.asarray(a).reshape(-1)
-    uniq, counts = np.unique(flat, return_counts=True)
-    order = sorted(range(uniq.size), key=lambda k: (-int(counts[k]), int(uniq[k])))
-    values = [int(uniq[k]) for k in order]
-    c = [int(counts[k]) for k in order]
-    n = flat.size
+def spec_quantize(c, n, P):
+    """Spec section 9 steps 2 and 3 as written: rounding, then the fix-up passes one by one."""
     f = []
     for ck in c:
         q, r = divmod(ck << P, n)
@@ -34,6 +28,17 @@ def reference_model(a, P):
                 break
             f[s] += 1
             d += 1
+    return f
+
+
+def reference_model(a, P):
+    """Spec section 9 steps 1-4, in Python integers."""
+    flat = np.asarray(a).reshape(-1)
+    uniq, counts = np.unique(flat, return_counts=True)
+    order = sorted(range(uniq.size), key=lambda k: (-int(counts[k]), int(uniq[k])))
+    values = [int(uniq[k]) for k in order]
+    c = [int(counts[k]) for k in order]
+    f = spec_quantize(c, flat.size, P)
     rank = {v: s for s, v in enumerate(values)}
     ids = [rank[int(v)] for v in flat]
     return values, c, f, ids
@@ -79,3 +84,22 @@ def test_histogram_and_counts_reuse():
         build_model(a, 12, counts=histogram(a[:5]))
     with pytest.raises(TypeError):
         histogram(np.zeros(3, np.int32))
+
+
+def test_fix_up_passes_counted_not_replayed():
+    """quantize_counts counts step 3's passes (bisection over full passes, then one partial pass):
+    the same frequencies as the passes one by one, for sums far above and below 2^P."""
+    rng = np.random.default_rng(11)
+    cases = [
+        ([10**6] + [1] * 200, 10**6 + 200, 8),  # one dominant value, 200 rare ones: d > 0 over many passes
+        ([1] * 255 + [5], 260, 8),  # all round to 1 or 5 of 256: d > 0
+        ([3] * 7, 21, 4),  # 16/7 each rounds to 2: d < 0
+        ([1] * 1000, 1000, 12),  # 4.096 each rounds to 4: d < 0, 96 short
+    ]
+    for _ in range(200):
+        P = int(rng.integers(1, 16))
+        V = int(rng.integers(1, min(1 << P, 300) + 1))
+        c = (rng.pareto(0.7, size=V) * 3 + 1).astype(np.int64) if rng.random() < 0.5 else rng.integers(1, 50, size=V)
+        cases.append((c.tolist(), int(c.sum()), P))
+    for c, n, P in cases:
+        assert quantize_counts(c, n, P).tolist() == spec_quantize(c, n, P), (c[:5], n, P)

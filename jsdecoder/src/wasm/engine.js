@@ -271,12 +271,15 @@ function finish(ctx, sl, wlim, W, n, out, done) {
 }
 
 function writeTable(inst, { cdf, V, sz, vals }) {
-  const u16 = new Uint16Array(inst.mem.buffer);
-  // Slot table: slot - c, f, value bits (4-byte dtypes: s), s per slot (8 bytes each).
+  // Slot table: slot - c, f, value bits (4-byte dtypes: s), s per slot (8 bytes each, little-endian
+  // u16s), written as two u32s per slot: (slot - c) | f << 16, then value | s << 16.
+  const u32 = new Uint32Array(inst.mem.buffer, 0, 2 * cdf[V]);
   for (let s = 0; s < V; s++) {
-    const c = cdf[s], f = cdf[s + 1] - c, v = sz === 4 ? s : vals[s] & 0xffff;
-    for (let slot = c, q = 4 * c; slot < c + f; slot++, q += 4) {
-      u16[q] = slot - c; u16[q + 1] = f; u16[q + 2] = v; u16[q + 3] = s;
+    const c = cdf[s], f = cdf[s + 1] - c;
+    const hi = ((sz === 4 ? s : vals[s] & 0xffff) | (s << 16)) >>> 0;
+    let lo = f << 16;
+    for (let q = 2 * c, end = 2 * (c + f); q < end; q += 2, lo++) {
+      u32[q] = lo; u32[q + 1] = hi;
     }
   }
 }

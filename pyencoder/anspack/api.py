@@ -128,9 +128,9 @@ def _product_estimate(hist1: np.ndarray, hist2: np.ndarray, signed: bool, precis
 
 def _pairs_choice(flat: np.ndarray, precision: int | None) -> tuple[str | None, np.ndarray, np.ndarray | None]:
     """pairs="auto": at most PAIRS_MAX_VOCAB distinct values, and a paired block (plain or PRODUCT,
-    whichever is smaller) at most PAIRS_SIZE_TOLERANCE larger than the unpaired one. Returns
-    (None, "plain" or "product"; the histogram to build the model from: of the pairs for plain pairs,
-    else of the entries; for product pairs, the pairs' histogram too)."""
+    whichever is smaller) at most PAIRS_SIZE_TOLERANCE larger than the unpaired one. Returns (the
+    kind: None, "plain" or "product"; the histogram to build the model from: of the pairs for plain
+    pairs, else of the entries; for product pairs the pairs' histogram, else None)."""
     hist1 = histogram(flat)  # 256 counts: cheap, and most tensors stop here
     single = hist1[hist1 > 0]
     if single.size > PAIRS_MAX_VOCAB:

@@ -117,8 +117,8 @@ export interface DecodeOptions {
   engine?: 'auto' | 'js' | 'wasm';
   /**
    * WebAssembly engine: decode the chunks of a chunked tensor (spec section 7.2) two at a time in one
-   * loop (default true; faster on one thread). decodeAsync turns it off in pools of two or more
-   * workers, where one stream per worker measured faster. The output does not depend on it.
+   * loop (default true; faster on one thread and in decodeAsync's workers, which use it too). The
+   * output does not depend on it.
    */
   twoStreams?: boolean;
 }

@@ -7,9 +7,10 @@
 //
 // The calling thread validates the whole prefix (header, table, metadata, layout, models and the
 // header checksum: parseHeader of header.js), then splits the tensors into one group per worker
-// (longest first onto the least loaded worker, cost ~ entries), frames each group as a small valid
-// anspack file of its own (stream.js buildSubfile: a copy of just those tensors' blocks, ~the
-// compressed size in all) and transfers it to the worker. The worker decodes it with the ordinary
+// (longest first onto the least loaded worker, cost ~ symbols + a fixed cost per tensor), sends
+// each group as one or two small valid anspack files of their own (stream.js buildSubfile: a copy of
+// just those tensors' blocks, ~the compressed size in all; a small one first, so that every worker
+// starts early, see makeJobs) and transfers them to the worker. The worker decodes it with the ordinary
 // decode() -- block checksums, stream checks and data checksums included -- and transfers the output
 // arrays back (no copy), and its input buffer too, which the pool reuses for the next subfile (a
 // fresh buffer would cost page faults on top of the copy). Each worker is a separate isolate with
@@ -20,8 +21,9 @@
 // chunk is an independent stream with its own lane states, so the chunks of a big tensor are split
 // into contiguous ranges, each framed as a made-up tensor of its own (the rANS header with the
 // range's states, chunk tables and words, the shared model; a chunked tensor again, or an unchunked
-// one for a single chunk) and decoded by a worker like any other; the calling thread copies the
-// ranges into the tensor's output array, checks the original block checksum and the table checksum
+// one for a single chunk) and decoded by a worker like any other. The first range is decoded into an
+// array of the whole tensor's length (see SPLIT_MIN); the calling thread copies the other ranges
+// into it, checks the original block checksum and the table checksum
 // (the FxHash26 of the chunk checksums: the workers check each chunk's ids against its own), and
 // dequantizes. If anything about a split tensor fails, that tensor is decoded again on the calling
 // thread to report exactly the error decode() reports. An unchunked tensor is one stream and goes to
@@ -105,11 +107,100 @@ async function spawnWorker(url, recycle) {
   };
 }
 
-/** Estimated decoding cost of a tensor (or of `symbols` of it): ~ symbols decoded, raw ~ bytes copied. */
+/**
+ * Estimated decoding cost of a tensor (or of `symbols` of it), in symbols decoded: a rANS tensor
+ * costs its symbols plus a fixed 4096 (preparing its model, the slot table, its output array: ~15 us
+ * per tensor, ~2.8 ns per symbol, measured in node on all-MiniLM-L6-v2 int4/int8), raw bytes an
+ * eighth each (a copy and a hash) plus 1024.
+ */
 function cost(t, symbols = null) {
-  if (t.coding !== 'rans') return (t.n * t.itemSize) / 16 + 256;
+  if (t.coding !== 'rans') return (t.n * t.itemSize) / 8 + 1024;
   const N = symbols ?? t.symbols ?? t.n;
-  return (t.vocabSize === 1 ? N / 64 : N) + 256;
+  return (t.vocabSize === 1 ? N / 64 : N) + 4096;
+}
+
+/** How many workers a file can keep busy: one per unchunked tensor, one per chunk of a chunked one. */
+function parallelism(tensors) {
+  let p = 0;
+  for (const t of tensors) p += t.coding === 'rans' && t.chunks > 1 ? t.chunks : 1;
+  return p;
+}
+
+/**
+ * Ranges of chunks [k0, k1) to split chunks [from, K) of a chunked tensor into: about `parts` of them
+ * with about equal numbers of chunks. A range of one chunk becomes an unchunked made-up tensor, which
+ * needs at least L symbols: a short last chunk alone is merged into the range before it.
+ */
+function chunkRanges(t, parts, from = 0) {
+  const K = t.chunks;
+  const r = Math.max(1, Math.min(K - from, parts));
+  const bounds = [];
+  for (let j = 0; j <= r; j++) bounds.push(from + Math.round((j * (K - from)) / r));
+  const ranges = [];
+  for (let j = 0; j < r; j++) if (bounds[j + 1] > bounds[j]) ranges.push([bounds[j], bounds[j + 1]]);
+  const last = ranges[ranges.length - 1];
+  if (ranges.length > 1 && last[1] - last[0] === 1 && t.symbols - (K - 1) * t.chunkSize < t.lanes) {
+    ranges.pop();
+    ranges[ranges.length - 1][1] = K;
+  }
+  return ranges;
+}
+
+/**
+ * A chunked tensor costing more than SPLIT_MIN = 1 worker's share (no partition can balance it whole)
+ * is split: its first HOME_SHARE of a share's worth of chunks (the "home" range) goes to one worker, which decodes them into an output
+ * array of the whole tensor's length (worker option `capacity`); the rest is cut into ranges of about
+ * a quarter of a share, which the partition places like any other item, and which the calling thread
+ * copies into the home range's array (the result) once they are back. Only those ranges are copied:
+ * of all-MiniLM-L6-v2's word embeddings (52 % of the entries, 1.03 shares of 2 workers) 13 %.
+ * Splitting a tensor into equal ranges all copied into a fresh array measured worse than not
+ * splitting (Chromium, MiniLM int8: 2 workers 1.14x one worker against 1.94x), and not splitting the
+ * embeddings left the second worker the other 101 tensors (with their fixed costs) alone: in node,
+ * MiniLM int4, 2 workers took 27.0 ms with the old plan, 23.2 ms with this one (best of 15; one worker
+ * 36.0 ms), int8 39.3 vs 36.2 ms (one worker 60.1); headless Chromium int4 32.0 vs 29.1 ms, int8 44.9
+ * vs 41.8 ms (best of 13, the same runs; the machine's 2 cores shared with other jobs).
+ */
+const SPLIT_MIN = 1;
+const HOME_SHARE = 0.9;
+
+/**
+ * The work items of a file for k workers: whole tensors, and ranges of chunks of the chunked tensors
+ * that cost more than SPLIT_MIN workers' shares (when k > 1), each range a made-up tensor with a name
+ * no tensor of the file has; and the jobs (see makeJobs).
+ * @returns {{items: object[], split: Map<number, number[][]>, groups: number[][], jobs: object[]}}
+ *   split: tensor index -> its ranges [k0, k1, item index], the first one the home range (its item
+ *   has home: true); groups: item indices per worker; jobs: see makeJobs
+ */
+function planItems(tensors, k) {
+  const names = new Set(tensors.map((t) => t.name));
+  const items = [];
+  const split = new Map();
+  let total = 0;
+  for (const t of tensors) total += cost(t);
+  const share = total / k;
+  tensors.forEach((t, i) => {
+    if (k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > SPLIT_MIN * share) {
+      const h = Math.max(1, Math.min(t.chunks - 1, Math.round((HOME_SHARE * share) / t.chunkSize)));
+      const rest = Math.min(t.symbols, t.chunks * t.chunkSize) - h * t.chunkSize;
+      const ranges = chunkRanges(t, Math.ceil((4 * cost(t, rest)) / share), h);  // quarters of a share
+      if (ranges[0][0] === h) {  // (else the rest is a short last chunk: merged, nothing to split)
+        const parts = [];
+        for (const [k0, k1] of [[0, h], ...ranges]) {
+          let name = `${t.name}\u0000chunks ${k0}-${k1}`;
+          while (names.has(name)) name += '_';
+          names.add(name);
+          const syms = Math.min(t.symbols, k1 * t.chunkSize) - k0 * t.chunkSize;
+          parts.push([k0, k1, items.length]);
+          items.push({ tensor: i, k0, k1, name, cost: cost(t, syms), home: k0 === 0 });
+        }
+        split.set(i, parts);
+        return;
+      }
+    }
+    items.push({ tensor: i, cost: cost(t) });
+  });
+  const groups = partition(items, k);
+  return { items, split, groups, jobs: makeJobs(items, groups) };
 }
 
 /** Split work items into at most k groups, balancing their cost (longest first, least loaded). */
@@ -125,77 +216,30 @@ function partition(items, k) {
   return groups.filter((g) => g.idx.length > 0).map((g) => g.idx.sort((a, b) => a - b));
 }
 
-/** How many workers a file can keep busy: one per unchunked tensor, one per chunk of a chunked one. */
-function parallelism(tensors) {
-  let p = 0;
-  for (const t of tensors) p += t.coding === 'rans' && t.chunks > 1 ? t.chunks : 1;
-  return p;
-}
-
 /**
- * Ranges of chunks [k0, k1) to split a chunked tensor into: about `parts` of them with about equal
- * numbers of chunks. A range of one chunk becomes an unchunked made-up tensor, which needs at least
- * L symbols: a short last chunk alone is merged into the range before it.
+ * The jobs (one subfile each) of the groups, in the order they are built and posted: each group
+ * of several items is sent as two subfiles, a small one first (its cheapest items, about a
+ * FIRST_JOB-th of its cost) and then the rest; all the first ones go out before the second ones,
+ * cheapest first. So every worker starts after ~one small copy instead of waiting for the subfiles
+ * of the workers before it (node, all-MiniLM-L6-v2 int8, one subfile per worker: the second worker
+ * started 2.3 ms after the first). Each job: {worker, idx: item indices in table order, cost}.
  */
-function chunkRanges(t, parts) {
-  const K = t.chunks;
-  const r = Math.max(1, Math.min(K, parts));
-  const bounds = [];
-  for (let j = 0; j <= r; j++) bounds.push(Math.round((j * K) / r));
-  const ranges = [];
-  for (let j = 0; j < r; j++) if (bounds[j + 1] > bounds[j]) ranges.push([bounds[j], bounds[j + 1]]);
-  const last = ranges[ranges.length - 1];
-  if (ranges.length > 1 && last[1] - last[0] === 1 && t.symbols - (K - 1) * t.chunkSize < t.lanes) {
-    ranges.pop();
-    ranges[ranges.length - 1][1] = K;
-  }
-  return ranges;
-}
-
-/**
- * The work items of a file for k workers: whole tensors, and ranges of chunks of the chunked tensors
- * that cost more than a worker's share (when k > 1), each range a made-up tensor with a name no
- * tensor of the file has; and the items grouped per worker.
- * @returns {{items: object[], split: Map<number, number[][]>, groups: number[][]}} split: tensor
- *   index -> its ranges [k0, k1, item index]
- */
-/** A chunked tensor is split over workers only above this many workers' shares (see planItems). */
-const SPLIT_MIN = 1.25;
-
-function planItems(tensors, k) {
-  const names = new Set(tensors.map((t) => t.name));
-  const items = [];
-  const split = new Map();
-  // A chunked tensor is split only if it costs clearly more than a worker's share (SPLIT_MIN): a split
-  // tensor's ranges are copied into one output on the calling thread after the workers are done, and
-  // that copy (a fresh array: page faults) costs more than a small imbalance -- measured in headless
-  // Chromium on all-MiniLM-L6-v2 int8 (word embeddings 1.03 shares of 2 workers): 2 workers gave 1.14x
-  // one worker when the embeddings were split, 1.94x unsplit. A split tensor is cut into about two
-  // ranges per share it holds, so that the partition can even out.
-  let total = 0;
-  for (const t of tensors) total += cost(t);
-  const share = total / k;
-  tensors.forEach((t, i) => {
-    if (k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > SPLIT_MIN * share) {
-      const ranges = chunkRanges(t, Math.ceil((2 * cost(t)) / share));
-      if (ranges.length > 1) {
-        const parts = [];
-        for (const [k0, k1] of ranges) {
-          let name = `${t.name}\u0000chunks ${k0}-${k1}`;
-          while (names.has(name)) name += '_';
-          names.add(name);
-          const syms = Math.min(t.symbols, k1 * t.chunkSize) - k0 * t.chunkSize;
-          parts.push([k0, k1, items.length]);
-          items.push({ tensor: i, k0, k1, name, cost: cost(t, syms) });
-        }
-        split.set(i, parts);
-        return;
-      }
-    }
-    items.push({ tensor: i, cost: cost(t) });
+function makeJobs(items, groups) {
+  const first = [], rest = [];
+  groups.forEach((idx, worker) => {
+    const order = [...idx].sort((a, b) => items[a].cost - items[b].cost || a - b);
+    let total = 0;
+    for (const j of idx) total += items[j].cost;
+    let n = 0, c = 0;
+    while (n < order.length - 1 && c < total / FIRST_JOB) c += items[order[n++]].cost;
+    if (n === 0) n = order.length;
+    first.push({ worker, idx: order.slice(0, n).sort((a, b) => a - b), cost: c || total });
+    if (n < order.length) rest.push({ worker, idx: order.slice(n).sort((a, b) => a - b), cost: total - c });
   });
-  return { items, split, groups: partition(items, k) };
+  first.sort((a, b) => a.cost - b.cost);
+  return [...first, ...rest];
 }
+const FIRST_JOB = 16;
 
 /** Internals, for the tests. */
 export const __test = { chunkRanges, planItems };
@@ -323,27 +367,31 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   if (total > opts.maxTotalEntries) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
-  const { items, split, groups } = planItems(hdr.tensors, workers.length);
+  const { items, split, jobs } = planItems(hdr.tensors, workers.length);
   const read = (a, b, dest, at) => dest.set(bytes.subarray(a, b), at);
-  // twoStreams off when several workers decode at once: the two-chunk loop keeps more memory accesses in
-  // flight per core, and two workers running it decoded all-MiniLM-L6-v2 int8 at 410 M entries/s in
-  // headless Chromium on this project's 2-core machine against 534 M/s with one stream per worker
-  // (one worker alone: 315 vs 272 M/s, so a lone worker and decode() keep it).
-  const wopts = { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries,
-    twoStreams: groups.length < 2 };
-  const jobs = groups.map((idx, g) => {
+  // twoStreams (rans.js: two chunks of a tensor in one loop, two FxHash26 chains side by side) also
+  // in workers: in node, two workers each decoding all of all-MiniLM-L6-v2 at once took 54.4 ms
+  // (int8) and 34.0 ms (int4) per file with it, 62.7 and 37.4 ms without; in headless Chromium, 2
+  // workers decoded the int8 file in 37.2 ms with it, 41.7 ms without (best of 12, same run).
+  const wopts = { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, twoStreams: true };
+  // Each job's subfile is built and posted in turn (makeJobs orders them), so the first workers
+  // start while the later subfiles are built.
+  const results = await Promise.all(jobs.map(({ worker, idx }) => {
+    let capacity = null;
     const members = idx.map((j) => {
       const it = items[j];
       const t = hdr.tensors[it.tensor];
-      return it.k0 === undefined ? t : frameChunks(bytes, t, it.k0, it.k1, it.name);
+      if (it.k0 === undefined) return t;
+      // the home range: decoded into an array of the whole tensor's length (see SPLIT_MIN)
+      if (it.home && !options.outputs?.[t.name]) (capacity ??= {})[it.name] = [t.dtype, t.n];
+      return frameChunks(bytes, t, it.k0, it.k1, it.name);
     });
     const sub = buildSubfile(bytes, members, read, getBuffer);
-    return workers[g].request(sub.bytes, wopts).then(
+    return workers[worker].request(sub.bytes, capacity ? { ...wopts, capacity } : wopts).then(
       (tensors) => ({ idx, tensors }),
       (error) => ({ idx, error, mapOffset: sub.mapOffset }));
-  });
-  const results = await Promise.all(jobs);
-  // What each item came back as: its decoded tensor, or the error (for the whole group).
+  }));
+  // What each item came back as: its decoded tensor, or the error (for the whole job).
   const got = new Array(items.length);
   for (const r of results) {
     if (r.error && (r.error.code == null || (r.error instanceof AnspackError && r.error.code === 'BadArgument'))) {
@@ -412,10 +460,16 @@ function assemble(bytes, t, parts, opts, out) {
     if (!(out instanceof Ctor) || out.length < t.n) return redo();  // decodeTensor reports it
     data = out.length === t.n ? out : out.subarray(0, t.n);
   } else {
-    data = new Ctor(t.n);
+    // the home range came back in an array of the whole tensor's length: the result (see SPLIT_MIN)
+    const home = parts[0].r.tensor.data;
+    const whole = home instanceof Ctor && home.byteOffset === 0 && home.buffer.byteLength === t.n * Ctor.BYTES_PER_ELEMENT;
+    data = whole ? new Ctor(home.buffer, 0, t.n) : new Ctor(t.n);
   }
   const per = t.pairs ? 2 : 1;
-  for (const { k0, r } of parts) data.set(r.tensor.data, k0 * t.chunkSize * per);
+  for (const { k0, r } of parts) {
+    const d = r.tensor.data;
+    if (d.buffer !== data.buffer || d.byteOffset !== data.byteOffset + k0 * t.chunkSize * per * d.BYTES_PER_ELEMENT) data.set(d, k0 * t.chunkSize * per);
+  }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
   if (opts.dequantize && t.dequantSize > 0) {
     tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });

@@ -3,17 +3,24 @@
 // tensors of the caller's file framed as a valid file, see stream.js buildSubfile) as a transferred
 // ArrayBuffer; the worker decodes it with the ordinary decode() and transfers the output arrays back.
 //
-// message in : { id, bytes: Uint8Array, options: {verify, dequantize, maxEntries} }
+// message in : { id, bytes: Uint8Array, options: {verify, dequantize, maxEntries, twoStreams, capacity?} }
 // message out: { id, tensors: [{name, shape, dtype, storedDtype?, data, checksum}], input }
 //           or { id, error: {name, code, message, offset, tensor}, input }
 // (input: the message's ArrayBuffer, transferred back so that the pool can reuse it)
 
-import { decode } from './index.js';
+import { decode, ARRAY_TYPES } from './index.js';
 
 function handle(msg) {
-  const { id, bytes, options } = msg;
+  const { id, bytes, options: { capacity, ...options } } = msg;
   try {
-    const { tensors } = decode(bytes, { ...options, maxTotalEntries: Infinity });
+    // capacity {name: [dtype, length]}: decode these tensors into the start of arrays of that length
+    // (async.js sends a split tensor's first range so, and copies the other ranges into the same array)
+    let outputs;
+    if (capacity) {
+      outputs = {};
+      for (const [name, [dtype, length]] of Object.entries(capacity)) outputs[name] = new ARRAY_TYPES[dtype](length);
+    }
+    const { tensors } = decode(bytes, { ...options, outputs, maxTotalEntries: Infinity });
     const transfer = [];
     const seen = new Set();
     for (const t of tensors) {

@@ -249,7 +249,7 @@ function chunkedFile() {
 
 test('decodeAsync on chunked tensors (split over 2-5 workers) equals decode(), also dequantized, verify off and into outputs', async () => {
   const f = chunkedFile();
-  for (const workers of [2, 3, 5]) {
+  for (const workers of [2, 4, 5]) {
     sameTensors(await decodeAsync(f, { workers }), decode(f));
     sameTensors(await decodeAsync(f, { workers, dequantize: true }), decode(f, { dequantize: true }));
     sameTensors(await decodeAsync(f, { workers, verify: false }), decode(f, { verify: false }));
@@ -263,27 +263,53 @@ test('decodeAsync on chunked tensors (split over 2-5 workers) equals decode(), a
 test('a file of one chunked tensor keeps 2 workers busy: its chunks are split into ranges', async () => {
   const r = rng(32);
   const f = encodeFile([{ name: 'w', dtype: 'int8', shape: [9000], data: randomInts(r, 9000, 7, -128, 127), lanes: 8, chunk: 1000 }]);
-  sameTensors(await decodeAsync(f, { workers: 2 }), decode(f));
+  const want = decode(f);
+  sameTensors(await decodeAsync(f, { workers: 2 }), want);
   const { parseHeader } = await import('../src/header.js');
   const { __test } = await import('../src/async.js');
   const plan = __test.planItems(parseHeader(f).tensors, 2);
   assert.equal(plan.groups.length, 2);  // both workers get a range of chunks
-  assert.deepEqual(plan.items.map((it) => [it.k0, it.k1]), [[0, 2], [2, 5], [5, 7], [7, 9]]);
-  assert.deepEqual(plan.groups.map((g) => g.length), [2, 2]);
+  // the home range first (0.9 of a worker's share: chunks 0-5), the rest in ranges placed like any item
+  assert.deepEqual(plan.items.map((it) => [it.k0, it.k1, it.home]), [[0, 6, true], [6, 7, false], [7, 8, false], [8, 9, false]]);
+  assert.deepEqual(plan.split.get(0).map(([k0, k1]) => [k0, k1]), [[0, 6], [6, 7], [7, 8], [8, 9]]);
+  // The home range comes back in an array of the whole tensor's length, which is the result: the
+  // tensor's array owns exactly its bytes, as decode()'s.
+  for (const workers of [2, 3]) {
+    const got = await decodeAsync(f, { workers });
+    sameTensors(got, want);
+    assert.equal(got.tensors[0].data.byteOffset, 0);
+    assert.equal(got.tensors[0].data.buffer.byteLength, 9000);
+    assert.ok(got.tensors[0].data.buffer instanceof ArrayBuffer);
+  }
+  // into the caller's array (then the home range is decoded into an array of its own, and copied)
+  const out = new Int8Array(9100).fill(5);
+  const got = await decodeAsync(f, { workers: 2, outputs: { w: out } });
+  assert.equal(got.byName.w.data.buffer, out.buffer);
+  assert.deepEqual(Array.from(out.subarray(0, 9000)), Array.from(want.tensors[0].data));
+  assert.deepEqual(Array.from(out.subarray(9000)), new Array(100).fill(5));
   // The ranges: whole chunks, about equal, a short last chunk never alone in an unchunked range.
   assert.deepEqual(__test.chunkRanges({ chunks: 9, symbols: 9000, chunkSize: 1000, lanes: 8 }, 2), [[0, 5], [5, 9]]);
   assert.deepEqual(__test.chunkRanges({ chunks: 3, symbols: 23, chunkSize: 10, lanes: 8 }, 3), [[0, 1], [1, 3]]);
   assert.deepEqual(__test.chunkRanges({ chunks: 3, symbols: 29, chunkSize: 10, lanes: 8 }, 3), [[0, 1], [1, 2], [2, 3]]);
-  // 52 % of the entries in one chunked tensor: 2 workers take it whole (1.04 shares: below SPLIT_MIN,
-  // the copy into place would cost more than the imbalance); 3 workers split it (1.56 shares).
-  const g = __test.planItems(parseHeader(chunkedFile()).tensors, 2);
-  const loads = g.groups.map((idx) => idx.reduce((a, j) => a + g.items[j].cost, 0));
-  assert.ok(Math.max(...loads) / Math.min(...loads) < 1.4, `loads ${loads}`);
-  assert.ok(g.items.every((it) => it.k0 === undefined), 'the 52 % tensor is not split for 2 workers');
-  const g3 = __test.planItems(parseHeader(chunkedFile()).tensors, 3);
-  const loads3 = g3.groups.map((idx) => idx.reduce((a, j) => a + g3.items[j].cost, 0));
-  assert.ok(g3.items.some((it) => it.k0 !== undefined), 'the 52 % tensor is split for 3 workers');
-  assert.ok(Math.max(...loads3) / Math.min(...loads3) < 1.3, `loads ${loads3}`);
+  assert.deepEqual(__test.chunkRanges({ chunks: 9, symbols: 9000, chunkSize: 1000, lanes: 8 }, 2, 6), [[6, 8], [8, 9]]);
+  assert.deepEqual(__test.chunkRanges({ chunks: 9, symbols: 8003, chunkSize: 1000, lanes: 8 }, 3, 6), [[6, 7], [7, 9]]);
+  // A home range that would leave only a short last chunk: not split (nothing worth sending apart).
+  const short = encodeFile([{ name: 'w', dtype: 'int8', shape: [2004], data: randomInts(r, 2004, 7, -128, 127), lanes: 8, chunk: 1000 }]);
+  const hs = __test.planItems(parseHeader(short).tensors, 2);
+  assert.ok(hs.items.every((it) => it.k0 === undefined || it.k1 - it.k0 >= 1));
+  sameTensors(await decodeAsync(short, { workers: 2 }), decode(short));
+  // 52 % of the entries in one chunked tensor with 4 other tensors: 2 and 3 workers take it whole (its
+  // cost, 9296 with the fixed cost per tensor, is below a share: 14312, 9542), 4 workers split it.
+  for (const k of [2, 3]) {
+    const g = __test.planItems(parseHeader(chunkedFile()).tensors, k);
+    const loads = g.groups.map((idx) => idx.reduce((a, j) => a + g.items[j].cost, 0));
+    assert.ok(Math.max(...loads) / Math.min(...loads) < 1.4, `loads ${loads}`);
+    assert.ok(g.items.every((it) => it.k0 === undefined), `the 52 % tensor is not split for ${k} workers`);
+  }
+  const g4 = __test.planItems(parseHeader(chunkedFile()).tensors, 4);
+  const loads4 = g4.groups.map((idx) => idx.reduce((a, j) => a + g4.items[j].cost, 0));
+  assert.ok(g4.items.some((it) => it.k0 !== undefined), 'the 52 % tensor is split for 4 workers');
+  assert.ok(Math.max(...loads4) / Math.min(...loads4) < 1.4, `loads ${loads4}`);
   // A chunked tensor smaller than a worker's share is not split (the partition balances it whole).
   const small = encodeFile([
     { name: 'c', dtype: 'int8', shape: [3000], data: randomInts(r, 3000, 7, -128, 127), lanes: 4, chunk: 1000 },
@@ -292,6 +318,36 @@ test('a file of one chunked tensor keeps 2 workers busy: its chunks are split in
   const h = __test.planItems(parseHeader(small).tensors, 2);
   assert.deepEqual(h.items.map((it) => it.k0), [undefined, undefined]);
   sameTensors(await decodeAsync(small, { workers: 2 }), decode(small));
+});
+
+test('jobs: each group sent as a small subfile and the rest, every first subfile before any second one', async () => {
+  const { parseHeader } = await import('../src/header.js');
+  const { __test } = await import('../src/async.js');
+  const tensors = parseHeader(manyTensors()).tensors;
+  for (const k of [1, 2, 3]) {
+    const { items, groups, jobs } = __test.planItems(tensors, k);
+    // every item in exactly one job, of the worker whose group holds it; items in table order
+    const seen = new Map();
+    for (const job of jobs) {
+      assert.deepEqual(job.idx, [...job.idx].sort((a, b) => a - b));
+      for (const j of job.idx) {
+        assert.ok(!seen.has(j), `item ${j} twice`);
+        seen.set(j, job.worker);
+        assert.ok(groups[job.worker].includes(j));
+      }
+    }
+    assert.equal(seen.size, items.length);
+    // at most two jobs per worker; all first jobs come first, and a first job is the cheaper one
+    const firstAt = new Map();
+    jobs.forEach((job, q) => { if (!firstAt.has(job.worker)) firstAt.set(job.worker, q); });
+    assert.equal(firstAt.size, groups.length);
+    for (const [w, q] of firstAt) {
+      assert.ok(q < groups.length, `worker ${w}'s first job at ${q}`);
+      const second = jobs.filter((job) => job.worker === w);
+      assert.ok(second.length <= 2);
+      if (second.length === 2) assert.ok(second[0].cost <= second[1].cost);
+    }
+  }
 });
 
 test('errors in a split chunked tensor: the same code, offset and tensor as decode()', async () => {
@@ -309,7 +365,7 @@ test('errors in a split chunked tensor: the same code, offset and tensor as deco
     fn(bad);
     const want = errorOf(() => decode(bad));
     assert.ok(want, `case ${i}`);
-    for (const workers of [2, 3]) {
+    for (const workers of [2, 4]) {  // 4: the tensor is split (see the test above)
       const got = await asyncErrorOf(decodeAsync(bad, { workers }));
       assert.ok(got instanceof AnspackError, String(got));
       assert.deepEqual([got.code, got.offset, got.tensor, got.message], [want.code, want.offset, want.tensor, want.message], `case ${i}`);

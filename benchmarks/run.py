@@ -115,11 +115,15 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
         if t.data_size and int(np.prod(t.shape)) >= 1_000_000 and ent[t.name] > 0:
             big.append({"name": t.name, "entries": int(np.prod(t.shape)), "entropy_bits": ent[t.name],
                         "block_bits": 8 * t.data_size, "overhead_pct": 100 * (8 * t.data_size / ent[t.name] - 1)})
-    # the units decodeAsync hands to 2 workers: tensors, or the chunks of a chunked tensor (spec 7.2)
-    # holding more than 1.25 workers' shares (async.js SPLIT_MIN)
+    # the units decodeAsync hands to 2 workers: tensors, or the chunks of a chunked tensor costing more
+    # than a worker's share (async.js SPLIT_MIN; its cost: symbols + 4096 per rANS tensor, bytes / 8 +
+    # 1024 per raw one)
+    def cost(t):
+        return t.symbols + 4096 if t.coding == "rans" else t.data_size / 8 + 1024
+    share = sum(cost(t) for t in hdr.tensors) / 2
     sizes = []
     for t in hdr.tensors:
-        if t.coding == "rans" and t.chunk and t.size > 1.25 * n / 2:
+        if t.coding == "rans" and t.chunk and cost(t) > share:
             sizes += [(b - a) * (2 if t.pairs else 1) for a, b in map(t.chunk_bounds, range(t.chunks))]
         else:
             sizes.append(t.size)

@@ -8,7 +8,7 @@
 //           or { id, error: {name, code, message, offset, tensor}, input }
 // (input: the message's ArrayBuffer, transferred back so that the pool can reuse it)
 
-import { decode, ARRAY_TYPES } from './index.js';
+import { decode, newOutputArray, ARRAY_TYPES } from './index.js';
 
 function handle(msg) {
   const { id, bytes, options: { capacity, ...options } } = msg;
@@ -18,7 +18,7 @@ function handle(msg) {
     let outputs;
     if (capacity) {
       outputs = {};
-      for (const [name, [dtype, length]] of Object.entries(capacity)) outputs[name] = new ARRAY_TYPES[dtype](length);
+      for (const [name, [dtype, length]] of Object.entries(capacity)) outputs[name] = newOutputArray(ARRAY_TYPES[dtype], length);
     }
     const { tensors } = decode(bytes, { ...options, outputs, maxTotalEntries: Infinity });
     const transfer = [];

@@ -116,10 +116,14 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
             big.append({"name": t.name, "entries": int(np.prod(t.shape)), "entropy_bits": ent[t.name],
                         "block_bits": 8 * t.data_size, "overhead_pct": 100 * (8 * t.data_size / ent[t.name] - 1)})
     # the units decodeAsync hands to 2 workers: tensors, or the chunks of a chunked tensor costing more
-    # than a worker's share (async.js SPLIT_MIN; its cost: symbols + 4096 per rANS tensor, bytes / 8 +
-    # 1024 per raw one)
+    # than a worker's share (async.js SPLIT_MIN; its cost(): symbols + 4096 per rANS tensor, the rows
+    # two chunks decode together at 0.8, bytes / 8 + 1024 per raw tensor)
     def cost(t):
-        return t.symbols + 4096 if t.coding == "rans" else t.data_size / 8 + 1024
+        if t.coding != "rans":
+            return t.data_size / 8 + 1024
+        sizes = [b - a for a, b in map(t.chunk_bounds, range(t.chunks))] if t.chunk else [t.symbols]
+        paired = sum(2 * min(sizes[k], sizes[k + 1]) for k in range(0, len(sizes) - 1, 2)) if t.lanes % 4 == 0 else 0
+        return t.symbols - 0.2 * paired + 4096
     share = sum(cost(t) for t in hdr.tensors) / 2
     sizes = []
     for t in hdr.tensors:

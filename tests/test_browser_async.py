@@ -208,8 +208,8 @@ def test_decode_async_product_pairs(served_dir, browser_page):
         b = bytearray(data)
         b[at] ^= 0x44
         urls[f"bad{k}"] = served_dir.write(f"product_bad{k}.anspack", bytes(b))
-    # 2 workers take "big" whole (48 % of the decoding cost, below a worker's share: async.js
-    # SPLIT_MIN), 3 workers split it
+    # 2 workers take "big" whole (below a worker's share by async.js's cost estimate: SPLIT_MIN),
+    # 3 workers split it
     for workers in (2, 3):
         r = browser_page.evaluate(ERRORS_JS, [urls, workers])
         for name, x in r.items():

@@ -108,16 +108,28 @@ async function spawnWorker(url, recycle) {
 }
 
 /**
- * Estimated decoding cost of a tensor (or of `symbols` of it), in symbols decoded: a rANS tensor
+ * Estimated decoding cost of a tensor, or of its chunks [k0, k1), in symbols decoded: a rANS tensor
  * costs its symbols plus a fixed 4096 (preparing its model, the slot table, its output array: ~15 us
- * per tensor, ~2.8 ns per symbol, measured in node on all-MiniLM-L6-v2 int4/int8), raw bytes an
- * eighth each (a copy and a hash) plus 1024.
+ * per tensor, ~2.8 ns per symbol, measured in node on all-MiniLM-L6-v2 int4/int8), where the rows that
+ * two chunks decode together (rans.js twoStreams: chunks 2j and 2j + 1 of a range, L a multiple of 4,
+ * as many rows as the shorter has) count PAIRED = 0.8 each (the two-stream loop is 1.2-1.3x faster);
+ * raw bytes an eighth each (a copy and a hash) plus 1024. Without the pairing term, MiniLM int4's
+ * word embeddings (23 chunks, nearly all paired) went to one worker and the 101 other tensors
+ * (mostly one stream: 1-chunk tensors and the long first chunk of the 2-chunk ones) to the other,
+ * which finished 5-12 ms later (node, 2 workers, ~22 ms in all).
  */
-function cost(t, symbols = null) {
+function cost(t, k0 = 0, k1 = t.chunks) {
   if (t.coding !== 'rans') return (t.n * t.itemSize) / 8 + 1024;
-  const N = symbols ?? t.symbols ?? t.n;
-  return (t.vocabSize === 1 ? N / 64 : N) + 4096;
+  if (t.n === 0) return 4096;
+  const Q = t.chunkSize, N = t.symbols;
+  const size = (k) => (Q > 0 ? Math.min(N, (k + 1) * Q) - k * Q : N);
+  let symbols = 0, paired = 0;
+  for (let k = k0; k < k1; k++) symbols += size(k);
+  if (t.lanes % 4 === 0) for (let k = k0; k + 1 < k1; k += 2) paired += 2 * Math.min(size(k), size(k + 1));
+  const decoded = symbols - (1 - PAIRED) * paired;
+  return (t.vocabSize === 1 ? symbols / 64 : decoded) + 4096;
 }
+const PAIRED = 0.8;
 
 /** How many workers a file can keep busy: one per unchunked tensor, one per chunk of a chunked one. */
 function parallelism(tensors) {
@@ -148,17 +160,18 @@ function chunkRanges(t, parts, from = 0) {
 
 /**
  * A chunked tensor costing more than SPLIT_MIN = 1 worker's share (no partition can balance it whole)
- * is split: its first HOME_SHARE of a share's worth of chunks (the "home" range) goes to one worker, which decodes them into an output
- * array of the whole tensor's length (worker option `capacity`); the rest is cut into ranges of about
- * a quarter of a share, which the partition places like any other item, and which the calling thread
- * copies into the home range's array (the result) once they are back. Only those ranges are copied:
- * of all-MiniLM-L6-v2's word embeddings (52 % of the entries, 1.03 shares of 2 workers) 13 %.
- * Splitting a tensor into equal ranges all copied into a fresh array measured worse than not
- * splitting (Chromium, MiniLM int8: 2 workers 1.14x one worker against 1.94x), and not splitting the
- * embeddings left the second worker the other 101 tensors (with their fixed costs) alone: in node,
- * MiniLM int4, 2 workers took 27.0 ms with the old plan, 23.2 ms with this one (best of 15; one worker
- * 36.0 ms), int8 39.3 vs 36.2 ms (one worker 60.1); headless Chromium int4 32.0 vs 29.1 ms, int8 44.9
- * vs 41.8 ms (best of 13, the same runs; the machine's 2 cores shared with other jobs).
+ * is split: its first chunks, up to HOME_SHARE of a share (the "home" range), go to one worker, which
+ * decodes them into an output array of the whole tensor's length (worker option `capacity`); the rest
+ * is cut into ranges of about a quarter of a share (two chunks at least), which the partition places
+ * like any other item, and which the calling thread copies into the home range's array (the result)
+ * once they are back: only those ranges are copied. Splitting a tensor into equal ranges all copied
+ * into a fresh array measured worse than not splitting (Chromium, MiniLM int8: 2 workers 1.14x one
+ * worker against 1.94x). all-MiniLM-L6-v2's word embeddings (52 % of the entries) cost 0.90 (int4)
+ * and 0.97 (int8) of a share of 2 workers by cost(): they go whole. Measured with the split rule,
+ * the two-part jobs, the fixed cost per tensor and twoStreams in workers (before the pairing term of
+ * cost(), which only changed the balance): node, MiniLM int4, 2 workers 27.0 -> 23.2 ms (best of 15;
+ * one worker 36.0 ms), int8 39.3 -> 36.2 ms (one worker 60.1); headless Chromium int4 32.0 -> 29.1 ms,
+ * int8 44.9 -> 41.8 ms (best of 13, old and new in the same runs; 2 cores shared with other jobs).
  */
 const SPLIT_MIN = 1;
 const HOME_SHARE = 0.9;
@@ -180,18 +193,19 @@ function planItems(tensors, k) {
   const share = total / k;
   tensors.forEach((t, i) => {
     if (k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > SPLIT_MIN * share) {
-      const h = Math.max(1, Math.min(t.chunks - 1, Math.round((HOME_SHARE * share) / t.chunkSize)));
-      const rest = Math.min(t.symbols, t.chunks * t.chunkSize) - h * t.chunkSize;
-      const ranges = chunkRanges(t, Math.ceil((4 * cost(t, rest)) / share), h);  // quarters of a share
+      // home: the most chunks [0, h) costing at most HOME_SHARE of a share (at least one)
+      let h = 1;
+      while (h < t.chunks - 1 && cost(t, 0, h + 1) <= HOME_SHARE * share) h++;
+      // the rest: ranges of about a quarter of a share, of two chunks at least (a pair for twoStreams)
+      const ranges = chunkRanges(t, Math.min(Math.ceil((4 * cost(t, h)) / share), Math.max(1, Math.floor((t.chunks - h) / 2))), h);
       if (ranges[0][0] === h) {  // (else the rest is a short last chunk: merged, nothing to split)
         const parts = [];
         for (const [k0, k1] of [[0, h], ...ranges]) {
           let name = `${t.name}\u0000chunks ${k0}-${k1}`;
           while (names.has(name)) name += '_';
           names.add(name);
-          const syms = Math.min(t.symbols, k1 * t.chunkSize) - k0 * t.chunkSize;
           parts.push([k0, k1, items.length]);
-          items.push({ tensor: i, k0, k1, name, cost: cost(t, syms), home: k0 === 0 });
+          items.push({ tensor: i, k0, k1, name, cost: cost(t, k0, k1), home: k0 === 0 });
         }
         split.set(i, parts);
         return;

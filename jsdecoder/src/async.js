@@ -196,9 +196,12 @@ function planItems(tensors, k) {
       // home: the most chunks [0, h) costing at most HOME_SHARE of a share (at least one)
       let h = 1;
       while (h < t.chunks - 1 && cost(t, 0, h + 1) <= HOME_SHARE * share) h++;
+      // A range of one chunk is an unchunked made-up tensor, which needs at least L symbols: a short
+      // last chunk is not left alone (h = 0: a 2-chunk tensor with a short last chunk stays whole).
+      if (h === t.chunks - 1 && t.symbols - h * t.chunkSize < t.lanes) h--;
       // the rest: ranges of about a quarter of a share, of two chunks at least (a pair for twoStreams)
-      const ranges = chunkRanges(t, Math.min(Math.ceil((4 * cost(t, h)) / share), Math.max(1, Math.floor((t.chunks - h) / 2))), h);
-      if (ranges[0][0] === h) {  // (else the rest is a short last chunk: merged, nothing to split)
+      const ranges = h === 0 ? [] : chunkRanges(t, Math.min(Math.ceil((4 * cost(t, h)) / share), Math.max(1, Math.floor((t.chunks - h) / 2))), h);
+      if (ranges.length > 0) {
         const parts = [];
         for (const [k0, k1] of [[0, h], ...ranges]) {
           let name = `${t.name}\u0000chunks ${k0}-${k1}`;

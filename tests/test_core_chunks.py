@@ -153,7 +153,11 @@ def test_default_chunks_big_tensors_and_threads_do_not_change_bytes():
     one = anspack.encode(tensors, threads=1)
     assert anspack.encode(tensors, threads=2) == one == anspack.encode(tensors)
     h = anspack.read_header(one)
-    assert (h["big"].chunk, h["big"].chunks, h["big"].precision, h["big"].lanes) == (1 << 18, 4, 14, 8)
+    # the fewest even number of chunks of at most 2^18 symbols (4), of equal size: ceil((3 * 2^18 + 5) / 4)
+    assert (h["big"].chunk, h["big"].chunks, h["big"].precision, h["big"].lanes) == (196610, 4, 14, 8)
+    assert [b - a for a, b in map(h["big"].chunk_bounds, range(4))] == [196610] * 3 + [196607]
+    odd = anspack.read_header(anspack.encode({"a": np.resize(big, 2 * (1 << 18) + 1)}))["a"]  # 3 chunks -> 4
+    assert (odd.chunk, odd.chunks) == (131073, 4)
     assert (h["small"].chunk, h["small"].precision) == (0, 12)
     out = anspack.decode(one, threads=2)
     assert np.array_equal(out["big"], big)

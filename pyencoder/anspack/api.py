@@ -189,7 +189,11 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
         L = min(L, N)
     if chunk is None:
         Q = max(DEFAULT_CHUNK, CHUNK_SYMBOLS_PER_LANE * L)  # many lanes: bigger chunks (lane states cost 4L each)
-        Q = Q if N > Q else 0
+        # the fewest chunks of at most Q symbols, an even number of them, of equal sizes: the WebAssembly
+        # decoder decodes chunks two by two, side by side only for the rows both have (2^18 + 2^15 symbols
+        # gave 2^15 rows of that; an odd chunk out decodes alone, as one hash chain)
+        K = -(-N // Q)
+        Q = -(-N // (K + K % 2)) if N > Q else 0
     else:
         Q = int(chunk)
         if Q < 0:
@@ -281,9 +285,10 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
             entries with at most 16 distinct values, when the smaller paired block, plain or product, is
             at most 0.25 % larger -- it decodes about twice as fast); or a mapping name -> one of those
             ("auto" for tensors not named).
-        chunk: symbols per chunk (spec section 7.2): 0 = one stream; default (None): chunks of
-            max(2^18, 2^13 * lanes) symbols for tensors of more symbols than that (about 40 bytes each at 8
-            lanes: parallel decoding on threads, workers, and two chunks at a time in the WebAssembly loop); or a mapping name -> chunk size.
+        chunk: symbols per chunk (spec section 7.2): 0 = one stream; default (None): tensors of more
+            than max(2^18, 2^13 * lanes) symbols in the fewest even number of chunks of at most that many,
+            of equal size (about 40 bytes each at 8 lanes: parallel decoding on threads, workers, and two chunks at a
+            time in the WebAssembly loop); or a mapping name -> chunk size.
         threads: encoder threads (default: all cores for inputs of >= 2^18 entries, else 1). The output
             does not depend on it.
 

@@ -31,7 +31,9 @@ DEFAULT_LANES = 8  # the WebAssembly decoder's SIMD loop takes 4 lanes at a time
 SYMBOLS_PER_LANE = 1024  # ... but lanes=None gives small tensors one lane per 1024 symbols (a lane's state costs
 # 4 bytes, ~1.3 KB on MiniLM's 384-entry vectors, whose decoding time does not matter)
 DEFAULT_MAX_TOTAL_ENTRIES = 1 << 30
-DEFAULT_PRECISION = 12  # for tensors of fewer than AUTO_PRECISION_SYMBOLS symbols
+DEFAULT_PRECISION = 12  # for tensors of fewer than AUTO_PRECISION_SYMBOLS symbols ...
+SMALL_PRECISION = 10  # ... but 10 below SMALL_PRECISION_SYMBOLS: a 2^P-slot decoder table for a few hundred symbols
+SMALL_PRECISION_SYMBOLS = 1 << 12  # costs more than decoding them (MiniLM int4: 64 such tensors, same bytes at P=10)
 LARGE_PRECISION = 14  # precision=None: bigger tensors get P = 14 (smaller model loss, same decode speed)
 AUTO_PRECISION_SYMBOLS = 1 << 16
 DEFAULT_CHUNK = 1 << 18  # chunk=None: tensors of more symbols than this are split into chunks of this many,
@@ -91,8 +93,9 @@ class _Plan:
 
 
 def _auto_precision(N: int, V: int = 1) -> int:
-    """precision=None: 12 below 2^16 symbols, 14 above, raised to fit V distinct symbols."""
-    return max(DEFAULT_PRECISION if N < AUTO_PRECISION_SYMBOLS else LARGE_PRECISION, (V - 1).bit_length())
+    """precision=None: 10 below 2^12 symbols, 12 below 2^16, 14 above, raised to fit V distinct symbols."""
+    P = SMALL_PRECISION if N < SMALL_PRECISION_SYMBOLS else DEFAULT_PRECISION if N < AUTO_PRECISION_SYMBOLS else LARGE_PRECISION
+    return max(P, (V - 1).bit_length())
 
 
 def _block_estimate(counts: np.ndarray, precision: int | None, itemsize: int) -> float:
@@ -144,8 +147,8 @@ def _pairs_choice(flat: np.ndarray, precision: int | None) -> tuple[str | None, 
 
 
 def _build(sym: np.ndarray, precision: int | None, counts=None):
-    """The entropy model of the symbols ``sym``; with ``precision=None`` P is 12 below 2^16 symbols and
-    14 above, raised (up to 15) when the vocabulary needs it."""
+    """The entropy model of the symbols ``sym``; with ``precision=None`` P is 10 below 2^12 symbols, 12
+    below 2^16 and 14 above, raised (up to 15) when the vocabulary needs it."""
     if precision is not None:
         return build_model(sym, int(precision), counts=counts)
     try:
@@ -272,8 +275,8 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
             clamped to the symbol count), or a mapping
             name -> lanes (tensors not named get the default); see :func:`anspack.gpu.gpu_lanes` for
             many-lane layouts suited to GPU decoding.
-        precision: probability precision P in bits (1-15). Default (None): 12 for tensors of fewer than
-            2^16 symbols, 14 above (raised to fit the vocabulary). A tensor with more than 2^P distinct
+        precision: probability precision P in bits (1-15). Default (None): 10 for tensors of fewer than
+            2^12 symbols, 12 below 2^16, 14 above (raised to fit the vocabulary). A tensor with more than 2^P distinct
             values raises ValueError.
         metadata: a JSON-serializable dict stored with the file.
         dequant: name -> a complete dequantization block (spec section 12) stored with that tensor.

@@ -14,6 +14,7 @@ Range requests and Content-Range headers need no CORS); Chromium comes from test
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import re
 import socketserver
@@ -163,6 +164,21 @@ async ([url, chunk]) => {
 """
 
 
+def stream_and_fetch_all(page, log_server, name, data, tensors):
+    """Serve ``data``; decodeStream (body, chunked transfer, workers) gives every tensor right, and
+    fetchTensor (HTTP Range) each one with the table's checksum and the original bytes."""
+    hdr = anspack.read_header(data)
+    log_server.files[name] = data
+    url = log_server.base + "data/" + name
+    r = page.evaluate(STREAM_JS, [url, 7])
+    assert r["body"] == r["chunked"] == r["workers"] == [True] * len(tensors)
+    for info in hdr.tensors:
+        got = page.evaluate(FETCH_JS, [url, info.name, {}])
+        a = tensors[info.name]
+        assert got["checksum"] == info.checksum and got["shape"] == list(a.shape)
+        assert got["sha256"] == hashlib.sha256(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()
+
+
 def test_decode_stream(page, log_server):
     data, tensors = model_file()
     log_server.files["s.anspack"] = data
@@ -200,7 +216,6 @@ def test_fetch_tensor_ranges(page, log_server):
         assert "error" not in got, got
         a = tensors[info.name]
         assert got["shape"] == list(a.shape) and got["checksum"] == info.checksum
-        import hashlib
         assert got["sha256"] == hashlib.sha256(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()
         end = info.dequant_offset + info.dequant_size if info.dequant_size else info.data_offset + info.data_size
         assert [e[1] for e in log_server.log] == [(0, 39), (40, prefix - 1), (info.data_offset, end - 1)], info.name
@@ -304,7 +319,6 @@ def test_fetch_tensor_with_the_harness_server(served_dir, browser_page):
 def test_stream_and_fetch_pairs_and_chunks(page, log_server):
     """Spec revision 2 files: decodeStream (7-byte chunks; on two workers a chunked tensor's chunks are
     spread over both) and fetchTensor give Python's arrays."""
-    import hashlib
 
     rng = np.random.default_rng(17)
     tensors = {
@@ -317,21 +331,12 @@ def test_stream_and_fetch_pairs_and_chunks(page, log_server):
                           chunk={"chunked": 1000, "paired": 0, "both": 150, "u16": 100})
     hdr = anspack.read_header(data)
     assert [(t.pairs, t.chunks) for t in hdr.tensors] == [(False, 12), (True, 1), (True, 7), (False, 10)]
-    log_server.files["r2.anspack"] = data
-    url = log_server.base + "data/r2.anspack"
-    r = page.evaluate(STREAM_JS, [url, 7])
-    assert r["body"] == r["chunked"] == r["workers"] == [True] * len(tensors)
-    for info in hdr.tensors:
-        got = page.evaluate(FETCH_JS, [url, info.name, {}])
-        a = tensors[info.name]
-        assert got["checksum"] == info.checksum and got["shape"] == list(a.shape)
-        assert got["sha256"] == hashlib.sha256(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()
+    stream_and_fetch_all(page, log_server, "r2.anspack", data, tensors)
 
 
 def test_stream_and_fetch_product_pairs(page, log_server):
     """Spec revision 3 files (PRODUCT pairs, section 7.3): decodeStream (7-byte chunks; on two workers
     a chunked tensor's chunks spread over both) and fetchTensor give Python's arrays."""
-    import hashlib
 
     rng = np.random.default_rng(19)
     tensors = {
@@ -344,12 +349,4 @@ def test_stream_and_fetch_product_pairs(page, log_server):
                           chunk={"int4": 1000, "tern": 0, "plain": 150, "u16": 100}, precision=12)
     hdr = anspack.read_header(data)
     assert [(t.product, t.pairs, t.chunks) for t in hdr.tensors] == [(True, True, 6), (True, True, 1), (False, True, 7), (False, False, 10)]
-    log_server.files["r3.anspack"] = data
-    url = log_server.base + "data/r3.anspack"
-    r = page.evaluate(STREAM_JS, [url, 7])
-    assert r["body"] == r["chunked"] == r["workers"] == [True] * len(tensors)
-    for info in hdr.tensors:
-        got = page.evaluate(FETCH_JS, [url, info.name, {}])
-        a = tensors[info.name]
-        assert got["checksum"] == info.checksum and got["shape"] == list(a.shape)
-        assert got["sha256"] == hashlib.sha256(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()
+    stream_and_fetch_all(page, log_server, "r3.anspack", data, tensors)

@@ -32,6 +32,13 @@ def js_encode(tmp_path: Path, tensors: list[dict], metadata: dict | None) -> byt
     return out.read_bytes()
 
 
+def assert_same_bytes(js: bytes, py: bytes) -> None:
+    assert len(js) == len(py)
+    if js != py:
+        first = next(i for i in range(len(py)) if js[i] != py[i])
+        pytest.fail(f"first differing byte at offset {first}: JS {js[first]:#04x}, Python {py[first]:#04x}")
+
+
 def case(rng: np.random.Generator, precision: int):
     limit = 1 << precision
     arrays = {
@@ -69,10 +76,7 @@ def test_js_encoder_writes_python_bytes(tmp_path, lanes, precision):
     # order, so hand it the keys already sorted.
     js = js_encode(tmp_path, [to_json(k, v, lanes, precision, k in raw) for k, v in arrays.items()],
                    dict(sorted(metadata.items())))
-    assert len(js) == len(py)
-    if js != py:
-        first = next(i for i in range(len(py)) if js[i] != py[i])
-        pytest.fail(f"first differing byte at offset {first}: JS {js[first]:#04x}, Python {py[first]:#04x}")
+    assert_same_bytes(js, py)
 
 
 def rev2_case(rng: np.random.Generator):
@@ -114,11 +118,7 @@ def test_js_encoder_writes_python_bytes_pairs_and_chunks(tmp_path, precision):
         d = to_json(k, v, all_lanes[k], precision, False)
         d.update(pairs=all_pairs[k], chunk=all_chunk[k])
         tensors.append(d)
-    js = js_encode(tmp_path, tensors, None)
-    assert len(js) == len(py)
-    if js != py:
-        first = next(i for i in range(len(py)) if js[i] != py[i])
-        pytest.fail(f"first differing byte at offset {first}: JS {js[first]:#04x}, Python {py[first]:#04x}")
+    assert_same_bytes(js_encode(tmp_path, tensors, None), py)
 
 
 def product_case(rng: np.random.Generator):
@@ -159,8 +159,4 @@ def test_js_encoder_writes_python_bytes_product(tmp_path, precision):
         d = to_json(k, v, lanes[k], infos[k].precision, False)
         d.update(pairs=pairs[k] is True, product=pairs[k] == "product", chunk=chunk[k])
         tensors.append(d)
-    js = js_encode(tmp_path, tensors, None)
-    assert len(js) == len(py)
-    if js != py:
-        first = next(i for i in range(len(py)) if js[i] != py[i])
-        pytest.fail(f"first differing byte at offset {first}: JS {js[first]:#04x}, Python {py[first]:#04x}")
+    assert_same_bytes(js_encode(tmp_path, tensors, None), py)

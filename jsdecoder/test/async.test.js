@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { decode, decodeAsync, createDecoderPool, AnspackError } from '../src/index.js';
 import { encodeFile, rng, randomInts } from './helpers/encoder.js';
+import { errorOf, asyncErrorOf } from './helpers/engines.js';
 
 const VECTORS = new URL('../../tests/vectors/', import.meta.url);
 
@@ -24,16 +25,6 @@ function sameTensors(got, want) {
       Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength), w.name);
     assert.equal(got.byName[w.name], g);
   });
-}
-
-function errorOf(fn) {
-  try { fn(); } catch (e) { return e; }
-  return null;
-}
-
-async function asyncErrorOf(p) {
-  try { await p; } catch (e) { return e; }
-  return null;
 }
 
 function manyTensors() {

@@ -17,6 +17,7 @@ import { decode, decodeTensor, decodeAsync, decodeStream, readHeader, AnspackErr
 import { parseHeader, ransArrays, derivePairModel } from '../src/header.js';
 import { decodeTensorReference, derivePairModelReference } from '../src/reference.js';
 import { encodeFile, fxhash26Ref, rng } from './helpers/encoder.js';
+import { errorOf, asyncErrorOf } from './helpers/engines.js';
 
 const VECTORS = new URL('../../tests/vectors/', import.meta.url);
 const ARRAYS = { int8: Int8Array, uint8: Uint8Array };
@@ -49,16 +50,6 @@ function reference(bytes, name) {
   const stored = storedModel(hdr.bytes, t);
   return decodeTensorReference({ ...m, cdf: stored.cdf, words: Array.from(m.words).slice(0, t.words) }, stored.values,
     { product: true, signed: t.dtype === 'int8' });
-}
-
-function errorOf(fn) {
-  try { fn(); } catch (e) { return e; }
-  return null;
-}
-
-async function asyncErrorOf(p) {
-  try { await p; } catch (e) { return e; }
-  return null;
 }
 
 const same = (e) => [e.code, e.offset, e.tensor, e.message];

@@ -45,3 +45,15 @@ export function assertEnginesAgree(bad, vocab, label, seen) {
     }
   }
 }
+
+/** The error fn() throws, or null. */
+export function errorOf(fn) {
+  try { fn(); } catch (e) { return e; }
+  return null;
+}
+
+/** The error promise p rejects with, or null. */
+export async function asyncErrorOf(p) {
+  try { await p; } catch (e) { return e; }
+  return null;
+}

@@ -147,6 +147,18 @@ def chunked_file() -> tuple[bytes, dict]:
     return data, tensors
 
 
+def corrupt_words(served_dir, data: bytes, t, prefix: str) -> dict:
+    """URLs of three copies of ``data`` with a byte of tensor ``t``'s words flipped (early, in the
+    middle, near the end)."""
+    words_at = t.data_offset + t.data_size - 2 * t.words
+    urls = {}
+    for k, at in enumerate((words_at + 10, words_at + t.words, t.data_offset + t.data_size - 4)):
+        b = bytearray(data)
+        b[at] ^= 0x44
+        urls[f"bad{k}"] = served_dir.write(f"{prefix}_bad{k}.anspack", bytes(b))
+    return urls
+
+
 def test_decode_async_splits_chunked_tensors(served_dir, browser_page):
     """decodeAsync with 2 workers on a chunked file (its chunks split over the workers) equals decode()
     and Python, also dequantized."""
@@ -163,13 +175,7 @@ def test_decode_async_splits_chunked_tensors(served_dir, browser_page):
                 assert by[name]["sha256"] == le_sha(a), name
     # corruptions inside a split tensor: the same error code and offset as decode()
     infos = {t.name: t for t in anspack.read_header(data).tensors}
-    t = infos["big"]
-    words_at = t.data_offset + t.data_size - 2 * t.words
-    urls = {}
-    for k, at in enumerate((words_at + 10, words_at + t.words, t.data_offset + t.data_size - 4)):
-        b = bytearray(data)
-        b[at] ^= 0x44
-        urls[f"bad{k}"] = served_dir.write(f"chunked_bad{k}.anspack", bytes(b))
+    urls = corrupt_words(served_dir, data, infos["big"], "chunked")
     r = browser_page.evaluate(ERRORS_JS, [urls, 2])
     for name, x in r.items():
         assert x["want"] is not None and x["got"] == x["want"], (name, x)
@@ -201,13 +207,7 @@ def test_decode_async_product_pairs(served_dir, browser_page):
     for name, a in tensors.items():
         assert by[name]["sha256"] == le_sha(a), name
         assert by[name]["checksum"] == infos[name].checksum
-    t = infos["big"]
-    words_at = t.data_offset + t.data_size - 2 * t.words
-    urls = {}
-    for k, at in enumerate((words_at + 10, words_at + t.words, t.data_offset + t.data_size - 4)):
-        b = bytearray(data)
-        b[at] ^= 0x44
-        urls[f"bad{k}"] = served_dir.write(f"product_bad{k}.anspack", bytes(b))
+    urls = corrupt_words(served_dir, data, infos["big"], "product")
     # 2 workers take "big" whole (below a worker's share by async.js's cost estimate: SPLIT_MIN),
     # 3 workers split it
     for workers in (2, 3):

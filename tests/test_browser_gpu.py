@@ -89,6 +89,20 @@ def header_gpu_expectation(data: bytes) -> list[str]:
     return ["gpu" if t.coding == "rans" and int(np.prod(t.shape)) > 0 else "cpu" for t in anspack.read_header(data).tensors]
 
 
+def gpu_decodes_all(gpu_page, url, data: bytes, infos: dict, strategy: str, count: int) -> None:
+    """decodeGPU decodes all ``count`` tensors of ``url`` on the GPU, equal to the CPU decoder and to
+    Python (bytes and checksums), also with dequantize and without verify."""
+    r = compare(gpu_page, url, strategy=strategy)
+    assert_same(r, expect_gpu=["gpu"] * count)
+    want = anspack.decode(data)
+    for g in r["gpu"]:
+        assert g["sha256"] == hashlib.sha256(want[g["name"]].tobytes()).hexdigest(), g["name"]
+        assert g["checksum"] == infos[g["name"]].checksum
+    assert r["stats"]["gpuTensors"] == count
+    assert_same(compare(gpu_page, url, strategy=strategy, dequantize=True))
+    assert_same(compare(gpu_page, url, strategy=strategy, verify=False))
+
+
 def test_webgpu_adapter_is_available(gpu_page):
     assert gpu_page.probe["ok"] is True
     assert gpu_page.evaluate("typeof window.anspack.decodeGPU") == "function"
@@ -411,16 +425,7 @@ def test_pairs_and_chunks_gpu_equals_cpu(gpu_page, served_dir, strategy):
     infos = {t.name: t for t in anspack.read_header(data).tensors}
     assert infos["chunked"].chunks == 5 and infos["both"].pairs and infos["both"].chunks == 4
     assert infos["paired"].pairs and infos["paired"].chunks == 1 and infos["tail"].chunks == 3
-    url = served_dir.write(f"rev2-{strategy}.anspack", data)
-    r = compare(gpu_page, url, strategy=strategy)
-    assert_same(r, expect_gpu=["gpu"] * 6)
-    want = anspack.decode(data)
-    for g in r["gpu"]:
-        assert g["sha256"] == hashlib.sha256(want[g["name"]].tobytes()).hexdigest(), g["name"]
-        assert g["checksum"] == infos[g["name"]].checksum
-    assert r["stats"]["gpuTensors"] == 6
-    assert_same(compare(gpu_page, url, strategy=strategy, dequantize=True))
-    assert_same(compare(gpu_page, url, strategy=strategy, verify=False))
+    gpu_decodes_all(gpu_page, served_dir.write(f"rev2-{strategy}.anspack", data), data, infos, strategy, 6)
 
 
 # Spec revision 3: PRODUCT pairs (section 7.3). decodeGPU uploads the pair model derived on the CPU
@@ -444,16 +449,7 @@ def test_product_pairs_gpu_equals_cpu(gpu_page, served_dir, strategy):
     infos = {t.name: t for t in anspack.read_header(data).tensors}
     assert all(infos[k].product for k in ("int4", "tern", "wide", "const")) and not infos["plain"].product
     assert infos["tern"].chunks == 4 and infos["wide"].vocab_size ** 2 > 256 and infos["const"].vocab_size == 1
-    url = served_dir.write(f"product-{strategy}.anspack", data)
-    r = compare(gpu_page, url, strategy=strategy)
-    assert_same(r, expect_gpu=["gpu"] * 5)
-    want = anspack.decode(data)
-    for g in r["gpu"]:
-        assert g["sha256"] == hashlib.sha256(want[g["name"]].tobytes()).hexdigest(), g["name"]
-        assert g["checksum"] == infos[g["name"]].checksum
-    assert r["stats"]["gpuTensors"] == 5
-    assert_same(compare(gpu_page, url, strategy=strategy, dequantize=True))
-    assert_same(compare(gpu_page, url, strategy=strategy, verify=False))
+    gpu_decodes_all(gpu_page, served_dir.write(f"product-{strategy}.anspack", data), data, infos, strategy, 5)
 
 
 def test_product_corruptions_same_error_as_cpu(gpu_page, served_dir):

@@ -363,6 +363,9 @@ def _finish_decode(buf: memoryview, t: TensorInfo, r, results, *, verify: bool, 
                                    offset=t.entry_offset + 32, tensor=t.name)
     elif t.size == 0:
         arr = np.zeros(0, dt)
+        if verify and t.checksum != 0:  # the hash of the empty sequence (spec section 11)
+            raise ChecksumMismatch(f"an empty tensor hashes to 0, table says {t.checksum}",
+                                   offset=t.entry_offset + 32, tensor=t.name)
     else:
         K = t.chunks
         chunk_table_at = t.data_offset + container.RANS_HEADER_SIZE + 4 * t.lanes * K

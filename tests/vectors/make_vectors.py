@@ -226,6 +226,10 @@ def build() -> dict[str, bytes]:
     bad = bad_files(files["worked_example.anspack"])
     bad.update(bad_chunk_files(plain, files["pairs_chunks.anspack"]))
     bad.update(bad_product_files(plain))
+    # an empty tensor's checksum is that of the empty sequence, 0 (section 11); header re-signed
+    empty = anspack.encode({"e": np.zeros((2, 0), np.int16)})
+    e = anspack.read_header(empty).tensors[0]
+    bad["empty_checksum"] = (_rehash_header(_set(empty, e.entry_offset + 32, "<I", 1 << 17)), "ChecksumMismatch")
     for name, (data, code) in bad.items():
         files[f"bad/{name}.anspack"] = data
         index[name] = code

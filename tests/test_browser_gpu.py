@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -201,6 +202,15 @@ def test_keep_buffers_hold_the_values(gpu_page, served_dir):
     assert got["i8"]["bufferSize"] == 10_004 and got["u16"]["bufferSize"] == 20_000
 
 
+def chunk_offsets(data: bytes, t) -> tuple[int, int, int, tuple]:
+    """A chunked rANS block's (spec 7.2) file offsets of its states, chunk tables and words, and its
+    chunk_words."""
+    states_at = t.data_offset + 24
+    table_at = states_at + 4 * t.lanes * t.chunks
+    words_at = t.data_offset + t.data_size - 2 * t.words
+    return states_at, table_at, words_at, struct.unpack_from(f"<{t.chunks}I", data, table_at)
+
+
 def gpu_errors_match_cpu(gpu_page, served_dir, prefix: str, files) -> set:
     """Each corrupt file, with and without verify: decodeGPU fails exactly when the CPU decoder does,
     with the same code, offset and tensor (and equal tensors where neither sees the fault). Returns
@@ -337,8 +347,6 @@ def test_batches_and_first_error_in_table_order(gpu_page, served_dir):
 def _resize_words(data: bytes, delta: int) -> bytes:
     """The one-tensor file with its last word dropped (delta = -1) or a zero word appended (+1),
     sizes patched so that it stays structurally valid (checksums are not: decode with verify=False)."""
-    import struct
-
     info = anspack.read_header(data).tensors[0]
     b = bytearray(data[:len(data) - 2] if delta < 0 else data + b"\0\0")
     struct.pack_into("<Q", b, 16, len(b))                                   # file_size
@@ -363,8 +371,6 @@ def test_underrun_and_leftover_words(gpu_page, served_dir, strategy):
 def test_declared_size_far_beyond_the_stream(gpu_page, served_dir, lanes):
     """A small stream under a shape declaring 4M entries: an under-run, found by both decoders (the
     GPU stops decoding once the word count passes W and skips packing)."""
-    import struct
-
     rng = np.random.default_rng(12)
     data = bytearray(anspack.encode({"w": _tensor(rng, "int8", 16_000, 2.0).reshape(16, 1000)}, lanes=lanes))
     info = anspack.read_header(bytes(data)).tensors[0]
@@ -401,8 +407,6 @@ def test_buffers_only(gpu_page, served_dir):
 
 def _dequant_scale(scale: float) -> bytes:
     """A kind-1 dequant block: one scale for the whole tensor (spec section 12)."""
-    import struct
-
     return struct.pack("<IIQIIf4x", 1, 0, 16, 0xFFFFFFFF, 1, scale)
 
 
@@ -453,18 +457,13 @@ def test_product_pairs_gpu_equals_cpu(gpu_page, served_dir, strategy):
 
 
 def test_product_corruptions_same_error_as_cpu(gpu_page, served_dir):
-    import struct
-
     rng = np.random.default_rng(32)
     data = anspack.encode({"w": np.clip(np.round(rng.laplace(0, 2.0, 12_000)), -8, 7).astype(np.int8)},
                           lanes=200, chunk=2500, pairs="product", precision=12)
     t = anspack.read_header(data).tensors[0]
     assert t.product and t.chunks == 3
     K = t.chunks
-    states_at = t.data_offset + 24
-    table_at = states_at + 4 * t.lanes * K
-    words_at = t.data_offset + t.data_size - 2 * t.words
-    cw = struct.unpack_from(f"<{K}I", data, table_at)
+    states_at, table_at, words_at, cw = chunk_offsets(data, t)
     cases = []
     b = bytearray(data); b[words_at + 2 * (cw[0] + 3)] ^= 0x24; cases.append(b)                  # a word of chunk 1
     b = bytearray(data); b[states_at + 4 * (2 * t.lanes + 7)] ^= 0x01; cases.append(b)           # a state of chunk 2
@@ -494,16 +493,11 @@ def test_chunked_keep_buffers(gpu_page, served_dir):
 
 
 def test_chunk_corruptions_same_error_as_cpu(gpu_page, served_dir):
-    import struct
-
     rng = np.random.default_rng(23)
     data = anspack.encode({"w": _tensor(rng, "int8", 12_000, 3.0)}, lanes=200, chunk=2500, pairs=False)
     t = anspack.read_header(data).tensors[0]
     K = t.chunks
-    states_at = t.data_offset + 24
-    table_at = states_at + 4 * t.lanes * K
-    words_at = t.data_offset + t.data_size - 2 * t.words
-    cw = struct.unpack_from(f"<{K}I", data, table_at)
+    states_at, table_at, words_at, cw = chunk_offsets(data, t)
     cases = []
     b = bytearray(data); b[words_at + 2 * (cw[0] + cw[1] + 3)] ^= 0x24; cases.append(b)          # a word of chunk 2
     b = bytearray(data); b[states_at + 4 * (3 * t.lanes + 7)] ^= 0x01; cases.append(b)           # a state of chunk 3

@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
 import { decode, decodeTensor, decodeStream, fetchTensor, readHeader, createDecoderPool, AnspackError } from '../src/index.js';
 import { encodeFile, rng, randomInts } from './helpers/encoder.js';
+import { errorOf } from './helpers/engines.js';
 
 const VECTORS = new URL('../../tests/vectors/', import.meta.url);
 const bufOf = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -42,6 +43,14 @@ async function collect(source, options) {
   const out = [];
   for await (const t of decodeStream(source, options)) out.push(t);
   return out;
+}
+
+/** fetchTensor(url, name) and decodeStream over 2 workers report decode()'s error `want` for `bad`. */
+async function remoteErrorsLikeDecode(url, name, bad, want) {
+  const e = await fetchTensor(url, name).catch((x) => x);
+  assert.deepEqual([e.code, e.offset, e.tensor, e.message], [want.code, want.offset, want.tensor, want.message]);
+  const e2 = await streamError(chunkedStream(bad, 7).stream, { workers: 2 });
+  assert.deepEqual([e2.code, e2.offset, e2.tensor], [want.code, want.offset, want.tensor]);
 }
 
 async function streamError(source, options) {
@@ -142,7 +151,7 @@ test('bad vectors fail as in decode(); truncated streams, trailing bytes and bad
   const info = readHeader(good).tensors.find((t) => t.name === 'c');
   const bad = good.slice();
   bad[info.dataOffset + info.dataSize - 5] ^= 0x21;
-  const want = (() => { try { decode(bad); } catch (e) { return e; } return null; })();
+  const want = errorOf(() => decode(bad));
   const e = await streamError(chunkedStream(bad, 7).stream);
   assert.deepEqual([e.code, e.offset, e.tensor], [want.code, want.offset, want.tensor]);
   // padding between blocks must be zero
@@ -267,7 +276,7 @@ test('decodeStream with workers: same tensors, same order, same errors', async (
       const info = readHeader(bytes).tensors.find((t) => t.name === 'c');
       const bad = bytes.slice();
       bad[info.dataOffset + info.dataSize - 5] ^= 0x21;
-      const wantErr = (() => { try { decode(bad); } catch (e) { return e; } return null; })();
+      const wantErr = errorOf(() => decode(bad));
       const names = [];
       let err = null;
       try {
@@ -355,14 +364,11 @@ test('paired and chunked tensors: decodeStream (any chunk size, with workers) an
     const pc = info.find((t) => t.name === 'pc');
     const bad = bytes.slice();
     bad[pc.dataOffset + pc.dataSize - 2 * Math.floor(pc.words / 2)] ^= 0x11;
-    const wantErr = (() => { try { decode(bad); } catch (e) { return e; } return null; })();
+    const wantErr = errorOf(() => decode(bad));
     assert.ok(wantErr && /chunk/.test(wantErr.message), String(wantErr));
     const srv2 = await rangeServer({ '/bad.anspack': bad });
     try {
-      const e = await fetchTensor(srv2.url('/bad.anspack'), 'pc').catch((x) => x);
-      assert.deepEqual([e.code, e.offset, e.tensor, e.message], [wantErr.code, wantErr.offset, wantErr.tensor, wantErr.message]);
-      const e2 = await streamError(chunkedStream(bad, 7).stream, { workers: 2 });
-      assert.deepEqual([e2.code, e2.offset, e2.tensor], [wantErr.code, wantErr.offset, wantErr.tensor]);
+      await remoteErrorsLikeDecode(srv2.url('/bad.anspack'), 'pc', bad, wantErr);
     } finally {
       await srv2.close();
     }
@@ -393,15 +399,12 @@ test('PRODUCT pair tensors: decodeStream (any chunk size, with workers) and fetc
   const bad = bytes.slice();
   const pp = info[0];
   bad[pp.dataOffset + pp.dataSize - 2 * Math.floor(pp.words / 3)] ^= 0x21;
-  const wantErr = (() => { try { decode(bad); } catch (e) { return e; } return null; })();
+  const wantErr = errorOf(() => decode(bad));
   assert.ok(wantErr && /chunk/.test(wantErr.message), String(wantErr));
   const srv = await rangeServer({ '/p.anspack': bytes, '/bad.anspack': bad });
   try {
     for (const t of info) sameTensor(await fetchTensor(srv.url('/p.anspack'), t.name), decodeTensor(bytes, t.name));
-    const e = await fetchTensor(srv.url('/bad.anspack'), 'pp').catch((x) => x);
-    assert.deepEqual([e.code, e.offset, e.tensor, e.message], [wantErr.code, wantErr.offset, wantErr.tensor, wantErr.message]);
-    const e2 = await streamError(chunkedStream(bad, 7).stream, { workers: 2 });
-    assert.deepEqual([e2.code, e2.offset, e2.tensor], [wantErr.code, wantErr.offset, wantErr.tensor]);
+    await remoteErrorsLikeDecode(srv.url('/bad.anspack'), 'pp', bad, wantErr);
   } finally {
     await srv.close();
   }

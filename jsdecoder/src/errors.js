@@ -25,3 +25,19 @@ export class AnspackError extends Error {
     this.tensor = tensor;
   }
 }
+
+/**
+ * The same error with `prefix` put before its message (e.g. "group 3: " for a row group's sub-block,
+ * spec section 7.4); code, offset and tensor unchanged. Anything but an AnspackError is returned as is.
+ */
+export function withPrefix(e, prefix) {
+  if (!(e instanceof AnspackError)) return e;
+  let msg = e.message;
+  if (msg.startsWith(`${e.code}: `)) msg = msg.slice(e.code.length + 2);
+  const where = [];
+  if (e.tensor !== null) where.push(`tensor ${JSON.stringify(e.tensor)}`);
+  if (e.offset !== null) where.push(`byte offset ${e.offset}`);
+  const suffix = where.length ? ` (${where.join(', ')})` : '';
+  if (suffix && msg.endsWith(suffix)) msg = msg.slice(0, msg.length - suffix.length);
+  return new AnspackError(e.code, `${prefix}${msg}`, { offset: e.offset, tensor: e.tensor });
+}

@@ -7,7 +7,7 @@
 // AnspackError whose `code` is a name from spec section 14 and whose message names the field, the
 // byte offset, the tensor and the expected vs actual value.
 
-import { AnspackError } from './errors.js';
+import { AnspackError, withPrefix } from './errors.js';
 import { fxhash26Bytes, fxhash26Typed } from './fxhash.js';
 
 /** The 8-byte magic: \x89ANSPACK. */
@@ -49,6 +49,11 @@ export const DTYPES = Object.freeze({
   7: Object.freeze({ name: 'float16', size: 2, rans: false }),
   8: Object.freeze({ name: 'float32', size: 4, rans: false }),
 });
+
+/** Coding code (table entry offset 37) -> the name in TensorInfo.coding. */
+export const CODING_NAMES = Object.freeze(['rans', 'raw', 'groups']);
+/** Size of the fixed part of a row-group block (spec section 7.4): G and a reserved u32. */
+export const GROUPS_HEADER_SIZE = 8;
 
 /** True on little-endian hosts (all current browsers and node platforms). */
 export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -190,6 +195,8 @@ export function parseHeader(buffer, options = {}) {
   for (const t of tensors) {
     if (t.coding === 'raw') {
       if (t.dataSize !== t.n * t.itemSize) fail('BadLayout', `raw data_size is ${t.dataSize}, expected n * ${t.itemSize} = ${t.n * t.itemSize}`, t.entryOffset + 8, t.name);
+    } else if (t.coding === 'groups') {
+      Object.assign(t, parseGroupsBlock(bytes, dv, t));
     } else {
       Object.assign(t, parseRansBlock(bytes, dv, t));
     }
@@ -246,8 +253,8 @@ export function parseEntries(bytes, dv, tensorCount, tableEnd, maxEntries) {
     names.add(name);
     const dtype = DTYPES[dtypeCode];
     if (dtype === undefined) fail('BadTable', `dtype code is ${dtypeCode}, expected 1..8`, entry + 36, name);
-    if (codingCode !== 0 && codingCode !== 1) fail('BadTable', `coding is ${codingCode}, expected 0 (rANS) or 1 (raw)`, entry + 37, name);
-    if (codingCode === 0 && !dtype.rans) fail('BadTable', `coding 0 (rANS) is not allowed for dtype ${dtype.name}`, entry + 37, name);
+    if (codingCode > 2) fail('BadTable', `coding is ${codingCode}, expected 0 (rANS), 1 (raw) or 2 (rANS in row groups)`, entry + 37, name);
+    if (codingCode !== 1 && !dtype.rans) fail('BadTable', `coding ${codingCode} (${codingCode === 0 ? 'rANS' : 'row groups'}) is not allowed for dtype ${dtype.name}`, entry + 37, name);
     if (bytes[entry + 39] !== 0) fail('ReservedNonZero', `entry reserved byte is ${bytes[entry + 39]}, expected 0`, entry + 39, name);
     if (dv.getUint16(entry + 42, true) !== 0) fail('ReservedNonZero', `entry reserved u16 is ${dv.getUint16(entry + 42, true)}, expected 0`, entry + 42, name);
     if (checksum >= 0x4000000) fail('BadTable', `checksum 0x${checksum.toString(16)} has bits above 26 set`, entry + 32, name);
@@ -268,10 +275,14 @@ export function parseEntries(bytes, dv, tensorCount, tableEnd, maxEntries) {
     if (zero) n = 0;
     else if (n >= 2 ** 53) fail('LimitExceeded', `shape [${shape.join(', ')}] has 2^53 entries or more`, entry + ENTRY_FIXED_SIZE, name);
     if (n > maxEntries) fail('LimitExceeded', `shape [${shape.join(', ')}] has ${n} entries, above the limit maxEntries = ${maxEntries}`, entry + ENTRY_FIXED_SIZE, name);
+    // Coding 2 (spec section 7.4): rows of the first dimension, at least two, and some entries.
+    if (codingCode === 2 && (ndim === 0 || n === 0 || shape[0] < 2)) {
+      fail('BadTable', `coding 2 (row groups) needs ndim >= 1, n > 0 and shape[0] >= 2 rows, the shape is [${shape.join(', ')}]`, entry + 37, name);
+    }
 
     tensors.push({
       name, shape, n, dtype: dtype.name, dtypeCode, itemSize: dtype.size,
-      coding: codingCode === 0 ? 'rans' : 'raw', codingCode, checksum, blockChecksum,
+      coding: CODING_NAMES[codingCode], codingCode, checksum, blockChecksum,
       dataOffset, dataSize, dequantOffset, dequantSize, entryOffset: entry, entrySize: entryEnd - entry,
     });
     p = entryEnd;
@@ -305,8 +316,20 @@ export function parseMetadata(bytes, start, end) {
  * none for raw), then its dequant block's bytes, as one FxHash26 over u8 values.
  */
 export function blockChecksum(bytes, t) {
-  const side = t.coding === 'rans' ? t.dataSize - 2 * t.words : 0;
-  const h = fxhash26Bytes(bytes, t.dataOffset, t.dataOffset + side, 0);
+  let h;
+  if (t.coding === 'groups') {
+    // Spec section 11, coding 2: every byte of the data block but the sub-blocks' words, in file
+    // order: group header, row map and padding; each sub-block's bytes before its words, the padding after it.
+    h = fxhash26Bytes(bytes, t.dataOffset, t.groups[0].dataOffset, 0);
+    t.groups.forEach((g, i) => {
+      h = fxhash26Bytes(bytes, g.dataOffset, g.wordsOffset, h);
+      const next = i + 1 < t.groups.length ? t.groups[i + 1].dataOffset : g.dataOffset + g.dataSize;
+      h = fxhash26Bytes(bytes, g.dataOffset + g.dataSize, next, h);
+    });
+  } else {
+    const side = t.coding === 'rans' ? t.dataSize - 2 * t.words : 0;
+    h = fxhash26Bytes(bytes, t.dataOffset, t.dataOffset + side, 0);
+  }
   return fxhash26Bytes(bytes, t.dequantOffset, t.dequantOffset + t.dequantSize, h);
 }
 
@@ -469,6 +492,110 @@ export function chunkTables(dv, t) {
 }
 
 /**
+ * Parse and validate a row-group data block (spec section 7.4, revision 4; section 13 rule 7): G,
+ * the reserved field, group_sizes (each sub-block inside the block where section 7.4 places it, the
+ * block ending with the last one), group_checksums (< 2^26), the row map (bits above R*b zero, every
+ * row's group < G, no empty group), the padding, and each sub-block as a coding-0 block of its group
+ * tensor's n_g = R_g * C entries (parseRansBlock; its errors say "group g: "). Everything is bounded
+ * by the block's size before it sizes anything: G <= 256, and the map's ceil(R*b/8) bytes must fit
+ * in the block before the R-byte map is allocated.
+ *
+ * Returns `groups` (per sub-block a coding-0-like tensor info: name, dtype, n = n_g, shape
+ * [R_g, ...], dataOffset, dataSize, checksum = group_checksums[g], checksumOffset, sizeOffset, group:
+ * g, rows: R_g, and parseRansBlock's fields), `rowMap` (Uint8Array of R group ids), `rowOrder`
+ * (Uint32Array of R row indices: group 0's rows in increasing order, then group 1's, ...),
+ * `groupStart` (G + 1 indices into rowOrder), `rowSize` C, `groupCount` G, `mapBits` b,
+ * `groupChecksums` (Uint32Array, stored) and `tableChecksum` (their FxHash26: what the table's
+ * checksum must equal, section 11).
+ */
+function parseGroupsBlock(bytes, dv, t) {
+  const o = t.dataOffset;
+  const size = t.dataSize;
+  const name = t.name;
+  const R = t.shape[0];
+  const C = t.n / R;
+  if (size < GROUPS_HEADER_SIZE) fail('BadModel', `row-group data_size is ${size}, smaller than the 8-byte group header`, t.entryOffset + 8, name);
+  const G = dv.getUint32(o, true);
+  const maxG = Math.min(R, 256);
+  if (G < 2 || G > maxG) fail('BadModel', `G is ${G} groups, expected 2..min(R, 256) = ${maxG} (R = ${R} rows)`, o, name);
+  if (dv.getUint32(o + 4, true) !== 0) fail('ReservedNonZero', `row-group reserved u32 is ${dv.getUint32(o + 4, true)}, expected 0`, o + 4, name);
+  const b = 32 - Math.clz32(G - 1);  // bits per row: the bit length of G - 1
+  const sizesAt = o + 8, sumsAt = o + 8 + 8 * G, mapAt = o + 8 + 12 * G;
+  const M = Math.ceil((R * b) / 8);  // R < 2^53: R * b is exact
+  if (12 * G + M > size - 8) fail('BadModel', `data_size is ${size}, too small for the group header and row map (8 + 12G + ceil(R*b/8) = ${8 + 12 * G + M} bytes; G = ${G}, R = ${R}, b = ${b})`, t.entryOffset + 8, name);
+  const H = align8(8 + 12 * G + M);
+  // Placement of the sub-blocks: O_0 = H, O_g = align8(O_(g-1) + S_(g-1)), each inside the block.
+  const offsets = new Array(G);
+  const sizes = new Array(G);
+  let at = H;
+  for (let g = 0; g < G; g++) {
+    if (g > 0) at = align8(at + sizes[g - 1]);
+    const S = u64(dv, sizesAt + 8 * g);
+    if (at > size || S > size - at) fail('BadModel', `group ${g}: sub-block [${at}, ${at + S}) (block offsets) runs past the end of the data block (${size} bytes)`, sizesAt + 8 * g, name);
+    offsets[g] = at;
+    sizes[g] = S;
+  }
+  const end = offsets[G - 1] + sizes[G - 1];
+  if (end !== size) fail('BadModel', `data_size is ${size}, but the last sub-block (group ${G - 1}) ends at ${end}: the block must end there`, t.entryOffset + 8, name);
+  const groupChecksums = new Uint32Array(G);
+  for (let g = 0; g < G; g++) {
+    const c = dv.getUint32(sumsAt + 4 * g, true);
+    if (c >= 0x4000000) fail('BadModel', `group_checksums[${g}] is 0x${c.toString(16)}: bits above 26 set`, sumsAt + 4 * g, name);
+    groupChecksums[g] = c;
+  }
+  // The row map: M bytes, row r's group in bits r*b .. r*b + b - 1 (least significant bit first).
+  const used = (R * b) % 8;
+  if (used !== 0 && bytes[mapAt + M - 1] >> used !== 0) {
+    fail('ReservedNonZero', `row map: the bits above R*b = ${R * b} (bits ${used}-7 of its last byte) are 0x${(bytes[mapAt + M - 1] >> used).toString(16)}, expected 0`, mapAt + M - 1, name);
+  }
+  const rowMap = new Uint8Array(R);  // R <= 8M / b <= 8 * data_size
+  const counts = new Float64Array(G + 1);
+  const mask = (1 << b) - 1;
+  for (let r = 0, p = 0; r < R; r++, p += b) {
+    const byte = p >>> 3;
+    const two = bytes[mapAt + byte] | (byte + 1 < M ? bytes[mapAt + byte + 1] << 8 : 0);
+    const g = (two >>> (p & 7)) & mask;
+    if (g >= G) fail('BadModel', `row map: row ${r} is in group ${g}, expected below G = ${G}`, mapAt + byte, name);
+    rowMap[r] = g;
+    counts[g + 1]++;
+  }
+  for (let g = 0; g < G; g++) {
+    if (counts[g + 1] === 0) fail('BadModel', `row map: group ${g} owns no row (every group must own at least one)`, mapAt, name);
+  }
+  checkZeroBytes(bytes, mapAt + M, o + H, 'padding after the row map', name);
+  for (let g = 1; g < G; g++) checkZeroBytes(bytes, o + offsets[g - 1] + sizes[g - 1], o + offsets[g], `padding before the sub-block of group ${g}`, name);
+  // Rows by group (a counting sort): group g's rows are rowOrder[groupStart[g] .. groupStart[g + 1]).
+  const groupStart = new Float64Array(G + 1);
+  for (let g = 0; g < G; g++) groupStart[g + 1] = groupStart[g] + counts[g + 1];
+  const rowOrder = new Uint32Array(R);
+  const next = groupStart.slice(0, G);
+  for (let r = 0; r < R; r++) rowOrder[next[rowMap[r]]++] = r;
+  // Each sub-block: a coding-0 block of its group tensor (section 7 in full).
+  const groups = [];
+  for (let g = 0; g < G; g++) {
+    const rows = counts[g + 1];
+    const sub = {
+      name, dtype: t.dtype, dtypeCode: t.dtypeCode, itemSize: t.itemSize, coding: 'rans', codingCode: 0,
+      n: rows * C, shape: [rows, ...t.shape.slice(1)], rows, group: g,
+      dataOffset: o + offsets[g], dataSize: sizes[g], dequantOffset: 0, dequantSize: 0,
+      checksum: groupChecksums[g], checksumOffset: sumsAt + 4 * g, sizeOffset: sizesAt + 8 * g, entryOffset: t.entryOffset,
+    };
+    try {
+      Object.assign(sub, parseRansBlock(bytes, dv, sub));
+    } catch (e) {
+      throw withPrefix(e, `group ${g}: `);
+    }
+    groups.push(sub);
+  }
+  let words = 0;
+  for (const sub of groups) words += sub.words;
+  return {
+    groups, groupCount: G, mapBits: b, rowSize: C, rowMap, rowOrder, groupStart, groupChecksums,
+    tableChecksum: fxhash26Typed(groupChecksums), words, mapOffset: mapAt,
+  };
+}
+
+/**
  * Parse and validate an rANS data block (spec section 7, revision 3; section 13 rule 7): header
  * fields (mode: PAIRS, PRODUCT; chunk size Q), size formula, chunk tables, vocabulary padding, CDF, states. Returns
  * offsets of its arrays; allocates nothing (its loops are bounded by the block's size).
@@ -476,7 +603,9 @@ export function chunkTables(dv, t) {
 function parseRansBlock(bytes, dv, t) {
   const o = t.dataOffset;
   const name = t.name;
-  if (t.dataSize < RANS_HEADER_SIZE) fail('BadModel', `rANS data_size is ${t.dataSize}, smaller than the 24-byte block header`, t.entryOffset + 8, name);
+  // where the block's size is stored: the entry's data_size, or a sub-block's group_sizes[g] (section 7.4)
+  const sizeAt = t.sizeOffset ?? t.entryOffset + 8;
+  if (t.dataSize < RANS_HEADER_SIZE) fail('BadModel', `rANS data_size is ${t.dataSize}, smaller than the 24-byte block header`, sizeAt, name);
   const V = dv.getUint32(o, true);
   const L = dv.getUint32(o + 4, true);
   const W = u64(dv, o + 8);
@@ -521,7 +650,7 @@ function parseRansBlock(bytes, dv, t) {
   const cdfOffset = valuesOffset + valuesBytes + (valuesBytes & 1);
   const wordsOffset = cdfOffset + (V > 0 ? 2 * (V + 1) : 0);
   const expected = wordsOffset + 2 * W - o;
-  if (t.dataSize !== expected) fail('BadModel', `data_size is ${t.dataSize}, expected 24 + 4LK + T + VS + 2(V+1) + 2W = ${expected} (V=${V}, L=${L}, K=${K}, chunk tables ${Q > 0 ? 8 * K : 0} B, W=${W})`, t.entryOffset + 8, name);
+  if (t.dataSize !== expected) fail('BadModel', `data_size is ${t.dataSize}, expected 24 + 4LK + T + VS + 2(V+1) + 2W = ${expected} (V=${V}, L=${L}, K=${K}, chunk tables ${Q > 0 ? 8 * K : 0} B, W=${W})`, sizeAt, name);
 
   // Chunk tables (section 7.2): each chunk's words at most its symbols, summing to W; checksums < 2^26.
   if (Q > 0) {

@@ -8,11 +8,12 @@
 // section 13) before any output is allocated, decoded sizes are bounded by options.maxEntries, and
 // every failure throws an AnspackError whose .code names it (spec section 14).
 
-import { AnspackError } from './errors.js';
+import { AnspackError, withPrefix } from './errors.js';
 import { fxhash26Typed, fxhash26Bytes16LE } from './fxhash.js';
 import { parseHeader, ransArrays, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, LITTLE_ENDIAN, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
 import { decodeRansChunks } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
+import { placeGroupPiece, largestGroup } from './groups.js';
 
 export { AnspackError, ErrorCodes } from './errors.js';
 export { fxhash26 } from './fxhash.js';
@@ -42,6 +43,17 @@ function publicInfo(t) {
     // Revision 3 (spec section 7.3): pairs coded with the pair model derived from the entries' model
     // (then vocabSize counts distinct entries, and the stream codes vocabSize^2 pair ids).
     info.product = t.product;
+  }
+  if (t.coding === 'groups') {
+    // Revision 4 (spec section 7.4): the rows split into groups, each coded as a coding-0 sub-block.
+    info.groupCount = t.groupCount;
+    info.rowMap = t.rowMap.slice();
+    info.groups = t.groups.map((sub) => ({
+      group: sub.group, rows: sub.rows, n: sub.n, shape: sub.shape.slice(), checksum: sub.checksum,
+      dataOffset: sub.dataOffset, dataSize: sub.dataSize,
+      vocabSize: sub.vocabSize, lanes: sub.lanes, words: sub.words, precision: sub.precision,
+      pairs: sub.pairs, product: sub.product, symbols: sub.symbols, chunkSize: sub.chunkSize, chunks: sub.chunks,
+    }));
   }
   return info;
 }
@@ -186,11 +198,13 @@ function decodeOne(hdr, t, opts, out) {
   let checksum;
   if (t.coding === 'raw') {
     checksum = decodeRaw(bytes, t, data);
+  } else if (t.coding === 'groups') {
+    checksum = decodeGroupsBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams);
   } else {
     checksum = decodeRansBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams);
   }
   if (opts.verify && checksum !== t.checksum) {
-    const what = t.chunks > 1 ? 'the chunk checksums hash' : 'decoded data hashes';
+    const what = t.coding === 'groups' ? 'the group checksums hash' : t.chunks > 1 ? 'the chunk checksums hash' : 'decoded data hashes';
     throw new AnspackError('ChecksumMismatch', `${what} to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
@@ -254,6 +268,36 @@ function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true) {
   }
   if (r.status !== 'ok') throw chunkError(t, m, r);
   return t.chunkSize > 0 ? m.tableChecksum : r.checksum;
+}
+
+/**
+ * Coding 2: row groups (spec section 7.4); the block was validated by parseHeader. Each group's
+ * sub-block is decoded as a coding-0 block (decodeRansBlock: its streams, chunk checksums) into a
+ * scratch array sized for the largest group, its checksum compared (with verify) with the stored
+ * group_checksums[g], and its rows copied to their places in `data`; groups in order, so the first
+ * failing group is reported ("group g: ..."). Returns the FxHash26 of the stored group_checksums, to
+ * compare with the table's checksum (section 11).
+ */
+function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams) {
+  const scratch = newOutputArray(ARRAY_TYPES[t.dtype], largestGroup(t));
+  for (const sub of t.groups) {
+    const part = sub.n === scratch.length ? scratch : scratch.subarray(0, sub.n);
+    let h;
+    try {
+      h = decodeRansBlock(bytes, sub, part, engine, verify, twoStreams);
+    } catch (e) {
+      throw withPrefix(e, `group ${sub.group}: `);
+    }
+    if (verify && h !== sub.checksum) throw groupChecksumError(sub, h);
+    placeGroupPiece(t, sub.group, part, 0, data);
+  }
+  return t.tableChecksum;
+}
+
+/** The ChecksumMismatch of a group whose ids (or chunk checksums) do not hash to group_checksums[g]. */
+export function groupChecksumError(sub, h) {
+  const what = sub.chunks > 1 ? 'chunk checksums hash' : 'ids hash';
+  return new AnspackError('ChecksumMismatch', `group ${sub.group}: its ${what} to 0x${h.toString(16)}, group_checksums[${sub.group}] says 0x${sub.checksum.toString(16)}`, { offset: sub.checksumOffset, tensor: sub.name });
 }
 
 /** The AnspackError for a failed chunk / stream of decodeRansChunks (offsets in the file). */

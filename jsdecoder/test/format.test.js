@@ -200,7 +200,7 @@ const BAD = [
   ['tensor_count too large', mutate(file, (dv) => dv.setUint32(24, 1000, true)), 'BadTable'],
   ['tensor_count too small (entries do not fill the table)', mutate(file, (dv) => dv.setUint32(24, 1, true)), 'BadTable'],
   ['unknown dtype', mutate(file, (dv, b) => { b[E0 + 36] = 9; }), 'BadTable'],
-  ['unknown coding', mutate(file, (dv, b) => { b[E0 + 37] = 2; }), 'BadTable'],
+  ['unknown coding', mutate(file, (dv, b) => { b[E0 + 37] = 3; }), 'BadTable'],
   ['rANS coding for float32', mutate(file, (dv, b) => { b[E1 + 37] = 0; }), 'BadTable'],
   ['ndim 9', mutate(file, (dv, b) => { b[E0 + 38] = 9; }), 'BadTable'],
   ['entry reserved byte', mutate(file, (dv, b) => { b[E0 + 39] = 1; }), 'ReservedNonZero'],

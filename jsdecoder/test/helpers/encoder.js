@@ -79,6 +79,104 @@ export function fxhash26Ref(seq) {
   return h;
 }
 
+/**
+ * A coding-0 data block (spec section 7) of the entries `data` (n of them) with t's options (lanes,
+ * precision, pairs, product, chunk). Returns { data: the block's bytes, side: the bytes before the
+ * words (block_checksum), checksum: the table checksum (section 11) }.
+ */
+export function ransBlock(t, n, data) {
+  const w = new Writer();
+  const P = t.precision ?? 12;
+  // Spec section 7.1: with pairs, symbol t is the u16 (entry 2t) | (entry 2t+1) << 8, the two
+  // entries' bytes in memory order; the model and checksum are those of that uint16 tensor.
+  const product = Boolean(t.product);
+  const pairs = Boolean(t.pairs) || product;
+  if (pairs && (SIZES[t.dtype] !== 1 || n % 2 !== 0 || n < 2)) throw new Error('pairs need a 1-byte dtype and an even n >= 2');
+  let values = Array.from(data, Number);
+  let m;
+  if (product) {
+    // Section 7.3: vocab and CDF written are the entries'; the stream codes pair ids.
+    const pm = buildProductModel(values, P);
+    values = pm.ids;
+    m = { vocab: pm.entryVocab, cdf: pm.entryCdf, freqs: pm.freqs, coderCdf: pm.cdf, ids: pm.ids };
+  } else {
+    if (pairs) {
+      const bytes = new Uint8Array(ARRAYS[t.dtype].from(values).buffer);
+      values = Array.from({ length: n / 2 }, (_, i) => bytes[2 * i] | (bytes[2 * i + 1] << 8));
+    }
+    m = values.length > 0 ? buildModel(values, P) : { vocab: [], cdf: [], freqs: [], ids: [] };
+    m.coderCdf = m.cdf;
+  }
+  const N = values.length;
+  // Section 7.2: chunk Q (0 or >= N: one stream, as the Python encoder clamps it); lanes clamped
+  // to N and to Q.
+  let Q = t.chunk ?? 0;
+  if (Q >= N) Q = 0;
+  let L = N === 0 ? 0 : Math.min(t.lanes ?? 4, N);
+  if (Q > 0) L = Math.min(L, Q);
+  const ranges = N === 0 ? [] : Q > 0 ? Array.from({ length: Math.ceil(N / Q) }, (_, k) => [k * Q, Math.min(N, k * Q + Q)]) : [[0, N]];
+  const coded = ranges.map(([a, b]) => {
+    const ids = m.ids.slice(a, b);
+    return { ...ransEncode(ids, m.freqs, m.coderCdf, P, L), checksum: fxhash26Ref(ids) };
+  });
+  const words = coded.flatMap((c) => c.words);
+  w.u32(m.vocab.length); w.u32(L); w.u64(words.length); w.u8(P); w.u8((pairs ? 1 : 0) | (product ? 2 : 0)); w.u16(0); w.u32(Q);
+  for (const c of coded) for (const x of c.states) w.u32(x);
+  if (Q > 0) {
+    for (const c of coded) w.u32(c.words.length);
+    for (const c of coded) w.u32(c.checksum);
+  }
+  const vb = pairs && !product ? Uint16Array.from(m.vocab) : new (ARRAYS[t.dtype])(m.vocab);
+  w.bytes(new Uint8Array(vb.buffer));
+  if (vb.byteLength & 1) w.u8(0);
+  for (const c of m.cdf) w.u16(c);
+  const side = w.length;
+  for (const x of words) w.u16(x);
+  const checksum = Q > 0 ? fxhash26Ref(coded.map((c) => c.checksum)) : fxhash26Ref(m.ids);
+  return { data: w.finish(), side, checksum };
+}
+
+/**
+ * A row-group data block (spec section 7.4) of tensor t (n entries, t.groups: the row map). Group g's
+ * tensor (its rows in increasing order) is coded by ransBlock with t's options and t.groupOptions[g].
+ * Returns { data, covered: the bytes block_checksum hashes (section 11: all but the sub-blocks'
+ * words, in file order), checksum: the FxHash26 of the group checksums }.
+ */
+export function groupsBlock(t, n) {
+  const map = Array.from(t.groups);
+  const R = t.shape[0], C = n / R;
+  if (map.length !== R) throw new Error(`row map of ${map.length} rows, the shape has ${R}`);
+  const G = t.groupCount ?? Math.max(...map) + 1;
+  const b = 32 - Math.clz32(G - 1);
+  const subs = [];
+  for (let g = 0; g < G; g++) {
+    const data = [];
+    for (let r = 0; r < R; r++) if (map[r] === g) for (let i = r * C; i < (r + 1) * C; i++) data.push(t.data[i]);
+    subs.push(ransBlock({ ...t, ...(t.groupOptions?.[g] ?? {}) }, data.length, data));
+  }
+  const mapBytes = new Uint8Array(Math.ceil((R * b) / 8));
+  for (let r = 0; r < R; r++) {
+    for (let k = 0; k < b; k++) if ((map[r] >> k) & 1) mapBytes[(r * b + k) >> 3] |= 1 << ((r * b + k) & 7);
+  }
+  const w = new Writer();
+  const covered = [];
+  const cover = (from) => { for (const x of w.finish().subarray(from)) covered.push(x); };
+  w.u32(G); w.u32(0);
+  for (const s of subs) w.u64(s.data.length);
+  for (const s of subs) w.u32(s.checksum);
+  w.bytes(mapBytes);
+  w.pad(align8(w.length));
+  cover(0);
+  for (const s of subs) {
+    const at = w.length;
+    w.pad(align8(w.length));  // the padding before a sub-block (after the previous one)
+    w.bytes(s.data);
+    cover(at);
+    covered.length -= s.data.length - s.side;  // not its words
+  }
+  return { data: w.finish(), covered, checksum: fxhash26Ref(subs.map((s) => s.checksum)) };
+}
+
 class Writer {
   constructor() { this.chunks = []; this.length = 0; }
   bytes(u8) { this.chunks.push(u8); this.length += u8.length; }
@@ -99,6 +197,9 @@ class Writer {
  *   pairs: code pairs of entries as one symbol (spec section 7.1); product: PRODUCT pairs (7.3: the
  *   entries' model stored, the pairs coded with the pair model derived from it; implies pairs);
  *   chunk: symbols per chunk Q (7.2; 0 or >= the symbol count: one stream)
+ *   groups: coding 2 (7.4), the row map: the group of each of the shape[0] rows (every group
+ *   0 .. G-1 should own a row; G = the largest + 1, or groupCount), each group tensor coded with the
+ *   tensor's lanes / precision / pairs / product / chunk, overridden per group by groupOptions[g]
  * @param {object|null} metadata
  * @returns {Uint8Array}
  */
@@ -107,66 +208,24 @@ export function encodeFile(tensors, metadata = null) {
     const n = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== n) throw new Error(`data length ${t.data.length} != n ${n}`);
     const raw = t.raw || t.dtype === 'float16' || t.dtype === 'float32';
-    const w = new Writer();
-    let checksum;
-    let side = 0; // bytes of the data block covered by block_checksum
+    let checksum, data;
+    let covered = []; // the data block's bytes covered by block_checksum (section 11)
     if (raw) {
       const arr = ARRAYS[t.dtype].from(t.data);
-      w.bytes(new Uint8Array(arr.buffer));
+      data = new Uint8Array(arr.buffer);
       // Spec section 11: u8 units for 1-byte dtypes, little-endian u16 units otherwise.
       checksum = fxhash26Ref(SIZES[t.dtype] === 1 ? new Uint8Array(arr.buffer) : new Uint16Array(arr.buffer));
+    } else if (t.groups) {
+      // Spec section 7.4: coding 2, row groups.
+      ({ data, covered, checksum } = groupsBlock(t, n));
     } else {
-      const P = t.precision ?? 12;
-      // Spec section 7.1: with pairs, symbol t is the u16 (entry 2t) | (entry 2t+1) << 8, the two
-      // entries' bytes in memory order; the model and checksum are those of that uint16 tensor.
-      const product = Boolean(t.product);
-      const pairs = Boolean(t.pairs) || product;
-      if (pairs && (SIZES[t.dtype] !== 1 || n % 2 !== 0 || n < 2)) throw new Error('pairs need a 1-byte dtype and an even n >= 2');
-      let values = Array.from(t.data, Number);
-      let m;
-      if (product) {
-        // Section 7.3: vocab and CDF written are the entries'; the stream codes pair ids.
-        const pm = buildProductModel(values, P);
-        values = pm.ids;
-        m = { vocab: pm.entryVocab, cdf: pm.entryCdf, freqs: pm.freqs, coderCdf: pm.cdf, ids: pm.ids };
-      } else {
-        if (pairs) {
-          const bytes = new Uint8Array(ARRAYS[t.dtype].from(values).buffer);
-          values = Array.from({ length: n / 2 }, (_, i) => bytes[2 * i] | (bytes[2 * i + 1] << 8));
-        }
-        m = values.length > 0 ? buildModel(values, P) : { vocab: [], cdf: [], freqs: [], ids: [] };
-        m.coderCdf = m.cdf;
-      }
-      const N = values.length;
-      // Section 7.2: chunk Q (0 or >= N: one stream, as the Python encoder clamps it); lanes clamped
-      // to N and to Q.
-      let Q = t.chunk ?? 0;
-      if (Q >= N) Q = 0;
-      let L = N === 0 ? 0 : Math.min(t.lanes ?? 4, N);
-      if (Q > 0) L = Math.min(L, Q);
-      const ranges = N === 0 ? [] : Q > 0 ? Array.from({ length: Math.ceil(N / Q) }, (_, k) => [k * Q, Math.min(N, k * Q + Q)]) : [[0, N]];
-      const coded = ranges.map(([a, b]) => {
-        const ids = m.ids.slice(a, b);
-        return { ...ransEncode(ids, m.freqs, m.coderCdf, P, L), checksum: fxhash26Ref(ids) };
-      });
-      const words = coded.flatMap((c) => c.words);
-      w.u32(m.vocab.length); w.u32(L); w.u64(words.length); w.u8(P); w.u8((pairs ? 1 : 0) | (product ? 2 : 0)); w.u16(0); w.u32(Q);
-      for (const c of coded) for (const x of c.states) w.u32(x);
-      if (Q > 0) {
-        for (const c of coded) w.u32(c.words.length);
-        for (const c of coded) w.u32(c.checksum);
-      }
-      const vb = pairs && !product ? Uint16Array.from(m.vocab) : new (ARRAYS[t.dtype])(m.vocab);
-      w.bytes(new Uint8Array(vb.buffer));
-      if (vb.byteLength & 1) w.u8(0);
-      for (const c of m.cdf) w.u16(c);
-      side = w.length;
-      for (const x of words) w.u16(x);
-      checksum = Q > 0 ? fxhash26Ref(coded.map((c) => c.checksum)) : fxhash26Ref(m.ids);
+      const b = ransBlock(t, n, t.data);
+      data = b.data;
+      covered = data.subarray(0, b.side);
+      checksum = b.checksum;
     }
-    const data = w.finish();
-    const blockChecksum = fxhash26Ref([...data.subarray(0, side), ...(t.dequant ?? [])]);
-    return { t, n, raw, data, checksum, blockChecksum };
+    const blockChecksum = fxhash26Ref([...covered, ...(t.dequant ?? [])]);
+    return { t, n, raw, data, checksum, blockChecksum, coding: raw ? 1 : t.groups ? 2 : 0 };
   });
   const enc = new TextEncoder();
   const metaBytes = metadata === null ? new Uint8Array(0) : enc.encode(JSON.stringify(metadata));
@@ -191,7 +250,7 @@ export function encodeFile(tensors, metadata = null) {
   blocks.forEach((b, i) => {
     const p = place[i];
     w.u64(p.dataOffset); w.u64(b.data.length); w.u64(p.dequantOffset); w.u64(p.dq ? p.dq.length : 0);
-    w.u32(b.checksum); w.u8(DTYPE_CODES[b.t.dtype]); w.u8(b.raw ? 1 : 0); w.u8(b.t.shape.length); w.u8(0);
+    w.u32(b.checksum); w.u8(DTYPE_CODES[b.t.dtype]); w.u8(b.coding); w.u8(b.t.shape.length); w.u8(0);
     w.u16(names[i].length); w.u16(0); w.u32(b.blockChecksum);
     for (const d of b.t.shape) w.u64(d);
     w.bytes(names[i]);

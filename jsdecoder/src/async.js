@@ -28,11 +28,20 @@
 // dequantizes. If anything about a split tensor fails, that tensor is decoded again on the calling
 // thread to report exactly the error decode() reports. An unchunked tensor is one stream and goes to
 // one worker whole.
+//
+// Row groups (coding 2, spec section 7.4): each group's sub-block is an independent coding-0 block,
+// so each is an item of its own (framed whole by frameBlock: a made-up coding-0 tensor of the group
+// tensor's n_g entries, checked by the worker against its group checksum), and a chunked sub-block
+// above a worker's share is cut into ranges of chunks like the rest of a split tensor. The calling
+// thread checks the original block checksum and the table checksum (the FxHash26 of the stored
+// group checksums), and copies each piece's rows straight to their places in the output (one pass,
+// groups.js); any failure: decodeTensor on this thread, as for split tensors.
 
 import { AnspackError } from './errors.js';
 import { parseHeader, blockChecksum, chunkTables, RANS_HEADER_SIZE } from './header.js';
 import { fxhash26Typed, fxhash26Bytes } from './fxhash.js';
-import { decode, decodeTensor, ARRAY_TYPES } from './index.js';
+import { decode, decodeTensor, ARRAY_TYPES, newOutputArray } from './index.js';
+import { placeGroupPiece } from './groups.js';
 import { dequantizeBlock } from './dequant.js';
 import { buildSubfile, remapError, streamOptions } from './stream.js';
 
@@ -119,6 +128,11 @@ async function spawnWorker(url, recycle) {
  * which finished 5-12 ms later (node, 2 workers, ~22 ms in all).
  */
 function cost(t, k0 = 0, k1 = t.chunks) {
+  if (t.coding === 'groups') {
+    let c = 0;
+    for (const sub of t.groups) c += cost(sub);
+    return c;
+  }
   if (t.coding !== 'rans') return (t.n * t.itemSize) / 8 + 1024;
   if (t.n === 0) return 4096;
   const Q = t.chunkSize, N = t.symbols;
@@ -131,10 +145,13 @@ function cost(t, k0 = 0, k1 = t.chunks) {
 }
 const PAIRED = 0.8;
 
-/** How many workers a file can keep busy: one per unchunked tensor, one per chunk of a chunked one. */
+/**
+ * How many workers a file can keep busy: one per unchunked tensor, one per chunk of a chunked one,
+ * and for a row-group tensor (spec section 7.4) the same per sub-block.
+ */
 function parallelism(tensors) {
   let p = 0;
-  for (const t of tensors) p += t.coding === 'rans' && t.chunks > 1 ? t.chunks : 1;
+  for (const t of tensors) p += t.coding === 'groups' ? parallelism(t.groups) : t.coding === 'rans' && t.chunks > 1 ? t.chunks : 1;
   return p;
 }
 
@@ -180,18 +197,46 @@ const HOME_SHARE = 0.9;
  * The work items of a file for k workers: whole tensors, and ranges of chunks of the chunked tensors
  * that cost more than SPLIT_MIN workers' shares (when k > 1), each range a made-up tensor with a name
  * no tensor of the file has; and the jobs (see makeJobs).
- * @returns {{items: object[], split: Map<number, number[][]>, groups: number[][], jobs: object[]}}
- *   split: tensor index -> its ranges [k0, k1, item index], the first one the home range (its item
- *   has home: true); groups: item indices per worker; jobs: see makeJobs
+ * @returns {{items: object[], split: Map<number, number[][]>, grouped: Map<number, object[]>,
+ *   groups: number[][], jobs: object[]}} split: tensor index -> its ranges [k0, k1, item index], the
+ *   first one the home range (its item has home: true); grouped: row-group tensor index -> its
+ *   items {g, k0, k1, item} (k0 undefined: the whole sub-block); groups: item indices per worker;
+ *   jobs: see makeJobs
  */
 function planItems(tensors, k) {
   const names = new Set(tensors.map((t) => t.name));
   const items = [];
   const split = new Map();
+  const grouped = new Map();
   let total = 0;
   for (const t of tensors) total += cost(t);
   const share = total / k;
+  const uniqueName = (name) => {
+    while (names.has(name)) name += '_';
+    names.add(name);
+    return name;
+  };
   tensors.forEach((t, i) => {
+    if (t.coding === 'groups') {
+      // Row groups (spec section 7.4): each sub-block is an independent coding-0 block, an item of
+      // its own; a chunked one above a worker's share is cut into ranges of about a quarter of a
+      // share (two chunks at least), as the rest of a split tensor below.
+      const parts = [];
+      t.groups.forEach((sub, g) => {
+        let ranges = [];
+        if (k > 1 && sub.chunks > 1 && cost(sub) > SPLIT_MIN * share) {
+          ranges = chunkRanges(sub, Math.min(Math.ceil((4 * cost(sub)) / share), Math.max(1, Math.floor(sub.chunks / 2))));
+        }
+        if (ranges.length < 2) ranges = [[undefined, undefined]];
+        for (const [k0, k1] of ranges) {
+          const name = uniqueName(`${t.name}\u0000group ${g}${k0 === undefined ? '' : ` chunks ${k0}-${k1}`}`);
+          parts.push({ g, k0, k1, item: items.length });
+          items.push({ tensor: i, group: g, k0, k1, name, cost: k0 === undefined ? cost(sub) : cost(sub, k0, k1) });
+        }
+      });
+      grouped.set(i, parts);
+      return;
+    }
     if (k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > SPLIT_MIN * share) {
       // home: the most chunks [0, h) costing at most HOME_SHARE of a share (at least one)
       let h = 1;
@@ -204,9 +249,7 @@ function planItems(tensors, k) {
       if (ranges.length > 0) {
         const parts = [];
         for (const [k0, k1] of [[0, h], ...ranges]) {
-          let name = `${t.name}\u0000chunks ${k0}-${k1}`;
-          while (names.has(name)) name += '_';
-          names.add(name);
+          const name = uniqueName(`${t.name}\u0000chunks ${k0}-${k1}`);
           parts.push([k0, k1, items.length]);
           items.push({ tensor: i, k0, k1, name, cost: cost(t, k0, k1), home: k0 === 0 });
         }
@@ -217,7 +260,7 @@ function planItems(tensors, k) {
     items.push({ tensor: i, cost: cost(t) });
   });
   const groups = partition(items, k);
-  return { items, split, groups, jobs: makeJobs(items, groups) };
+  return { items, split, grouped, groups, jobs: makeJobs(items, groups) };
 }
 
 /** Split work items into at most k groups, balancing their cost (longest first, least loaded). */
@@ -320,6 +363,33 @@ function frameChunks(bytes, t, k0, k1, name) {
 }
 
 /**
+ * Frame a whole coding-0 block -- a row group's sub-block (spec section 7.4) -- as a made-up
+ * one-dimensional tensor of its n_g entries: the block's bytes as they are, the group checksum as
+ * its table checksum (for a chunked sub-block that is again the FxHash26 of its chunk checksums),
+ * its block checksum computed for it. For stream.js buildSubfile.
+ */
+function frameBlock(bytes, sub, name) {
+  const nameBytes = new TextEncoder().encode(name);
+  const entrySize = 48 + 8 + align8(nameBytes.length);
+  const entry = new Uint8Array(entrySize);
+  const e = new DataView(entry.buffer);
+  e.setUint32(8, sub.dataSize % 0x100000000, true);  // data_size (offsets are set by buildSubfile)
+  e.setUint32(12, Math.floor(sub.dataSize / 0x100000000), true);
+  e.setUint32(32, sub.checksum, true);
+  entry[36] = sub.dtypeCode;
+  entry[37] = 0;
+  entry[38] = 1;
+  e.setUint16(40, nameBytes.length, true);
+  e.setUint32(44, fxhash26Bytes(bytes, sub.dataOffset, sub.wordsOffset, 0), true);
+  e.setUint32(48, sub.n % 0x100000000, true);
+  e.setUint32(52, Math.floor(sub.n / 0x100000000), true);
+  entry.set(nameBytes, 56);
+  const block = bytes.subarray(sub.dataOffset, sub.dataOffset + sub.dataSize);
+  const write = (dest, at) => dest.set(block, at);
+  return { synthetic: true, name, entry, entrySize, write, dataSize: sub.dataSize, dequantSize: 0, dequantOffset: 0 };
+}
+
+/**
  * A pool of decoding workers.
  *
  * @param {number} [size]  number of workers (default: the hardware concurrency)
@@ -384,7 +454,7 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   if (total > opts.maxTotalEntries) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
-  const { items, split, jobs } = planItems(hdr.tensors, workers.length);
+  const { items, split, grouped, jobs } = planItems(hdr.tensors, workers.length);
   const read = (a, b, dest, at) => dest.set(bytes.subarray(a, b), at);
   // twoStreams (rans.js: two chunks of a tensor in one loop, two FxHash26 chains side by side) also
   // in workers: in node, two workers each decoding all of all-MiniLM-L6-v2 at once took 54.4 ms
@@ -398,6 +468,11 @@ async function decodeWith(workers, buffer, options, getBuffer) {
     const members = idx.map((j) => {
       const it = items[j];
       const t = hdr.tensors[it.tensor];
+      if (it.group !== undefined) {
+        // a row group's sub-block (spec section 7.4), whole or a range of its chunks
+        const sub = t.groups[it.group];
+        return it.k0 === undefined ? frameBlock(bytes, sub, it.name) : frameChunks(bytes, sub, it.k0, it.k1, it.name);
+      }
       if (it.k0 === undefined) return t;
       // the home range: decoded into an array of the whole tensor's length (see SPLIT_MIN)
       if (it.home && !options.outputs?.[t.name]) (capacity ??= {})[it.name] = [t.dtype, t.n];
@@ -422,6 +497,10 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   // Tensors in table order; the first one that fails is reported (deterministic, as decode()).
   for (let i = 0; i < hdr.tensors.length; i++) {
     const t = hdr.tensors[i];
+    if (grouped.has(i)) {
+      tensors[i] = assembleGroups(bytes, t, grouped.get(i).map((p) => ({ ...p, r: got[p.item] })), opts, options.outputs?.[t.name]);
+      continue;
+    }
     const parts = split.get(i);
     if (parts === undefined) {
       const j = items.findIndex((it) => it.tensor === i);
@@ -488,6 +567,48 @@ function assemble(bytes, t, parts, opts, out) {
     if (d.buffer !== data.buffer || d.byteOffset !== data.byteOffset + k0 * t.chunkSize * per * d.BYTES_PER_ELEMENT) data.set(d, k0 * t.chunkSize * per);
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
+  if (opts.dequantize && t.dequantSize > 0) {
+    tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
+    tensor.storedDtype = t.dtype;
+    tensor.dtype = 'float32';
+  }
+  return tensor;
+}
+
+/**
+ * A row-group tensor (spec section 7.4) from its decoded sub-blocks (whole, or ranges of a chunked
+ * one's chunks): the checks the workers could not make (the original block checksum, the table
+ * checksum over the stored group checksums, and for a sub-block decoded in ranges the hash of its
+ * chunk checksums against its group checksum; the workers checked everything else, each whole
+ * sub-block against its group checksum), then each piece's rows copied to their places in one
+ * output array (one pass: groups.js placeGroupPiece), then dequantization. On any failure, the
+ * tensor is decoded on this thread with decodeTensor (which throws exactly what decode() throws).
+ */
+function assembleGroups(bytes, t, parts, opts, out) {
+  const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, out });
+  if (parts.some((p) => p.r.error)) return redo();
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (opts.verify) {
+    if (blockChecksum(bytes, t) !== t.blockChecksum || t.tableChecksum !== t.checksum) return redo();
+    for (const p of parts) {
+      const sub = t.groups[p.g];
+      if (p.k0 === 0 && chunkTables(dv, sub).tableChecksum !== sub.checksum) return redo();
+    }
+  }
+  const Ctor = ARRAY_TYPES[t.dtype];
+  let data;
+  if (out !== undefined && out !== null) {
+    if (!(out instanceof Ctor) || out.length < t.n) return redo();  // decodeTensor reports it
+    data = out.length === t.n ? out : out.subarray(0, t.n);
+  } else {
+    data = newOutputArray(Ctor, t.n);
+  }
+  for (const p of parts) {
+    const sub = t.groups[p.g];
+    const at = p.k0 === undefined ? 0 : p.k0 * sub.chunkSize * (sub.pairs ? 2 : 1);
+    placeGroupPiece(t, p.g, p.r.tensor.data, at, data);
+  }
+  const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum: t.tableChecksum };
   if (opts.dequantize && t.dequantSize > 0) {
     tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
     tensor.storedDtype = t.dtype;

@@ -1,7 +1,9 @@
 // The readable reference rANS decoder: spec/FORMAT.md section 10's pseudo-code, line for line,
 // with plain Numbers and a linear search for the symbol. Slow; used by the tests to check the fast
 // path (src/rans.js + src/rans_fast.js) and as documentation. Same inputs and result as decodeRans,
-// plus the decoded ids.
+// plus the decoded ids. Row groups (coding 2, section 7.4): groupLayoutReference reads a block's
+// group header and row map, each sub-block is a coding-0 block for decodeTensorReference, and
+// placeRowsReference puts the group tensors' rows in place.
 
 /**
  * @param {{states: ArrayLike<number>, words: ArrayLike<number>, cdf: ArrayLike<number>, P: number, n: number}} m
@@ -152,4 +154,62 @@ export function decodeTensorReference(m, values, { pairs = false, signed = false
     }
   }
   return { entries, ids, checksums, checksum: h, status: 'ok', chunk: -1, wordsRead: w0, lane: -1 };
+}
+
+/**
+ * The layout of a row-group data block (spec section 7.4), read as the spec words it, independent of
+ * header.js: G, the group_sizes S_g, the group_checksums, the row map read as ONE little-endian
+ * integer of M bytes (a BigInt) with row r's group in bits r*b .. r*b + b - 1, and the sub-block
+ * offsets O_0 = H = align8(8 + 12G + M), O_g = align8(O_(g-1) + S_(g-1)) (in the block). No
+ * validation beyond what the reading needs.
+ *
+ * @param {Uint8Array} block  the data block's bytes
+ * @param {number} R  shape[0]
+ * @returns {{G: number, b: number, M: number, H: number, sizes: number[], checksums: number[],
+ *   map: number[], offsets: number[], highBits: bigint}} highBits: the map's bits above R*b
+ */
+export function groupLayoutReference(block, R) {
+  const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  const G = dv.getUint32(0, true);
+  const b = (G - 1).toString(2).length;  // the bit length of G - 1
+  const M = Math.ceil((R * b) / 8);
+  const sizes = [], checksums = [];
+  for (let g = 0; g < G; g++) sizes.push(Number(dv.getBigUint64(8 + 8 * g, true)));
+  for (let g = 0; g < G; g++) checksums.push(dv.getUint32(8 + 8 * G + 4 * g, true));
+  let X = 0n;
+  for (let i = M - 1; i >= 0; i--) X = (X << 8n) | BigInt(block[8 + 12 * G + i]);
+  const map = [];
+  for (let r = 0; r < R; r++) map.push(Number((X >> BigInt(r * b)) & ((1n << BigInt(b)) - 1n)));
+  const align8 = (x) => Math.ceil(x / 8) * 8;
+  const H = align8(8 + 12 * G + M);
+  const offsets = [H];
+  for (let g = 1; g < G; g++) offsets.push(align8(offsets[g - 1] + sizes[g - 1]));
+  return { G, b, M, H, sizes, checksums, map, offsets, highBits: X >> BigInt(R * b) };
+}
+
+/**
+ * Section 7.4's decoding step: given each group tensor's decoded entries (groupEntries[g], R_g * C
+ * of them), write the j-th row of group g's tensor to the j-th row (in increasing row order) that the
+ * map assigns to g. Also the table checksum of section 11: the FxHash26 of the group checksums given.
+ *
+ * @param {number[]} map  the group of each row
+ * @param {number} C  entries per row
+ * @param {ArrayLike<number>[]} groupEntries
+ * @param {number[]} groupChecksums
+ * @returns {{entries: number[], checksum: number}}
+ */
+export function placeRowsReference(map, C, groupEntries, groupChecksums) {
+  const next = groupEntries.map(() => 0);  // the next row of each group tensor
+  const entries = [];
+  for (let r = 0; r < map.length; r++) {
+    const g = map[r];
+    const j = next[g]++;
+    for (let i = 0; i < C; i++) entries.push(groupEntries[g][j * C + i]);
+  }
+  let h = 0;
+  for (const c of groupChecksums) {
+    h = (h % 2 ** 21) * 32 + Math.floor(h / 2 ** 21);
+    h = ((h ^ c) * 0x03220a95) % 2 ** 26;
+  }
+  return { entries, checksum: h };
 }

@@ -409,13 +409,15 @@ async function* streamTensors(source, options, opts, pool) {
         break;
       }
       // the rANS block's chunk field Q (offset 20 in the block; validated with the block later)
-      const chunked = t.coding === 'rans' && t.dataSize >= 24 && new DataView(q.view(t.dataOffset + 20, t.dataOffset + 24).slice().buffer).getUint32(0, true) > 0;
+      // (a row-group tensor, spec section 7.4, is spread over the workers by its sub-blocks)
+      const chunked = t.coding === 'groups' || (t.coding === 'rans' && t.dataSize >= 24 && new DataView(q.view(t.dataOffset + 20, t.dataOffset + 24).slice().buffer).getUint32(0, true) > 0);
       const sub = buildSubfile(prefix, [t], (a, b, dest, at) => q.copy(a, b, dest, at));
       q.discard(t.end);
       if (pool === null) {
         yield decodeSubfile(sub, opts)[0];
       } else if (pool.size > 1 && chunked) {
-        // a chunked tensor (spec section 7.2): its chunks spread over the pool's workers (async.js)
+        // a chunked tensor (spec section 7.2): its chunks spread over the pool's workers (async.js);
+        // a row-group tensor (7.4): its sub-blocks
         ahead.push({ sub, job: pool.decode(sub.bytes, wopts).then((r) => ({ tensors: r.tensors }), (error) => ({ error })) });
         while (ahead.length > pool.size) yield await next();
       } else {

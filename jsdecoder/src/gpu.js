@@ -56,7 +56,8 @@ import { AnspackError } from './errors.js';
 import { fxhash26Typed } from './fxhash.js';
 import { parseHeader, blockChecksum, chunkTables, ransModel, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
 import { dequantizeBlock } from './dequant.js';
-import { decodeTensor } from './index.js';
+import { decodeTensor, groupChecksumError } from './index.js';
+import { placeGroupPiece } from './groups.js';
 
 const WG = 256;
 const ROWS_MIN_LANES = 16384;
@@ -473,6 +474,24 @@ export async function decodeGPU(buffer, options = {}) {
   // Units of work: tensors, and the chunks of chunked tensors as parts (see READ ME FIRST).
   const units = [];
   for (const t of hdr.tensors) {
+    if (t.coding === 'groups') {
+      // Row groups (spec section 7.4): each sub-block decoded as a coding-0 tensor (its chunks as
+      // parts), the rows placed on the CPU once all are back (joinGroups). Without readback the
+      // values never come to the CPU: decoded there instead.
+      if (!opts.readback) {
+        units.push({ cpuOnly: t });
+        continue;
+      }
+      const G = t.groups.length;
+      t.groups.forEach((sub, g) => {
+        const subUnits = sub.chunks > 1 ? chunkParts(hdr.bytes, sub) : [{ ...sub }];
+        subUnits.forEach((u, q) => {
+          u.grp = { parent: t, g, first: g === 0 && q === 0, last: g === G - 1 && q === subUnits.length - 1 };
+          units.push(u);
+        });
+      });
+      continue;
+    }
     if (t.coding === 'rans' && t.n > 0 && t.chunks > 1) {
       if (opts.keepBuffers && (t.chunkSize * (t.pairs ? 2 : t.itemSize)) % 4 !== 0) units.push({ cpuOnly: t });
       else units.push(...chunkParts(hdr.bytes, t));
@@ -481,6 +500,7 @@ export async function decodeGPU(buffer, options = {}) {
     }
   }
   let parts = [];  // finished parts of the chunked tensor being joined
+  let groupUnits = [];  // finished units (sub-blocks, parts of chunked ones) of the row-group tensor being joined
   // Tensors go to the GPU in batches of consecutive tensors (one command buffer, one submit, the
   // readbacks awaited together; all 'single' tensors of a batch in one dispatch); results and
   // errors are then taken in table order, so the first bad tensor is reported, as decode() does.
@@ -500,11 +520,13 @@ export async function decodeGPU(buffer, options = {}) {
           continue;
         }
         const job = { t, pl: plan(t, opts, maxBinding), made: [] };
-        if (!job.pl.error && opts.verify && !(t.part && t.part.k > 0)) {
-          const whole = t.part ? t.part.parent : t;  // a chunked tensor's block checksum: with its first part
+        // a chunked tensor's block checksum: with its first part; a row-group tensor's: with its first unit
+        const whole = t.grp ? t.grp.parent : t.part ? t.part.parent : t;
+        const first = t.grp ? t.grp.first : !(t.part && t.part.k > 0);
+        if (!job.pl.error && opts.verify && first) {
           const h = blockChecksum(hdr.bytes, whole);
-          if (h !== t.blockChecksum) {
-            job.error = new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
+          if (h !== whole.blockChecksum) {
+            job.error = new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${whole.blockChecksum.toString(16)}`, { offset: whole.entryOffset + BLOCK_CHECKSUM_AT, tensor: whole.name });
           }
         }
         job.error = job.error ?? job.pl.error;
@@ -515,7 +537,7 @@ export async function decodeGPU(buffer, options = {}) {
         } else if (!job.error) {
           startRows(device, pls.rows, hdr, job, opts, stats, enc);
         }
-        if (!job.error && !(t.part && t.part.k > 0)) stats.strategies[t.name] = job.pl.strategy;
+        if (!job.error && first) stats.strategies[t.name] = job.pl.strategy;
         bytes += job.error ? 0 : job.pl.gpuBytes;
         jobs.push(job);
         i++;
@@ -543,7 +565,23 @@ export async function decodeGPU(buffer, options = {}) {
         } else {
           if (job.error) throw job.error;
           const done = await finish(hdr, job, opts);
-          if (!job.t.part) {
+          if (job.t.grp) {
+            groupUnits.push({ job, done });
+            const sub = job.t.part ? job.t.part.parent : null;
+            if (sub && job.t.part.k === sub.chunks - 1 && opts.verify) {
+              // a chunked sub-block: its chunk checksums hash to its group checksum (before the next group)
+              const h = chunkTables(new DataView(hdr.bytes.buffer, hdr.bytes.byteOffset, hdr.bytes.byteLength), sub).tableChecksum;
+              if (h !== sub.checksum) {
+                for (const u of groupUnits) u.done.buffer?.destroy();
+                throw groupChecksumError(sub, h);
+              }
+            }
+            if (job.t.grp.last) {
+              tensors.push(await joinGroups(device, hdr, groupUnits, opts));
+              groupUnits = [];
+              stats.gpuTensors++;
+            }
+          } else if (!job.t.part) {
             tensors.push(done);
             stats.gpuTensors++;
           } else {
@@ -748,21 +786,23 @@ async function finish(hdr, job, opts) {
   const { n, L, W } = pl;
   const where = { tensor: t.name };
   const of = t.part ? ` of chunk ${t.part.k}` : '';
+  const pre = t.grp ? `group ${t.grp.g}: ` : '';  // a row group's sub-block (spec section 7.4)
   const got = await job.readback;
   const dv = new DataView(got.buffer);
   const k = dv.getUint32(at.count, true);
-  if (k > W) throw new AnspackError('CorruptStream', `word stream${of} under-run: the symbols need more than its ${W} words`, { ...where, offset: t.wordsOffset + 2 * W });
-  if (k < W) throw new AnspackError('CorruptStream', `words left over: ${k} of the ${W} words${of} read after its last symbol`, { ...where, offset: t.wordsOffset + 2 * k });
+  if (k > W) throw new AnspackError('CorruptStream', `${pre}word stream${of} under-run: the symbols need more than its ${W} words`, { ...where, offset: t.wordsOffset + 2 * W });
+  if (k < W) throw new AnspackError('CorruptStream', `${pre}words left over: ${k} of the ${W} words${of} read after its last symbol`, { ...where, offset: t.wordsOffset + 2 * k });
   const states = new Uint32Array(got.buffer, at.states, L);
   for (let j = 0; j < L; j++) {
-    if (states[j] !== STATE_LOW) throw new AnspackError('CorruptStream', `lane ${j}${of} ends in a state other than 2^16 = ${STATE_LOW}`, { ...where, offset: t.statesOffset + 4 * j });
+    if (states[j] !== STATE_LOW) throw new AnspackError('CorruptStream', `${pre}lane ${j}${of} ends in a state other than 2^16 = ${STATE_LOW}`, { ...where, offset: t.statesOffset + 4 * j });
   }
   let checksum = null;
   if (pl.hashIds) {
     const Ids = pl.idBytes === 1 ? Uint8Array : Uint16Array;
     checksum = fxhash26Typed(new Ids(got.buffer, at.ids, n));
     if (opts.verify && checksum !== t.checksum) {
-      if (t.part) throw new AnspackError('ChecksumMismatch', `chunk ${t.part.k}'s ids hash to 0x${checksum.toString(16)}, chunk_checksums[${t.part.k}] says 0x${t.checksum.toString(16)}`, { offset: t.checksumOffset, tensor: t.name });
+      if (t.grp && !t.part) throw groupChecksumError(t, checksum);
+      if (t.part) throw new AnspackError('ChecksumMismatch', `${pre}chunk ${t.part.k}'s ids hash to 0x${checksum.toString(16)}, chunk_checksums[${t.part.k}] says 0x${t.checksum.toString(16)}`, { offset: t.checksumOffset, tensor: t.name });
       throw new AnspackError('ChecksumMismatch', `decoded data hashes to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
     }
   }
@@ -845,6 +885,31 @@ async function joinParts(device, hdr, parts, opts) {
     await device.queue.onSubmittedWorkDone();
     for (const p of parts) p.done.buffer.destroy();
     tensor.buffer = buf;
+  }
+  return tensor;
+}
+
+/**
+ * Join the decoded units of a row-group tensor (spec section 7.4): each sub-block's values (a whole
+ * one, or its chunks' parts) copied row by row to their places (groups.js placeGroupPiece; the group
+ * checksums were checked as the units finished), the table checksum over the stored group
+ * checksums, a GPU buffer uploaded with keepBuffers, dequantization.
+ */
+async function joinGroups(device, hdr, units, opts) {
+  const t = units[0].job.t.grp.parent;
+  for (const u of units) u.done.buffer?.destroy();
+  if (opts.verify && t.tableChecksum !== t.checksum) {
+    throw new AnspackError('ChecksumMismatch', `the group checksums hash to 0x${t.tableChecksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
+  }
+  const data = new (GPU_ARRAY_TYPES[t.dtype])(t.n);
+  for (const { job, done } of units) placeGroupPiece(t, job.t.grp.g, done.data, job.t.part ? job.t.part.at : 0, data);
+  const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum: t.tableChecksum, decodedOn: 'gpu', strategy: units[0].done.strategy, groups: t.groups.length, data };
+  if (opts.keepBuffers) tensor.buffer = uploadBuffer(device, data, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, t.name, []);
+  if (opts.dequantize && t.dequantSize > 0) {
+    const dv = new DataView(hdr.bytes.buffer, hdr.bytes.byteOffset, hdr.bytes.byteLength);
+    tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
+    tensor.storedDtype = t.dtype;
+    tensor.dtype = 'float32';
   }
   return tensor;
 }

@@ -4,46 +4,13 @@
 // which counts the bytes it serves.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
 import { decode, decodeTensor, decodeStream, fetchTensor, readHeader, createDecoderPool, AnspackError } from '../src/index.js';
 import { encodeFile, rng, randomInts } from './helpers/encoder.js';
 import { errorOf } from './helpers/engines.js';
+import { sameTensor, chunkedStream, collect, streamError, rangeServer } from './helpers/streams.js';
 
 const VECTORS = new URL('../../tests/vectors/', import.meta.url);
-const bufOf = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-
-function sameTensor(g, w) {
-  assert.equal(g.name, w.name);
-  assert.deepEqual(g.shape, w.shape);
-  assert.equal(g.dtype, w.dtype);
-  assert.equal(g.storedDtype, w.storedDtype);
-  assert.equal(g.checksum, w.checksum);
-  assert.equal(g.data.constructor, w.data.constructor);
-  assert.deepEqual(bufOf(g.data), bufOf(w.data), w.name);
-}
-
-/** A ReadableStream delivering `bytes` in chunks of `size`, recording how much was pulled. */
-function chunkedStream(bytes, size, log = { delivered: 0, cancelled: false }) {
-  let pos = 0;
-  const stream = new ReadableStream({
-    pull(controller) {
-      if (pos >= bytes.length) { controller.close(); return; }
-      const end = Math.min(bytes.length, pos + size);
-      controller.enqueue(bytes.slice(pos, end));
-      pos = end;
-      log.delivered = pos;
-    },
-    cancel() { log.cancelled = true; },
-  }, { highWaterMark: 0 });
-  return { stream, log };
-}
-
-async function collect(source, options) {
-  const out = [];
-  for await (const t of decodeStream(source, options)) out.push(t);
-  return out;
-}
 
 /** fetchTensor(url, name) and decodeStream over 2 workers report decode()'s error `want` for `bad`. */
 async function remoteErrorsLikeDecode(url, name, bad, want) {
@@ -51,11 +18,6 @@ async function remoteErrorsLikeDecode(url, name, bad, want) {
   assert.deepEqual([e.code, e.offset, e.tensor, e.message], [want.code, want.offset, want.tensor, want.message]);
   const e2 = await streamError(chunkedStream(bad, 7).stream, { workers: 2 });
   assert.deepEqual([e2.code, e2.offset, e2.tensor], [want.code, want.offset, want.tensor]);
-}
-
-async function streamError(source, options) {
-  try { await collect(source, options); } catch (e) { return e; }
-  return null;
 }
 
 function sample() {
@@ -164,30 +126,6 @@ test('bad vectors fail as in decode(); truncated streams, trailing bytes and bad
   assert.equal((await streamError(chunkedStream(good, 7).stream, { maxEntries: 10 }))?.code, 'LimitExceeded');
   assert.equal((await streamError(chunkedStream(good, 7).stream, { maxTotalEntries: 100 }))?.code, 'LimitExceeded');
 });
-
-/** A static server for one file that honours single Range requests and logs what it serves. */
-async function rangeServer(files, { ignoreRange = false } = {}) {
-  const log = [];
-  const server = createServer((req, res) => {
-    const body = files[req.url];
-    if (!body) { res.writeHead(404); res.end(); return; }
-    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    if (!m || ignoreRange) {
-      log.push({ range: null, bytes: body.length });
-      res.writeHead(200, { 'Content-Length': body.length });
-      res.end(Buffer.from(body));
-      return;
-    }
-    const start = Number(m[1]);
-    const end = Math.min(Number(m[2]), body.length - 1);
-    if (start >= body.length) { res.writeHead(416, { 'Content-Range': `bytes */${body.length}` }); res.end(); return; }
-    log.push({ range: [start, end], bytes: end - start + 1 });
-    res.writeHead(206, { 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${body.length}` });
-    res.end(Buffer.from(body.subarray(start, end + 1)));
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { url: (p) => `http://127.0.0.1:${server.address().port}${p}`, log, close: () => new Promise((r) => server.close(r)) };
-}
 
 test('fetchTensor fetches only the prefix and the tensor\'s blocks', async () => {
   const bytes = sample();

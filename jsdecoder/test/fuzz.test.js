@@ -16,6 +16,8 @@ const seeds = [
   ], { m: [1, 2] }),
   encodeFile([{ name: 'only', dtype: 'int16', shape: [2000], data: randomInts(r0, 2000, 40, -32768, 32767), lanes: 1, precision: 15 }]),
   encodeFile([{ name: 'const', dtype: 'uint8', shape: [7, 7], data: new Array(49).fill(9), lanes: 4 }]),
+  // coding 2 (spec section 7.4): 12 rows in 3 groups
+  encodeFile([{ name: 'grp', dtype: 'int8', shape: [12, 10], data: randomInts(r0, 120, 4, -128, 127), lanes: 2, groups: [0, 1, 2, 2, 1, 0, 0, 1, 2, 0, 1, 1] }]),
 ];
 
 const EXTREMES = [0, 1, 0xff, 0xffff, 0x7fffffff, 0xffffffff, 0x10000, 0x80000000];
@@ -157,4 +159,66 @@ test('mutated PRODUCT pair files (spec revision 3), mode / P / V fields too: bot
   }
   assert.ok(decoded > 0);
   assert.ok(rules.withoutPairs > 0 && rules.vocabTooBig > 0, JSON.stringify(rules));
+});
+
+test('mutated row-group files (spec revision 4, coding 2), group header / map / sub-block fields too: both engines agree, AnspackError or a valid decode', () => {
+  const r3 = rng(2027);
+  const ints = (n, V, lo) => Array.from({ length: n }, () => lo + Math.min(V - 1, Math.floor(Math.abs(r3() + r3() - 1) * V)));
+  const seedsG = [
+    encodeFile([
+      { name: 'g', dtype: 'int8', shape: [23, 12], data: ints(276, 9, -4), lanes: 3, groups: Array.from({ length: 23 }, (_, i) => (i * 5) % 3),
+        groupOptions: [{ chunk: 20 }, { pairs: true }, { product: true, precision: 10 }] },
+      { name: 'u', dtype: 'uint16', shape: [40], data: ints(40, 30, 100), lanes: 4 },
+    ]),
+    encodeFile([
+      { name: 'h', dtype: 'int16', shape: [9, 2, 5], data: ints(90, 40, -20), lanes: 2, chunk: 7, groups: [4, 0, 1, 2, 3, 0, 1, 2, 3] },
+      { name: 'k', dtype: 'uint8', shape: [6, 6], data: new Array(36).fill(7), lanes: 2, groups: [0, 1, 1, 0, 1, 0] },
+    ]),
+  ];
+  // the block of each grouped tensor: its group header fields and sub-block headers
+  const targets = seedsG.map((f) => {
+    const out = [];
+    for (const t of readHeader(f).tensors) {
+      if (t.coding !== 'groups') continue;
+      const G = t.groupCount;
+      const o = t.dataOffset;
+      out.push(o, o + 4, ...Array.from({ length: G }, (_, g) => o + 8 + 8 * g), ...Array.from({ length: G }, (_, g) => o + 8 + 8 * G + 4 * g), o + 8 + 12 * G);
+      for (const sub of t.groups) out.push(sub.dataOffset, sub.dataOffset + 4, sub.dataOffset + 16, sub.dataOffset + 20);
+    }
+    return out;
+  });
+  const r = rng(80);
+  const counts = {};
+  let decoded = 0, groupErrors = 0;
+  for (let trial = 0; trial < 1500; trial++) {
+    const which = trial % seedsG.length;
+    let b;
+    if (trial % 3 === 0) {
+      // a field of a row-group block: a small value, an extreme, or one flipped bit
+      b = seedsG[which].slice();
+      const at = targets[which][Math.floor(r() * targets[which].length)];
+      const dv = new DataView(b.buffer);
+      const kind = Math.floor(r() * 3);
+      if (kind === 0) dv.setUint32(at, Math.floor(r() * 300), true);
+      else if (kind === 1) dv.setUint32(at, EXTREMES[Math.floor(r() * EXTREMES.length)], true);
+      else b[at + Math.floor(r() * 4)] ^= 1 << Math.floor(r() * 8);
+    } else {
+      b = mutate(seedsG[which], r);
+    }
+    decoded += engineVerdicts(b, trial, (e) => {
+      assert.match(e.message, /byte offset \d+/);
+      counts[e.code] = (counts[e.code] ?? 0) + 1;
+      if (/: group \d+: |group \d+ owns no row|row map|G is \d+ groups/.test(e.message)) groupErrors++;
+    });
+    try {
+      readHeader(b);
+    } catch (e) {
+      if (!(e instanceof AnspackError)) assert.fail(`trial ${trial} (readHeader): ${e?.stack ?? e}`);
+    }
+  }
+  for (const code of ['ReservedNonZero', 'BadModel', 'ChecksumMismatch', 'CorruptStream']) {
+    assert.ok(counts[code] > 0, `no ${code} among ${JSON.stringify(counts)}`);
+  }
+  assert.ok(decoded > 0);
+  assert.ok(groupErrors > 100, `only ${groupErrors} errors about the row groups`);
 });

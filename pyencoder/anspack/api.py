@@ -21,7 +21,8 @@ import numpy as np
 
 from . import container
 from .checksum import fxhash26
-from .container import CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTRIES, Block, FileHeader, TensorInfo
+from .container import CODING_GROUPS, CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTRIES, Block, FileHeader, TensorInfo
+from .grouping import MAX_GROUPS, choose_groups, cluster_rows, row_histograms
 from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
 from .model import (MAX_PRECISION, build_model, cross_entropy_bits, histogram, product_freqs, product_model,
                     nonzero_bins, product_vocabulary, quantize_counts)
@@ -41,6 +42,10 @@ CHUNK_SYMBOLS_PER_LANE = 1 << 13  # ... or of 2^13 symbols per lane if that is m
 PAIRS_MAX_VOCAB = 16  # pairs="auto": only tensors of at most 16 distinct values (4-bit and below) ...
 PAIRS_MIN_ENTRIES = 1 << 12  # ... and at least this many entries ...
 PAIRS_SIZE_TOLERANCE = 0.0025  # ... whose paired block is at most 0.25 % larger (it decodes ~2x faster)
+GROUPS_MIN_ENTRIES = 1 << 15  # groups="auto": tensors of at least this many entries ...
+GROUPS_MIN_ROWS = 8  # ... and rows (shape[0]), ...
+GROUPS_CANDIDATES = (2, 4)  # ... split into this many groups by k-means (3, 6 and 8 added < 1 % to the gain) ...
+GROUPS_TOLERANCE = 0.001  # ... when the estimated block is at least 0.1 % smaller (decoding places the rows)
 RANS_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32")
 RAW_DTYPES = RANS_DTYPES + ("float16", "float32")
 _PARALLEL_MIN_ENTRIES = 1 << 18  # below this many entries in all, encode/decode on the calling thread
@@ -208,6 +213,62 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
     return _Plan(name, a.shape, dtype, model, kind is not None, entry_model, L, Q, dequant)
 
 
+@dataclass
+class _GroupPlan:
+    """A tensor on its way into a coding-2 block (spec section 7.4): its row map and one plan per group."""
+
+    name: str
+    shape: tuple
+    dtype: str
+    row_groups: np.ndarray
+    subs: list  # _Plan per group, in group order
+    dequant: bytes
+
+
+def _row_groups(name: str, a: np.ndarray, groups, precision: int | None) -> np.ndarray | None:
+    """The row map for the ``groups`` option (None: one coding-0 block)."""
+    if groups is None or groups is False or (isinstance(groups, int) and not isinstance(groups, bool) and groups in (0, 1)):
+        return None
+    if isinstance(groups, str):
+        if groups != "auto":
+            raise ValueError(f"tensor {name!r}: groups must be 'auto', False, a group count or a row map, got {groups!r}")
+        if a.ndim < 2 or a.shape[0] < GROUPS_MIN_ROWS or a.size < GROUPS_MIN_ENTRIES:
+            return None
+        binned = row_histograms(a)
+        return None if binned is None else choose_groups(*binned, GROUPS_CANDIDATES, GROUPS_TOLERANCE)
+    if a.ndim == 0 or a.size == 0 or a.shape[0] < 2:
+        raise ValueError(f"tensor {name!r}: row groups need at least 2 rows and entries, shape is {a.shape}")
+    if isinstance(groups, (int, np.integer)) and not isinstance(groups, bool):
+        if not 2 <= groups <= MAX_GROUPS:
+            raise ValueError(f"tensor {name!r}: groups must be 2 to {MAX_GROUPS}, got {groups}")
+        rows = cluster_rows(a, int(groups))
+        return rows if rows.max() > 0 else None
+    rows = np.asarray(groups)
+    if rows.shape != (a.shape[0],) or rows.dtype.kind not in "iu":
+        raise ValueError(f"tensor {name!r}: a row map must be {a.shape[0]} integers (one per row), got "
+                         f"{rows.dtype} {rows.shape}")
+    G = int(rows.max()) + 1
+    if rows.min() < 0 or not 2 <= G <= MAX_GROUPS or not np.bincount(rows, minlength=G).all():
+        raise ValueError(f"tensor {name!r}: a row map must use every group 0 … G-1 with 2 <= G <= {MAX_GROUPS}")
+    return rows.astype(np.int64)
+
+
+def _plan_tensor(name: str, a: np.ndarray, dtype: str, *, groups, precision, dequant, **options):
+    """A _Plan, or a _GroupPlan when the tensor's rows are split into groups."""
+    rows = _row_groups(name, a, groups, precision)
+    if rows is None:
+        return _plan(name, a, dtype, precision=precision, dequant=dequant, **options)
+    flat = a.reshape(a.shape[0], -1)
+    subs = [_plan(name, flat[rows == g].reshape((-1,) + a.shape[1:]), dtype, precision=precision, dequant=b"",
+                  **options) for g in range(int(rows.max()) + 1)]
+    return _GroupPlan(name, a.shape, dtype, rows, subs, dequant)
+
+
+def _plans(plan) -> list:
+    """The coding-0 plans of a tensor plan (its groups' for a _GroupPlan)."""
+    return plan.subs if isinstance(plan, _GroupPlan) else [plan]
+
+
 def _encode_chunk(job) -> tuple[np.ndarray, np.ndarray, int]:
     plan, a, b = job
     m = plan.model
@@ -235,6 +296,20 @@ def _finish(plan: _Plan, coded) -> Block:
                  side_size=len(data) - 2 * W)
 
 
+def _finish_tensor(plan, coded) -> Block:
+    """The Block of a _Plan or _GroupPlan from its chunks' coder output (all groups' chunks in order)."""
+    if not isinstance(plan, _GroupPlan):
+        return _finish(plan, coded)
+    coded = iter(coded)
+    subs = [_finish(p, [next(coded) for _ in p.chunk_ranges]) for p in plan.subs]
+    data, checksum, spans = container.groups_block(plan.row_groups, subs)
+    return Block(plan.name, plan.shape, plan.dtype, CODING_GROUPS, checksum, data, plan.dequant, side_spans=spans)
+
+
+def _chunk_jobs(plan) -> list:
+    return [(p, a, b) for p in _plans(plan) if p.model.ids.size for a, b in p.chunk_ranges]
+
+
 def _prepare(name: str, array: np.ndarray, *, raw: bool, dequant: bytes):
     """dtype checks; returns (array, dtype, raw Block or None)."""
     a = np.asarray(array)
@@ -251,21 +326,23 @@ def _prepare(name: str, array: np.ndarray, *, raw: bool, dequant: bytes):
 
 def encode_tensor(name: str, array: np.ndarray, *, lanes: int | None = None, precision: int | None = None,
                   raw: bool = False, dequant: bytes = b"", pairs: bool | str = "auto",
-                  chunk: int | None = None) -> Block:
+                  chunk: int | None = None, groups="auto") -> Block:
     """Model and code one tensor into a :class:`~anspack.container.Block` ready for the writer
     (options as for :func:`encode`, for this one tensor; on the calling thread)."""
     a, dtype, block = _prepare(name, array, raw=raw, dequant=dequant)
     if block is not None:
         return block
-    plan = _plan(name, a, dtype, lanes=lanes, precision=precision, pairs=pairs, chunk=chunk, dequant=dequant)
-    return _finish(plan, [_encode_chunk((plan, x, y)) for x, y in plan.chunk_ranges] if plan.model.ids.size else [])
+    plan = _plan_tensor(name, a, dtype, lanes=lanes, precision=precision, pairs=pairs, chunk=chunk, dequant=dequant,
+                        groups=groups)
+    return _finish_tensor(plan, [_encode_chunk(job) for job in _chunk_jobs(plan)])
 
 
 def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] | None = None,
            precision: int | None = None,
            metadata: dict | None = None, dequant: Mapping[str, bytes] | None = None,
            raw: Iterable[str] = (), pairs: bool | str | Mapping[str, bool | str] = "auto",
-           chunk: int | Mapping[str, int] | None = None, threads: int | None = None) -> bytes:
+           chunk: int | Mapping[str, int] | None = None, groups="auto",
+           threads: int | None = None) -> bytes:
     """Encode named tensors into the bytes of an .anspack file.
 
     Args:
@@ -292,6 +369,12 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
             than max(2^18, 2^13 * lanes) symbols in the fewest even number of chunks of at most that many,
             of equal size (about 40 bytes each at 8 lanes: parallel decoding on threads, workers, and two chunks at a
             time in the WebAssembly loop); or a mapping name -> chunk size.
+        groups: split a tensor's rows (``shape[0]``) into groups coded with a model each (coding 2, spec
+            section 7.4): "auto" (default: 2 or 4 groups found by k-means over the rows' histograms,
+            for tensors of >= 2^15 entries, >= 8 rows and at most 256 distinct values, when the estimated
+            block is at least 0.1 % smaller), False, a group count G (2-256: k-means into at most G
+            groups), or a row map (one group id per row, using every id 0 … G-1); or a mapping name ->
+            one of those ("auto" for tensors not named).
         threads: encoder threads (default: all cores for inputs of >= 2^18 entries, else 1). The output
             does not depend on it.
 
@@ -301,26 +384,27 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
     raw = set(raw)
     dequant = dict(dequant or {})
     named = set()
-    for opt in (lanes, pairs, chunk):
+    for opt in (lanes, pairs, chunk, groups):
         if isinstance(opt, Mapping):
             named |= set(opt)
     unknown = (raw | set(dequant) | named) - set(tensors)
     if unknown:
-        raise KeyError(f"raw/dequant/lanes/pairs/chunk name tensors that are not given: {sorted(unknown)}")
+        raise KeyError(f"raw/dequant/lanes/pairs/chunk/groups name tensors that are not given: {sorted(unknown)}")
     lanes_of = lanes.get if isinstance(lanes, Mapping) else (lambda name: lanes)
     pairs_of = (lambda name: pairs.get(name, "auto")) if isinstance(pairs, Mapping) else (lambda name: pairs)
     chunk_of = chunk.get if isinstance(chunk, Mapping) else (lambda name: chunk)
+    groups_of = (lambda name: groups.get(name, "auto")) if isinstance(groups, Mapping) else (lambda name: groups)
     prepared = [(name, *_prepare(name, arr, raw=name in raw, dequant=dequant.get(name, b"")))
                 for name, arr in tensors.items()]
     nthreads = _threads(threads, sum(int(np.asarray(arr).size) for arr in tensors.values()))
     todo = [(name, a, dtype) for name, a, dtype, block in prepared if block is None]
-    plans = _map(lambda x: _plan(x[0], x[1], x[2], lanes=lanes_of(x[0]), precision=precision,
-                                 pairs=pairs_of(x[0]), chunk=chunk_of(x[0]), dequant=dequant.get(x[0], b"")),
+    plans = _map(lambda x: _plan_tensor(x[0], x[1], x[2], lanes=lanes_of(x[0]), precision=precision,
+                                        pairs=pairs_of(x[0]), chunk=chunk_of(x[0]), dequant=dequant.get(x[0], b""),
+                                        groups=groups_of(x[0])),
                  todo, nthreads)
-    jobs = [(plan, a, b) for plan in plans if plan.model.ids.size for a, b in plan.chunk_ranges]
-    coded = iter(_map(_encode_chunk, jobs, nthreads))
-    finished = {plan.name: _finish(plan, [next(coded) for _ in plan.chunk_ranges] if plan.model.ids.size else [])
-                for plan in plans}
+    jobs = [_chunk_jobs(plan) for plan in plans]
+    coded = iter(_map(_encode_chunk, [j for js in jobs for j in js], nthreads))
+    finished = {plan.name: _finish_tensor(plan, [next(coded) for _ in js]) for plan, js in zip(plans, jobs)}
     blocks = [block if block is not None else finished[name] for name, _, _, block in prepared]
     return container.write_file(blocks, metadata)
 
@@ -343,10 +427,12 @@ def _decode_chunk(job):
 def _prepare_decode(buf: memoryview, t: TensorInfo, verify: bool):
     """Checks before decoding (raw checksum, block checksum, rANS arrays). Returns the RansArrays of a
     coding-0 tensor (None for raw)."""
-    if verify and t.coding == "raw":
+    if verify and t.coding in ("raw", "groups"):
         container.verify_block_checksum(buf, t)
     if t.coding == "raw":
         return None
+    if t.coding == "groups":
+        return [s.arrays for s in t.groups]
     r = t.arrays if t.arrays is not None else container.rans_arrays(buf, t)  # read_header checked them
     if verify:
         container.verify_block_checksum(buf, t)
@@ -370,7 +456,7 @@ def _finish_decode(buf: memoryview, t: TensorInfo, r, results, *, verify: bool, 
         K = t.chunks
         chunk_table_at = t.data_offset + container.RANS_HEADER_SIZE + 4 * t.lanes * K
         for k, (ids, h, status, where) in enumerate(results):
-            of = "" if K == 1 else f" of chunk {k}"
+            of = ("" if K == 1 else f" of chunk {k}") + _in_group(t)
             a, _ = t.chunk_bounds(k)
             W_k = int(r.word_starts[k + 1] - r.word_starts[k])
             words_at = r.words_at + 2 * int(r.word_starts[k])
@@ -386,13 +472,13 @@ def _finish_decode(buf: memoryview, t: TensorInfo, r, results, *, verify: bool, 
                                     tensor=t.name)
             assert status == OK
             if verify and r.chunk_checksums is not None and h != r.chunk_checksums[k]:
-                raise ChecksumMismatch(f"chunk {k}'s ids hash to {h}, its chunk checksum says {r.chunk_checksums[k]}",
+                raise ChecksumMismatch(f"chunk {k}{_in_group(t)}'s ids hash to {h}, its chunk checksum says {r.chunk_checksums[k]}",
                                        offset=chunk_table_at + 4 * K + 4 * k, tensor=t.name)
         total = results[0][1] if r.chunk_checksums is None else fxhash26(np.asarray(r.chunk_checksums, dtype=np.int64))
         if verify and total != t.checksum:
             what = "decoded ids hash" if r.chunk_checksums is None else "the chunk checksums hash"
-            raise ChecksumMismatch(f"{what} to {total}, table says {t.checksum}",
-                                   offset=t.entry_offset + 32, tensor=t.name)
+            raise ChecksumMismatch(f"{what} to {total}, {_checksum_name(t)} says {t.checksum}",
+                                   offset=t.checksum_field, tensor=t.name)
         values = r.values.astype(np.uint16 if t.pairs else dt)
         arr = np.empty(t.symbols, dtype=values.dtype)
         for k, x in enumerate(results):
@@ -400,15 +486,46 @@ def _finish_decode(buf: memoryview, t: TensorInfo, r, results, *, verify: bool, 
         if t.pairs:
             arr = arr.view(dt)
     arr = arr.reshape(t.shape)
-    if dequantize:
-        if t.dequant_size:
-            from .dequant import dequantize_block
+    return _dequantize(buf, t, arr) if dequantize else arr
 
-            block = buf[t.dequant_offset:t.dequant_offset + t.dequant_size]
-            arr = dequantize_block(block, arr, tensor=t.name, offset=t.dequant_offset)
-        elif arr.dtype.kind == "f":
-            arr = arr.astype(np.float32)
-    return arr
+
+def _in_group(t: TensorInfo) -> str:
+    return "" if t.group is None else f" in group {t.group}"
+
+
+def _checksum_name(t: TensorInfo) -> str:
+    return "table" if t.group is None else f"group_checksums[{t.group}]"
+
+
+def _finish_groups(buf: memoryview, t: TensorInfo, results, *, verify: bool, dequantize: bool) -> np.ndarray:
+    """Decode a coding-2 tensor's groups (spec section 7.4) and put their rows in place."""
+    parts = [_finish_decode(buf, s, s.arrays, res, verify=verify, dequantize=False) for s, res in zip(t.groups, results)]
+    total = fxhash26(np.array([s.checksum for s in t.groups], dtype=np.int64))
+    if verify and total != t.checksum:
+        raise ChecksumMismatch(f"the group checksums hash to {total}, table says {t.checksum}",
+                               offset=t.entry_offset + 32, tensor=t.name)
+    arr = np.empty(t.shape, np.dtype(t.dtype))
+    rows = arr.reshape(t.shape[0], -1)
+    for g, part in enumerate(parts):
+        rows[t.row_groups == g] = part.reshape(part.shape[0], -1)
+    return _dequantize(buf, t, arr) if dequantize else arr
+
+
+def _dequantize(buf: memoryview, t: TensorInfo, arr: np.ndarray) -> np.ndarray:
+    """float32 through the tensor's dequant block; float16 widened; other tensors as they are."""
+    if t.dequant_size:
+        from .dequant import dequantize_block
+
+        block = buf[t.dequant_offset:t.dequant_offset + t.dequant_size]
+        return dequantize_block(block, arr, tensor=t.name, offset=t.dequant_offset)
+    return arr.astype(np.float32) if arr.dtype.kind == "f" else arr
+
+
+def _streams(t: TensorInfo) -> list[TensorInfo]:
+    """The coding-0 blocks of a tensor: itself, its groups' sub-blocks (coding 2), or none (raw, empty)."""
+    if t.coding == "groups":
+        return t.groups
+    return [t] if t.coding == "rans" and t.size else []
 
 
 def _decode_all(buf: memoryview, tensors: list[TensorInfo], *, verify: bool, dequantize: bool,
@@ -420,14 +537,18 @@ def _decode_all(buf: memoryview, tensors: list[TensorInfo], *, verify: bool, deq
             prepared.append(_prepare_decode(buf, t, verify))
         except Exception as e:  # raised below, in table order after earlier tensors' errors
             prepared.append(e)
-    jobs = [(t, r, k) for t, r in zip(tensors, prepared)
-            if t.coding == "rans" and t.size and not isinstance(r, Exception) for k in range(t.chunks)]
+    jobs = [(s, s.arrays, k) for t, r in zip(tensors, prepared) if not isinstance(r, Exception)
+            for s in _streams(t) for k in range(s.chunks)]
     nthreads = _threads(threads, sum(t.size for t in tensors))
     decoded = iter(_map(_decode_chunk, jobs, nthreads))
     out = []
     for t, r in zip(tensors, prepared):
         if isinstance(r, Exception):
             raise r
+        if t.coding == "groups":
+            results = [[next(decoded) for _ in range(s.chunks)] for s in t.groups]
+            out.append(_finish_groups(buf, t, results, verify=verify, dequantize=dequantize))
+            continue
         results = [next(decoded) for _ in range(t.chunks)] if t.coding == "rans" and t.size else []
         out.append(_finish_decode(buf, t, r, results, verify=verify, dequantize=dequantize))
     return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .checksum import fxhash26_bytes
+from .checksum import fxhash26, fxhash26_bytes
 from .model import product_freqs, product_values
 from .errors import (
     BadDequant, BadLayout, ChecksumMismatch, BadMagic, BadMetadata, BadModel, BadTable, LimitExceeded, ReservedNonZero, SizeMismatch,
@@ -42,7 +42,10 @@ MODE_PRODUCT = 2  # rANS block mode bit 1, only with PAIRS: the stored model is 
 
 CODING_RANS = 0
 CODING_RAW = 1
-CODING_NAMES = {CODING_RANS: "rans", CODING_RAW: "raw"}
+CODING_GROUPS = 2  # rANS in row groups (spec section 7.4)
+CODING_NAMES = {CODING_RANS: "rans", CODING_RAW: "raw", CODING_GROUPS: "groups"}
+MAX_GROUPS = 256
+_GROUPS = struct.Struct("<II")  # G, reserved
 
 DTYPE_CODES = {
     "int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "float16": 7, "float32": 8,
@@ -57,7 +60,12 @@ def align8(x: int) -> int:
 
 @dataclass
 class TensorInfo:
-    """One tensor table entry, plus the rANS block header for coding 0 (read without decoding)."""
+    """One tensor table entry, plus the rANS block header for coding 0 (read without decoding).
+
+    For coding 2 (row groups, spec section 7.4) ``groups`` holds one coding-0 TensorInfo per group,
+    describing its sub-block (shape: the group's rows; checksum: the group's), and ``row_groups`` the
+    group of each row.
+    """
 
     name: str
     shape: tuple[int, ...]
@@ -79,6 +87,19 @@ class TensorInfo:
     product: bool = False  # PRODUCT pairs (spec section 7.3): the stored vocabulary and CDF are the entries'
     # the RansArrays that read_header validated (rule 7), kept for the decoder so it does not check twice
     arrays: object = field(default=None, repr=False, compare=False)
+    groups: list | None = field(default=None, repr=False)  # coding 2: the groups' sub-blocks, as coding-0 infos
+    row_groups: np.ndarray | None = field(default=None, repr=False, compare=False)  # coding 2: uint8[R]
+    group: int | None = None  # a group's sub-block (coding 2): which group
+    size_at: int | None = None  # file offset of the field giving data_size (None: the table entry's)
+    checksum_at: int | None = None  # file offset of the field giving checksum (None: the table entry's)
+
+    @property
+    def size_field(self) -> int:
+        return self.entry_offset + 8 if self.size_at is None else self.size_at
+
+    @property
+    def checksum_field(self) -> int:
+        return self.entry_offset + 32 if self.checksum_at is None else self.checksum_at
 
     @property
     def size(self) -> int:
@@ -140,6 +161,7 @@ class Block:
     data: bytes
     dequant: bytes = b""
     side_size: int = 0  # leading bytes of ``data`` covered by the block checksum (rANS: all but the words)
+    side_spans: tuple = ()  # coding 2: the (start, stop) ranges of ``data`` the block checksum covers instead
 
 
 # --------------------------------------------------------------------------------------------------
@@ -189,6 +211,36 @@ def rans_block(dtype: str, L: int, precision: int, states: np.ndarray, values: n
         *words,  # joined straight from the encoder's buffers
     ]
     return b"".join(parts)
+
+
+def row_map_bytes(row_groups: np.ndarray, G: int) -> bytes:
+    """The row map of spec section 7.4: each row's group in b bits (b = bit length of G - 1), least
+    significant bit first, in ceil(R·b / 8) bytes."""
+    b = (G - 1).bit_length()
+    bits = (np.asarray(row_groups, dtype=np.int64)[:, None] >> np.arange(b)) & 1
+    return np.packbits(bits.reshape(-1).astype(np.uint8), bitorder="little").tobytes()
+
+
+def groups_block(row_groups: np.ndarray, subs: list[Block]) -> tuple[bytes, int, tuple]:
+    """A coding-2 data block (spec section 7.4) from the row map and the groups' coding-0 blocks, in
+    group order. Returns (bytes, table checksum, the spans the block checksum covers)."""
+    G = len(subs)
+    if not 2 <= G <= MAX_GROUPS:
+        raise ValueError(f"row groups need 2 to {MAX_GROUPS} groups, got {G}")
+    head = (_GROUPS.pack(G, 0) + np.array([len(b.data) for b in subs], dtype="<u8").tobytes()
+            + np.array([b.checksum for b in subs], dtype="<u4").tobytes() + row_map_bytes(row_groups, G))
+    parts, spans, pos, side_from = [], [], 0, 0
+    for b in [None, *subs]:
+        data = head if b is None else b.data
+        pad = align8(pos) - pos
+        parts += [bytes(pad), data]
+        pos += pad
+        if b is not None:
+            spans.append((side_from, pos + b.side_size))  # up to this sub-block's words
+            side_from = pos + len(b.data)
+        pos += len(data)
+    spans.append((side_from, pos))
+    return b"".join(parts), fxhash26(np.array([b.checksum for b in subs], dtype=np.int64)), tuple(spans)
 
 
 def encode_metadata(metadata: dict | None) -> bytes:
@@ -246,7 +298,10 @@ def write_file(blocks: list[Block], metadata: dict | None = None) -> bytes:
     parts = [out]
     cursor = head_size
     for b, nb, (data_offset, dq_offset) in zip(blocks, entries_fixed, placements):
-        block_checksum = fxhash26_bytes(b.dequant, fxhash26_bytes(memoryview(b.data)[:b.side_size]))
+        h = 0
+        for start, stop in (b.side_spans or ((0, b.side_size),)):
+            h = fxhash26_bytes(memoryview(b.data)[start:stop], h)
+        block_checksum = fxhash26_bytes(b.dequant, h)
         _ENTRY.pack_into(out, pos, data_offset, len(b.data), dq_offset, len(b.dequant), b.checksum,
                          DTYPE_CODES[b.dtype], b.coding, len(b.shape), 0, len(nb), 0, block_checksum)
         pos += ENTRY_FIXED_SIZE
@@ -273,6 +328,13 @@ def header_checksum(buf, meta_end: int) -> int:
 
 def block_checksum(buf, t: "TensorInfo") -> int:
     """FxHash26 of a tensor's data block without its words, then its dequant block (spec section 11)."""
+    if t.coding == "groups":  # every byte but the sub-blocks' words, in file order
+        h, pos = 0, t.data_offset
+        for s in t.groups:
+            h = fxhash26_bytes(buf[pos:s.data_offset + s.data_size - 2 * s.words], h)
+            pos = s.data_offset + s.data_size
+        h = fxhash26_bytes(buf[pos:t.data_offset + t.data_size], h)
+        return fxhash26_bytes(buf[t.dequant_offset:t.dequant_offset + t.dequant_size], h)
     side = t.data_size - 2 * t.words if t.coding == "rans" else 0
     h = fxhash26_bytes(buf[t.data_offset:t.data_offset + side])
     return fxhash26_bytes(buf[t.dequant_offset:t.dequant_offset + t.dequant_size], h)
@@ -347,7 +409,7 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = 
             raise BadTable(f"entry {index}: unknown dtype code {dtype_code}", offset=pos + 36)
         if coding not in CODING_NAMES:
             raise BadTable(f"entry {index}: unknown coding {coding}", offset=pos + 37)
-        if coding == CODING_RANS and dtype_code not in RANS_DTYPES:
+        if coding in (CODING_RANS, CODING_GROUPS) and dtype_code not in RANS_DTYPES:
             raise BadTable(f"entry {index}: dtype {CODE_DTYPES[dtype_code]} cannot be rANS-coded", offset=pos + 37)
         if ndim > MAX_NDIM:
             raise BadTable(f"entry {index}: ndim {ndim} exceeds {MAX_NDIM}", offset=pos + 38)
@@ -385,6 +447,9 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = 
         if n > max_entries:
             raise LimitExceeded(f"shape {shape} has {n} entries, above the limit max_entries={max_entries}",
                                 offset=entry_at + 48, tensor=name)
+        if coding == CODING_GROUPS and (ndim == 0 or n == 0 or shape[0] < 2):
+            raise BadTable(f"entry {index}: coding 2 (row groups) needs at least 2 rows and n > 0, shape is "
+                           f"{tuple(shape)}", offset=entry_at + 37, tensor=name)
         tensors.append(TensorInfo(name=name, shape=tuple(int(d) for d in shape),
                                   dtype=CODE_DTYPES[dtype_code].name, coding=CODING_NAMES[coding],
                                   checksum=checksum, data_offset=d_off, data_size=d_size,
@@ -408,6 +473,8 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = 
         if t.coding == "rans":
             _read_rans_header(buf, t)
             t.arrays = rans_arrays(buf, t)  # rule 7 in full (CDF, states, chunk tables) before any checksum (rule 9)
+        elif t.coding == "groups":
+            _read_groups(buf, t)
         elif t.data_size != t.size * np.dtype(t.dtype).itemsize:
             raise BadLayout(f"raw block is {t.data_size} bytes, expected {t.size} entries x "
                             f"{np.dtype(t.dtype).itemsize} = {t.size * np.dtype(t.dtype).itemsize}",
@@ -520,9 +587,78 @@ def _read_rans_header(buf: memoryview, t: TensorInfo) -> None:
                        offset=o + 20, tensor=t.name)
     expected = rans_side_size(V, L, K, Q > 0, t.dtype, pairs, product) + 2 * W
     if t.data_size != expected:
-        raise BadModel(f"rANS block is {t.data_size} bytes, but V={V}, L={L}, K={K}, W={W} need {expected}",
-                        offset=t.entry_offset + 8, tensor=t.name)
+        raise BadModel(f"rANS block{_group_of(t)} is {t.data_size} bytes, but V={V}, L={L}, K={K}, W={W} need "
+                       f"{expected}", offset=t.size_field, tensor=t.name)
     t.vocab_size, t.lanes, t.words, t.precision, t.pairs, t.chunk, t.product = V, L, W, P, pairs, Q, product
+
+
+def _group_of(t: TensorInfo) -> str:
+    return "" if t.size_at is None else f" of group {t.group}"
+
+
+def _read_groups(buf: memoryview, t: TensorInfo) -> None:
+    """Spec section 7.4 and rule 7: the group header, row map, sub-block placement, and each sub-block
+    as a coding-0 block of its group's rows. Sizes are checked against the block before anything is
+    read or allocated from them."""
+    o, size, R = t.data_offset, t.data_size, t.shape[0]
+    if size < _GROUPS.size:
+        raise BadModel(f"row-group block is {size} bytes, shorter than its {_GROUPS.size}-byte header", offset=o,
+                       tensor=t.name)
+    G, reserved = _GROUPS.unpack_from(buf, o)
+    if not 2 <= G <= min(R, MAX_GROUPS):
+        raise BadModel(f"group count G={G} is outside [2, min(R={R}, {MAX_GROUPS})]", offset=o, tensor=t.name)
+    if reserved:
+        raise ReservedNonZero(f"row-group header reserved field is {reserved}", offset=o + 4, tensor=t.name)
+    b = (G - 1).bit_length()
+    map_at = o + 8 + 12 * G
+    M = -(-R * b // 8)
+    if 8 + 12 * G + M > size:
+        raise BadModel(f"the group header and the row map of {R} rows x {b} bits need {8 + 12 * G + M} bytes, the "
+                       f"block has {size}", offset=o, tensor=t.name)
+    sizes = np.frombuffer(buf, dtype="<u8", count=G, offset=o + 8)
+    checks = np.frombuffer(buf, dtype="<u4", count=G, offset=o + 8 + 8 * G)
+    end, cursor, offsets = map_at + M, o + align8(8 + 12 * G + M), []
+    for g in range(G):
+        S = int(sizes[g])
+        if cursor > o + size or S > o + size - cursor:
+            raise BadModel(f"group {g}'s sub-block of {S} bytes at block offset {cursor - o} runs past the "
+                           f"{size}-byte block", offset=o + 8 + 8 * g, tensor=t.name)
+        _check_padding(buf, end, cursor, t.name)
+        offsets.append(cursor)
+        end = cursor + S
+        cursor = align8(end)
+    if end != o + size:
+        raise BadModel(f"the last sub-block ends at block offset {end - o}, but the block is {size} bytes",
+                       offset=t.entry_offset + 8, tensor=t.name)
+    wide = np.flatnonzero(checks >> 26)
+    if wide.size:
+        g = int(wide[0])
+        raise BadModel(f"group {g}'s checksum {checks[g]:#x} has bits above 26 set", offset=o + 8 + 8 * G + 4 * g,
+                       tensor=t.name)
+    bits = np.unpackbits(np.frombuffer(buf, dtype=np.uint8, count=M, offset=map_at), bitorder="little")
+    if bits[R * b:].any():
+        at = R * b + int(np.argmax(bits[R * b:]))
+        raise ReservedNonZero(f"row map bit {at} (above the {R} x {b} bits of the map) is set",
+                              offset=map_at + at // 8, tensor=t.name)
+    rows = (bits[:R * b].reshape(R, b).astype(np.int64) << np.arange(b)).sum(axis=1)
+    bad = np.flatnonzero(rows >= G)
+    if bad.size:
+        r = int(bad[0])
+        raise BadModel(f"row {r} is in group {rows[r]}, but G={G}", offset=map_at + r * b // 8, tensor=t.name)
+    counts = np.bincount(rows, minlength=G)
+    if not counts.all():
+        g = int(np.argmin(counts))
+        raise BadModel(f"group {g} has no rows", offset=map_at, tensor=t.name)
+    subs = []
+    for g in range(G):
+        sub = TensorInfo(name=t.name, shape=(int(counts[g]),) + t.shape[1:], dtype=t.dtype, coding="rans",
+                         checksum=int(checks[g]), data_offset=offsets[g], data_size=int(sizes[g]),
+                         entry_offset=t.entry_offset, size_at=o + 8 + 8 * g, checksum_at=o + 8 + 8 * G + 4 * g,
+                         group=g)
+        _read_rans_header(buf, sub)
+        sub.arrays = rans_arrays(buf, sub)
+        subs.append(sub)
+    t.groups, t.row_groups = subs, rows.astype(np.uint8)
 
 
 @dataclass

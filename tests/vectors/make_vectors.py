@@ -79,6 +79,17 @@ def vectors() -> dict[str, dict]:
         "product_chunks": dict(tensors={"p": np.clip(gauss, -3, 3).astype(np.int8),
                                         "u": (rng.integers(0, 3, size=(300,)) * 100).astype(np.uint8)},
                                options=dict(lanes=2, precision=11, pairs="product", chunk=50)),
+        # spec section 7.4: coding 2, row groups (explicit row maps; G = 3, 2, 5 with R·b = 21 bits, and
+        # sub-blocks with PRODUCT pairs and with chunks)
+        "groups": dict(tensors={
+            "m": np.concatenate([gauss[:4] // 4, gauss[4:8], gauss[8:12] * 2]).astype(np.int8)[[0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]],
+            "u16": np.array([[7, 7, 9], [1000, 2, 3], [7, 9, 7], [7, 7, 7], [3, 1000, 2]], dtype=np.uint16),
+            "g5": np.clip(gauss[:7, :4], -4, 4).astype(np.int8),
+            "p": np.clip(gauss[:6, :8] // 2, -3, 3).astype(np.int8),
+            "c": np.clip(gauss[:8], -6, 6).astype(np.int8).reshape(8, 2, 12),
+        }, options=dict(lanes=2, precision=9, pairs={"p": "product"}, chunk={"c": 60}, groups={
+            "m": np.array([0, 1, 2] * 4), "u16": np.array([1, 0, 1, 1, 0]), "g5": np.array([4, 3, 2, 1, 0, 1, 2]),
+            "p": np.array([0, 1, 1, 0, 0, 1]), "c": np.array([0, 0, 1, 1, 1, 0, 1, 0])})),
     }
 
 
@@ -90,8 +101,10 @@ def expected(data: bytes, tensors: dict) -> dict:
         entry = {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "coding": t.coding,
                  "checksum": t.checksum}
         if t.coding == "rans":
-            entry.update(vocab_size=t.vocab_size, lanes=t.lanes, words=t.words, precision=t.precision,
-                         pairs=t.pairs, product=t.product, chunk=t.chunk, chunks=t.chunks)
+            entry.update(_rans_fields(t))
+        if t.coding == "groups":
+            entry["row_groups"] = t.row_groups.tolist()
+            entry["groups"] = [dict(rows=s.shape[0], checksum=s.checksum, **_rans_fields(s)) for s in t.groups]
         flat = a.reshape(-1)
         if a.dtype.kind == "f":
             entry["bits"] = flat.view(f"u{a.dtype.itemsize}").tolist()
@@ -99,6 +112,11 @@ def expected(data: bytes, tensors: dict) -> dict:
             entry["data"] = flat.tolist()
         out["tensors"].append(entry)
     return out
+
+
+def _rans_fields(t) -> dict:
+    return dict(vocab_size=t.vocab_size, lanes=t.lanes, words=t.words, precision=t.precision, pairs=t.pairs,
+                product=t.product, chunk=t.chunk, chunks=t.chunks)
 
 
 def _set(data: bytes, offset: int, fmt: str, value) -> bytes:
@@ -213,6 +231,49 @@ def bad_chunk_files(plain: bytes, chunked: bytes) -> dict[str, tuple[bytes, str]
     }
 
 
+def bad_group_files(grouped: bytes, plain: bytes) -> dict[str, tuple[bytes, str]]:
+    """Malformed variants for spec rev 4 (row groups, section 7.4) of the ``groups`` vector (tensor 0:
+    "m", G = 3, 12 rows, a 1-byte padding after its map; tensor 2: "g5", G = 5, 7 rows x 3 bits) and of
+    ``plain`` (an int8 tensor of 15 entries, an int16 one)."""
+    h = anspack.read_header(grouped)
+    m, g5 = h.tensors[0], h.tensors[2]
+    o, G = m.data_offset, 3
+    map_at = o + 8 + 12 * G
+    sizes_at, checks_at = o + 8, o + 8 + 8 * G
+    map_m = bytearray(grouped[map_at:map_at + 3])
+    out_of_range = bytearray(grouped)
+    out_of_range[map_at] |= 0b11  # row 0 -> group 3
+    empty = bytearray(grouped)
+    for i in range(3):  # every row in groups 0 and 1 (bit 1 of each 2-bit field cleared)
+        empty[map_at + i] = map_m[i] & 0b01010101
+    high = bytearray(grouped)
+    high[g5.data_offset + 8 + 12 * 5 + 2] |= 0x80  # bit 23: above the 7 x 3 bits of the map
+    cs1 = struct.unpack_from("<I", grouped, checks_at + 4)[0]
+    s2 = struct.unpack_from("<Q", grouped, sizes_at + 16)[0]
+    odd = anspack.read_header(plain).tensors[0]
+    return {
+        "groups_count_one": (_set(grouped, o, "<I", 1), "BadModel"),
+        "groups_count_over_rows": (_set(grouped, o, "<I", 13), "BadModel"),
+        "groups_reserved": (_set(grouped, o + 4, "<I", 1), "ReservedNonZero"),
+        "groups_row_out_of_range": (bytes(out_of_range), "BadModel"),
+        "groups_empty_group": (bytes(empty), "BadModel"),
+        "groups_map_high_bits": (bytes(high), "ReservedNonZero"),
+        "groups_padding": (_set(grouped, map_at + 3, "<B", 1), "ReservedNonZero"),
+        "groups_size_past_block": (_set(grouped, sizes_at, "<Q", m.data_size), "BadModel"),
+        "groups_size_short": (_set(grouped, sizes_at + 16, "<Q", s2 - 2), "BadModel"),
+        "groups_checksum_bits": (_set(grouped, checks_at + 4, "<I", cs1 | 1 << 26), "BadModel"),
+        "groups_checksum_wrong": (_resign(_set(grouped, checks_at + 4, "<I", cs1 ^ 1)), "ChecksumMismatch"),
+        "groups_table_checksum": (_rehash_header(_set(grouped, m.entry_offset + 32, "<I", m.checksum ^ 1)),
+                                  "ChecksumMismatch"),
+        "groups_one_row": (_rehash_header(_set(_set(plain, odd.entry_offset + 37, "<B", 2), odd.entry_offset + 48, "<Q", 1)),
+                           "BadTable"),
+        "groups_ndim0": (_rehash_header(_set(anspack.encode({"s": np.array(3, np.int8)}), HEADER_SIZE + 37, "<B", 2)),
+                         "BadTable"),
+        "groups_float": (_rehash_header(_set(anspack.encode({"f": np.ones((2, 2), np.float32)}), HEADER_SIZE + 37,
+                                             "<B", 2)), "BadTable"),
+    }
+
+
 def build() -> dict[str, bytes]:
     """All vector files: relative path -> bytes."""
     files: dict[str, bytes] = {}
@@ -226,6 +287,7 @@ def build() -> dict[str, bytes]:
     bad = bad_files(files["worked_example.anspack"])
     bad.update(bad_chunk_files(plain, files["pairs_chunks.anspack"]))
     bad.update(bad_product_files(plain))
+    bad.update(bad_group_files(files["groups.anspack"], plain))
     # an empty tensor's checksum is that of the empty sequence, 0 (section 11); header re-signed
     empty = anspack.encode({"e": np.zeros((2, 0), np.int16)})
     e = anspack.read_header(empty).tensors[0]

@@ -27,7 +27,10 @@ def scheme_of(t, metadata: dict) -> str:
 
 
 def stream_of(t) -> str:
-    """rANS stream layout: precision, lanes, pairs (spec 7.1; "product pairs": 7.3), chunks (spec 7.2)."""
+    """rANS stream layout: precision, lanes, pairs (spec 7.1; "product pairs": 7.3), chunks (spec 7.2);
+    for row groups (spec 7.4) "G groups: " and each group's layout."""
+    if t.coding == "groups":
+        return f"{len(t.groups)} row groups: " + " | ".join(stream_of(s) for s in t.groups)
     if t.coding != "rans" or not t.size:
         return "-"
     parts = [f"P{t.precision}", f"L{t.lanes}"]

@@ -118,7 +118,12 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
     # the units decodeAsync hands to 2 workers: tensors, or the chunks of a chunked tensor costing more
     # than a worker's share (async.js SPLIT_MIN; its cost(): symbols + 4096 per rANS tensor, the rows
     # two chunks decode together at 0.8, bytes / 8 + 1024 per raw tensor)
+    def blocks(t):  # the coding-0 blocks: the tensor's, or its row groups' (coding 2)
+        return t.groups if t.coding == "groups" else [t]
+
     def cost(t):
+        if t.coding == "groups":
+            return sum(cost(s) for s in t.groups)
         if t.coding != "rans":
             return t.data_size / 8 + 1024
         sizes = [b - a for a, b in map(t.chunk_bounds, range(t.chunks))] if t.chunk else [t.symbols]
@@ -127,10 +132,11 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
     share = sum(cost(t) for t in hdr.tensors) / 2
     sizes = []
     for t in hdr.tensors:
-        if t.coding == "rans" and t.chunk and cost(t) > share:
-            sizes += [(b - a) * (2 if t.pairs else 1) for a, b in map(t.chunk_bounds, range(t.chunks))]
-        else:
-            sizes.append(t.size)
+        for b in blocks(t):
+            if b.coding == "rans" and b.chunk and cost(b) > share:
+                sizes += [(y - x) * (2 if b.pairs else 1) for x, y in map(b.chunk_bounds, range(b.chunks))]
+            else:
+                sizes.append(b.size)
     res = {
         "entries": n, "tensors": len(tensors), "lanes": sorted({t.lanes for t in hdr.tensors if t.lanes}), "raw_tensors": raw_names,
         "two_worker_partition_bound": partition_bound(sizes, 2),
@@ -139,10 +145,12 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
                         "anspack blocks": sum(t.data_size for t in hdr.tensors)},
         "big_tensors": big,
         "encode": {"anspack_s": t_enc, "anspack_1thread_s": t_enc1, "threads": os.cpu_count()},
-        "layout": {"pairs": sum(t.pairs for t in hdr.tensors), "product_pairs": sum(t.product for t in hdr.tensors),
-                   "chunked": sum(bool(t.chunk) for t in hdr.tensors),
-                   "chunks": sum(t.chunks for t in hdr.tensors),
-                   "precisions": sorted({t.precision for t in hdr.tensors if t.precision})},
+        "layout": {"row_grouped": sum(t.coding == "groups" for t in hdr.tensors),
+                   "row_groups": sum(len(t.groups) for t in hdr.tensors if t.coding == "groups"),
+                   **{k: sum(f(b) for t in hdr.tensors for b in blocks(t)) for k, f in (
+                       ("pairs (blocks)", lambda b: b.pairs), ("product_pairs (blocks)", lambda b: b.product),
+                       ("chunked (blocks)", lambda b: bool(b.chunk)), ("chunks", lambda b: b.chunks))},
+                   "precisions": sorted({b.precision for t in hdr.tensors for b in blocks(t) if b.precision})},
         "compress_s": {},
     }
     raw = peers.codec_bytes(tensors)

@@ -504,7 +504,8 @@ export function chunkTables(dv, t) {
  * [R_g, ...], dataOffset, dataSize, checksum = group_checksums[g], checksumOffset, sizeOffset, group:
  * g, rows: R_g, and parseRansBlock's fields), `rowMap` (Uint8Array of R group ids), `rowOrder`
  * (Uint32Array of R row indices: group 0's rows in increasing order, then group 1's, ...),
- * `groupStart` (G + 1 indices into rowOrder), `rowSize` C, `groupCount` G, `mapBits` b,
+ * `rowPos` (its inverse: row r is row rowPos[r] of the group tensors back to back), `groupStart`
+ * (G + 1 indices into rowOrder), `rowSize` C, `groupCount` G, `mapBits` b,
  * `groupChecksums` (Uint32Array, stored) and `tableChecksum` (their FxHash26: what the table's
  * checksum must equal, section 11).
  */
@@ -569,7 +570,11 @@ function parseGroupsBlock(bytes, dv, t) {
   for (let g = 0; g < G; g++) groupStart[g + 1] = groupStart[g] + counts[g + 1];
   const rowOrder = new Uint32Array(R);
   const next = groupStart.slice(0, G);
-  for (let r = 0; r < R; r++) rowOrder[next[rowMap[r]]++] = r;
+  const rowPos = new Uint32Array(R);  // rowPos[rowOrder[q]] = q: where row r is among the group tensors' rows
+  for (let r = 0; r < R; r++) {
+    rowPos[r] = next[rowMap[r]]++;
+    rowOrder[rowPos[r]] = r;
+  }
   // Each sub-block: a coding-0 block of its group tensor (section 7 in full).
   const groups = [];
   for (let g = 0; g < G; g++) {
@@ -590,7 +595,7 @@ function parseGroupsBlock(bytes, dv, t) {
   let words = 0;
   for (const sub of groups) words += sub.words;
   return {
-    groups, groupCount: G, mapBits: b, rowSize: C, rowMap, rowOrder, groupStart, groupChecksums,
+    groups, groupCount: G, mapBits: b, rowSize: C, rowMap, rowOrder, rowPos, groupStart, groupChecksums,
     tableChecksum: fxhash26Typed(groupChecksums), words, mapOffset: mapAt,
   };
 }

@@ -118,6 +118,8 @@ test('round trips: every integer dtype, G = 2 .. 256, R*b not a multiple of 8, p
     { name: 'c', dtype: 'uint16', shape: [24, 20], data: rowsByGroup(r, map, 20, 'uint16'), lanes: 8, chunk: 25, groups: map },
     { name: 'plain', dtype: 'int16', shape: [24, 20], data: rowsByGroup(r, map, 20, 'int16'), lanes: 3 },
     { name: 'raw', dtype: 'float32', shape: [3], data: [1, 2, 3] },
+    // group 1 (pairs) starts at entry 9, an odd byte offset of the output (decoded through a copy)
+    { name: 'odd', dtype: 'uint8', shape: [7, 3], data: rowsByGroup(r, [0, 1, 1, 1, 1, 0, 0], 3, 'uint8'), lanes: 2, groups: [0, 1, 1, 1, 1, 0, 0], groupOptions: [{}, { pairs: true }] },
   ];
   const bytes = encodeFile(tensors, { m: 1 });
   const info = readHeader(bytes).tensors;

@@ -32,7 +32,8 @@ export interface TensorInfo {
   name: string;
   shape: number[];
   dtype: DType;
-  coding: 'rans' | 'raw';
+  /** 'rans': coding 0; 'raw': coding 1; 'groups': coding 2, rANS in row groups (spec revision 4, section 7.4). */
+  coding: 'rans' | 'raw' | 'groups';
   /** FxHash26 of the decoded ids / raw bit patterns, stored in the table. */
   checksum: number;
   /** FxHash26 of the block bytes not covered by `checksum` (model, dequant block). */
@@ -74,6 +75,37 @@ export interface TensorInfo {
    * workgroups.
    */
   chunks?: number;
+  /** Row groups only (coding 2, section 7.4): the number of groups G (2 .. min(shape[0], 256)). */
+  groupCount?: number;
+  /** Row groups only: the group of each of the shape[0] rows (a copy of the file's row map). */
+  rowMap?: Uint8Array;
+  /**
+   * Row groups only: per group, its sub-block -- a coding-0 block of the group's tensor (its `rows`
+   * rows, in increasing row order, back to back: `n` = rows * the row size entries, `shape` [rows,
+   * ...shape.slice(1)]) -- with the rANS fields above, and `checksum` = the stored group checksum.
+   * The tensor's own `checksum` is the FxHash26 of the group checksums.
+   */
+  groups?: GroupInfo[];
+}
+
+/** One row group of a coding-2 tensor (spec section 7.4): its sub-block, a coding-0 block. */
+export interface GroupInfo {
+  group: number;
+  rows: number;
+  n: number;
+  shape: number[];
+  checksum: number;
+  dataOffset: number;
+  dataSize: number;
+  vocabSize: number;
+  lanes: number;
+  words: number;
+  precision: number;
+  pairs: boolean;
+  product: boolean;
+  symbols: number;
+  chunkSize: number;
+  chunks: number;
 }
 
 export interface FileHeader {
@@ -192,7 +224,7 @@ export function createDecoderPool(size?: number, options?: { workerUrl?: string 
 
 /** Table entry summary passed to decodeStream's onHeader callback. */
 export interface StreamTensorInfo {
-  name: string; shape: number[]; dtype: DType; coding: 'rans' | 'raw'; n: number; checksum: number;
+  name: string; shape: number[]; dtype: DType; coding: 'rans' | 'raw' | 'groups'; n: number; checksum: number;
   blockChecksum: number; dataOffset: number; dataSize: number; dequantOffset: number; dequantSize: number;
 }
 
@@ -253,6 +285,8 @@ export interface GPUTensor extends Omit<Tensor, 'data' | 'checksum'> {
   strategy?: 'single' | 'rows';
   /** Chunked tensors decoded on the GPU: the number of chunks (one part per chunk, joined). */
   chunks?: number;
+  /** Row-group tensors decoded on the GPU: the number of groups (sub-blocks decoded, rows placed on the CPU). */
+  groups?: number;
 }
 
 export interface DecodeGPUResult {

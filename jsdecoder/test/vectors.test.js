@@ -14,6 +14,7 @@ const valid = readdirSync(dir).filter((f) => f.endsWith('.anspack'));
 test('there are golden vectors, including the worked example', () => {
   assert.ok(valid.length >= 3, `only ${valid.length} vectors`);
   assert.ok(valid.includes('worked_example.anspack'));
+  assert.ok(valid.includes('groups.anspack'), 'row groups (spec revision 4)');
 });
 
 for (const file of valid) {
@@ -52,6 +53,18 @@ for (const file of valid) {
         assert.equal(info.chunkSize, e.chunk ?? 0);
         if (e.chunks !== undefined) assert.equal(info.chunks, e.chunks);
         assert.equal(info.symbols, info.pairs ? t.data.length / 2 : t.data.length);
+      }
+      if (e.coding === 'groups') {
+        // spec revision 4 (section 7.4): the row map and each group's sub-block
+        assert.deepEqual(Array.from(info.rowMap), e.row_groups);
+        assert.equal(info.groupCount, e.groups.length);
+        e.groups.forEach((eg, g) => {
+          const ig = info.groups[g];
+          assert.equal(ig.rows, eg.rows, `${e.name} group ${g}`);
+          assert.equal(ig.checksum, eg.checksum, `${e.name} group ${g}`);
+          assert.deepEqual([ig.vocabSize, ig.lanes, ig.words, ig.precision, ig.pairs, ig.product, ig.chunkSize, ig.chunks],
+            [eg.vocab_size, eg.lanes, eg.words, eg.precision, eg.pairs, eg.product, eg.chunk, eg.chunks], `${e.name} group ${g}`);
+        });
       }
       if (e.bits) {
         const bits = new BITS[t.data.BYTES_PER_ELEMENT](t.data.buffer, t.data.byteOffset, t.data.length);

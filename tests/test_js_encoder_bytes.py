@@ -1,7 +1,7 @@
 """Two independent encoders, one file: the JS test encoder (jsdecoder/test/helpers/encoder.js, written
 from spec/FORMAT.md alone) writes byte-for-byte the files ``anspack.encode`` writes, over random tensors,
 dtypes, lane counts and precisions, with and without pairs and chunks (spec revision 2, sections 7.1
-and 7.2) and PRODUCT pairs (revision 3, section 7.3). This checks the spec's claim that the encoder rule (section 9), the coder (section 10), the
+and 7.2), PRODUCT pairs (revision 3, section 7.3) and row groups (revision 4, coding 2, section 7.4). This checks the spec's claim that the encoder rule (section 9), the coder (section 10), the
 checksums (section 11) and the placement (section 6) determine every byte.
 """
 
@@ -158,5 +158,67 @@ def test_js_encoder_writes_python_bytes_product(tmp_path, precision):
     for k, v in arrays.items():
         d = to_json(k, v, lanes[k], infos[k].precision, False)
         d.update(pairs=pairs[k] is True, product=pairs[k] == "product", chunk=chunk[k])
+        tensors.append(d)
+    assert_same_bytes(js_encode(tmp_path, tensors, None), py)
+
+
+def groups_case(rng: np.random.Generator):
+    """Tensors for spec revision 4: row groups (coding 2, section 7.4), with explicit row maps (G = 2 to
+    256, R*b a multiple of 8 or not), every integer dtype, and groups coded with pairs, PRODUCT pairs and
+    chunks; beside a tensor that is not grouped."""
+    def row_map(R, G):
+        m = np.concatenate([np.arange(G), rng.integers(0, G, R - G)])
+        rng.shuffle(m)
+        return m
+
+    def rows(m, C, dtype, spread, lo, hi):
+        a = np.round(rng.standard_normal((m.size, C)) * spread * (1 + m % 4)[:, None]) + (m % 3)[:, None]
+        return np.clip(a, lo, hi).astype(dtype)
+
+    maps = {"g2": row_map(23, 2), "g5.u16": row_map(41, 5), "g256": row_map(260, 256), "g3.i32": row_map(9, 3),
+            "g4.u32": row_map(16, 4), "g2.i16": row_map(60, 2), "gp": row_map(16, 3), "gpc": row_map(30, 2),
+            "gq": row_map(20, 2)}
+    arrays = {
+        "g2": rows(maps["g2"], 17, np.int8, 2.0, -128, 127),
+        "g5.u16": rows(maps["g5.u16"], 3, np.uint16, 30.0, 0, 65535),
+        "g256": rows(maps["g256"], 4, np.int8, 1.0, -128, 127),
+        "g3.i32": rows(maps["g3.i32"], 5, np.int32, 1e5, -2**31, 2**31 - 1),
+        "g4.u32": rows(maps["g4.u32"], 6, np.uint32, 7.0, 0, 2**32 - 1),
+        "g2.i16": rows(maps["g2.i16"], 10, np.int16, 20.0, -32768, 32767),     # chunked groups
+        "gp": rows(maps["gp"], 24, np.int8, 1.0, -8, 7),                        # PRODUCT pairs
+        "gpc": rows(maps["gpc"], 20, np.uint8, 0.4, 0, 3),                      # plain pairs, chunked
+        "gq": rows(maps["gq"], 64, np.int8, 0.6, -8, 7),                        # PRODUCT pairs, chunked
+        "plain": rng.integers(-5, 5, size=(30,)).astype(np.int8),
+    }
+    pairs = {"gp": "product", "gpc": True, "gq": "product"}
+    chunk = {"g2.i16": 50, "gpc": 40, "gq": 100}
+    return arrays, maps, {k: pairs.get(k, False) for k in arrays}, {k: chunk.get(k, 0) for k in arrays}
+
+
+@pytest.mark.parametrize("lanes,precision", [(4, 12), (1, 10), (3, None), (None, None)])
+def test_js_encoder_writes_python_bytes_groups(tmp_path, lanes, precision):
+    """JS encoder's ``groups`` (a row map) == ``anspack.encode(..., groups={name: row map})``, byte for
+    byte; where Python picks lanes or P per group (None), its choices are handed to the JS encoder
+    through ``groupOptions``."""
+    rng = np.random.default_rng(400 + (lanes or 0) + (precision or 0))
+    arrays, maps, pairs, chunk = groups_case(rng)
+    py = anspack.encode(arrays, lanes=lanes, precision=precision, pairs=pairs, chunk=chunk,
+                        groups={k: maps.get(k, False) for k in arrays})
+    infos = {t.name: t for t in anspack.read_header(py).tensors}
+    for k, m in maps.items():
+        assert infos[k].coding == "groups" and infos[k].row_groups.tolist() == m.tolist(), k
+    assert len(infos["g256"].groups) == 256 and infos["plain"].coding == "rans"
+    assert all(s.product for s in infos["gp"].groups + infos["gq"].groups)
+    assert all(s.chunks > 1 for s in infos["g2.i16"].groups + infos["gpc"].groups + infos["gq"].groups)
+    tensors = []
+    for k, v in arrays.items():
+        t = infos[k]
+        d = to_json(k, v, lanes or 8, precision or (t.groups[0].precision if k in maps else t.precision), False)
+        d.update(pairs=pairs[k] is True, product=pairs[k] == "product", chunk=chunk[k])
+        if k in maps:
+            d["groups"] = maps[k].tolist()
+            d["groupOptions"] = [{"lanes": s.lanes, "precision": s.precision} for s in t.groups]
+        elif lanes is None:
+            d["lanes"] = t.lanes
         tensors.append(d)
     assert_same_bytes(js_encode(tmp_path, tensors, None), py)

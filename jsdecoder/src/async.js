@@ -29,13 +29,15 @@
 // thread to report exactly the error decode() reports. An unchunked tensor is one stream and goes to
 // one worker whole.
 //
-// Row groups (coding 2, spec section 7.4): each group's sub-block is an independent coding-0 block,
-// so each is an item of its own (framed whole by frameBlock: a made-up coding-0 tensor of the group
-// tensor's n_g entries, checked by the worker against its group checksum), and a chunked sub-block
-// above a worker's share is cut into ranges of chunks like the rest of a split tensor. The calling
-// thread checks the original block checksum and the table checksum (the FxHash26 of the stored
-// group checksums), and copies each piece's rows straight to their places in the output (one pass,
-// groups.js); any failure: decodeTensor on this thread, as for split tensors.
+// Row groups (coding 2, spec section 7.4): a row-group tensor costing more than a worker's share is
+// split by its sub-blocks, each an independent coding-0 block and an item of its own (framed whole
+// by frameBlock: a made-up coding-0 tensor of the group tensor's n_g entries, checked by the worker
+// against its group checksum), a chunked sub-block above a worker's share cut into ranges of chunks
+// like the rest of a split tensor. The calling thread checks the original block checksum and the
+// table checksum (the FxHash26 of the stored group checksums), and copies each piece's rows straight
+// to their places in the output (one pass, groups.js); any failure: decodeTensor on this thread, as
+// for split tensors. A cheaper one goes to a worker whole (no copy on this thread: the worker's
+// decode() puts the rows in place), as an unsplit chunked tensor does.
 
 import { AnspackError } from './errors.js';
 import { parseHeader, blockChecksum, chunkTables, RANS_HEADER_SIZE } from './header.js';
@@ -217,14 +219,15 @@ function planItems(tensors, k) {
     return name;
   };
   tensors.forEach((t, i) => {
-    if (t.coding === 'groups') {
-      // Row groups (spec section 7.4): each sub-block is an independent coding-0 block, an item of
-      // its own; a chunked one above a worker's share is cut into ranges of about a quarter of a
-      // share (two chunks at least), as the rest of a split tensor below.
+    if (k > 1 && t.coding === 'groups' && cost(t) > SPLIT_MIN * share) {
+      // Row groups (spec section 7.4) above a worker's share (below it, the tensor goes whole to a
+      // worker, whose decode() permutes the rows in place, like any tensor): each sub-block is an
+      // independent coding-0 block, an item of its own; a chunked one above a worker's share is cut
+      // into ranges of about a quarter of a share (two chunks at least), as the rest of a split tensor below.
       const parts = [];
       t.groups.forEach((sub, g) => {
         let ranges = [];
-        if (k > 1 && sub.chunks > 1 && cost(sub) > SPLIT_MIN * share) {
+        if (sub.chunks > 1 && cost(sub) > SPLIT_MIN * share) {
           ranges = chunkRanges(sub, Math.min(Math.ceil((4 * cost(sub)) / share), Math.max(1, Math.floor(sub.chunks / 2))));
         }
         if (ranges.length < 2) ranges = [[undefined, undefined]];

@@ -183,6 +183,8 @@ test('decodeAsync on 1 and 2 workers: sub-blocks as jobs (a big chunked one in r
   assert.ok(mine.every((it) => it.group !== undefined), 'the grouped tensor is scheduled by its sub-blocks');
   assert.ok(mine.filter((it) => it.group === 0).length >= 2, `group 0 cut into chunk ranges: ${JSON.stringify(mine.map((it) => [it.group, it.k0, it.k1]))}`);
   assert.ok(new Set(mine.map((it) => plan.groups.findIndex((g) => g.includes(plan.items.indexOf(it))))).size === 2, 'its pieces go to both workers');
+  // a grouped tensor below a worker's share goes whole (the worker's decode() places its rows)
+  assert.deepEqual(plan.items.filter((it) => it.tensor === 1).map((it) => it.group), [undefined]);
   const info = readHeader(bytes).tensors[0];
   assert.deepEqual(info.groups.map((g) => [g.pairs, g.product, g.chunks > 1]), [[false, false, true], [true, true, true], [true, false, false]]);
   for (const options of [{}, { dequantize: true }, { verify: false }]) {

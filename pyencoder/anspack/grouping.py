@@ -209,8 +209,9 @@ def map_bytes(G: int, R: int) -> int:
 
 
 def choose_groups(hist: np.ndarray, vocab: int, candidates, tolerance: float) -> np.ndarray | None:
-    """The row groups, among k-means into each of ``candidates`` groups, of the smallest estimated
-    block, if it is at least ``tolerance`` smaller than one model for all rows; else None. ``hist``
+    """The row groups, among k-means into each of ``candidates`` groups (in increasing order, stopping
+    at the first that does not improve), of the smallest estimated block, if it is at least
+    ``tolerance`` smaller than one model for all rows; else None. ``hist``
     and ``vocab`` as :func:`row_histograms` returns them."""
     R = hist.shape[0]
     best, best_cost = None, grouped_cost(hist, np.zeros(R, np.int64), 1, vocab) * (1 - tolerance)
@@ -219,6 +220,7 @@ def choose_groups(hist: np.ndarray, vocab: int, candidates, tolerance: float) ->
             break
         groups = kmeans_rows(hist, G)
         cost = grouped_cost(hist, groups, int(groups.max()) + 1, vocab)
-        if cost < best_cost:
-            best, best_cost = groups, cost
+        if cost >= best_cost:
+            break  # more groups seldom help where fewer did not (and each try costs a k-means)
+        best, best_cost = groups, cost
     return best

@@ -214,13 +214,16 @@ def choose_groups(hist: np.ndarray, vocab: int, candidates, tolerance: float) ->
     ``tolerance`` smaller than one model for all rows; else None. ``hist``
     and ``vocab`` as :func:`row_histograms` returns them."""
     R = hist.shape[0]
-    best, best_cost = None, grouped_cost(hist, np.zeros(R, np.int64), 1, vocab) * (1 - tolerance)
+    prev = grouped_cost(hist, np.zeros(R, np.int64), 1, vocab)
+    best, best_cost = None, prev * (1 - tolerance)
     for G in candidates:
         if G > R:
             break
         groups = kmeans_rows(hist, G)
         cost = grouped_cost(hist, groups, int(groups.max()) + 1, vocab)
-        if cost >= best_cost:
+        if cost >= prev:
             break  # more groups seldom help where fewer did not (and each try costs a k-means)
-        best, best_cost = groups, cost
+        prev = cost
+        if cost < best_cost:
+            best, best_cost = groups, cost
     return best

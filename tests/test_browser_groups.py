@@ -29,8 +29,8 @@ from anspack.fuzz import decode as py_decode
 from anspack.fuzz import default_corpus, generate_cases, run_js, run_python
 from test_browser_async import COMPARE_JS, le_sha
 from test_browser_decode import (decode_in_browser, expected_checksum, le_bytes, python_offset_error,
-                                 refresh_block_checksum, refresh_header_checksum, spot_indices, spot_values)
-from test_browser_gpu import assert_same, compare, gpu_browser, gpu_decodes_all, gpu_page  # noqa: F401 (fixtures)
+                                 refresh_block_checksum, spot_indices, spot_values)
+from test_browser_gpu import compare, gpu_browser, gpu_decodes_all, gpu_page  # noqa: F401 (fixtures)
 from test_browser_stream import FETCH_JS, log_server, page, stream_and_fetch_all  # noqa: F401 (fixtures)
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
@@ -226,7 +226,8 @@ async ([url, names]) => {
     const Ctor = A.ARRAY_TYPES[r.js.dtype];
     const buf = new Ctor(n + 3).fill(0x7f);
     const t = A.decodeTensor(bytes, name, { out: buf });
-    r.out = { same: t.data.buffer === buf.buffer, sha256: await window.sha256Hex(buf.subarray(0, n)), tail: Array.from(buf.subarray(n)) };
+    r.out = { same: t.data.buffer === buf.buffer, sha256: await window.sha256Hex(buf.subarray(0, n)),
+              tail: Array.from(buf.subarray(n)) };
     out[name] = r;
   }
   return out;
@@ -407,7 +408,8 @@ def test_stream_and_fetch_grouped(page, log_server):
             assert sum(e[2] for e in log_server.log) == prefix + end - info.data_offset < len(d)
             if info.dequant_size:  # the grouped 4-bit tensor, dequantized through its AFFINE block
                 got = page.evaluate(FETCH_JS, [url, info.name, {"dequantize": True}])
-                assert got["dtype"] == "float32" and got["sha256"] == le_sha(anspack.decode(d, dequantize=True)[info.name])
+                floats = anspack.decode(d, dequantize=True)[info.name]
+                assert got["dtype"] == "float32" and got["sha256"] == le_sha(floats)
                 dequantized += 1
     assert dequantized == 1
 
@@ -650,6 +652,17 @@ def test_gpu_grouped_equals_cpu_and_python(gpu_page, served_dir, strategy):
     assert any(s.chunks > 1 for s in infos["chunked"].groups) and all(s.product for s in infos["prod"].groups)
     assert all(np.array_equal(v, arrays[k]) for k, v in anspack.decode(data).items())
     gpu_decodes_all(gpu_page, served_dir.write(f"gpu_groups_{strategy}.anspack", data), data, infos, strategy, 4)
+
+
+def test_gpu_grouped_keep_buffers(gpu_page, served_dir):
+    """keepBuffers: each grouped tensor's GPUBuffer holds the joined tensor (rows in place), the same
+    bytes as its typed array and as Python's array."""
+    data, arrays = gpu_file()
+    got = gpu_page.evaluate("u => gpuBufferHashes(u)", served_dir.write("gpu_keep.anspack", data))
+    assert sorted(got) == sorted(arrays)
+    for name, h in got.items():
+        assert h["buffer"] == h["data"] == le_sha(arrays[name]), name
+        assert h["bufferSize"] % 4 == 0 and h["bufferSize"] >= arrays[name].nbytes
 
 
 def test_gpu_grouped_errors_like_python(gpu_page, served_dir):

@@ -1,8 +1,9 @@
 """Two independent encoders, one file: the JS test encoder (jsdecoder/test/helpers/encoder.js, written
 from spec/FORMAT.md alone) writes byte-for-byte the files ``anspack.encode`` writes, over random tensors,
 dtypes, lane counts and precisions, with and without pairs and chunks (spec revision 2, sections 7.1
-and 7.2), PRODUCT pairs (revision 3, section 7.3) and row groups (revision 4, coding 2, section 7.4). This checks the spec's claim that the encoder rule (section 9), the coder (section 10), the
-checksums (section 11) and the placement (section 6) determine every byte.
+and 7.2), PRODUCT pairs (revision 3, section 7.3) and row groups (revision 4, coding 2, section 7.4).
+This checks the spec's claim that the encoder rule (section 9), the coder (section 10), the checksums
+(section 11) and the placement (section 6) determine every byte.
 """
 
 from __future__ import annotations

@@ -4,16 +4,16 @@
 // g's tensor is its rows in increasing row order, back to back, coded as a coding-0 sub-block. Every
 // decoder here decodes a group tensor (or a piece of it: a range of a chunked sub-block's chunks)
 // as it decodes any coding-0 block, then moves its rows to their places, never adding work to the
-// decode loops: decode() decodes all groups into the output back to back and permutes the rows in
-// place (permuteRows); decodeAsync and decodeGPU copy each piece that comes back to its rows
-// (placeGroupPiece: one copy per run of rows that are consecutive in both).
+// decode loops: decode() decodes all groups back to back into a temporary array and copies the rows
+// out in the output's order (gatherRows); decodeAsync and decodeGPU copy each piece that comes back
+// to its rows (placeGroupPiece). Both make one copy per run of rows that are consecutive in both.
 // header.js parseGroupsBlock gives the tensor info these functions read (rowSize, rowOrder,
 // groupStart, groups).
 
 /**
  * Copy entries [a, a + src.length) of group g's tensor (spec section 7.4) to their places in `out`
  * (the whole tensor's n entries): row j of the group tensor is row rowOrder[groupStart[g] + j] of the
- * tensor. `src` may start or end inside a row (a piece of a chunked sub-block).
+ * tensor (rowIndex). `src` may start or end inside a row (a piece of a chunked sub-block).
  *
  * @param {object} t  a coding-2 tensor info (header.js parseGroupsBlock)
  * @param {number} g  the group
@@ -22,7 +22,7 @@
  * @param {ArrayBufferView} out  the tensor's entries
  */
 export function placeGroupPiece(t, g, src, a, out) {
-  const C = t.rowSize, order = t.rowOrder, base = t.groupStart[g];
+  const C = t.rowSize, order = rowIndex(t).rowOrder, base = t.groupStart[g];
   const end = a + src.length;
   let pos = a;
   let j = Math.floor(a / C);
@@ -43,32 +43,48 @@ export function placeGroupPiece(t, g, src, a, out) {
 }
 
 /**
- * Put the rows of a coding-2 tensor in place when `out` holds the group tensors back to back (group
- * 0's n_0 entries, then group 1's, ...: rows in rowOrder order): afterwards row r holds what was at
- * position rowPos[r]. In place, by following the permutation's cycles (each row moved once, with
- * one row of scratch), so a decoder can decode every sub-block straight into the output and needs
- * no second array of the tensor's size.
+ * Put the rows of a coding-2 tensor in their places: `src` holds the group tensors back to back
+ * (group 0's n_0 entries, then group 1's, ...: the rows in rowOrder order), and row r of `out` gets
+ * row rowPos[r] of `src`, one copy per run of rows consecutive in both. `out` is written in order
+ * (the reads jump): in node, for all-MiniLM-L6-v2's 30522 x 384 word embeddings in 4 groups, 2.3 ms
+ * against 5.3 ms for writing each group's rows where they go (placeGroupPiece) and 7.9 ms for
+ * permuting the rows in place along the permutation's cycles (best of 12; decode() of the tensor
+ * in all, from fresh arrays, best of 40: 18.0 ms, 20.6 ms from a scratch of the largest group, 21.9
+ * ms in place; 14.1 ms as one coding-0 block).
  *
- * @param {object} t  a coding-2 tensor info (header.js parseGroupsBlock: rowSize, rowPos)
- * @param {ArrayBufferView} out  the tensor's n entries
+ * @param {object} t  a coding-2 tensor info (header.js parseGroupsBlock)
+ * @param {ArrayBufferView} src  the group tensors back to back (n entries)
+ * @param {ArrayBufferView} out  the tensor's n entries (of src's element type)
  */
-export function permuteRows(t, out) {
-  const C = t.rowSize, pos = t.rowPos, R = pos.length;
-  const done = new Uint8Array(R);
-  let tmp = null;
-  for (let r0 = 0; r0 < R; r0++) {
-    if (done[r0]) continue;
-    done[r0] = 1;
-    if (pos[r0] === r0) continue;
-    // the cycle through r0: row r takes the row at pos[r], until the one that takes r0's (saved)
-    if (tmp === null) tmp = new out.constructor(C);
-    tmp.set(out.subarray(r0 * C, r0 * C + C));
-    let r = r0;
-    for (let s = pos[r]; s !== r0; s = pos[r]) {
-      out.copyWithin(r * C, s * C, s * C + C);
-      r = s;
-      done[r] = 1;
-    }
-    out.set(tmp, r * C);
+export function gatherRows(t, src, out) {
+  const C = t.rowSize, pos = rowIndex(t).rowPos, R = pos.length;
+  for (let r = 0; r < R;) {
+    const s = pos[r];
+    let e = r + 1;
+    while (e < R && pos[e] === s + (e - r)) e++;
+    out.set(src.subarray(s * C, (s + e - r) * C), r * C);
+    r = e;
   }
+}
+
+/**
+ * The row indexes of a coding-2 tensor info, built on first use and kept on it (parsing a file does
+ * not need them): `rowOrder` (Uint32Array of the R rows by group: group 0's rows in increasing
+ * order, then group 1's, ...) and its inverse `rowPos` (row r is row rowPos[r] of the group tensors
+ * back to back). A counting sort of the row map.
+ */
+export function rowIndex(t) {
+  if (t.rowPos === undefined) {
+    const map = t.rowMap, R = map.length;
+    const next = t.groupStart.slice(0, t.groupStart.length - 1);
+    const rowOrder = new Uint32Array(R), rowPos = new Uint32Array(R);
+    for (let r = 0; r < R; r++) {
+      const q = next[map[r]]++;
+      rowPos[r] = q;
+      rowOrder[q] = r;
+    }
+    t.rowOrder = rowOrder;
+    t.rowPos = rowPos;
+  }
+  return t;
 }

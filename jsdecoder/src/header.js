@@ -502,12 +502,11 @@ export function chunkTables(dv, t) {
  *
  * Returns `groups` (per sub-block a coding-0-like tensor info: name, dtype, n = n_g, shape
  * [R_g, ...], dataOffset, dataSize, checksum = group_checksums[g], checksumOffset, sizeOffset, group:
- * g, rows: R_g, and parseRansBlock's fields), `rowMap` (Uint8Array of R group ids), `rowOrder`
- * (Uint32Array of R row indices: group 0's rows in increasing order, then group 1's, ...),
- * `rowPos` (its inverse: row r is row rowPos[r] of the group tensors back to back), `groupStart`
- * (G + 1 indices into rowOrder), `rowSize` C, `groupCount` G, `mapBits` b,
- * `groupChecksums` (Uint32Array, stored) and `tableChecksum` (their FxHash26: what the table's
- * checksum must equal, section 11).
+ * g, rows: R_g, and parseRansBlock's fields), `rowMap` (Uint8Array of R group ids), `groupStart`
+ * (G + 1: group g's rows are rows groupStart[g] .. groupStart[g + 1] - 1 of the group tensors back
+ * to back; the row indexes, groups.js rowIndex, are built when decoding), `rowSize` C, `groupCount`
+ * G, `mapBits` b, `groupChecksums` (Uint32Array, stored) and `tableChecksum` (their FxHash26: what
+ * the table's checksum must equal, section 11).
  */
 function parseGroupsBlock(bytes, dv, t) {
   const o = t.dataOffset;
@@ -549,36 +548,42 @@ function parseGroupsBlock(bytes, dv, t) {
   if (used !== 0 && bytes[mapAt + M - 1] >> used !== 0) {
     fail('ReservedNonZero', `row map: the bits above R*b = ${R * b} (bits ${used}-7 of its last byte) are 0x${(bytes[mapAt + M - 1] >> used).toString(16)}, expected 0`, mapAt + M - 1, name);
   }
+  if (R > 2 ** 31 - 1) fail('LimitExceeded', `${R} rows is above this decoder's limit of 2^31 - 1`, t.entryOffset + ENTRY_FIXED_SIZE, name);
   const rowMap = new Uint8Array(R);  // R <= 8M / b <= 8 * data_size
-  const counts = new Float64Array(G + 1);
   const mask = (1 << b) - 1;
-  for (let r = 0, p = 0; r < R; r++, p += b) {
-    const byte = p >>> 3;
-    const two = bytes[mapAt + byte] | (byte + 1 < M ? bytes[mapAt + byte + 1] << 8 : 0);
-    const g = (two >>> (p & 7)) & mask;
-    if (g >= G) fail('BadModel', `row map: row ${r} is in group ${g}, expected below G = ${G}`, mapAt + byte, name);
-    rowMap[r] = g;
-    counts[g + 1]++;
+  let bad = -1;
+  if (8 % b === 0) {
+    // b = 1, 2, 4, 8: 2^sh rows per byte, none across two bytes
+    const sh = 3 - Math.log2(b), within = (1 << sh) - 1;
+    for (let r = 0; r < R; r++) {
+      const g = (bytes[mapAt + (r >>> sh)] >>> ((r & within) * b)) & mask;
+      rowMap[r] = g;
+      if (g >= G && bad < 0) bad = r;
+    }
+  } else {
+    for (let r = 0, p = 0; r < R; r++, p += b) {
+      const byte = p >>> 3;
+      const two = bytes[mapAt + byte] | (byte + 1 < M ? bytes[mapAt + byte + 1] << 8 : 0);
+      const g = (two >>> (p & 7)) & mask;
+      rowMap[r] = g;
+      if (g >= G && bad < 0) bad = r;
+    }
   }
+  if (bad >= 0) fail('BadModel', `row map: row ${bad} is in group ${rowMap[bad]}, expected below G = ${G}`, mapAt + Math.floor((bad * b) / 8), name);
+  const counts = new Float64Array(G);
+  for (let r = 0; r < R; r++) counts[rowMap[r]]++;
   for (let g = 0; g < G; g++) {
-    if (counts[g + 1] === 0) fail('BadModel', `row map: group ${g} owns no row (every group must own at least one)`, mapAt, name);
+    if (counts[g] === 0) fail('BadModel', `row map: group ${g} owns no row (every group must own at least one)`, mapAt, name);
   }
   checkZeroBytes(bytes, mapAt + M, o + H, 'padding after the row map', name);
   for (let g = 1; g < G; g++) checkZeroBytes(bytes, o + offsets[g - 1] + sizes[g - 1], o + offsets[g], `padding before the sub-block of group ${g}`, name);
-  // Rows by group (a counting sort): group g's rows are rowOrder[groupStart[g] .. groupStart[g + 1]).
+  // group g's rows are rows groupStart[g] .. groupStart[g + 1] - 1 of the group tensors back to back
   const groupStart = new Float64Array(G + 1);
-  for (let g = 0; g < G; g++) groupStart[g + 1] = groupStart[g] + counts[g + 1];
-  const rowOrder = new Uint32Array(R);
-  const next = groupStart.slice(0, G);
-  const rowPos = new Uint32Array(R);  // rowPos[rowOrder[q]] = q: where row r is among the group tensors' rows
-  for (let r = 0; r < R; r++) {
-    rowPos[r] = next[rowMap[r]]++;
-    rowOrder[rowPos[r]] = r;
-  }
+  for (let g = 0; g < G; g++) groupStart[g + 1] = groupStart[g] + counts[g];
   // Each sub-block: a coding-0 block of its group tensor (section 7 in full).
   const groups = [];
   for (let g = 0; g < G; g++) {
-    const rows = counts[g + 1];
+    const rows = counts[g];
     const sub = {
       name, dtype: t.dtype, dtypeCode: t.dtypeCode, itemSize: t.itemSize, coding: 'rans', codingCode: 0,
       n: rows * C, shape: [rows, ...t.shape.slice(1)], rows, group: g,
@@ -595,7 +600,7 @@ function parseGroupsBlock(bytes, dv, t) {
   let words = 0;
   for (const sub of groups) words += sub.words;
   return {
-    groups, groupCount: G, mapBits: b, rowSize: C, rowMap, rowOrder, rowPos, groupStart, groupChecksums,
+    groups, groupCount: G, mapBits: b, rowSize: C, rowMap, groupStart, groupChecksums,
     tableChecksum: fxhash26Typed(groupChecksums), words, mapOffset: mapAt,
   };
 }

@@ -13,7 +13,7 @@ import { fxhash26Typed, fxhash26Bytes16LE } from './fxhash.js';
 import { parseHeader, ransArrays, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, LITTLE_ENDIAN, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
 import { decodeRansChunks } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
-import { permuteRows } from './groups.js';
+import { gatherRows } from './groups.js';
 
 export { AnspackError, ErrorCodes } from './errors.js';
 export { fxhash26 } from './fxhash.js';
@@ -272,25 +272,27 @@ function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true) {
 
 /**
  * Coding 2: row groups (spec section 7.4); the block was validated by parseHeader. Each group's
- * sub-block is decoded as a coding-0 block (decodeRansBlock: its streams, chunk checksums) straight
- * into `data`, the group tensors back to back (group 0's rows, then group 1's, ...), its checksum
- * compared (with verify) with the stored group_checksums[g]; groups in order, so the first failing
- * group is reported ("group g: ..."). Then the rows are moved to their places in one pass, in place
- * (groups.js permuteRows: no second array of the tensor's size). Returns the FxHash26 of the stored
- * group_checksums, to compare with the table's checksum (section 11).
+ * sub-block is decoded as a coding-0 block (decodeRansBlock: its streams, chunk checksums) into a
+ * temporary array holding the group tensors back to back, its checksum compared (with verify) with
+ * the stored group_checksums[g]; groups in order, so the first failing group is reported ("group g:
+ * ..."). Then the rows are copied to their places in `data`, in data's order (groups.js gatherRows,
+ * which says why a temporary of the tensor's size: writing in order is the fastest of the ways
+ * measured). Returns the FxHash26 of the stored group_checksums, to compare with the table's
+ * checksum (section 11).
  */
 function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams) {
+  const tmp = newOutputArray(ARRAY_TYPES[t.dtype], t.n);
   for (const sub of t.groups) {
     const a = t.groupStart[sub.group] * t.rowSize;
     let h;
     try {
-      h = decodeRansBlock(bytes, sub, data.subarray(a, a + sub.n), engine, verify, twoStreams);
+      h = decodeRansBlock(bytes, sub, tmp.subarray(a, a + sub.n), engine, verify, twoStreams);
     } catch (e) {
       throw withPrefix(e, `group ${sub.group}: `);
     }
     if (verify && h !== sub.checksum) throw groupChecksumError(sub, h);
   }
-  permuteRows(t, data);
+  gatherRows(t, tmp, data);
   return t.tableChecksum;
 }
 

@@ -268,8 +268,15 @@ def _plan_tensor(name: str, a: np.ndarray, dtype: str, *, groups, precision, deq
     if rows is None:
         return _plan(name, a, dtype, precision=precision, dequant=dequant, **options)
     flat = a.reshape(a.shape[0], -1)
-    subs = [_plan(name, flat[rows == g].reshape((-1,) + a.shape[1:]), dtype, precision=precision, dequant=b"",
-                  **options) for g in range(int(rows.max()) + 1)]
+    parts = [flat[rows == g].reshape((-1,) + a.shape[1:]) for g in range(int(rows.max()) + 1)]
+    pairs = options.pop("pairs")
+    if pairs == "auto" and a.dtype.itemsize == 1 and a.size >= PAIRS_MIN_ENTRIES:
+        # decided once, on the largest group, instead of per group: the estimates cost more than the
+        # groups' coding; each group takes it where the spec allows
+        kind = _pairs_choice(np.ascontiguousarray(max(parts, key=np.size)).reshape(-1), precision)[0]
+        pairs = {"plain": True, "product": "product", None: False}[kind]
+    subs = [_plan(name, p, dtype, precision=precision, dequant=b"", pairs=pairs if pairs == "auto" or (
+        p.size % 2 == 0) else False, **options) for p in parts]
     return _GroupPlan(name, a.shape, dtype, rows, subs, dequant)
 
 

@@ -71,12 +71,15 @@ def _field_offsets(data: bytes) -> list[tuple[int, str]]:
         e = t.entry_offset
         out += [(e, "<Q"), (e + 8, "<Q"), (e + 16, "<Q"), (e + 24, "<Q"), (e + 40, "<H")]
         out += [(e + 48 + 8 * k, "<Q") for k in range(len(t.shape))]
-        if t.coding == "rans":
-            out += [(t.data_offset, "<I"), (t.data_offset + 4, "<I"), (t.data_offset + 8, "<Q"),
-                    (t.data_offset + 16, "<B"), (t.data_offset + 17, "<B"), (t.data_offset + 20, "<I")]
-            if t.chunk:  # chunk_words (spec section 7.2)
-                table = t.data_offset + 24 + 4 * t.lanes * t.chunks
-                out += [(table + 4 * k, "<I") for k in range(min(t.chunks, 4))]
+        if t.coding == "groups":  # G, group_sizes (spec section 7.4), then each sub-block's fields
+            G = len(t.groups)
+            out += [(t.data_offset, "<I")] + [(t.data_offset + 8 + 8 * g, "<Q") for g in range(min(G, 4))]
+        for b in (t.groups if t.coding == "groups" else [t] if t.coding == "rans" else []):
+            out += [(b.data_offset, "<I"), (b.data_offset + 4, "<I"), (b.data_offset + 8, "<Q"),
+                    (b.data_offset + 16, "<B"), (b.data_offset + 17, "<B"), (b.data_offset + 20, "<I")]
+            if b.chunk:  # chunk_words (spec section 7.2)
+                table = b.data_offset + 24 + 4 * b.lanes * b.chunks
+                out += [(table + 4 * k, "<I") for k in range(min(b.chunks, 4))]
     return out
 
 

@@ -464,6 +464,21 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   // (int8) and 34.0 ms (int4) per file with it, 62.7 and 37.4 ms without; in headless Chromium, 2
   // workers decoded the int8 file in 37.2 ms with it, 41.7 ms without (best of 12, same run).
   const wopts = { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, twoStreams: true };
+  // The output array of each split row-group tensor (the caller's, or a new one), into which the
+  // rows of its pieces are copied as they come back; null for a caller's array of the wrong type.
+  const placed = new Map();
+  const placedOf = (i) => {
+    if (!placed.has(i)) {
+      const t = hdr.tensors[i];
+      const Ctor = ARRAY_TYPES[t.dtype];
+      const out = options.outputs?.[t.name];
+      let dest = null;
+      if (out === undefined || out === null) dest = newOutputArray(Ctor, t.n);
+      else if (out instanceof Ctor && out.length >= t.n) dest = out.length === t.n ? out : out.subarray(0, t.n);
+      placed.set(i, dest);
+    }
+    return placed.get(i);
+  };
   // Each job's subfile is built and posted in turn (makeJobs orders them), so the first workers
   // start while the later subfiles are built.
   const results = await Promise.all(jobs.map(({ worker, idx }) => {
@@ -483,7 +498,18 @@ async function decodeWith(workers, buffer, options, getBuffer) {
     });
     const sub = buildSubfile(bytes, members, read, getBuffer);
     return workers[worker].request(sub.bytes, capacity ? { ...wopts, capacity } : wopts).then(
-      (tensors) => ({ idx, tensors }),
+      (tensors) => {
+        // row-group pieces: their rows copied to their places now, while the other workers decode
+        idx.forEach((j, q) => {
+          const it = items[j];
+          if (it.group === undefined) return;
+          const dest = placedOf(it.tensor);
+          if (dest === null) return;  // a caller's output array of the wrong type: assembleGroups redoes it
+          const sub = hdr.tensors[it.tensor].groups[it.group];
+          placeGroupPiece(hdr.tensors[it.tensor], it.group, tensors[q].data, it.k0 === undefined ? 0 : it.k0 * sub.chunkSize * (sub.pairs ? 2 : 1), dest);
+        });
+        return { idx, tensors };
+      },
       (error) => ({ idx, error, mapOffset: sub.mapOffset }));
   }));
   // What each item came back as: its decoded tensor, or the error (for the whole job).
@@ -501,7 +527,7 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   for (let i = 0; i < hdr.tensors.length; i++) {
     const t = hdr.tensors[i];
     if (grouped.has(i)) {
-      tensors[i] = assembleGroups(bytes, t, grouped.get(i).map((p) => ({ ...p, r: got[p.item] })), opts, options.outputs?.[t.name]);
+      tensors[i] = assembleGroups(bytes, t, grouped.get(i).map((p) => ({ ...p, r: got[p.item] })), opts, options.outputs?.[t.name], placed.get(i));
       continue;
     }
     const parts = split.get(i);
@@ -580,16 +606,17 @@ function assemble(bytes, t, parts, opts, out) {
 
 /**
  * A row-group tensor (spec section 7.4) from its decoded sub-blocks (whole, or ranges of a chunked
- * one's chunks): the checks the workers could not make (the original block checksum, the table
- * checksum over the stored group checksums, and for a sub-block decoded in ranges the hash of its
- * chunk checksums against its group checksum; the workers checked everything else, each whole
- * sub-block against its group checksum), then each piece's rows copied to their places in one
- * output array (one pass: groups.js placeGroupPiece), then dequantization. On any failure, the
- * tensor is decoded on this thread with decodeTensor (which throws exactly what decode() throws).
+ * one's chunks), whose rows decodeWith copied to their places in `data` as each came back: the
+ * checks the workers could not make (the original block checksum, the table checksum over the
+ * stored group checksums, and for a sub-block decoded in ranges the hash of its chunk checksums
+ * against its group checksum; the workers checked everything else, each whole sub-block against its
+ * group checksum), then dequantization. On any failure (or without `data`: a caller's output array
+ * of the wrong type), the tensor is decoded on this thread with decodeTensor (which throws exactly
+ * what decode() throws).
  */
-function assembleGroups(bytes, t, parts, opts, out) {
+function assembleGroups(bytes, t, parts, opts, out, data) {
   const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, out });
-  if (parts.some((p) => p.r.error)) return redo();
+  if (parts.some((p) => p.r.error) || !data) return redo();
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (opts.verify) {
     if (blockChecksum(bytes, t) !== t.blockChecksum || t.tableChecksum !== t.checksum) return redo();
@@ -597,19 +624,6 @@ function assembleGroups(bytes, t, parts, opts, out) {
       const sub = t.groups[p.g];
       if (p.k0 === 0 && chunkTables(dv, sub).tableChecksum !== sub.checksum) return redo();
     }
-  }
-  const Ctor = ARRAY_TYPES[t.dtype];
-  let data;
-  if (out !== undefined && out !== null) {
-    if (!(out instanceof Ctor) || out.length < t.n) return redo();  // decodeTensor reports it
-    data = out.length === t.n ? out : out.subarray(0, t.n);
-  } else {
-    data = newOutputArray(Ctor, t.n);
-  }
-  for (const p of parts) {
-    const sub = t.groups[p.g];
-    const at = p.k0 === undefined ? 0 : p.k0 * sub.chunkSize * (sub.pairs ? 2 : 1);
-    placeGroupPiece(t, p.g, p.r.tensor.data, at, data);
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum: t.tableChecksum };
   if (opts.dequantize && t.dequantSize > 0) {

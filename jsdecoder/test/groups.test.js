@@ -200,6 +200,11 @@ test('decodeAsync on 1 and 2 workers: sub-blocks as jobs (a big chunked one in r
   const got = await decodeAsync(bytes, { workers: 2, outputs: { emb: out } });
   assert.equal(got.byName.emb.data, out);
   assert.ok(bytesOf(out).equals(bytesOf(Int8Array.from(tensors[0].data))));
+  // an output array of the wrong type: decode()'s error
+  const wrong = { outputs: { emb: new Int16Array(info.n) } };
+  const want = errorOf(() => decode(bytes, wrong));
+  const e = await asyncErrorOf(decodeAsync(bytes, { ...wrong, workers: 2 }));
+  assert.deepEqual([e?.code, e?.tensor, e?.message], [want.code, want.tensor, want.message]);
   // a pool kept between files
   const pool = await createDecoderPool(2);
   try {

@@ -131,7 +131,8 @@ export function decode(buffer, options = {}) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
   const outputs = options.outputs ?? {};
-  const tensors = hdr.tensors.map((t) => decodeOne(hdr, t, opts, outputs[t.name]));
+  const scratch = { bytes: null };  // the row-group tensors' temporary, shared by the tensors of this call
+  const tensors = hdr.tensors.map((t) => decodeOne(hdr, t, opts, outputs[t.name], scratch));
   const byName = Object.create(null);
   for (const t of tensors) byName[t.name] = t;
   return { tensors, byName, metadata: hdr.metadata };
@@ -183,7 +184,7 @@ function outputArray(t, out) {
   return out.length === t.n ? out : out.subarray(0, t.n);
 }
 
-function decodeOne(hdr, t, opts, out) {
+function decodeOne(hdr, t, opts, out, scratch = { bytes: null }) {
   const { bytes } = hdr;
   if (t.n > IMPLEMENTATION_MAX_ENTRIES) {
     throw new AnspackError('LimitExceeded', `${t.n} entries is above this decoder's limit of 2^31 - 1 per tensor`, { offset: t.entryOffset + 48, tensor: t.name });
@@ -199,7 +200,7 @@ function decodeOne(hdr, t, opts, out) {
   if (t.coding === 'raw') {
     checksum = decodeRaw(bytes, t, data);
   } else if (t.coding === 'groups') {
-    checksum = decodeGroupsBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams);
+    checksum = decodeGroupsBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams, scratch);
   } else {
     checksum = decodeRansBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams);
   }
@@ -280,8 +281,14 @@ function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true) {
  * measured). Returns the FxHash26 of the stored group_checksums, to compare with the table's
  * checksum (section 11).
  */
-function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams) {
-  const tmp = newOutputArray(ARRAY_TYPES[t.dtype], t.n);
+function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch) {
+  // one temporary for all the row-group tensors of a decode() call, grown to the largest: fewer fresh
+  // pages to fault in (node, MiniLM int4 with 27 grouped tensors: decode() median 52 -> 45.5 ms,
+  // best 45 -> 42, 40 runs A/B in one process)
+  const size = t.n * t.itemSize;
+  if (scratch.bytes === null || scratch.bytes.length < size) scratch.bytes = newOutputArray(Uint8Array, size);
+  const Ctor = ARRAY_TYPES[t.dtype];
+  const tmp = new Ctor(scratch.bytes.buffer, scratch.bytes.byteOffset, t.n);
   for (const sub of t.groups) {
     const a = t.groupStart[sub.group] * t.rowSize;
     let h;

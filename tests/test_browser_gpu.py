@@ -86,8 +86,10 @@ def assert_same(result, *, expect_gpu=None):
 
 
 def header_gpu_expectation(data: bytes) -> list[str]:
-    """Which tensors decodeGPU decodes on the GPU: rANS tensors with at least one entry."""
-    return ["gpu" if t.coding == "rans" and int(np.prod(t.shape)) > 0 else "cpu" for t in anspack.read_header(data).tensors]
+    """Which tensors decodeGPU decodes on the GPU: rANS tensors (coding 0, or row groups: coding 2) with at
+    least one entry."""
+    return ["gpu" if t.coding in ("rans", "groups") and int(np.prod(t.shape)) > 0 else "cpu"
+            for t in anspack.read_header(data).tensors]
 
 
 def gpu_decodes_all(gpu_page, url, data: bytes, infos: dict, strategy: str, count: int) -> None:

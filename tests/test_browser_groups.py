@@ -28,7 +28,7 @@ from anspack import dequant
 from anspack.fuzz import decode as py_decode
 from anspack.fuzz import default_corpus, generate_cases, run_js, run_python
 from test_browser_async import COMPARE_JS, le_sha
-from test_browser_decode import (decode_in_browser, expected_checksum, le_bytes, python_offset_error,
+from test_browser_decode import (decode_in_browser, le_bytes, python_offset_error, table_checksum,
                                  refresh_block_checksum, spot_indices, spot_values)
 from test_browser_gpu import compare, gpu_browser, gpu_decodes_all, gpu_page  # noqa: F401 (fixtures)
 from test_browser_stream import FETCH_JS, log_server, page, stream_and_fetch_all  # noqa: F401 (fixtures)
@@ -116,27 +116,6 @@ def explicit_file(lanes: int | None = None) -> tuple[bytes, dict, dict]:
     data = anspack.encode(arrays, groups=groups, lanes=lanes, precision=12,
                           pairs={k: pairs.get(k, False) for k in arrays}, chunk={k: chunk.get(k, 0) for k in arrays})
     return data, arrays, maps
-
-
-def group_checksum(a: np.ndarray, info) -> int:
-    """Spec sections 7.4 and 11 from the array: the FxHash26 of each group's checksum (its rows coded on
-    their own: ids, pair values, PRODUCT pair ids, chunks), the encoder's choices read from the file."""
-    sums = []
-    for g, s in enumerate(info.groups):
-        rows = a[info.row_groups == g]
-        sums.append(expected_checksum(rows, raw=False, precision=s.precision, pairs=s.pairs, chunk=s.chunk,
-                                      product=s.product))
-    assert sums == [s.checksum for s in info.groups], info.name
-    return anspack.fxhash26(sums)
-
-
-def table_checksum(a: np.ndarray, info) -> int:
-    if info.coding == "groups":
-        return group_checksum(a, info)
-    if info.coding == "rans":
-        return expected_checksum(a, raw=False, precision=info.precision, pairs=info.pairs, chunk=info.chunk,
-                                 product=info.product)
-    return expected_checksum(a, raw=True, precision=12)
 
 
 def check_decode(page, url: str, data: bytes, arrays: dict, options: dict, seed: int) -> None:

@@ -87,7 +87,7 @@ def register(sub) -> None:
                         "the pairs' derived; tensors of at most 2^(P/2) distinct values), off")
     p.add_argument("--groups", default="auto", metavar="auto|off|G",
                    help="split a tensor's rows into groups with a model each (spec 7.4): auto (default: 2 or 4 "
-                        "groups by k-means over the rows' histograms, when the block is estimated >= 0.1%% "
+                        "groups by k-means over the rows' histograms, when the block is estimated >= 0.5%% "
                         "smaller), off, or G (k-means into at most G groups, 2-256, for every tensor of >= 2 rows)")
     p.add_argument("--chunk", type=int, default=None, metavar="Q",
                    help="symbols per chunk (spec 7.2; independent streams decoded in parallel): 0 = none; default "

@@ -11,7 +11,7 @@ import { decode, decodeTensor, decodeAsync, decodeStream, fetchTensor, readHeade
 import { parseHeader, ransArrays, blockChecksum } from '../src/header.js';
 import { decodeTensorReference, groupLayoutReference, placeRowsReference } from '../src/reference.js';
 import { encodeFile, fxhash26Ref, rng } from './helpers/encoder.js';
-import { errorOf, asyncErrorOf } from './helpers/engines.js';
+import { errorOf, asyncErrorOf, decodeEveryEngine } from './helpers/engines.js';
 import { sameTensor, chunkedStream, collect, streamError, rangeServer } from './helpers/streams.js';
 
 const ARRAYS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array };
@@ -71,10 +71,7 @@ function reference(bytes, name) {
 /** Every synchronous path on a file of coding-2 tensors: all equal the entries. */
 function checkFile(bytes, tensors, label) {
   const info = readHeader(bytes).tensors;
-  const results = [];
-  for (const engine of ['js', 'wasm', 'auto']) results.push(decode(bytes, { engine }));
-  results.push(decode(bytes, { engine: 'wasm', twoStreams: false }));
-  results.push(decode(bytes, { engine: 'js', verify: false }));
+  const results = decodeEveryEngine(bytes);
   tensors.forEach((t, i) => {
     if (!t.groups) return;
     const want = bytesOf(ARRAYS[t.dtype].from(t.data));

@@ -2,6 +2,7 @@
 // encoder, one decode with an engine, and the check that wasm, js and the reference decoder agree on
 // a (possibly corrupt) stream.
 import assert from 'node:assert/strict';
+import { decode } from '../../src/index.js';
 import { decodeRans } from '../../src/rans.js';
 import { decodeRansReference } from '../../src/reference.js';
 import { buildModel, ransEncode } from './encoder.js';
@@ -56,4 +57,14 @@ export function errorOf(fn) {
 export async function asyncErrorOf(p) {
   try { await p; } catch (e) { return e; }
   return null;
+}
+
+/** decode() of a whole file with every engine and option that changes the path taken: js, wasm, auto,
+ * wasm with one stream at a time, js without checksums. */
+export function decodeEveryEngine(bytes) {
+  const results = [];
+  for (const engine of ['js', 'wasm', 'auto']) results.push(decode(bytes, { engine }));
+  results.push(decode(bytes, { engine: 'wasm', twoStreams: false }));
+  results.push(decode(bytes, { engine: 'js', verify: false }));
+  return results;
 }

@@ -26,7 +26,43 @@ function randomValues(r, n, P, dtype, maxV = 300) {
 test('the module exports the SIMD loop (decodeV) and decode8 with the scalar loops', () => {
   const mod = new WebAssembly.Module(Buffer.from(RANS_WASM_BASE64, 'base64'));
   const names = WebAssembly.Module.exports(mod).map((e) => e.name).sort();
-  assert.deepEqual(names, ['decode1', 'decode2', 'decode4', 'decode8', 'decodeN', 'decodeV', 'mem']);
+  assert.deepEqual(names, ['decode1', 'decode2', 'decode4', 'decode8', 'decodeN', 'decodeV', 'mem', 'table']);
+});
+
+// table(V, cdfAt, valsAt, ids) builds the slot table (rans.wat's layout: per slot the u16s slot - c,
+// f, value bits (ids: s), s) that engine.js wrote from JS before: compared slot by slot with that
+// JS writer, for every dtype width, V = 2 (one slot for the first symbol) up to V = 2^P = 2^15
+// (one slot each), and the bytes past 8 * 2^P left alone.
+test('table() writes the slot table the JS writer wrote', () => {
+  const mod = new WebAssembly.Module(Buffer.from(RANS_WASM_BASE64, 'base64'));
+  const e = new WebAssembly.Instance(mod, {}).exports;
+  e.mem.grow(4);
+  const r = rng(77);
+  const cases = [[2, 1, 1], [2, 8, 2], [3, 12, 4], [225, 14, 2], [255, 12, 1], [2 ** 15, 15, 2], [1000, 15, 4], [40000 - 39990, 15, 1]];
+  for (const [V, P, sz] of cases) {
+    // a random strictly increasing CDF of V symbols over 2^P slots
+    const M = 2 ** P;
+    const cuts = new Set([0, M]);
+    while (cuts.size < V + 1) cuts.add(1 + Math.floor(r() * (M - 1)));
+    const cdf = Uint16Array.from([...cuts].sort((a, b) => a - b));
+    const Ctor = sz === 1 ? Int8Array : sz === 2 ? Int16Array : Int32Array;
+    const vals = Ctor.from({ length: V }, () => Math.floor(r() * 2 ** 31) - 2 ** 30);
+    const want = new Uint32Array(2 * M);
+    for (let s = 0; s < V; s++) {
+      const c = cdf[s], f = cdf[s + 1] - c;
+      const hi = ((sz === 4 ? s : vals[s] & 0xffff) | (s << 16)) >>> 0;
+      for (let slot = c; slot < c + f; slot++) { want[2 * slot] = (f << 16) | (slot - c); want[2 * slot + 1] = hi; }
+    }
+    const u16 = new Uint16Array(e.mem.buffer);
+    const cdfAt = 0x70000, valsAt = 0x90000;
+    u16.set(cdf, cdfAt >> 1);
+    u16.set(vals, valsAt >> 1);
+    new Uint32Array(e.mem.buffer).fill(0xdeadbeef, 0, 2 * M + 4);
+    e.table(V, cdfAt, valsAt, sz === 4 ? 1 : 0);
+    const got = new Uint32Array(e.mem.buffer, 0, 2 * M + 4);
+    assert.deepEqual(got.subarray(0, 2 * M), want, `V=${V} P=${P} sz=${sz}`);
+    assert.deepEqual([...got.subarray(2 * M)], [0xdeadbeef, 0xdeadbeef, 0xdeadbeef, 0xdeadbeef]);
+  }
 });
 
 // Every L in 1..40 with every dtype; P takes every value 1..15 across the lane counts (and P = 12

@@ -105,7 +105,7 @@ function getInstance() {
         pair = null;
       }
     }
-    instance = { mem: e.mem, unrolled: { 1: e.decode1, 2: e.decode2, 4: e.decode4, 8: e.decode8 }, vector: e.decodeV, generic: e.decodeN, pair };
+    instance = { mem: e.mem, unrolled: { 1: e.decode1, 2: e.decode2, 4: e.decode4, 8: e.decode8 }, vector: e.decodeV, generic: e.decodeN, table: e.table, pair };
   }
   return instance;
 }
@@ -160,14 +160,16 @@ export function wasmPrepare(cdf, P, vals, L, maxW, two = false) {
   const wordsB = align8(wordsA + 2 * maxW + pad);
   const stageA = align8((two ? wordsB : wordsA) + 2 * maxW + pad);
   const stageB = align8(stageA + stageEntries * stride + 8);
-  const need = (two ? stageB : stageA) + stageEntries * stride + 8;
+  // the table's inputs (cdf, value bits: u16s) go where the words will be loaded, after the table is built
+  const tableIn = wordsA, valsIn = align8(tableIn + 2 * (V + 1));
+  const need = Math.max((two ? stageB : stageA) + stageEntries * stride + 8, valsIn + 2 * V);
   ensureMemory(inst, need);
   const slots = [
     { stAt: STATES_AT, ctlAt: CTL_AT, wordsAt: wordsA, stageAt: stageA },
     { stAt: stB, ctlAt: CTL_B_AT, wordsAt: wordsB, stageAt: stageB },
   ];
   const ctx = { inst, cdf, P, L, V, sz, stride, pad, stageEntries, vals, slots };
-  writeTable(inst, ctx);
+  writeTable(inst, ctx, tableIn, valsIn);
   return ctx;
 }
 
@@ -270,16 +272,11 @@ function finish(ctx, sl, wlim, W, n, out, done) {
   return { checksum, status: 'ok', wordsRead: k, lane: -1 };
 }
 
-function writeTable(inst, { cdf, V, sz, vals }) {
+function writeTable(inst, { cdf, V, sz, vals }, cdfAt, valsAt) {
   // Slot table: slot - c, f, value bits (4-byte dtypes: s), s per slot (8 bytes each, little-endian
-  // u16s), written as two u32s per slot: (slot - c) | f << 16, then value | s << 16.
-  const u32 = new Uint32Array(inst.mem.buffer, 0, 2 * cdf[V]);
-  for (let s = 0; s < V; s++) {
-    const c = cdf[s], f = cdf[s + 1] - c;
-    const hi = ((sz === 4 ? s : vals[s] & 0xffff) | (s << 16)) >>> 0;
-    let lo = f << 16;
-    for (let q = 2 * c, end = 2 * (c + f); q < end; q += 2, lo++) {
-      u32[q] = lo; u32[q + 1] = hi;
-    }
-  }
+  // u16s), built by rans.wat's table() from the CDF and the values' low 16 bits.
+  const u16 = new Uint16Array(inst.mem.buffer);
+  u16.set(cdf, cdfAt >> 1);
+  if (sz !== 4) u16.set(vals, valsAt >> 1);  // Int8Array / Int16Array: their two's complement bits
+  inst.table(V, cdfAt, valsAt, sz === 4 ? 1 : 0);
 }

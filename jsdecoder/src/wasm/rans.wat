@@ -568,4 +568,33 @@
     (i32.store (i32.const 0x60004) (local.get $g5))
     (i32.store (i32.const 0x60008) (local.get $g6))
     (local.get $op))
+
+  ;; The slot table (layout above) of a validated CDF: V >= 2 symbols, their V + 1 cumulative
+  ;; frequencies as u16s at $cdfAt (cdf[V] = 2^P <= 2^15), and the value bits of each symbol as u16s at
+  ;; $valsAt, or with $ids = 1 (4-byte dtypes) the ids themselves. One i64 store per slot: written
+  ;; from JS it took ~1.7 ns per slot (node 20), ~30 us for a 2^14-slot table; a row-group tensor
+  ;; prepares one table per group.
+  (func (export "table") (param $V i32) (param $cdfAt i32) (param $valsAt i32) (param $ids i32)
+    (local $s i32) (local $a i32) (local $q i32) (local $end i32) (local $w i64)
+    (block $done
+      (loop $sym
+        (local.set $a (i32.add (local.get $cdfAt) (i32.shl (local.get $s) (i32.const 1))))
+        (local.set $q (i32.shl (i32.load16_u (local.get $a)) (i32.const 3)))
+        (local.set $end (i32.shl (i32.load16_u offset=2 (local.get $a)) (i32.const 3)))
+        ;; (f << 16 | 0) | (value bits | s << 16) << 32, then + 1 per slot (slot - c)
+        (local.set $w (i64.or
+          (i64.extend_i32_u (i32.shl (i32.shr_u (i32.sub (local.get $end) (local.get $q)) (i32.const 3)) (i32.const 16)))
+          (i64.shl (i64.extend_i32_u
+                     (i32.or (select (local.get $s)
+                                     (i32.load16_u (i32.add (local.get $valsAt) (i32.shl (local.get $s) (i32.const 1))))
+                                     (local.get $ids))
+                             (i32.shl (local.get $s) (i32.const 16))))
+                   (i64.const 32))))
+        (loop $slot
+          (i64.store (local.get $q) (local.get $w))
+          (local.set $w (i64.add (local.get $w) (i64.const 1)))
+          (local.set $q (i32.add (local.get $q) (i32.const 8)))
+          (br_if $slot (i32.lt_u (local.get $q) (local.get $end))))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br_if $sym (i32.lt_u (local.get $s) (local.get $V))))))
 )

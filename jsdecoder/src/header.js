@@ -449,20 +449,20 @@ export function derivePairModel(entryCdf, entryValues, P) {
   }
   let d = sum - M;
   if (d > 0) {
-    const taken = (p) => {
-      let D = 0;
-      for (let s = 0; s < A; s++) D += Math.min(p, f[s] - 1);
-      return D;
-    };
-    let lo = 0, hi = fmax - 1;  // taken(lo) <= d <= taken(hi)
+    // p by galloping from 1, then bisecting (d is mostly below V^2, so p is mostly 0 or 1: a few passes
+    // instead of log2(max f0) of them; ~2x faster for MiniLM's 15-value groups, one model per group)
+    let lo = 0, hi = 1;  // D(lo) <= d; p in [lo, hi]
+    while (hi < fmax - 1 && pairTaken(f, hi) <= d) { lo = hi; hi = Math.min(2 * hi, fmax - 1); }
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if (taken(mid) <= d) lo = mid;
+      if (pairTaken(f, mid) <= d) lo = mid;
       else hi = mid - 1;
     }
     const p = lo;
-    d -= taken(p);
-    for (let s = 0; s < A; s++) if (f[s] > 1) f[s] -= Math.min(p, f[s] - 1);
+    if (p > 0) {
+      d -= pairTaken(f, p);
+      for (let s = 0; s < A; s++) { const x = f[s] - 1; f[s] -= x < p ? x : p; }
+    }
     for (let s = 0; s < A && d > 0; s++) if (f[s] > 1) { f[s]--; d--; }
   }
   while (d < 0) for (let s = 0; s < A && d < 0; s++) { f[s]++; d++; }
@@ -473,6 +473,13 @@ export function derivePairModel(entryCdf, entryValues, P) {
     for (let b = 0; b < V; b++) vals[a * V + b] = (entryValues[a] & 0xff) | ((entryValues[b] & 0xff) << 8);
   }
   return { cdf, vals };
+}
+
+/** derivePairModel's D(p): what p full passes of section 9's step 3 take, sum of min(p, f0[s] - 1). */
+function pairTaken(f, p) {
+  let D = 0;
+  for (let s = 0; s < f.length; s++) { const x = f[s] - 1; D += x < p ? x : p; }
+  return D;
 }
 
 /**

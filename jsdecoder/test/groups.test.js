@@ -117,11 +117,15 @@ test('round trips: every integer dtype, G = 2 .. 256, R*b not a multiple of 8, p
     { name: 'raw', dtype: 'float32', shape: [3], data: [1, 2, 3] },
     // group 1 (pairs) starts at entry 9, an odd byte offset of the output (decoded through a copy)
     { name: 'odd', dtype: 'uint8', shape: [7, 3], data: rowsByGroup(r, [0, 1, 1, 1, 1, 0, 0], 3, 'uint8'), lanes: 2, groups: [0, 1, 1, 1, 1, 0, 0], groupOptions: [{}, { pairs: true }] },
+    // a group of one value (V = 1: filled, no stream), with 4-byte values (the ids mapped when copied out)
+    { name: 'one', dtype: 'int32', shape: [6, 5], data: [0, 1, 0, 1, 1, 0].flatMap((g, i) => Array.from({ length: 5 }, (_, j) => (g ? -7 : 1000 * i + j))), lanes: 2, groups: [0, 1, 0, 1, 1, 0] },
+    { name: 'one8', dtype: 'int8', shape: [6, 4], data: [1, 1, 0, 0, 1, 0].flatMap((g, i) => Array.from({ length: 4 }, (_, j) => (g ? 5 : i - j))), lanes: 2, groups: [1, 1, 0, 0, 1, 0], groupOptions: [{}, { pairs: true }] },
   ];
   const bytes = encodeFile(tensors, { m: 1 });
   const info = readHeader(bytes).tensors;
   assert.deepEqual(info[0].groups.map((g) => [g.pairs, g.product, g.chunks]), [[true, false, 1], [true, true, 1], [false, false, Math.ceil(info[0].groups[2].symbols / 17)], [true, true, Math.ceil(info[0].groups[3].symbols / 9)]]);
   assert.ok(info[1].groups.every((g) => g.chunks > 1));
+  assert.deepEqual([info[5].groups[1].vocabSize, info[6].groups[1].vocabSize, info[6].groups[1].pairs], [1, 1, true]);
   checkFile(bytes, tensors, 'mixed');
 });
 

@@ -4,8 +4,10 @@
 // g's tensor is its rows in increasing row order, back to back, coded as a coding-0 sub-block. Every
 // decoder here decodes a group tensor (or a piece of it: a range of a chunked sub-block's chunks)
 // as it decodes any coding-0 block, then moves its rows to their places, never adding work to the
-// decode loops: decode() decodes all groups back to back into a temporary array and copies the rows
-// out in the output's order (gatherRows); decodeAsync and decodeGPU copy each piece that comes back
+// decode loops: decode() with the WebAssembly engine has the loops write each run of a group's rows
+// (rowRuns) where it lies, in an image of the tensor in WebAssembly memory (index.js
+// decodeGroupsInPlace), where it can; otherwise it decodes all groups back to back into a temporary
+// array and copies the rows out in the output's order (gatherRows); decodeAsync and decodeGPU copy each piece that comes back
 // to its rows (placeGroupPiece). Both make one copy per run of rows that are consecutive in both.
 // header.js parseGroupsBlock gives the tensor info these functions read (rowSize, rowOrder,
 // groupStart, groups).
@@ -65,6 +67,22 @@ export function gatherRows(t, src, out) {
     out.set(src.subarray(s * C, (s + e - r) * C), r * C);
     r = e;
   }
+}
+
+/**
+ * Group g's rows as runs of rows adjacent in the tensor: a Float64Array of pairs (byte offset of
+ * the run in the tensor, its symbols), `rowBytes` bytes a row, `size` bytes a symbol.
+ */
+export function rowRuns(t, g, rowBytes, size) {
+  const order = rowIndex(t).rowOrder, a = t.groupStart[g], b = t.groupStart[g + 1];
+  const runs = [];
+  for (let j = a; j < b;) {
+    let e = j + 1;
+    while (e < b && order[e] === order[e - 1] + 1) e++;
+    runs.push(order[j] * rowBytes, (e - j) * rowBytes / size);
+    j = e;
+  }
+  return Float64Array.from(runs);
 }
 
 /**

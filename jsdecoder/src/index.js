@@ -13,7 +13,8 @@ import { fxhash26Typed, fxhash26Bytes16LE } from './fxhash.js';
 import { parseHeader, ransArrays, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, LITTLE_ENDIAN, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
 import { decodeRansChunks } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
-import { gatherRows } from './groups.js';
+import { gatherRows, rowRuns } from './groups.js';
+import { wasmAvailable, wasmPrepare, wasmRelease, wasmImageBegin, wasmImageEnd, wasmStreamRows } from './wasm/engine.js';
 
 export { AnspackError, ErrorCodes } from './errors.js';
 export { fxhash26 } from './fxhash.js';
@@ -272,7 +273,8 @@ function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true) {
 }
 
 /**
- * Coding 2: row groups (spec section 7.4); the block was validated by parseHeader. Each group's
+ * Coding 2: row groups (spec section 7.4); the block was validated by parseHeader. With the
+ * WebAssembly engine, where rowsInPlace(t), decodeGroupsInPlace. Otherwise each group's
  * sub-block is decoded as a coding-0 block (decodeRansBlock: its streams, chunk checksums) into a
  * temporary array holding the group tensors back to back, its checksum compared (with verify) with
  * the stored group_checksums[g]; groups in order, so the first failing group is reported ("group g:
@@ -282,6 +284,9 @@ function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true) {
  * checksum (section 11).
  */
 function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch) {
+  if ((engine === 'wasm' || (engine === 'auto' && wasmAvailable())) && rowsInPlace(t)) {
+    return decodeGroupsInPlace(bytes, t, data, verify);
+  }
   // one temporary for all the row-group tensors of a decode() call, grown to the largest: fewer fresh
   // pages to fault in (node, MiniLM int4 with 27 grouped tensors: decode() median 52 -> 45.5 ms,
   // best 45 -> 42, 40 runs A/B in one process)
@@ -300,6 +305,59 @@ function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch) 
     if (verify && h !== sub.checksum) throw groupChecksumError(sub, h);
   }
   gatherRows(t, tmp, data);
+  return t.tableChecksum;
+}
+
+/**
+ * Whether the WebAssembly engine can decode a coding-2 tensor's sub-blocks straight into their rows
+ * (decodeGroupsInPlace): 1- and 2-byte values (the loops write the values, not ids), every sub-block
+ * one stream (unchunked) of V >= 2 symbols whose rows are whole rows of lanes (a tensor row's
+ * symbols a multiple of L, of 2 for L = 1; with PAIRS an even row), and an image that fits.
+ */
+function rowsInPlace(t) {
+  if (t.itemSize > 2 || t.n * t.itemSize > IMAGE_MAX_BYTES) return false;
+  for (const sub of t.groups) {
+    if (sub.chunks !== 1 || sub.vocabSize < 2) return false;
+    if (sub.pairs && t.rowSize % 2 !== 0) return false;
+    const rowSymbols = sub.pairs ? t.rowSize / 2 : t.rowSize;
+    if (rowSymbols % (sub.lanes === 1 ? 2 : sub.lanes) !== 0) return false;
+  }
+  return true;
+}
+
+/** Largest tensor (bytes) decoded through an image in WebAssembly memory; bigger ones: gatherRows. */
+const IMAGE_MAX_BYTES = 1 << 25;
+
+/**
+ * Coding 2 with the WebAssembly engine where rowsInPlace(t): the tensor's image is reserved in the
+ * module's memory, each group's stream decoded with its rows written where they lie in the tensor
+ * (wasm/engine.js wasmStreamRows, groups.js rowRuns), then the image copied to `data` once; checks
+ * and errors as decodeRansBlock's and decodeGroupsBlock's (groups in order).
+ */
+function decodeGroupsInPlace(bytes, t, data, verify) {
+  let Lmax = 1;
+  for (const sub of t.groups) Lmax = Math.max(Lmax, sub.lanes);
+  const image = wasmImageBegin(Lmax, t.n * t.itemSize);
+  let done = false;
+  try {
+    const rowBytes = t.rowSize * t.itemSize;
+    for (const sub of t.groups) {
+      const m = ransArrays(bytes, sub);
+      const ctx = wasmPrepare(m.cdf, m.P, m.vals, m.L, sub.words, false, image);
+      let r;
+      try {
+        const size = sub.pairs ? 2 : t.itemSize;  // bytes per symbol
+        r = wasmStreamRows(ctx, image, m.states, m.words, sub.words, sub.symbols, rowRuns(t, sub.group, rowBytes, size));
+      } finally {
+        wasmRelease(ctx);
+      }
+      if (r.status !== 'ok') throw withPrefix(chunkError(sub, m, { ...r, chunk: 0, wordStart: 0 }), `group ${sub.group}: `);
+      if (verify && r.checksum !== sub.checksum) throw groupChecksumError(sub, r.checksum);
+    }
+    done = true;
+  } finally {
+    wasmImageEnd(image, done ? new Uint8Array(data.buffer, data.byteOffset, t.n * t.itemSize) : null);
+  }
   return t.tableChecksum;
 }
 

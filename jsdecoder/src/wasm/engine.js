@@ -144,7 +144,7 @@ export function decodeRansWasm({ states, words, padded = false, cdf, P, n }, val
  * Synchronous use only (one session at a time per thread).
  * @returns {object} the session
  */
-export function wasmPrepare(cdf, P, vals, L, maxW, two = false) {
+export function wasmPrepare(cdf, P, vals, L, maxW, two = false, image = null) {
   const inst = getInstance();
   const V = cdf.length - 1;
   const sz = vals.BYTES_PER_ELEMENT;
@@ -156,7 +156,8 @@ export function wasmPrepare(cdf, P, vals, L, maxW, two = false) {
   // Stream A (the only one without `two`): states at STATES_AT, CTL at CTL_AT; B: its states after
   // A's, CTL at CTL_B_AT; then A's words and padding, B's, A's staging area, B's.
   const stB = STATES_AT + ((4 * L + 15) & ~15);
-  const wordsA = align8((two ? stB : STATES_AT) + 4 * L);
+  // a row-group image (wasmImageBegin) lies between the states and the words
+  const wordsA = align8(Math.max((two ? stB : STATES_AT) + 4 * L, image === null ? 0 : image.at + image.bytes));
   const wordsB = align8(wordsA + 2 * maxW + pad);
   const stageA = align8((two ? wordsB : wordsA) + 2 * maxW + pad);
   const stageB = align8(stageA + stageEntries * stride + 8);
@@ -209,7 +210,63 @@ export function wasmStreamPair(ctx, a, b) {
 }
 
 export function wasmRelease(ctx) {
-  if (ctx.inst.mem.buffer.byteLength > KEEP_BYTES && instance === ctx.inst) instance = null;
+  if (held === 0 && ctx.inst.mem.buffer.byteLength > KEEP_BYTES && instance === ctx.inst) instance = null;
+}
+
+// ---- Row groups (spec section 7.4): the group tensors' rows decoded straight to their places ----
+//
+// decode() of a coding-2 tensor whose rows are whole rows of lanes (row symbols a multiple of L)
+// reserves an image of the tensor's bytes in the module's memory (wasmImageBegin), decodes each
+// group's sub-block with the loops writing each run of its rows where it lies in the tensor
+// (wasmStreamRows: one loop call per run of rows adjacent in the tensor, instead of a stage copied
+// out), and copies the image out once (wasmImageEnd): the same copies as a coding-0 block, where
+// copying the group tensors out and then their rows to their places cost ~2x the copy-out.
+
+let held = 0; // images in use: the instance (and its memory, with the image) is kept meanwhile
+
+/**
+ * Reserve `bytes` (+ 8 spare) of the module's memory for a tensor's image, after the lane states of
+ * streams of at most Lmax lanes (two of them); wasmPrepare(..., image) lays out its words after it.
+ * @returns {{at: number, bytes: number, inst: object}}
+ */
+export function wasmImageBegin(Lmax, bytes) {
+  const inst = getInstance();
+  const at = (STATES_AT + 2 * ((4 * Lmax + 15) & ~15) + 63) & ~63;
+  ensureMemory(inst, at + bytes + 8);
+  held++;
+  return { at, bytes: bytes + 8, inst };
+}
+
+/** Copy the image's first out.byteLength bytes to `out` (null: none) and give the image up. */
+export function wasmImageEnd(image, out) {
+  held--;
+  if (out !== null) new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(new Uint8Array(image.inst.mem.buffer, image.at, out.byteLength));
+  if (held === 0 && image.inst.mem.buffer.byteLength > KEEP_BYTES && instance === image.inst) instance = null;
+}
+
+/**
+ * Decode one stream (wasmStream's arguments; a session prepared with the image, 1- or 2-byte
+ * values) into the image: runs[2i] is the image byte offset of run i, runs[2i + 1] its number of
+ * symbols, a multiple of L (of 2 for L = 1), the runs' symbols adding up to n. Returns wasmStream's
+ * result.
+ */
+export function wasmStreamRows(ctx, image, states, words, W, n, runs) {
+  const { inst, P, L, stride } = ctx;
+  const sl = ctx.slots[0];
+  const wlim = load(ctx, sl, states, words, W);
+  const fn = inst.unrolled[L] ?? (L >= 5 ? inst.vector : inst.generic);
+  const u32 = new Uint32Array(inst.mem.buffer);
+  const u8 = new Uint8Array(inst.mem.buffer);
+  for (let i = 0; i < runs.length; i += 2) {
+    const op = image.at + runs[i], oend = op + runs[i + 1] * stride;
+    // the loops store up to 4 bytes past oend (overwritten by the next entry's): the image's next
+    // bytes may hold a row decoded before, so they are put back
+    const k0 = u8[oend], k1 = u8[oend + 1], k2 = u8[oend + 2], k3 = u8[oend + 3];
+    fn(P, stride, op, oend, wlim, sl.stAt, L);
+    u8[oend] = k0; u8[oend + 1] = k1; u8[oend + 2] = k2; u8[oend + 3] = k3;
+    if (u32[CTL_AT >> 2] > wlim) break; // an under-run
+  }
+  return check(ctx, sl, wlim, W);
 }
 
 /** Put a stream's states and words (then zeros) in place and reset its CTL; returns its wlim. */
@@ -242,7 +299,7 @@ function copyOut({ inst, sz, vals }, stageAt, got, out, done) {
  */
 function finish(ctx, sl, wlim, W, n, out, done) {
   const { inst, P, L, stride, stageEntries } = ctx;
-  const { stAt, wordsAt, stageAt } = sl;
+  const { stAt, stageAt } = sl;
   const u32 = new Uint32Array(inst.mem.buffer);
   if (sl.ctlAt !== CTL_AT) u32.copyWithin(CTL_AT >> 2, sl.ctlAt >> 2, (sl.ctlAt >> 2) + 3);
   const unit = L === 1 ? 2 : L; // decode1 takes two rows per iteration
@@ -262,6 +319,12 @@ function finish(ctx, sl, wlim, W, n, out, done) {
     done += got;
     underrun = u32[CTL_AT >> 2] > wlim;
   }
+  return check(ctx, sl, wlim, W);
+}
+
+/** The result of a stream whose loops are done: words read, final states (as wasmStream's). */
+function check({ inst, L }, { stAt, wordsAt }, wlim, W) {
+  const u32 = new Uint32Array(inst.mem.buffer);
   const k = (u32[CTL_AT >> 2] - wordsAt) / 2;
   const checksum = u32[(CTL_AT >> 2) + 2] >>> 6;
   if (k > W) return { checksum, status: 'underrun', wordsRead: k, lane: -1 };

@@ -238,18 +238,20 @@ class _GroupPlan:
 
 def _row_groups(name: str, a: np.ndarray, groups, precision: int | None) -> np.ndarray | None:
     """The row map for the ``groups`` option (None: one coding-0 block)."""
-    if groups is None or groups is False or (isinstance(groups, int) and not isinstance(groups, bool) and groups in (0, 1)):
+    is_count = isinstance(groups, (int, np.integer)) and not isinstance(groups, bool)
+    if groups is None or groups is False or (is_count and groups in (0, 1)):
         return None
     if isinstance(groups, str):
         if groups != "auto":
-            raise ValueError(f"tensor {name!r}: groups must be 'auto', False, a group count or a row map, got {groups!r}")
+            raise ValueError(f"tensor {name!r}: groups must be 'auto', False, a group count or a row map, "
+                             f"got {groups!r}")
         if a.ndim < 2 or a.shape[0] < GROUPS_MIN_ROWS or a.size < GROUPS_MIN_ENTRIES:
             return None
         binned = row_histograms(a)
         return None if binned is None else choose_groups(*binned, GROUPS_CANDIDATES, GROUPS_TOLERANCE)
     if a.ndim == 0 or a.size == 0 or a.shape[0] < 2:
         raise ValueError(f"tensor {name!r}: row groups need at least 2 rows and entries, shape is {a.shape}")
-    if isinstance(groups, (int, np.integer)) and not isinstance(groups, bool):
+    if is_count:
         if not 2 <= groups <= MAX_GROUPS:
             raise ValueError(f"tensor {name!r}: groups must be 2 to {MAX_GROUPS}, got {groups}")
         rows = cluster_rows(a, int(groups))
@@ -444,7 +446,7 @@ def _decode_chunk(job):
 
 def _prepare_decode(buf: memoryview, t: TensorInfo, verify: bool):
     """Checks before decoding (raw checksum, block checksum, rANS arrays). Returns the RansArrays of a
-    coding-0 tensor (None for raw)."""
+    coding-0 tensor, a list of them for a coding-2 tensor's groups, None for raw."""
     if verify and t.coding in ("raw", "groups"):
         container.verify_block_checksum(buf, t)
     if t.coding == "raw":
@@ -490,7 +492,8 @@ def _finish_decode(buf: memoryview, t: TensorInfo, r, results, *, verify: bool, 
                                     tensor=t.name)
             assert status == OK
             if verify and r.chunk_checksums is not None and h != r.chunk_checksums[k]:
-                raise ChecksumMismatch(f"chunk {k}{_in_group(t)}'s ids hash to {h}, its chunk checksum says {r.chunk_checksums[k]}",
+                raise ChecksumMismatch(f"chunk {k}{_in_group(t)}'s ids hash to {h}, its chunk checksum says "
+                                       f"{r.chunk_checksums[k]}",
                                        offset=chunk_table_at + 4 * K + 4 * k, tensor=t.name)
         total = results[0][1] if r.chunk_checksums is None else fxhash26(np.asarray(r.chunk_checksums, dtype=np.int64))
         if verify and total != t.checksum:
@@ -517,7 +520,8 @@ def _checksum_name(t: TensorInfo) -> str:
 
 def _finish_groups(buf: memoryview, t: TensorInfo, results, *, verify: bool, dequantize: bool) -> np.ndarray:
     """Decode a coding-2 tensor's groups (spec section 7.4) and put their rows in place."""
-    parts = [_finish_decode(buf, s, s.arrays, res, verify=verify, dequantize=False) for s, res in zip(t.groups, results)]
+    parts = [_finish_decode(buf, s, s.arrays, res, verify=verify, dequantize=False)
+             for s, res in zip(t.groups, results)]
     total = fxhash26(np.array([s.checksum for s in t.groups], dtype=np.int64))
     if verify and total != t.checksum:
         raise ChecksumMismatch(f"the group checksums hash to {total}, table says {t.checksum}",

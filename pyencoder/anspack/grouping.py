@@ -180,10 +180,10 @@ def ranked_split(hist: np.ndarray, G: int) -> np.ndarray:
 
 
 def kmeans_rows(hist: np.ndarray, G: int, iterations: int | None = None) -> np.ndarray:
-    """Row groups (int64[R], numbered 0 … G'-1, G' ≤ G: groups left empty are dropped) from per-row histograms (int64[R, B]): start from the rows ranked by their
-    code length under the tensor's model, cut into G equal runs; then move each row to the group whose
-    model codes it shortest (ties to the lower group) until nothing moves. The passes run on at most
-    KMEANS_ROWS evenly spaced rows; a last pass assigns every row."""
+    """Row groups (int64[R], numbered 0 … G'-1, G' ≤ G: groups left empty are dropped) from per-row
+    histograms (int64[R, B]): start from :func:`ranked_split`, then move each row to the group whose
+    model codes it shortest (ties to the lower group) until nothing moves or ITERATIONS passes. The
+    passes run on at most KMEANS_ROWS evenly spaced rows; a last pass assigns every row."""
     R = hist.shape[0]
     groups = _kmeans(hist, ranked_split(hist, G), G, cost_table(), ITERATIONS if iterations is None else iterations,
                      -(-R // KMEANS_ROWS))

@@ -82,7 +82,8 @@ def vectors() -> dict[str, dict]:
         # spec section 7.4: coding 2, row groups (explicit row maps; G = 3, 2, 5 with R·b = 21 bits, and
         # sub-blocks with PRODUCT pairs and with chunks)
         "groups": dict(tensors={
-            "m": np.concatenate([gauss[:4] // 4, gauss[4:8], gauss[8:12] * 2]).astype(np.int8)[[0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]],
+            "m": np.concatenate([gauss[:4] // 4, gauss[4:8], gauss[8:12] * 2]).astype(np.int8)[
+                [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]],
             "u16": np.array([[7, 7, 9], [1000, 2, 3], [7, 9, 7], [7, 7, 7], [3, 1000, 2]], dtype=np.uint16),
             "g5": np.clip(gauss[:7, :4], -4, 4).astype(np.int8),
             "p": np.clip(gauss[:6, :8] // 2, -3, 3).astype(np.int8),
@@ -265,8 +266,8 @@ def bad_group_files(grouped: bytes, plain: bytes) -> dict[str, tuple[bytes, str]
         "groups_checksum_wrong": (_resign(_set(grouped, checks_at + 4, "<I", cs1 ^ 1)), "ChecksumMismatch"),
         "groups_table_checksum": (_rehash_header(_set(grouped, m.entry_offset + 32, "<I", m.checksum ^ 1)),
                                   "ChecksumMismatch"),
-        "groups_one_row": (_rehash_header(_set(_set(plain, odd.entry_offset + 37, "<B", 2), odd.entry_offset + 48, "<Q", 1)),
-                           "BadTable"),
+        "groups_one_row": (_rehash_header(_set(_set(plain, odd.entry_offset + 37, "<B", 2), odd.entry_offset + 48,
+                                               "<Q", 1)), "BadTable"),
         "groups_ndim0": (_rehash_header(_set(anspack.encode({"s": np.array(3, np.int8)}), HEADER_SIZE + 37, "<B", 2)),
                          "BadTable"),
         "groups_float": (_rehash_header(_set(anspack.encode({"f": np.ones((2, 2), np.float32)}), HEADER_SIZE + 37,

@@ -340,8 +340,8 @@ def run(args) -> int:
         enc = enc or encode_model(tensors, base=base_scheme_text(args), rules=args.rule,
                            prune_global=args.prune if args.prune_global else None, lanes=args.lanes,
                            precision=args.precision, progress=not args.quiet,
-                           pairs={"auto": "auto", "on": True, "product": "product", "off": False}[args.pairs], chunk=args.chunk,
-                           groups=_groups_arg(args.groups))
+                           pairs={"auto": "auto", "on": True, "product": "product", "off": False}[args.pairs],
+                           chunk=args.chunk, groups=_groups_arg(args.groups))
     except (ValueError, TypeError) as e:
         raise UsageError(str(e).splitlines()[0]) from None
     with open(args.output, "wb") as f:

@@ -132,7 +132,8 @@ export function decode(buffer, options = {}) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
   const outputs = options.outputs ?? {};
-  const scratch = { bytes: null };  // the row-group tensors' temporary, shared by the tensors of this call
+  // shared by the tensors of this call: the row-group tensors' temporary, the js engine's slot table
+  const scratch = { bytes: null, table: null };
   const tensors = hdr.tensors.map((t) => decodeOne(hdr, t, opts, outputs[t.name], scratch));
   const byName = Object.create(null);
   for (const t of tensors) byName[t.name] = t;
@@ -185,7 +186,7 @@ function outputArray(t, out) {
   return out.length === t.n ? out : out.subarray(0, t.n);
 }
 
-function decodeOne(hdr, t, opts, out, scratch = { bytes: null }) {
+function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null }) {
   const { bytes } = hdr;
   if (t.n > IMPLEMENTATION_MAX_ENTRIES) {
     throw new AnspackError('LimitExceeded', `${t.n} entries is above this decoder's limit of 2^31 - 1 per tensor`, { offset: t.entryOffset + 48, tensor: t.name });
@@ -203,7 +204,7 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null }) {
   } else if (t.coding === 'groups') {
     checksum = decodeGroupsBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams, scratch);
   } else {
-    checksum = decodeRansBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams);
+    checksum = decodeRansBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams, scratch);
   }
   if (opts.verify && checksum !== t.checksum) {
     const what = t.coding === 'groups' ? 'the group checksums hash' : t.chunks > 1 ? 'the chunk checksums hash' : 'decoded data hashes';
@@ -250,7 +251,7 @@ function decodeRaw(bytes, t, data) {
  * checksum to compare with the table's: the FxHash26 of the ids, or for a chunked tensor of its
  * stored chunk checksums (section 11).
  */
-function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true) {
+function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true, scratch = null) {
   if (t.n === 0) return 0;
   const m = ransArrays(bytes, t);
   const N = t.symbols;
@@ -263,7 +264,7 @@ function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true) {
     else { out = new Uint16Array(N); copyBack = true; }
   }
   const expected = verify ? m.chunkChecksums : null;
-  const r = decodeRansChunks(m, m.vals, out, engine, expected, twoStreams);
+  const r = decodeRansChunks(m, m.vals, out, engine, expected, twoStreams, scratch);
   if (copyBack) {
     const u8 = new Uint8Array(data.buffer, data.byteOffset, t.n);
     for (let i = 0; i < N; i++) { u8[2 * i] = out[i] & 0xff; u8[2 * i + 1] = out[i] >>> 8; }
@@ -298,7 +299,7 @@ function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch) 
     const a = t.groupStart[sub.group] * t.rowSize;
     let h;
     try {
-      h = decodeRansBlock(bytes, sub, tmp.subarray(a, a + sub.n), engine, verify, twoStreams);
+      h = decodeRansBlock(bytes, sub, tmp.subarray(a, a + sub.n), engine, verify, twoStreams, scratch);
     } catch (e) {
       throw withPrefix(e, `group ${sub.group}: `);
     }

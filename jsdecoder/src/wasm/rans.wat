@@ -52,6 +52,7 @@
 ;;         lanes per v128, states in memory); decode8 (P, sz, op, oend, wlim, st) is decodeV, L = 8
 ;;     decodeN (P, sz, op, oend, wlim, st, L): any L, whole rows and a partial last row, states in
 ;;         memory, four lanes at a time
+;;     table (V, cdfAt, valsAt, ids): writes the slot table at 0 from a CDF and the values' bits
 ;; The driver uses decode1/2/4 for L = 1, 2, 4, decodeV for L >= 5, decodeN for L = 3 and for a
 ;; partial last row. Two chunks of a tensor (spec section 7.2) with L a multiple of 4 are decoded
 ;; together, the rows both have by decodeV2 of rans_pair.wat (a second module, 1.1 KB, that imports

@@ -14,7 +14,7 @@ import { parseHeader, ransArrays, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MA
 import { decodeRansChunks } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
 import { gatherRows, rowRuns } from './groups.js';
-import { wasmAvailable, wasmPrepare, wasmRelease, wasmImageBegin, wasmImageEnd, wasmStreamRows } from './wasm/engine.js';
+import { wasmAvailable, wasmPrepare, wasmRelease, wasmImageBegin, wasmImageEnd, wasmStreamRows, wasmStreamRowsPair, runsAt, pairLanes } from './wasm/engine.js';
 
 export { AnspackError, ErrorCodes } from './errors.js';
 export { fxhash26 } from './fxhash.js';
@@ -286,7 +286,7 @@ function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true, scra
  */
 function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch) {
   if ((engine === 'wasm' || (engine === 'auto' && wasmAvailable())) && rowsInPlace(t)) {
-    return decodeGroupsInPlace(bytes, t, data, verify);
+    return decodeGroupsInPlace(bytes, t, data, verify, twoStreams);
   }
   // one temporary for all the row-group tensors of a decode() call, grown to the largest: fewer fresh
   // pages to fault in (node, MiniLM int4 with 27 grouped tensors: decode() median 52 -> 45.5 ms,
@@ -312,16 +312,16 @@ function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch) 
 /**
  * Whether the WebAssembly engine can decode a coding-2 tensor's sub-blocks straight into their rows
  * (decodeGroupsInPlace): 1- and 2-byte values (the loops write the values, not ids), every sub-block
- * one stream (unchunked) of V >= 2 symbols whose rows are whole rows of lanes (a tensor row's
- * symbols a multiple of L, of 2 for L = 1; with PAIRS an even row), and an image that fits.
+ * of V >= 2 symbols whose rows and chunks are whole rows of lanes (a tensor row's symbols and the
+ * chunk size Q multiples of L, of 2 for L = 1; with PAIRS an even row), and an image that fits.
  */
 function rowsInPlace(t) {
   if (t.itemSize > 2 || t.n * t.itemSize > IMAGE_MAX_BYTES) return false;
   for (const sub of t.groups) {
-    if (sub.chunks !== 1 || sub.vocabSize < 2) return false;
+    if (sub.vocabSize < 2) return false;
     if (sub.pairs && t.rowSize % 2 !== 0) return false;
-    const rowSymbols = sub.pairs ? t.rowSize / 2 : t.rowSize;
-    if (rowSymbols % (sub.lanes === 1 ? 2 : sub.lanes) !== 0) return false;
+    const rowSymbols = sub.pairs ? t.rowSize / 2 : t.rowSize, unit = sub.lanes === 1 ? 2 : sub.lanes;
+    if (rowSymbols % unit !== 0 || (sub.chunks > 1 && sub.chunkSize % unit !== 0)) return false;
   }
   return true;
 }
@@ -335,7 +335,7 @@ const IMAGE_MAX_BYTES = 1 << 25;
  * (wasm/engine.js wasmStreamRows, groups.js rowRuns), then the image copied to `data` once; checks
  * and errors as decodeRansBlock's and decodeGroupsBlock's (groups in order).
  */
-function decodeGroupsInPlace(bytes, t, data, verify) {
+function decodeGroupsInPlace(bytes, t, data, verify, twoStreams) {
   let Lmax = 1;
   for (const sub of t.groups) Lmax = Math.max(Lmax, sub.lanes);
   const image = wasmImageBegin(Lmax, t.n * t.itemSize);
@@ -344,16 +344,47 @@ function decodeGroupsInPlace(bytes, t, data, verify) {
     const rowBytes = t.rowSize * t.itemSize;
     for (const sub of t.groups) {
       const m = ransArrays(bytes, sub);
-      const ctx = wasmPrepare(m.cdf, m.P, m.vals, m.L, sub.words, false, image);
-      let r;
+      const runs = rowRuns(t, sub.group, rowBytes, sub.pairs ? 2 : t.itemSize);
+      const K = sub.chunks, Q = sub.chunkSize, L = m.L, N = sub.symbols;
+      // chunk k (spec section 7.2; K = 1: the whole stream): its states, words, symbols, first run
+      const wordStarts = new Float64Array(K + 1);
+      for (let k = 0; k < K; k++) wordStarts[k + 1] = wordStarts[k] + (K > 1 ? m.chunkWords[k] : sub.words);
+      let maxW = 0;
+      for (let k = 0; k < K; k++) maxW = Math.max(maxW, wordStarts[k + 1] - wordStarts[k]);
+      const chunk = (k) => ({
+        states: m.states.subarray(k * L, k * L + L), words: m.words.subarray(wordStarts[k], wordStarts[k + 1]),
+        W: wordStarts[k + 1] - wordStarts[k], n: Math.min(N, (k + 1) * Q || N) - k * Q, at: runsAt(runs, k * Q),
+      });
+      // a chunk's result: its errors (and with verify its chunk checksum) as decodeRansBlock's, chunks in order
+      const accept = (k, r) => {
+        let e = null;
+        if (r.status !== 'ok') e = chunkError(sub, m, { ...r, chunk: k, wordStart: wordStarts[k] });
+        else if (verify && K > 1 && r.checksum !== m.chunkChecksums[k]) e = chunkError(sub, m, { status: 'chunkChecksum', chunk: k, checksum: r.checksum });
+        if (e !== null) throw withPrefix(e, `group ${sub.group}: `);
+      };
+      const paired = K >= 2 && twoStreams && pairLanes(L);
+      const ctx = wasmPrepare(m.cdf, m.P, m.vals, L, maxW, paired, image);
+      let h;
       try {
-        const size = sub.pairs ? 2 : t.itemSize;  // bytes per symbol
-        r = wasmStreamRows(ctx, image, m.states, m.words, sub.words, sub.symbols, rowRuns(t, sub.group, rowBytes, size));
+        for (let k = 0; k < K;) {
+          if (paired && k + 1 < K) {
+            const [rA, rB] = wasmStreamRowsPair(ctx, image, runs, chunk(k), chunk(k + 1));
+            accept(k, rA);
+            accept(k + 1, rB);
+            k += 2;
+          } else {
+            const c = chunk(k);
+            const r = wasmStreamRows(ctx, image, c.states, c.words, c.W, c.n, runs, c.at);
+            accept(k, r);
+            if (K === 1) h = r.checksum;
+            k += 1;
+          }
+        }
       } finally {
         wasmRelease(ctx);
       }
-      if (r.status !== 'ok') throw withPrefix(chunkError(sub, m, { ...r, chunk: 0, wordStart: 0 }), `group ${sub.group}: `);
-      if (verify && r.checksum !== sub.checksum) throw groupChecksumError(sub, r.checksum);
+      if (K > 1) h = m.tableChecksum;
+      if (verify && h !== sub.checksum) throw groupChecksumError(sub, h);
     }
     done = true;
   } finally {

@@ -465,6 +465,11 @@ test('wasm, rows decoded in place: interleaved rows of every 1- and 2-byte layou
     ['int8', 50, 10, 2, 5, [{}, {}]],
     // 1-byte values, the SIMD loop: its stores past a run's end land on rows placed before
     ['int8', 64, 16, 2, 8, [{}, {}]],
+    // chunked sub-blocks (Q a multiple of L): chunks two by two (decodeV2 into the staging areas, moved
+    // to their runs), an odd chunk out alone, chunks starting inside a row; L = 2: one chunk at a time
+    ['int8', 64, 16, 2, 8, [{ chunk: 64 }, { chunk: 96 }]],
+    ['int8', 48, 16, 3, 4, [{ product: true, chunk: 40 }, { pairs: true, chunk: 12 }, {}]],
+    ['uint16', 30, 4, 2, 2, [{ chunk: 10 }, {}]],
   ];
   const tensors = cases.map(([dtype, R, C, G, lanes, groupOptions], i) => {
     const map = randomMap(r, R, G);
@@ -474,9 +479,9 @@ test('wasm, rows decoded in place: interleaved rows of every 1- and 2-byte layou
   const info = parseHeader(bytes).tensors;
   info.forEach((t, i) => {
     for (const sub of t.groups) {
-      assert.equal(sub.chunks, 1);
       assert.ok(sub.vocabSize >= 2, `${t.name} group ${sub.group}: V = ${sub.vocabSize}`);
       assert.equal((sub.pairs ? t.rowSize / 2 : t.rowSize) % (sub.lanes === 1 ? 2 : sub.lanes), 0);
+      assert.equal(sub.chunkSize % sub.lanes, 0);
     }
     assert.ok(t.rowMap.some((g, k) => k > 0 && g !== t.rowMap[k - 1]), 'groups interleave');
     const want = bytesOf(ARRAYS[t.dtype].from(tensors[i].data));
@@ -487,7 +492,8 @@ test('wasm, rows decoded in place: interleaved rows of every 1- and 2-byte layou
   });
   // every word of one group of tensors 0 and 2 flipped in turn: the same error from both engines
   let failures = 0;
-  for (const [i, g] of [[0, 1], [2, 0], [2, 1]]) {
+  assert.deepEqual([7, 8, 9].map((i) => info[i].groups.map((sub) => sub.chunks)), [[7, 7], [3, 13, 1], [6, 1]]);  // odd K: pairs, then one alone
+  for (const [i, g] of [[0, 1], [2, 0], [2, 1], [7, 0], [7, 1], [8, 0], [8, 1], [9, 0]]) {
     const sub = info[i].groups[g];
     for (let k = 0; k < sub.words; k++) {
       const b = bytes.slice();
@@ -502,6 +508,16 @@ test('wasm, rows decoded in place: interleaved rows of every 1- and 2-byte layou
     }
   }
   assert.ok(failures > 20, `${failures} corrupt files`);
+  // a wrong chunk checksum (block checksum resealed) in chunk 1 and in the odd chunk out: the same error
+  for (const [i, g, k] of [[7, 0, 1], [7, 1, 2], [8, 1, 3]]) {
+    const sub = info[i].groups[g];
+    const at = sub.chunkTableOffset + 4 * sub.chunks + 4 * k;
+    const b = resealed(bytes, (dv) => dv.setUint32(at, dv.getUint32(at, true) ^ 8, true));
+    const ej = errorOf(() => decode(b, { engine: 'js' })), ew = errorOf(() => decode(b, { engine: 'wasm' }));
+    assert.equal(ew?.code, 'ChecksumMismatch', String(ew));
+    assert.deepEqual([ew.code, ew.offset, ew.tensor, ew.message], [ej.code, ej.offset, ej.tensor, ej.message]);
+    assert.equal(ew.offset, at);
+  }
 });
 
 test('a hostile G or R cannot drive an allocation: the map must fit in the block first', () => {

@@ -250,23 +250,90 @@ export function wasmImageEnd(image, out) {
  * symbols, a multiple of L (of 2 for L = 1), the runs' symbols adding up to n. Returns wasmStream's
  * result.
  */
-export function wasmStreamRows(ctx, image, states, words, W, n, runs) {
-  const { inst, P, L, stride } = ctx;
+export function wasmStreamRows(ctx, image, states, words, W, n, runs, at = { i: 0, off: 0 }) {
   const sl = ctx.slots[0];
   const wlim = load(ctx, sl, states, words, W);
+  return rowsAlone(ctx, sl, wlim, W, image, runs, at.i, at.off, n);
+}
+
+/**
+ * Where symbol s of a group tensor lies in its runs (as wasmStreamRows takes them): run index i
+ * (into runs, a multiple of 2) and the symbols of that run before it (off).
+ */
+export function runsAt(runs, s) {
+  let i = 0;
+  while (i < runs.length && s >= runs[i + 1]) { s -= runs[i + 1]; i += 2; }
+  return { i, off: s };
+}
+
+/**
+ * `count` symbols of a loaded stream into the runs from run i (symbols of it done: off), with
+ * rans.wat's loops, one call per run (or piece of one), then the stream's result as wasmStream's.
+ */
+function rowsAlone(ctx, sl, wlim, W, image, runs, i, off, count) {
+  const { inst, P, L, stride } = ctx;
   const fn = inst.unrolled[L] ?? (L >= 5 ? inst.vector : inst.generic);
   const u32 = new Uint32Array(inst.mem.buffer);
   const u8 = new Uint8Array(inst.mem.buffer);
-  for (let i = 0; i < runs.length; i += 2) {
-    const op = image.at + runs[i], oend = op + runs[i + 1] * stride;
+  if (sl.ctlAt !== CTL_AT) u32.copyWithin(CTL_AT >> 2, sl.ctlAt >> 2, (sl.ctlAt >> 2) + 3);
+  while (count > 0 && u32[CTL_AT >> 2] <= wlim) {
+    const k = Math.min(runs[i + 1] - off, count);
+    const op = image.at + runs[i] + off * stride, oend = op + k * stride;
     // the loops store up to 4 bytes past oend (overwritten by the next entry's): the image's next
     // bytes may hold a row decoded before, so they are put back
     const k0 = u8[oend], k1 = u8[oend + 1], k2 = u8[oend + 2], k3 = u8[oend + 3];
     fn(P, stride, op, oend, wlim, sl.stAt, L);
     u8[oend] = k0; u8[oend + 1] = k1; u8[oend + 2] = k2; u8[oend + 3] = k3;
-    if (u32[CTL_AT >> 2] > wlim) break; // an under-run
+    count -= k;
+    off += k;
+    if (off === runs[i + 1]) { i += 2; off = 0; }
   }
   return check(ctx, sl, wlim, W);
+}
+
+/**
+ * Two chunks of a group's sub-block (spec section 7.2; a session prepared with two = true and the
+ * image, pairLanes(L)): a and b as wasmStreamRows's arguments ({states, words, W, n, at} each, the
+ * group's runs shared). The rows both have are decoded in one loop (decodeV2) into the staging
+ * areas and moved to their runs inside WebAssembly memory, the rest of each alone in place.
+ * Returns [result of a, result of b] as wasmStreamPair's (b's null when a's status is not 'ok').
+ */
+export function wasmStreamRowsPair(ctx, image, runs, a, b) {
+  const { inst, P, L, stride, stageEntries, slots: [A, B] } = ctx;
+  const wlimA = load(ctx, A, a.states, a.words, a.W);
+  const wlimB = load(ctx, B, b.states, b.words, b.W);
+  const u32 = new Uint32Array(inst.mem.buffer);
+  const u8 = new Uint8Array(inst.mem.buffer);
+  const both = Math.min(a.n, b.n) - (Math.min(a.n, b.n) % L);
+  const pa = { ...a.at }, pb = { ...b.at };
+  let done = 0;
+  while (done < both) {
+    const cnt = Math.min(stageEntries, both - done);
+    const reached = inst.pair(P, stride, A.stageAt, A.stageAt + cnt * stride, B.stageAt, A.stAt, B.stAt, L, wlimA, wlimB);
+    const got = (reached - A.stageAt) / stride;
+    placeStaged(u8, image, runs, pa, A.stageAt, got, stride);
+    placeStaged(u8, image, runs, pb, B.stageAt, got, stride);
+    done += got;
+    if (u32[CTL_AT >> 2] > wlimA || u32[CTL_B_AT >> 2] > wlimB) break; // an under-run
+  }
+  const rA = rowsAlone(ctx, A, wlimA, a.W, image, runs, pa.i, pa.off, a.n - done);
+  if (rA.status !== 'ok') return [rA, null];
+  return [rA, rowsAlone(ctx, B, wlimB, b.W, image, runs, pb.i, pb.off, b.n - done)];
+}
+
+/** Move `got` staged symbols (at stageAt) to the runs from pos ({i, off}, advanced). */
+function placeStaged(u8, image, runs, pos, stageAt, got, stride) {
+  let { i, off } = pos;
+  let src = stageAt;
+  const end = stageAt + got * stride;
+  while (src < end) {
+    const k = Math.min(runs[i + 1] - off, (end - src) / stride);
+    u8.copyWithin(image.at + runs[i] + off * stride, src, src + k * stride);
+    src += k * stride;
+    off += k;
+    if (off === runs[i + 1]) { i += 2; off = 0; }
+  }
+  pos.i = i; pos.off = off;
 }
 
 /** Put a stream's states and words (then zeros) in place and reset its CTL; returns its wlim. */

@@ -90,14 +90,17 @@ def size_and_encode(key: str, tensors: dict, args, workdir: Path) -> dict:
     n = sum(a.size for a in tensors.values())
     anspack.encode({"warm": np.arange(4, dtype=np.int8)})  # load the Numba caches
     raw_names = [] if args.no_auto_raw else auto_raw(tensors, args.lanes)
+    groups = {"auto": "auto", "off": False}[args.groups]
     # anspack and constriction encode alternately, so that background load hits both alike
     do_c = not args.decode_only and peers.constriction_available()
     t_enc = t_enc1 = t_c = float("inf")
     data = enc = None
     for _ in range(args.encode_repeats):
-        t, data = peers.best_of(lambda: anspack.encode(tensors, lanes=args.lanes, raw=raw_names, chunk=args.chunk), 1)
+        t, data = peers.best_of(lambda: anspack.encode(tensors, lanes=args.lanes, raw=raw_names, chunk=args.chunk,
+                                                       groups=groups), 1)
         t_enc = min(t_enc, t)
-        t, data1 = peers.best_of(lambda: anspack.encode(tensors, lanes=args.lanes, raw=raw_names, chunk=args.chunk, threads=1), 1)
+        t, data1 = peers.best_of(lambda: anspack.encode(tensors, lanes=args.lanes, raw=raw_names, chunk=args.chunk,
+                                                        groups=groups, threads=1), 1)
         t_enc1 = min(t_enc1, t)
         if data1 != data:
             raise AssertionError(f"{key}: anspack.encode(threads=1) wrote other bytes than the default")
@@ -372,6 +375,8 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk", type=int, default=None,
                     help="symbols per chunk for the anspack files (default: the encoder's; 0 = unchunked)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker pool sizes to time")
+    ap.add_argument("--groups", choices=("auto", "off"), default="auto",
+                    help="row groups (spec 7.4) in the anspack files: the encoder's default (auto) or none")
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-node", action="store_true")
     ap.add_argument("--no-auto-raw", action="store_true",
@@ -385,7 +390,8 @@ def main(argv=None) -> int:
     result = {
         "when": stamp,
         "config": {"datasets": args.datasets, "repeats": args.repeats, "encode_repeats": args.encode_repeats,
-                   "lanes": args.lanes, "auto_raw": not args.no_auto_raw, "decode_only": args.decode_only, "workers": args.workers, "precision": "auto (12 below 2^16 symbols, else 14)", "pairs": "auto", "chunk": "auto (max(2^18, 2^13 L) symbols)"},
+                   "lanes": args.lanes, "auto_raw": not args.no_auto_raw, "decode_only": args.decode_only, "workers": args.workers, "precision": "auto (12 below 2^16 symbols, else 14)", "pairs": "auto", "chunk": "auto (max(2^18, 2^13 L) symbols)",
+                   "groups": args.groups},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_start": os.getloadavg()},
         "targets": TARGETS, "datasets": {},

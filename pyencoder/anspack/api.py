@@ -44,7 +44,8 @@ PAIRS_MIN_ENTRIES = 1 << 12  # ... and at least this many entries ...
 PAIRS_SIZE_TOLERANCE = 0.0025  # ... whose paired block is at most 0.25 % larger (it decodes ~2x faster)
 GROUPS_MIN_ENTRIES = 1 << 15  # groups="auto": tensors of at least this many entries ...
 GROUPS_MIN_ROWS = 8  # ... and rows (shape[0]), ...
-GROUPS_CANDIDATES = (2, 4)  # ... split into this many groups by k-means (3, 6 and 8 added < 1 % to the gain) ...
+GROUPS_CANDIDATES = (4,)  # ... split by k-means into at most 4 groups (trying 2 first found no more on MiniLM
+# and took twice as long; 6 and 8 added < 1 % to the gain) ...
 GROUP_SPLIT_SYMBOLS = 1 << 15  # chunk=None: a row group's sub-block of more symbols gets at least 2 chunks
 # (MiniLM int4: its grouped tensors decoded 9.9 -> 9.1 ms in node, +1.6 KB; int8 7.0 -> 6.5 ms, +1.8 KB)
 GROUPS_TOLERANCE = 0.005  # ... when the estimated block is at least 0.5 % smaller: decoding a grouped tensor
@@ -398,7 +399,7 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
             of equal size (about 40 bytes each at 8 lanes: parallel decoding on threads, workers, and two chunks at a
             time in the WebAssembly loop); or a mapping name -> chunk size.
         groups: split a tensor's rows (``shape[0]``) into groups coded with a model each (coding 2, spec
-            section 7.4): "auto" (default: 2 or 4 groups found by k-means over the rows' histograms,
+            section 7.4): "auto" (default: at most 4 groups found by k-means over the rows' histograms,
             for tensors of >= 2^15 entries, >= 8 rows and at most 256 distinct values, when the estimated
             block is at least 0.5 % smaller), False, a group count G (2-256: k-means into at most G
             groups), or a row map (one group id per row, using every id 0 … G-1); or a mapping name ->

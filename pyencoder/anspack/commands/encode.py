@@ -86,7 +86,7 @@ def register(sub) -> None:
                         "pairs: the pairs' model is stored), product (spec 7.3: the entries' model is stored and "
                         "the pairs' derived; tensors of at most 2^(P/2) distinct values), off")
     p.add_argument("--groups", default="auto", metavar="auto|off|G",
-                   help="split a tensor's rows into groups with a model each (spec 7.4): auto (default: 2 or 4 "
+                   help="split a tensor's rows into groups with a model each (spec 7.4): auto (default: at most 4 "
                         "groups by k-means over the rows' histograms, when the block is estimated >= 0.5%% "
                         "smaller), off, or G (k-means into at most G groups, 2-256, for every tensor of >= 2 rows)")
     p.add_argument("--chunk", type=int, default=None, metavar="Q",

@@ -69,11 +69,13 @@ def value_bins(counts: np.ndarray) -> np.ndarray:
     rank = np.empty(V, np.int64)
     rank[np.lexsort((np.arange(V), -counts.astype(np.int64)))] = np.arange(V)
     bins = rank.copy()
+    present = int(np.count_nonzero(counts))
     start, width, b = SINGLE_BINS, 2, SINGLE_BINS
-    while start < V:
+    while start < present:
         sel = (rank >= start) & (rank < start + 8 * width)
         bins[sel] = b + (rank[sel] - start) // width
         b, start, width = b + 8, start + 8 * width, width * 2
+    bins[rank >= present] = 0  # values that never occur (ranked last): any bin will do
     return bins
 
 
@@ -92,11 +94,13 @@ def row_histograms(array: np.ndarray) -> tuple[np.ndarray, int] | None:
     :func:`value_bins`, the number of distinct values); None with more than MAX_GROUP_VOCAB of them."""
     R = array.shape[0]
     flat = np.ascontiguousarray(array).reshape(-1)
-    if flat.dtype.itemsize == 1:
-        sym = flat.view(np.uint8)
-        counts = histogram(flat)[(np.arange(256) - (128 if flat.dtype.kind == "i" else 0)) & 255]
+    if flat.dtype.itemsize <= 2:  # counts over the dtype's range (Numba), indexed by the unsigned bit pattern
+        bits = 8 * flat.dtype.itemsize
+        sym = flat.view(np.uint8 if bits == 8 else np.uint16)
+        shift = (1 << (bits - 1)) if flat.dtype.kind == "i" else 0
+        counts = histogram(flat)[(np.arange(1 << bits) - shift) & ((1 << bits) - 1)]
         if np.count_nonzero(counts) > MAX_GROUP_VOCAB:
-            return None
+            return None  # before any work per entry: wide int16 tensors stop here
     else:
         values, sym, counts = np.unique(flat, return_inverse=True, return_counts=True)
         if values.size > MAX_GROUP_VOCAB:

@@ -21,8 +21,9 @@ import numpy as np
 
 from . import container
 from .checksum import fxhash26
-from .container import CODING_GROUPS, CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTRIES, Block, FileHeader, TensorInfo
-from .grouping import MAX_GROUPS, choose_groups, cluster_rows, row_histograms
+from .container import (CODING_GROUPS, CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTRIES, MAX_GROUPS, Block, FileHeader,
+                        TensorInfo)
+from .grouping import choose_groups, cluster_rows, row_histograms
 from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
 from .model import (MAX_PRECISION, build_model, cross_entropy_bits, histogram, product_freqs, product_model,
                     nonzero_bins, product_vocabulary, quantize_counts)
@@ -531,7 +532,7 @@ def _finish_groups(buf: memoryview, t: TensorInfo, results, *, verify: bool, deq
     """Decode a coding-2 tensor's groups (spec section 7.4) and put their rows in place."""
     parts = [_finish_decode(buf, s, s.arrays, res, verify=verify, dequantize=False)
              for s, res in zip(t.groups, results)]
-    total = fxhash26(np.array([s.checksum for s in t.groups], dtype=np.int64))
+    total = container.groups_checksum([s.checksum for s in t.groups])
     if verify and total != t.checksum:
         raise ChecksumMismatch(f"the group checksums hash to {total}, table says {t.checksum}",
                                offset=t.entry_offset + 32, tensor=t.name)

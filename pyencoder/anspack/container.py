@@ -213,6 +213,16 @@ def rans_block(dtype: str, L: int, precision: int, states: np.ndarray, values: n
     return b"".join(parts)
 
 
+def groups_head_size(G: int, R: int) -> int:
+    """Bytes of a coding-2 block's group header and row map of R rows, before its padding (spec 7.4)."""
+    return 8 + 12 * G + -(-R * (G - 1).bit_length() // 8)
+
+
+def groups_checksum(checksums) -> int:
+    """The table checksum of a coding-2 tensor: the FxHash26 of its group checksums (spec 7.4)."""
+    return fxhash26(np.asarray(checksums, dtype=np.int64))
+
+
 def row_map_bytes(row_groups: np.ndarray, G: int) -> bytes:
     """The row map of spec section 7.4: each row's group in b bits (b = bit length of G - 1), least
     significant bit first, in ceil(R·b / 8) bytes."""
@@ -240,7 +250,7 @@ def groups_block(row_groups: np.ndarray, subs: list[Block]) -> tuple[bytes, int,
             side_from = pos + len(b.data)
         pos += len(data)
     spans.append((side_from, pos))
-    return b"".join(parts), fxhash26(np.array([b.checksum for b in subs], dtype=np.int64)), tuple(spans)
+    return b"".join(parts), groups_checksum([b.checksum for b in subs]), tuple(spans)
 
 
 def encode_metadata(metadata: dict | None) -> bytes:
@@ -611,13 +621,14 @@ def _read_groups(buf: memoryview, t: TensorInfo) -> None:
         raise ReservedNonZero(f"row-group header reserved field is {reserved}", offset=o + 4, tensor=t.name)
     b = (G - 1).bit_length()
     map_at = o + 8 + 12 * G
-    M = -(-R * b // 8)
-    if 8 + 12 * G + M > size:
-        raise BadModel(f"the group header and the row map of {R} rows x {b} bits need {8 + 12 * G + M} bytes, the "
+    head = groups_head_size(G, R)
+    M = head - (8 + 12 * G)
+    if head > size:
+        raise BadModel(f"the group header and the row map of {R} rows x {b} bits need {head} bytes, the "
                        f"block has {size}", offset=o, tensor=t.name)
     sizes = np.frombuffer(buf, dtype="<u8", count=G, offset=o + 8)
     checks = np.frombuffer(buf, dtype="<u4", count=G, offset=o + 8 + 8 * G)
-    end, cursor, offsets = map_at + M, o + align8(8 + 12 * G + M), []
+    end, cursor, offsets = o + head, o + align8(head), []
     for g in range(G):
         S = int(sizes[g])
         if cursor > o + size or S > o + size - cursor:

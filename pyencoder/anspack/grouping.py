@@ -29,10 +29,10 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
+from .container import align8, groups_head_size
 from .model import histogram
 
 COST_BITS = 16  # code lengths in units of 2^-16 bit, of probabilities at 16 bits
-MAX_GROUPS = 256  # spec section 7.4
 MAX_GROUP_VOCAB = 256  # clustering: tensors of at most this many distinct values
 ITERATIONS = 6  # k-means passes at most (most tensors settle in 4-8, gaining little after 4)
 KMEANS_ROWS = 1024  # k-means passes on at most this many rows (evenly spaced), then one pass over all
@@ -215,8 +215,7 @@ def grouped_cost(hist: np.ndarray, groups: np.ndarray, G: int, vocab: int) -> in
 
 def map_bytes(G: int, R: int) -> int:
     """The group header and row map of G groups over R rows, padded (spec section 7.4)."""
-    b = (G - 1).bit_length()
-    return -(-(8 + 12 * G + -(-R * b // 8)) // 8) * 8
+    return align8(groups_head_size(G, R))
 
 
 def choose_groups(hist: np.ndarray, vocab: int, candidates, tolerance: float) -> np.ndarray | None:

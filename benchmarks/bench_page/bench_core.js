@@ -15,7 +15,15 @@
 //           steps, no memory traffic) split over a pool of N plain workers, in the same rounds. On
 //           a machine whose cores are busy with other jobs, spin2/spin1 shows the ceiling that any
 //           2-worker speedup could have reached in this run.
-// Best and median of `repeats` rounds after one warm-up round, in milliseconds.
+//   parN  : control for decodeAsync's speedup: N workers (par_worker.js) each decoding a whole copy of
+//           the file with decode() at the same time, each from the copy it was given before the
+//           rounds (no splitting, copying or transfers). N * par1 / parN is the parallel speedup the
+//           machine gave decoding itself at that moment, memory traffic included: on a shared VM it
+//           can be well below the spin loop's (two workers decoding at once, nothing else shared,
+//           took 1.1-1.95x the time of one alone here, minute by minute).
+// Best and median of `repeats` rounds after one warm-up round, in milliseconds, and every round's
+// time (`times`, in round order: contenders of one round ran back to back, so ratios of the same
+// round are paired measurements).
 
 /** Nibble-packed bytes (low nibble first, two's complement) -> Int8Array of n entries. */
 export function unpackNibbles(bytes, n) {
@@ -32,13 +40,14 @@ export function unpackNibbles(bytes, n) {
 
 function stats(times) {
   const s = [...times].sort((a, b) => a - b);
-  return { best: s[0], median: s[Math.floor(s.length / 2)], runs: s.length };
+  return { best: s[0], median: s[Math.floor(s.length / 2)], runs: s.length, times };
 }
 
 /**
  * @param {object} cfg  {datasets: [{label, anspack: Uint8Array, gz: Uint8Array, entries, rawBytes}], repeats, workers: number[]}
  * @param {object} env  {anspack (module namespace), gunzip: async (Uint8Array) => Uint8Array, now: () => ms,
- *   spinWorker: () => {run: (iterations) => Promise<number>, terminate: () => void}}
+ *   spinWorker: () => {run: (iterations) => Promise<number>, terminate: () => void},
+ *   parWorker: () => {send: (message) => Promise<number>, terminate: () => void} (par_worker.js)}
  */
 export async function runBench(cfg, env) {
   const A = env.anspack;
@@ -49,7 +58,13 @@ export async function runBench(cfg, env) {
     const maxW = Math.max(...cfg.workers);
     const spinners = env.spinWorker ? Array.from({ length: maxW }, () => env.spinWorker()) : [];
     const spinIters = ds.entries * 4;
+    const parallel = env.parWorker ? Array.from({ length: maxW }, () => env.parWorker()) : [];
     try {
+      // each par worker gets its own copy of the file, once
+      for (const pw of parallel) {
+        const n = await pw.send({ bytes: ds.anspack.slice() });
+        if (n !== 0) throw new Error(`${ds.label}: par worker answered ${n} to its file`);
+      }
       // correctness once, untimed: decodeAsync == decode, gzip output has the right length
       const ref = A.decode(ds.anspack);
       let entries = 0;
@@ -63,6 +78,10 @@ export async function runBench(cfg, env) {
           for (let k = 0; k < a.length; k += 997) if (a[k] !== b[k]) throw new Error(`${ds.label}: workers=${w} value mismatch in ${t.name}`);
         });
       }
+      for (const pw of parallel) {
+        const n = await pw.send({});
+        if (n !== ref.tensors.length) throw new Error(`${ds.label}: par worker decoded ${n} tensors, expected ${ref.tensors.length}`);
+      }
       const g = await env.gunzip(ds.gz);
       if (g.length !== ds.rawBytes) throw new Error(`${ds.label}: gunzip gave ${g.length} bytes, expected ${ds.rawBytes}`);
 
@@ -74,6 +93,7 @@ export async function runBench(cfg, env) {
         ...cfg.workers.map((w) => [`w${w}`, async () => pools[w].decode(ds.anspack)]),
         ...(spinners.length ? cfg.workers.map((w) => [`spin${w}`,
           async () => Promise.all(spinners.slice(0, w).map((sp) => sp.run(Math.ceil(spinIters / w))))]) : []),
+        ...(parallel.length ? cfg.workers.map((w) => [`par${w}`, async () => Promise.all(parallel.slice(0, w).map((pw) => pw.send({})))]) : []),
       ];
       const times = Object.fromEntries(contenders.map(([k]) => [k, []]));
       for (let round = 0; round <= cfg.repeats; round++) {
@@ -91,6 +111,7 @@ export async function runBench(cfg, env) {
     } finally {
       for (const p of Object.values(pools)) await p.terminate();
       for (const sp of spinners) sp.terminate();
+      for (const pw of parallel) pw.terminate();
     }
   }
   return out;

@@ -14,10 +14,22 @@ function spinWorker() {
   };
 }
 
+function parWorker() {
+  const w = new Worker(new URL('./par_worker.js', import.meta.url));
+  return {
+    send: (msg) => new Promise((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+      w.postMessage(msg);
+    }),
+    terminate: () => w.terminate(),
+  };
+}
+
 const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const datasets = cfg.datasets.map((d) => ({
   ...d, anspack: new Uint8Array(readFileSync(d.anspackPath)), gz: new Uint8Array(readFileSync(d.gzPath)),
 }));
 const results = await runBench({ datasets, repeats: cfg.repeats, workers: cfg.workers },
-  { anspack, gunzip: async (gz) => gunzipSync(gz), now: () => performance.now(), spinWorker });
+  { anspack, gunzip: async (gz) => gunzipSync(gz), now: () => performance.now(), spinWorker, parWorker });
 console.log(JSON.stringify({ results, version: process.version }));

@@ -108,6 +108,20 @@ def test_auto_groups_mixed_rows_and_not_iid_rows():
                                                                                      threads=2) == data
 
 
+@pytest.mark.parametrize("dtype", ["i1", "i2", "u2"])
+def test_big_endian_input_groups_like_native(dtype):
+    """An npz may hold big-endian arrays: the row histograms (Numba) see them in native order, and the
+    file is byte for byte the native array's (this crashed in Numba's typing before)."""
+    rng = np.random.default_rng(11)
+    native = mixed_rows(rng, R=128, C=512, dtype=np.int16) + (8 if dtype[0] == "u" else 0)
+    native = native.astype("<" + dtype)
+    big = native.astype(">" + dtype)
+    data = anspack.encode({"w": big})
+    assert anspack.read_header(data)["w"].coding == "groups"
+    assert data == anspack.encode({"w": native})
+    assert np.array_equal(anspack.decode(data)["w"], native)
+
+
 def test_auto_skips_small_tensors_and_large_vocabularies():
     rng = np.random.default_rng(3)
     small = mixed_rows(rng, R=16, C=512)  # 8192 entries < 2^15

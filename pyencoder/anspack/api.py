@@ -25,7 +25,7 @@ from .container import (CODING_GROUPS, CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTR
                         TensorInfo)
 from .grouping import choose_groups, cluster_rows, row_histograms
 from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
-from .model import (MAX_PRECISION, build_model, cross_entropy_bits, histogram, product_freqs, product_model,
+from .model import (MAX_PRECISION, build_model, cross_entropy_bits, histogram, pair_histograms, product_freqs, product_model,
                     nonzero_bins, product_vocabulary, quantize_counts)
 from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved_checksum
 
@@ -197,7 +197,8 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
             kind, counts, pair_counts = _pairs_choice(flat, precision)
         entry_model = None
         if kind == "product":
-            counts = histogram(flat) if counts is None else counts
+            if counts is None:  # pairs="product", or a row group's sub-block: one pass over the pairs
+                counts, pair_counts = pair_histograms(flat)
             P = _product_precision(n // 2, int(np.count_nonzero(counts)), precision)
             entry_model, model = product_model(flat, P, counts=counts, pair_counts=pair_counts)
         else:
@@ -351,6 +352,8 @@ def _prepare(name: str, array: np.ndarray, *, raw: bool, dequant: bytes):
     if raw or dtype not in RANS_DTYPES:
         flat = np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).reshape(-1)
         return a, dtype, Block(name, a.shape, dtype, CODING_RAW, _raw_checksum(flat), flat.tobytes(), dequant)
+    if a.dtype.byteorder not in "=|":
+        a = a.astype(dtype)  # native byte order for the Numba kernels (an npz may hold big-endian arrays)
     return a, dtype, None
 
 

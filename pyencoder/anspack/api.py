@@ -149,12 +149,13 @@ def _product_estimate(hist1: np.ndarray, hist2: np.ndarray, signed: bool, precis
     return cross_entropy_bits(hist2[seen], f[pair_lut[seen]], P) * (n // 2) / 8 + V + 2 * (V + 1)
 
 
-def _pairs_choice(flat: np.ndarray, precision: int | None) -> tuple[str | None, np.ndarray, np.ndarray | None]:
+def _pairs_choice(flat: np.ndarray, precision: int | None,
+                  hist1: np.ndarray | None = None) -> tuple[str | None, np.ndarray, np.ndarray | None]:
     """pairs="auto": at most PAIRS_MAX_VOCAB distinct values, and a paired block (plain or PRODUCT,
     whichever is smaller) at most PAIRS_SIZE_TOLERANCE larger than the unpaired one. Returns (the
     kind: None, "plain" or "product"; the histogram to build the model from: of the pairs for plain
     pairs, else of the entries; for product pairs the pairs' histogram, else None)."""
-    hist1 = histogram(flat)  # 256 counts: cheap, and most tensors stop here
+    hist1 = histogram(flat) if hist1 is None else hist1  # 256 counts: cheap, and most tensors stop here
     single = hist1[hist1 > 0]
     if single.size > PAIRS_MAX_VOCAB:
         return None, hist1, None
@@ -181,8 +182,9 @@ def _build(sym: np.ndarray, precision: int | None, counts=None):
 
 
 def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chunk, dequant,
-          group: bool = False) -> _Plan:
-    """The model, lanes and chunks of one coding-0 block (``group``: a row group's sub-block, spec 7.4)."""
+          group: bool = False, hist: np.ndarray | None = None) -> _Plan:
+    """The model, lanes and chunks of one coding-0 block (``group``: a row group's sub-block, spec 7.4;
+    ``hist``: the tensor's histogram if the caller counted it)."""
     flat = np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).reshape(-1)
     n = flat.size
     pair_ok = np.dtype(dtype).itemsize == 1 and n % 2 == 0 and n >= 2
@@ -194,7 +196,9 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
     try:
         kind, counts, pair_counts = {True: "plain", "product": "product"}.get(pairs), None, None
         if pairs == "auto" and pair_ok and n >= PAIRS_MIN_ENTRIES:
-            kind, counts, pair_counts = _pairs_choice(flat, precision)
+            kind, counts, pair_counts = _pairs_choice(flat, precision, hist)
+        elif kind != "plain":
+            counts = hist  # the entries' histogram (plain pairs count the pairs)
         entry_model = None
         if kind == "product":
             if counts is None:  # pairs="product", or a row group's sub-block: one pass over the pairs
@@ -247,26 +251,28 @@ class _GroupPlan:
     dequant: bytes
 
 
-def _row_groups(name: str, a: np.ndarray, groups, precision: int | None) -> np.ndarray | None:
-    """The row map for the ``groups`` option (None: one coding-0 block)."""
+def _row_groups(name: str, a: np.ndarray, groups, precision: int | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The row map for the ``groups`` option (None: one coding-0 block), and the tensor's histogram
+    where ``groups="auto"`` counted it (1- and 2-byte dtypes; else None), for _plan to reuse."""
     is_count = isinstance(groups, (int, np.integer)) and not isinstance(groups, bool)
     if groups is None or groups is False or (is_count and groups in (0, 1)):
-        return None
+        return None, None
     if isinstance(groups, str):
         if groups != "auto":
             raise ValueError(f"tensor {name!r}: groups must be 'auto', False, a group count or a row map, "
                              f"got {groups!r}")
         if a.ndim < 2 or a.shape[0] < GROUPS_MIN_ROWS or a.size < GROUPS_MIN_ENTRIES:
-            return None
-        binned = row_histograms(a)
-        return None if binned is None else choose_groups(*binned, GROUPS_CANDIDATES, GROUPS_TOLERANCE)
+            return None, None
+        hist = histogram(a) if a.dtype.itemsize <= 2 else None
+        binned = row_histograms(a, hist)
+        return (None if binned is None else choose_groups(*binned, GROUPS_CANDIDATES, GROUPS_TOLERANCE)), hist
     if a.ndim == 0 or a.size == 0 or a.shape[0] < 2:
         raise ValueError(f"tensor {name!r}: row groups need at least 2 rows and entries, shape is {a.shape}")
     if is_count:
         if not 2 <= groups <= MAX_GROUPS:
             raise ValueError(f"tensor {name!r}: groups must be 2 to {MAX_GROUPS}, got {groups}")
         rows = cluster_rows(a, int(groups))
-        return rows if rows.max() > 0 else None
+        return (rows if rows.max() > 0 else None), None
     rows = np.asarray(groups)
     if rows.shape != (a.shape[0],) or rows.dtype.kind not in "iu":
         raise ValueError(f"tensor {name!r}: a row map must be {a.shape[0]} integers (one per row), got "
@@ -274,14 +280,14 @@ def _row_groups(name: str, a: np.ndarray, groups, precision: int | None) -> np.n
     G = int(rows.max()) + 1
     if rows.min() < 0 or not 2 <= G <= MAX_GROUPS or not np.bincount(rows, minlength=G).all():
         raise ValueError(f"tensor {name!r}: a row map must use every group 0 … G-1 with 2 <= G <= {MAX_GROUPS}")
-    return rows.astype(np.int64)
+    return rows.astype(np.int64), None
 
 
 def _plan_tensor(name: str, a: np.ndarray, dtype: str, *, groups, precision, dequant, **options):
     """A _Plan, or a _GroupPlan when the tensor's rows are split into groups."""
-    rows = _row_groups(name, a, groups, precision)
+    rows, hist = _row_groups(name, a, groups, precision)
     if rows is None:
-        return _plan(name, a, dtype, precision=precision, dequant=dequant, **options)
+        return _plan(name, a, dtype, precision=precision, dequant=dequant, hist=hist, **options)
     flat = a.reshape(a.shape[0], -1)
     parts = [flat[rows == g].reshape((-1,) + a.shape[1:]) for g in range(int(rows.max()) + 1)]
     pairs = options.pop("pairs")

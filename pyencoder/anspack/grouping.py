@@ -89,16 +89,17 @@ def _row_hist(sym, lut, rows, cols, B):
     return h
 
 
-def row_histograms(array: np.ndarray) -> tuple[np.ndarray, int] | None:
+def row_histograms(array: np.ndarray, counts=None) -> tuple[np.ndarray, int] | None:
     """(int64[R, B]: each row's (``array.shape[0]`` rows) counts of the tensor's values in
-    :func:`value_bins`, the number of distinct values); None with more than MAX_GROUP_VOCAB of them."""
+    :func:`value_bins`, the number of distinct values); None with more than MAX_GROUP_VOCAB of them.
+    ``counts``: the tensor's :func:`model.histogram` (1- and 2-byte dtypes), if the caller has it."""
     R = array.shape[0]
     flat = np.ascontiguousarray(array).reshape(-1)
     if flat.dtype.itemsize <= 2:  # counts over the dtype's range (Numba), indexed by the unsigned bit pattern
         bits = 8 * flat.dtype.itemsize
         sym = flat.view(np.uint8 if bits == 8 else np.uint16)
         shift = (1 << (bits - 1)) if flat.dtype.kind == "i" else 0
-        counts = histogram(flat)[(np.arange(1 << bits) - shift) & ((1 << bits) - 1)]
+        counts = (histogram(flat) if counts is None else counts)[(np.arange(1 << bits) - shift) & ((1 << bits) - 1)]
         if np.count_nonzero(counts) > MAX_GROUP_VOCAB:
             return None  # before any work per entry: wide int16 tensors stop here
     else:

@@ -16,10 +16,12 @@ function spinWorker() {
 
 function parWorker() {
   const w = new Worker(new URL('./par_worker.js', import.meta.url));
+  let pending = null;  // one request at a time
+  w.on('message', (n) => { const p = pending; pending = null; p?.resolve(n); });
+  w.on('error', (e) => { const p = pending; pending = null; p?.reject(e); });
   return {
     send: (msg) => new Promise((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('error', reject);
+      pending = { resolve, reject };
       w.postMessage(msg);
     }),
     terminate: () => w.terminate(),

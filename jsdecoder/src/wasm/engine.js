@@ -12,7 +12,7 @@
 // loops decoding one stream after the other, whose speed is capped by the serial FxHash26 chain),
 // then each stream's tail alone.
 //
-// Two modules, each below 4 KB (rans.wat 3.3 KB, rans_pair.wat 1.1 KB; the second imports the
+// Two modules, each below 4 KB (rans.wat 3.3 KB, rans_pair.wat 3.1 KB; the second imports the
 // first's memory): both are compiled synchronously on first use, which browsers allow on the main
 // thread for modules < 4 KB. Where the first does not compile (no WebAssembly, no SIMD, a
 // Content-Security-Policy without 'wasm-unsafe-eval') engine 'auto' uses the pure-JS loops; where

@@ -55,7 +55,7 @@
 ;;     table (V, cdfAt, valsAt, ids): writes the slot table at 0 from a CDF and the values' bits
 ;; The driver uses decode1/2/4 for L = 1, 2, 4, decodeV for L >= 5, decodeN for L = 3 and for a
 ;; partial last row. Two chunks of a tensor (spec section 7.2) with L a multiple of 4 are decoded
-;; together, the rows both have by decodeV2 of rans_pair.wat (a second module, 1.1 KB, that imports
+;; together, the rows both have by decodeV2 of rans_pair.wat (a second module, 3.1 KB, that imports
 ;; this module's memory and uses its slot and REFILL tables; CTL of the second stream at 0x60010),
 ;; the rest of each stream by the loops here.
 ;;

@@ -49,7 +49,9 @@ GROUPS_CANDIDATES = (4,)  # ... split by k-means into at most 4 groups (trying 2
 # and took twice as long; 6 and 8 added < 1 % to the gain) ...
 SPLIT_SYMBOLS = 1 << 15  # chunk=None: a block of more symbols gets at least 2 chunks, which the WebAssembly
 # decoder runs side by side, two FxHash26 chains (MiniLM int4's row groups: 9.9 -> 9.1 ms in node, +1.6 KB;
-# then all tensors: whole MiniLM int8 / int4 files 1.045-1.06x / 1.03x faster in node, +1.0 KB each)
+# then all tensors: whole MiniLM int8 / int4 files 1.045-1.06x / 1.03x faster in node, +1.0 KB each) ...
+SPLIT_SYMBOLS_PER_LANE = 1 << 10  # ... if each chunk holds at least this many symbols per lane (many lanes, e.g.
+# one per entry: one chunk, the lanes' states would outweigh a second chain)
 GROUPS_TOLERANCE = 0.005  # ... when the estimated block is at least 0.5 % smaller: decoding a grouped tensor
 # costs more (its rows placed, a model per group, smaller streams); at 0.1 % MiniLM int4 grouped 93 % of its
 # entries for 52 KB and decoded 1.2-1.5x slower in node, at 0.5 % 24 % of them for 32 KB
@@ -224,7 +226,7 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
         # decoder decodes chunks two by two, side by side only for the rows both have (2^18 + 2^15 symbols
         # gave 2^15 rows of that; an odd chunk out decodes alone, as one hash chain)
         K = -(-N // Q)
-        if N > SPLIT_SYMBOLS:
+        if N > SPLIT_SYMBOLS and N >= 2 * SPLIT_SYMBOLS_PER_LANE * L:
             K = max(K, 2)  # two chunks, so that the WebAssembly loop runs two hash chains side by side
         Q = -(-N // (K + K % 2)) if K > 1 else 0
         if group and Q:  # a multiple of L: the WebAssembly decoder then writes the rows in place
@@ -406,8 +408,8 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
             at most 0.25 % larger -- it decodes about twice as fast); or a mapping name -> one of those
             ("auto" for tensors not named).
         chunk: symbols per chunk (spec section 7.2): 0 = one stream; default (None): tensors of more
-            than 2^15 symbols in the fewest even number (at least 2) of chunks of at most max(2^18,
-            2^13 * lanes) symbols, of equal size (about 40 bytes each at 8 lanes: parallel decoding on
+            than 2^15 symbols (and 2^11 per lane) in the fewest even number (at least 2) of chunks of at
+            most max(2^18, 2^13 * lanes) symbols, of equal size (about 40 bytes each at 8 lanes: parallel decoding on
             threads, workers, and two chunks at a time in the WebAssembly loop); or a mapping name ->
             chunk size.
         groups: split a tensor's rows (``shape[0]``) into groups coded with a model each (coding 2, spec

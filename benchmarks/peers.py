@@ -19,12 +19,12 @@ Peers (sizes in bytes, all on the same integers):
 from __future__ import annotations
 
 import importlib.util
-import lzma
 import os
 import time
-import zlib
 
 import numpy as np
+
+from anspack import bench as _bench
 
 
 # ------------------------------------------------------------------------------------------------
@@ -77,43 +77,14 @@ DATASETS = {
 # entropy and general-purpose codecs
 
 
-def entropy_bits(a: np.ndarray) -> float:
-    """Order-0 empirical entropy of the tensor's values, in bits for the whole tensor."""
-    _, counts = np.unique(a, return_counts=True)
-    p = counts / a.size
-    return float(-(counts * np.log2(p)).sum())
-
-
-def is_nibble(tensors: dict[str, np.ndarray]) -> bool:
-    """True if every tensor fits 4 bits (values in [-8, 7])."""
-    return all(a.size == 0 or (int(a.min()) >= -8 and int(a.max()) <= 7) for a in tensors.values())
-
-
-def codec_bytes(tensors: dict[str, np.ndarray]) -> bytes:
-    """The bytes the general-purpose codecs compress: int8 bytes, nibble-packed for 4-bit data."""
-    flat = np.concatenate([np.ascontiguousarray(a).reshape(-1).astype(np.int8) for a in tensors.values()])
-    if not is_nibble(tensors):
-        return flat.tobytes()
-    u = (flat.astype(np.int16) & 0xF).astype(np.uint8)
-    if u.size % 2:
-        u = np.append(u, np.uint8(0))
-    return (u[0::2] | (u[1::2] << 4)).tobytes()
+# the same helpers as `anspack bench` (anspack/bench.py): entropy_bits, is_nibble, codec_bytes (int8
+# bytes, nibble-packed for 4-bit data, in table order)
+entropy_bits, is_nibble, codec_bytes = _bench.entropy_bits, _bench.is_nibble, _bench.codec_bytes
 
 
 def general_codecs() -> dict:
-    codecs = {"zlib-9": lambda b: zlib.compress(b, 9)}
-    try:
-        import zstandard
-        codecs["zstd-19"] = lambda b: zstandard.ZstdCompressor(level=19).compress(b)
-    except ImportError:
-        pass
-    try:
-        import brotli
-        codecs["brotli-11"] = lambda b: brotli.compress(b, quality=11)
-    except ImportError:
-        pass
-    codecs["xz-9e"] = lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME)
-    return codecs
+    """name -> compress: zlib-9, zstd-19 and brotli-11 where installed, xz (preset 9 | extreme)."""
+    return {name: compress for name, (compress, _) in _bench.general_codecs().items()}
 
 
 # ------------------------------------------------------------------------------------------------

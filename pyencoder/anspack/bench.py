@@ -1,0 +1,161 @@
+"""Side-by-side measurements of anspack against general-purpose codecs on the same integers, for
+``anspack bench`` (and benchmarks/peers.py, which adds the browser, node and constriction).
+
+Everything is measured in one process, in interleaved rounds whose order rotates every round, so that
+a change of the machine's load hits every contender alike; each contender's best time is reported,
+and for two contenders the paired median: the median over rounds of their ratio within one round.
+
+    >>> t = {"w": np.array([[0, 1, -1, 0], [2, 0, 0, -1]], dtype=np.int8)}
+    >>> is_nibble(t), len(codec_bytes(t))   # 8 entries of 4 bits: 4 bytes
+    (True, 4)
+    >>> entropy_bits(t["w"])                # counts 4, 2, 1, 1 of 8: 1.75 bits each
+    14.0
+"""
+
+from __future__ import annotations
+
+import lzma
+import statistics
+import time
+import zlib
+from typing import Callable, Mapping
+
+import numpy as np
+
+
+def entropy_bits(a: np.ndarray) -> float:
+    """Order-0 empirical entropy of the tensor's values, in bits for the whole tensor."""
+    _, counts = np.unique(np.asarray(a), return_counts=True)
+    if counts.size == 0:
+        return 0.0
+    p = counts / counts.sum()
+    return float(-(counts * np.log2(p)).sum())
+
+
+def is_nibble(tensors: Mapping[str, np.ndarray]) -> bool:
+    """True if every tensor is 1-byte and fits 4 bits (values in [-8, 7]): codecs get nibble-packed bytes."""
+    return all(np.asarray(a).dtype.itemsize == 1 and (np.asarray(a).size == 0 or (
+        int(np.min(a)) >= -8 and int(np.max(a)) <= 7)) for a in tensors.values())
+
+
+def codec_bytes(tensors: Mapping[str, np.ndarray]) -> bytes:
+    """The bytes a general-purpose codec gets: every tensor's little-endian bytes in order, 1-byte
+    tensors as int8, and two 4-bit values per byte (low nibble first) when :func:`is_nibble`."""
+    if not is_nibble(tensors):
+        return b"".join(np.ascontiguousarray(a, dtype=_le(a)).tobytes() for a in tensors.values())
+    flat = np.concatenate([np.asarray(a).reshape(-1).astype(np.int8) for a in tensors.values()] or [np.zeros(0, np.int8)])
+    u = (flat.astype(np.int16) & 0xF).astype(np.uint8)
+    if u.size % 2:
+        u = np.append(u, np.uint8(0))
+    return (u[0::2] | (u[1::2] << 4)).tobytes()
+
+
+def _le(a) -> np.dtype:
+    a = np.asarray(a)
+    return np.dtype(np.int8) if a.dtype.itemsize == 1 and a.dtype.kind in "iub" else a.dtype.newbyteorder("<")
+
+
+def general_codecs(slow: bool = True) -> dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]]:
+    """name -> (compress, decompress): zlib-9 and xz (preset 9 | extreme) from the standard library,
+    zstd-19 and brotli-11 where their packages are installed; ``slow=False`` leaves out brotli-11 and xz."""
+    codecs = {"zlib-9": (lambda b: zlib.compress(b, 9), zlib.decompress)}
+    try:
+        import zstandard
+        codecs["zstd-19"] = (lambda b: zstandard.ZstdCompressor(level=19).compress(b),
+                             lambda b: zstandard.ZstdDecompressor().decompress(b))
+    except ImportError:
+        pass
+    if slow:
+        try:
+            import brotli
+            codecs["brotli-11"] = (lambda b: brotli.compress(b, quality=11), brotli.decompress)
+        except ImportError:
+            pass
+        codecs["xz-9e"] = (lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME), lzma.decompress)
+    return codecs
+
+
+def interleaved(contenders: Mapping[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each contender over ``rounds`` rounds (after ``warmup`` untimed ones); in
+    round r the contenders run in their order rotated by r."""
+    keys = list(contenders)
+    times = {k: [] for k in keys}
+    for r in range(warmup + rounds):
+        for j in range(len(keys)):
+            k = keys[(j + r) % len(keys)]
+            t0 = time.perf_counter()
+            contenders[k]()
+            dt = time.perf_counter() - t0
+            if r >= warmup:
+                times[k].append(dt)
+    return times
+
+
+def paired_median(a: list[float], b: list[float]) -> float:
+    """Median over rounds of a[r] / b[r] (how many times faster b was than a, round by round)."""
+    return float(statistics.median(x / y for x, y in zip(a, b)))
+
+
+def run(tensors: Mapping[str, np.ndarray], data: bytes, *, rounds: int = 5, threads: int | None = None,
+        slow_codecs: bool = True, progress: Callable[[str], None] | None = None) -> dict:
+    """Measure one file: ``data`` (an .anspack file) holding ``tensors`` (its stored integers).
+
+    Sizes: the file, its data blocks, the per-tensor order-0 entropy and each general-purpose codec on
+    :func:`codec_bytes`. Speed: anspack.decode(data) (every checksum verified) against each codec's
+    decompress of its own output (the same integers), and anspack.encode(tensors) (default options)
+    against zlib-9's compress, the one codec always available. Returns a dict (``anspack bench --json``)."""
+    import anspack
+
+    say = progress or (lambda msg: None)
+    header = anspack.read_header(data)
+    n = sum(int(np.asarray(a).size) for a in tensors.values())
+    raw = codec_bytes(tensors)
+    sizes = {"entropy": sum(entropy_bits(a) for a in tensors.values()) / 8, "anspack file": len(data),
+             "anspack blocks": sum(t.data_size for t in header.tensors)}
+    packed = {}
+    for name, (compress, _) in general_codecs(slow_codecs).items():
+        say(f"{name} on {len(raw):,} bytes")
+        packed[name] = compress(raw)
+        sizes[name] = len(packed[name])
+    say(f"decode: anspack vs {', '.join(packed)}, {rounds} rounds")
+    dec = {"anspack.decode": lambda: anspack.decode(data, threads=threads)}
+    for name, (_, decompress) in general_codecs(slow_codecs).items():
+        dec[name] = (lambda f, b: (lambda: f(b)))(decompress, packed[name])
+    t_dec = interleaved(dec, rounds)
+    say(f"encode: anspack vs zlib-9, {rounds} rounds")
+    enc = {"anspack.encode": lambda: anspack.encode(dict(tensors), threads=threads),
+           "zlib-9": lambda: zlib.compress(raw, 9)}
+    t_enc = interleaved(enc, rounds)
+    speed = {}
+    for kind, t in (("decode", t_dec), ("encode", t_enc)):
+        ours = "anspack." + kind
+        speed[kind] = {k: {"best_s": min(v), "median_s": float(statistics.median(v)),
+                           "entries_per_s": n / min(v),
+                           **({} if k == ours else {"ratio_best": min(v) / min(t[ours]),
+                                                    "ratio_paired_median": paired_median(v, t[ours])})}
+                       for k, v in t.items()}
+    return {"entries": n, "tensors": len(tensors), "nibble_packed_for_codecs": is_nibble(tensors),
+            "codec_input_bytes": len(raw), "sizes_bytes": sizes, "rounds": rounds, "threads": threads,
+            "speed": speed}
+
+
+def report(result: dict) -> str:
+    """Markdown tables of :func:`run`'s result."""
+    n = result["entries"]
+    s = result["sizes_bytes"]
+    lines = ["| | bytes | bits/entry | anspack file / this |", "|---|---:|---:|---:|"]
+    for k, v in s.items():
+        ratio = "–" if k == "entropy" and v == 0 else f"{s['anspack file'] / v:.4f}"
+        lines.append(f"| {k} | {v:,.0f} | {8 * v / n:.4f} | {ratio} |")
+    pack = " (nibble-packed: two 4-bit entries per byte)" if result["nibble_packed_for_codecs"] else ""
+    lines += ["", f"The codecs compress the same integers: {result['codec_input_bytes']:,} bytes{pack}.", ""]
+    for kind in ("decode", "encode"):
+        sp = result["speed"][kind]
+        ours = "anspack." + kind
+        lines += [f"| {kind} | M entries/s (best of {result['rounds']}) | anspack's speed / this (best; paired median) |",
+                  "|---|---:|---:|"]
+        for k, v in sp.items():
+            rel = "–" if k == ours else f"{v['ratio_best']:.2f}× ({v['ratio_paired_median']:.2f}×)"
+            lines.append(f"| {k} | {v['entries_per_s'] / 1e6:.1f} | {rel} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -25,7 +25,7 @@ from .container import (CODING_GROUPS, CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTR
                         TensorInfo)
 from .grouping import choose_groups, cluster_rows, row_histograms
 from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
-from .model import (MAX_PRECISION, build_model, cross_entropy_bits, histogram, pair_histograms, product_freqs, product_model,
+from .model import (MAX_PRECISION, build_model, cross_entropy_bits, histogram, ids_to_values, pair_histograms, product_freqs, product_model,
                     nonzero_bins, product_vocabulary, quantize_counts)
 from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved_checksum
 
@@ -461,10 +461,15 @@ def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = 
 
 
 def _decode_chunk(job):
-    """Decode chunk ``k`` of a coding-0 tensor: (ids, checksum, status, where)."""
-    t, r, k = job
+    """Decode chunk ``k`` of a coding-0 tensor into ``out`` (its symbols' values, the stream's slice of
+    the tensor's array: on the worker thread, so that the mapping runs in parallel too): (out,
+    checksum, status, where). The ids are always < V, so a stream that turns out corrupt maps safely."""
+    t, r, k, values, out = job
     a, b = t.chunk_bounds(k)
-    return decode_interleaved(r.states[k], r.words[r.word_starts[k]:r.word_starts[k + 1]], r.cdf, t.precision, b - a)
+    ids, h, status, where = decode_interleaved(r.states[k], r.words[r.word_starts[k]:r.word_starts[k + 1]], r.cdf,
+                                               t.precision, b - a)
+    ids_to_values(values, ids, out[a:b])
+    return out, h, status, where
 
 
 def _prepare_decode(buf: memoryview, t: TensorInfo, verify: bool):
@@ -523,10 +528,7 @@ def _finish_decode(buf: memoryview, t: TensorInfo, r, results, *, verify: bool, 
             what = "decoded ids hash" if r.chunk_checksums is None else "the chunk checksums hash"
             raise ChecksumMismatch(f"{what} to {total}, {_checksum_name(t)} says {t.checksum}",
                                    offset=t.checksum_field, tensor=t.name)
-        values = r.values.astype(np.uint16 if t.pairs else dt)
-        arr = np.empty(t.symbols, dtype=values.dtype)
-        for k, x in enumerate(results):
-            np.take(values, x[0], out=arr[slice(*t.chunk_bounds(k))])
+        arr = results[0][0]  # the values, put in place by _decode_chunk
         if t.pairs:
             arr = arr.view(dt)
     arr = arr.reshape(t.shape)
@@ -582,8 +584,14 @@ def _decode_all(buf: memoryview, tensors: list[TensorInfo], *, verify: bool, deq
             prepared.append(_prepare_decode(buf, t, verify))
         except Exception as e:  # raised below, in table order after earlier tensors' errors
             prepared.append(e)
-    jobs = [(s, s.arrays, k) for t, r in zip(tensors, prepared) if not isinstance(r, Exception)
-            for s in _streams(t) for k in range(s.chunks)]
+    jobs = []
+    for t, r in zip(tensors, prepared):
+        if isinstance(r, Exception):
+            continue
+        for s in _streams(t):
+            values = s.arrays.values.astype(np.uint16 if s.pairs else np.dtype(s.dtype))
+            out = np.empty(s.symbols, dtype=values.dtype)  # one array per coding-0 block, filled by its chunks
+            jobs += [(s, s.arrays, k, values, out) for k in range(s.chunks)]
     nthreads = _threads(threads, sum(t.size for t in tensors))
     decoded = iter(_map(_decode_chunk, jobs, nthreads))
     out = []

@@ -209,6 +209,14 @@ def _map_small(flat, offset, lut, out):
 
 
 @njit(cache=True, nogil=True)
+def ids_to_values(values, ids, out):
+    """``out[i] = values[ids[i]]``: symbol ids back to values, without the GIL (np.take holds it: the
+    Python decoder's chunk threads then waited on it for a third of MiniLM int4's decode)."""
+    for i in range(ids.size):
+        out[i] = values[ids[i]]
+
+
+@njit(cache=True, nogil=True)
 def _present(counts_all):
     """The indices of the nonzero counts, ascending (np.flatnonzero, 5x faster on a 2^16-bin histogram)."""
     out = np.empty(counts_all.size, dtype=np.int64)

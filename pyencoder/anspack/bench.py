@@ -112,15 +112,13 @@ def run(tensors: Mapping[str, np.ndarray], data: bytes, *, rounds: int = 5, thre
     raw = codec_bytes(tensors)
     sizes = {"entropy": sum(entropy_bits(a) for a in tensors.values()) / 8, "anspack file": len(data),
              "anspack blocks": sum(t.data_size for t in header.tensors)}
-    packed = {}
-    for name, (compress, _) in general_codecs(slow_codecs).items():
-        say(f"{name} on {len(raw):,} bytes")
-        packed[name] = compress(raw)
-        sizes[name] = len(packed[name])
-    say(f"decode: anspack vs {', '.join(packed)}, {rounds} rounds")
     dec = {"anspack.decode": lambda: anspack.decode(data, threads=threads)}
-    for name, (_, decompress) in general_codecs(slow_codecs).items():
-        dec[name] = (lambda f, b: (lambda: f(b)))(decompress, packed[name])
+    for name, (compress, decompress) in general_codecs(slow_codecs).items():
+        say(f"{name} on {len(raw):,} bytes")
+        packed = compress(raw)
+        sizes[name] = len(packed)
+        dec[name] = (lambda f, b: (lambda: f(b)))(decompress, packed)
+    say(f"decode: anspack vs {', '.join(list(dec)[1:])}, {rounds} rounds")
     t_dec = interleaved(dec, rounds)
     say(f"encode: anspack vs zlib-9, {rounds} rounds")
     enc = {"anspack.encode": lambda: anspack.encode(dict(tensors), threads=threads),

@@ -20,7 +20,7 @@
 //           rounds (no splitting, copying or transfers). N * par1 / parN is the parallel speedup the
 //           machine gave decoding itself at that moment, memory traffic included: on a shared VM it
 //           can be well below the spin loop's (two workers decoding at once, nothing else shared,
-//           took 1.1-1.95x the time of one alone here, minute by minute).
+//           gave 1.1-2.0x the throughput of one alone here, from one run to the next).
 // Best and median of `repeats` rounds after one warm-up round, in milliseconds, and every round's
 // time (`times`, in round order: contenders of one round ran back to back, so ratios of the same
 // round are paired measurements).

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .checksum import fxhash26, fxhash26_bytes
-from .model import product_freqs, product_values
+from .model import derive_product
 from .errors import (
     BadDequant, BadLayout, ChecksumMismatch, BadMagic, BadMetadata, BadModel, BadTable, LimitExceeded, ReservedNonZero, SizeMismatch,
     Truncated, UnsupportedVersion,
@@ -740,7 +740,5 @@ def rans_arrays(buf, t: TensorInfo) -> RansArrays:
             raise BadModel(f"initial state of {where} is {states.reshape(-1)[j]}, below 2^16", offset=o + 4 * j,
                            tensor=t.name)
     if t.product and V:  # the coder's model: pair ids a*V + b, frequencies derived from the entries'
-        values = product_values(values)
-        freqs = product_freqs(np.diff(cdf.astype(np.int64)), P)
-        cdf = np.concatenate([[0], np.cumsum(freqs)]).astype(np.uint16)
+        values, cdf = derive_product(values, cdf, P)
     return RansArrays(states, values, cdf, words, word_starts, chunk_checksums, words_at)

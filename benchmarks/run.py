@@ -1,6 +1,6 @@
 """anspack benchmark suite: size, encode and decode speed against the peers, side by side in one run.
 
-    python -m benchmarks.run [--datasets mock minilm-int8 minilm-int4] [--repeats 5] [--lanes L]
+    python -m benchmarks.run [--datasets mock minilm-int8 minilm-int4] [--repeats 9] [--lanes L]
                              [--workers 1 2] [--no-browser] [--no-node] [--quick] [--out PATH]
 
 Prints markdown tables and writes everything as JSON to benchmarks/results/bench-<UTC time>.json

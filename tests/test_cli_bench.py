@@ -7,6 +7,7 @@ import json
 import lzma
 import math
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ import pytest
 import anspack
 from anspack import bench
 from anspack.cli import main
+
+JS_DECODER = Path(__file__).resolve().parents[1] / "jsdecoder" / "src" / "index.js"
 
 
 def run(argv, capsys):
@@ -108,3 +111,22 @@ def test_bench_refuses_float_models_and_empty_files(tmp_path, capsys):
     assert code == 2 and "no integer entries" in err
     code, out, err = run(["bench", tmp_path / "missing.anspack"], capsys)
     assert code == 2
+
+
+def test_bench_node_times_the_js_decoder_against_gunzip(tmp_path, capsys):
+    t = _tensors(4)
+    path = tmp_path / "m.anspack"
+    path.write_bytes(anspack.encode(t))
+    code, out, err = run(["bench", path, "--rounds", "2", "--quick", "-q", "--node", JS_DECODER,
+                          "--json", tmp_path / "r.json"], capsys)
+    assert code == 0, err
+    js = json.loads((tmp_path / "r.json").read_text())["node"]
+    assert js["entries"] == sum(a.size for a in t.values()) and js["version"].startswith("v")
+    assert len(js["decode_s"]) == len(js["gunzip_s"]) == 2 and min(js["decode_s"] + js["gunzip_s"]) > 0
+    assert "| zlib.gunzipSync (gzip -9 of the same integers) |" in out and str(JS_DECODER) in out
+    code, out, err = run(["bench", path, "--node", tmp_path / "nope.js"], capsys)
+    assert code == 2 and "no such file" in err
+    bad = tmp_path / "bad.js"
+    bad.write_text("export const decode = () => { throw new Error('broken decoder'); };\n")
+    code, out, err = run(["bench", path, "--rounds", "1", "--quick", "-q", "--node", bad], capsys)
+    assert code == 2 and "node failed" in err and "broken decoder" in err

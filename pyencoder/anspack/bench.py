@@ -137,6 +137,55 @@ def run(tensors: Mapping[str, np.ndarray], data: bytes, *, rounds: int = 5, thre
             "speed": speed}
 
 
+NODE_SCRIPT = r"""
+// anspack bench --node: the JS decoder (an ES module path) on a file vs zlib.gunzipSync on the gzip of
+// the same integers, interleaved rounds (order rotating), after one warm-up round; prints JSON.
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { pathToFileURL } from 'node:url';
+const [decoder, file, gz, rounds] = process.argv.slice(2);
+const A = await import(pathToFileURL(decoder).href);
+const data = new Uint8Array(readFileSync(file)), packed = new Uint8Array(readFileSync(gz));
+const contenders = [['decode', () => A.decode(data)], ['gunzip', () => gunzipSync(packed)]];
+let entries = 0;
+for (const t of A.decode(data).tensors) entries += t.data.length;
+const times = { decode: [], gunzip: [] };
+for (let r = 0; r <= Number(rounds); r++) {
+  for (let j = 0; j < contenders.length; j++) {
+    const [k, fn] = contenders[(j + r) % contenders.length];
+    const t0 = performance.now();
+    fn();
+    if (r > 0) times[k].push((performance.now() - t0) / 1000);
+  }
+}
+console.log(JSON.stringify({ times, entries, version: process.version }));
+"""
+
+
+def node_decode(data: bytes, raw: bytes, decoder: str, rounds: int, node: str = "node") -> dict:
+    """Time the JS decoder at ``decoder`` (its src/index.js, e.g. node_modules/anspack/src/index.js)
+    decoding ``data`` in node against zlib.gunzipSync on the gzip -9 of ``raw`` (the same integers), in
+    the same rounds. Returns {decode_s, gunzip_s (lists, round order), entries, version}."""
+    import gzip
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="anspack-bench-") as d:
+        paths = [os.path.join(d, x) for x in ("bench.mjs", "file.anspack", "raw.gz")]
+        for path, content in zip(paths, (NODE_SCRIPT.encode(), data, gzip.compress(raw, 9, mtime=0))):
+            with open(path, "wb") as f:
+                f.write(content)
+        out = subprocess.run([node, paths[0], os.path.abspath(decoder), paths[1], paths[2], str(rounds)],
+                             capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"node failed: {out.stderr.strip()[-800:]}")
+    r = json.loads(out.stdout)
+    return {"decode_s": r["times"]["decode"], "gunzip_s": r["times"]["gunzip"], "entries": r["entries"],
+            "version": r["version"]}
+
+
 def report(result: dict) -> str:
     """Markdown tables of :func:`run`'s result."""
     n = result["entries"]
@@ -156,4 +205,13 @@ def report(result: dict) -> str:
             rel = "–" if k == ours else f"{v['ratio_best']:.2f}× ({v['ratio_paired_median']:.2f}×)"
             lines.append(f"| {k} | {v['entries_per_s'] / 1e6:.1f} | {rel} |")
         lines.append("")
+    js = result.get("node")
+    if js:
+        n_js = n  # the integers (decode() also decodes any float tensors: raw copies)
+        d, g = min(js["decode_s"]), min(js["gunzip_s"])
+        lines += [f"| node {js['version']} | M entries/s (best of {len(js['decode_s'])}) | decode() / this (best; paired median) |",
+                  "|---|---:|---:|",
+                  f"| decode() ({js['decoder']}) | {n_js / d / 1e6:.1f} | – |",
+                  f"| zlib.gunzipSync (gzip -9 of the same integers) | {n_js / g / 1e6:.1f} | {g / d:.2f}× "
+                  f"({paired_median(js['gunzip_s'], js['decode_s']):.2f}×) |", ""]
     return "\n".join(lines)

@@ -5,8 +5,10 @@ integer tensors (encoded with the default options first). On the same integers, 
 sizes (the file, its data blocks, the per-tensor order-0 entropy, zlib-9, zstd-19 and brotli-11 where
 installed, xz), decode speed (anspack.decode with every checksum verified vs each codec's
 decompress) and encode speed (anspack.encode vs zlib-9), best of interleaved rounds with paired
-medians (see anspack.bench). For the browser and node, and the peers of issue 7, see
-``python -m benchmarks.run`` in a source checkout.
+medians (see anspack.bench). With ``--node DECODER`` (the JS decoder's src/index.js, e.g. from
+``npm install anspack``) also the JS decoder in node against zlib.gunzipSync on the same integers. For
+the browser, worker pools and the peers of issue 7, see ``python -m benchmarks.run`` in a source
+checkout.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="T",
                    help="anspack encoder/decoder threads (default: all cores for big inputs)")
     p.add_argument("--quick", action="store_true", help="leave out brotli-11 and xz (slow to compress)")
+    p.add_argument("--node", metavar="DECODER",
+                   help="also time the JS decoder in node: the path of its src/index.js (e.g. "
+                        "node_modules/anspack/src/index.js) against zlib.gunzipSync on the same integers")
     p.add_argument("--json", metavar="OUT", help="also write every figure as JSON to OUT")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
@@ -64,12 +69,27 @@ def run(args) -> int:
         raise UsageError(f"--rounds must be at least 1, got {args.rounds}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    if args.node is not None:
+        import os
+        import shutil
+        if shutil.which("node") is None:
+            raise UsageError("--node needs node on the PATH")
+        if not os.path.isfile(args.node):
+            raise UsageError(f"--node: no such file: {args.node} (the JS decoder's src/index.js)")
     tensors, data = load(args.file)
     if not tensors or not sum(v.size for v in tensors.values()):
         raise UsageError(f"{args.file}: no integer entries to measure")
     log = None if args.quiet else (lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
     result = bench.run(tensors, data, rounds=args.rounds, threads=args.threads, slow_codecs=not args.quick,
                        progress=log)
+    if args.node is not None:
+        if log:
+            log(f"node: {args.node} vs zlib.gunzipSync, {args.rounds} rounds")
+        try:
+            result["node"] = {**bench.node_decode(data, bench.codec_bytes(tensors), args.node, args.rounds),
+                              "decoder": args.node}
+        except RuntimeError as e:
+            raise UsageError(f"--node {args.node}: {e}") from None
     result["file"] = args.file
     print(f"{args.file}: {result['tensors']} integer tensors, {result['entries']:,} entries\n")
     print(bench.report(result))

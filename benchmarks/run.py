@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 import anspack
+from anspack import bench
 
 from . import peers
 
@@ -243,7 +244,7 @@ def paired_median(res: dict, a: str, b: str, scale: float = 1.0) -> float | None
     ta, tb = res.get(a, {}).get("times"), res.get(b, {}).get("times")
     if not ta or not tb or len(ta) != len(tb):
         return None
-    return float(np.median([scale * x / y for x, y in zip(ta, tb)]))
+    return scale * bench.paired_median(ta, tb)
 
 
 def fmt_ratio(x: float | None) -> str:

@@ -352,13 +352,15 @@ def test_decode_async_grouped(served_dir, browser_page):
         assert by[name]["sha256"] == le_sha(a) and by[name]["checksum"] == infos[name].checksum, name
     # the realistic file (groups="auto"), dequantized: decodeAsync equals decode() and Python's floats
     # (on 2 workers the paired 4-bit one, below a worker's share, goes to a worker whole; the int8 one,
-    # above it, is split into its groups' sub-blocks, each whole: neither unchunked group is cut)
+    # about a share by the cost estimate, goes whole or split into its groups' sub-blocks, each whole:
+    # no group is cut into chunk ranges)
     real, _, _ = realistic_file()
     real_url = served_dir.write("async_real.anspack", real)
     plan = [(it["tensor"], it["group"], it["k0"]) for it in browser_page.evaluate(PLAN_JS, [real_url, 2])]
     assert [p for p in plan if p[0] == "layer.q4"] == [("layer.q4", None, None)], plan
     G8 = len(anspack.read_header(real)["layer.q8"].groups)
-    assert G8 >= 2 and [p for p in plan if p[0] == "layer.q8"] == [("layer.q8", g, None) for g in range(G8)], plan
+    assert G8 >= 2 and [p for p in plan if p[0] == "layer.q8"] in (
+        [("layer.q8", None, None)], [("layer.q8", g, None) for g in range(G8)]), plan
     r = browser_page.evaluate(COMPARE_JS, [real_url, [1, 2], {"dequantize": True}])
     for got in r["got"]:
         assert got == r["want"]

@@ -1,5 +1,6 @@
-// Builds src/wasm/rans_wasm.js from the hand-written src/wasm/rans.wat (the decode loops) and
-// src/wasm/rans_pair.wat (two streams in one loop; imports the first module's memory):
+// Builds src/wasm/rans_wasm.js from the hand-written src/wasm/rans.wat (the decode loops),
+// src/wasm/rans_pair.wat (two streams in one loop) and src/wasm/rans_quad.wat (four streams of 8
+// lanes in one loop; both import the first module's memory):
 //   node jsdecoder/scripts/build-wasm.mjs           write src/wasm/rans_wasm.js
 //   node jsdecoder/scripts/build-wasm.mjs --check   exit 1 if the committed file is not current
 // Needs wat2wasm (Debian/Ubuntu: apt-get install wabt); users of the decoder need nothing, since the
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const dir = fileURLToPath(new URL('../src/wasm/', import.meta.url));
-const WATS = { RANS_WASM_BASE64: 'rans.wat', RANS_PAIR_WASM_BASE64: 'rans_pair.wat' };
+const WATS = { RANS_WASM_BASE64: 'rans.wat', RANS_PAIR_WASM_BASE64: 'rans_pair.wat', RANS_QUAD_WASM_BASE64: 'rans_quad.wat' };
 const target = join(dir, 'rans_wasm.js');
 
 export function buildWasmBytes(name = 'rans.wat') {

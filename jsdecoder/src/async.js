@@ -123,8 +123,10 @@ async function spawnWorker(url, recycle) {
  * costs its symbols plus a fixed 4096 (preparing its model, the slot table, its output array: ~15 us
  * per tensor, ~2.8 ns per symbol, measured in node on all-MiniLM-L6-v2 int4/int8), where the rows that
  * two chunks decode together (rans.js twoStreams: chunks 2j and 2j + 1 of a range, L a multiple of 4,
- * as many rows as the shorter has) count PAIRED = 0.8 each (the two-stream loop is 1.2-1.3x faster);
- * raw bytes an eighth each (a copy and a hash) plus 1024. Without the pairing term, MiniLM int4's
+ * as many rows as the shorter has) count PAIRED = 0.8 each (the two-stream loop is 1.2-1.3x faster),
+ * and those that four decode together (chunks 4j .. 4j + 3 of a range, L = 8: engine.js streamsAt)
+ * QUAD = 0.67 (the four-stream loop is ~1.2x faster than two pairs); raw bytes an eighth each (a copy
+ * and a hash) plus 1024. Without the pairing term, MiniLM int4's
  * word embeddings (23 chunks, nearly all paired) went to one worker and the 101 other tensors
  * (mostly one stream: 1-chunk tensors and the long first chunk of the 2-chunk ones) to the other,
  * which finished 5-12 ms later (node, 2 workers, ~22 ms in all).
@@ -139,13 +141,21 @@ function cost(t, k0 = 0, k1 = t.chunks) {
   if (t.n === 0) return 4096;
   const Q = t.chunkSize, N = t.symbols;
   const size = (k) => (Q > 0 ? Math.min(N, (k + 1) * Q) - k * Q : N);
-  let symbols = 0, paired = 0;
+  let symbols = 0, saved = 0;
   for (let k = k0; k < k1; k++) symbols += size(k);
-  if (t.lanes % 4 === 0) for (let k = k0; k + 1 < k1; k += 2) paired += 2 * Math.min(size(k), size(k + 1));
-  const decoded = symbols - (1 - PAIRED) * paired;
+  for (let k = k0; k < k1;) {
+    // the chunks decoded together from chunk k, as streamsAt (engine.js) groups them
+    const q = t.lanes === 8 && k + 3 < k1 ? 4 : t.lanes % 4 === 0 && k + 1 < k1 ? 2 : 1;
+    let rows = Infinity;
+    for (let j = k; j < k + q; j++) rows = Math.min(rows, size(j));
+    if (q > 1) saved += q * rows * (1 - (q === 4 ? QUAD : PAIRED));
+    k += q;
+  }
+  const decoded = symbols - saved;
   return (t.vocabSize === 1 ? symbols / 64 : decoded) + 4096;
 }
 const PAIRED = 0.8;
+const QUAD = 0.67;
 
 /**
  * How many workers a file can keep busy: one per unchunked tensor, one per chunk of a chunked one,

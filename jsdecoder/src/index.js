@@ -14,7 +14,7 @@ import { parseHeader, ransArrays, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MA
 import { decodeRansChunks } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
 import { gatherRows, rowRuns } from './groups.js';
-import { wasmAvailable, wasmPrepare, wasmRelease, wasmImageBegin, wasmImageEnd, wasmStreamRows, wasmStreamRowsPair, runsAt, pairLanes } from './wasm/engine.js';
+import { wasmAvailable, wasmPrepare, wasmRelease, wasmImageBegin, wasmImageEnd, wasmStreamRows, wasmStreamRowsMulti, runsAt, streamWays, streamsAt } from './wasm/engine.js';
 
 export { AnspackError, ErrorCodes } from './errors.js';
 export { fxhash26 } from './fxhash.js';
@@ -362,23 +362,25 @@ function decodeGroupsInPlace(bytes, t, data, verify, twoStreams) {
         else if (verify && K > 1 && r.checksum !== m.chunkChecksums[k]) e = chunkError(sub, m, { status: 'chunkChecksum', chunk: k, checksum: r.checksum });
         if (e !== null) throw withPrefix(e, `group ${sub.group}: `);
       };
-      const paired = K >= 2 && twoStreams && pairLanes(L);
-      const ctx = wasmPrepare(m.cdf, m.P, m.vals, L, maxW, paired, image);
+      const ways = twoStreams ? streamWays(L, K) : 1;
+      const ctx = wasmPrepare(m.cdf, m.P, m.vals, L, maxW, ways, image);
       let h;
       try {
         for (let k = 0; k < K;) {
-          if (paired && k + 1 < K) {
-            const [rA, rB] = wasmStreamRowsPair(ctx, image, runs, chunk(k), chunk(k + 1));
-            accept(k, rA);
-            accept(k + 1, rB);
-            k += 2;
+          // chunks k .. k + q - 1 in one loop (q = 4 or 2 where the engine can), checked in order
+          const q = streamsAt(ways, k, K);
+          if (q > 1) {
+            const list = [];
+            for (let j = 0; j < q; j++) list.push(chunk(k + j));
+            const rs = wasmStreamRowsMulti(ctx, image, runs, list);
+            for (let j = 0; j < q; j++) accept(k + j, rs[j]);
           } else {
             const c = chunk(k);
             const r = wasmStreamRows(ctx, image, c.states, c.words, c.W, c.n, runs, c.at);
             accept(k, r);
             if (K === 1) h = r.checksum;
-            k += 1;
           }
+          k += q;
         }
       } finally {
         wasmRelease(ctx);

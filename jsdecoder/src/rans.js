@@ -26,7 +26,7 @@
 
 import * as fast from './rans_fast.js';
 import { STATE_LOW } from './header.js';
-import { wasmAvailable, wasmPrepare, wasmStream, wasmStreamPair, wasmRelease, pairLanes } from './wasm/engine.js';
+import { wasmAvailable, wasmPrepare, wasmStream, wasmStreams, wasmRelease, streamWays, streamsAt } from './wasm/engine.js';
 import { fxhash26Typed } from './fxhash.js';
 
 const UNROLLED = {
@@ -128,22 +128,24 @@ export function decodeRans({ states, words, padded = false, cdf, P, n }, vals, o
  * A decoder for one model (slot table built once), whose stream(states, words, padded, n, out)
  * decodes one stream as decodeRans does: the chunks of a tensor (spec section 7.2) share it.
  * maxW: the most words of any stream it will decode (the WebAssembly memory is sized for it).
- * With `two` (the caller has two streams or more) it may also have pair(a, b): two streams
- * ({states, words, padded, n, out} each) at once, as wasmStreamPair.
+ * `many`: how many streams the caller has; with two or more (the wasm engine: engine.js streamWays)
+ * it may also have streams(list): `ways` (2 or 4) streams ({states, words, padded, n, out} each) at
+ * once, as wasmStreams.
  */
-function prepare(cdf, P, vals, engine, L, maxW, two, scratch = null) {
+function prepare(cdf, P, vals, engine, L, maxW, many, scratch = null) {
   const V = cdf.length - 1;
   if (V === 1) {
     const zeros = new Map(); // n -> FxHash26 of n zeros (the chunks of a tensor mostly have Q symbols)
-    return { stream: (states, words, padded, n, out) => decodeSingle(states, padded ? words.length - 1 : words.length, vals, n, out, zeros), release() {} };
+    return { stream: (states, words, padded, n, out) => decodeSingle(states, padded ? words.length - 1 : words.length, vals, n, out, zeros), ways: 1, release() {} };
   }
   if (engine === 'wasm' || (engine === 'auto' && wasmAvailable())) {
-    const paired = two && pairLanes(L);
-    const ctx = wasmPrepare(cdf, P, vals, L, maxW, paired);
+    const ways = streamWays(L, many);
+    const ctx = wasmPrepare(cdf, P, vals, L, maxW, ways);
     const wlen = (s) => (s.padded ? s.words.length - 1 : s.words.length);
     return {
       stream: (states, words, padded, n, out) => wasmStream(ctx, states, words, padded ? words.length - 1 : words.length, n, out),
-      pair: paired ? (a, b) => wasmStreamPair(ctx, { ...a, W: wlen(a) }, { ...b, W: wlen(b) }) : null,
+      ways,
+      streams: ways > 1 ? (list) => wasmStreams(ctx, list.map((x) => ({ ...x, W: wlen(x) }))) : null,
       release: () => wasmRelease(ctx),
     };
   }
@@ -156,7 +158,7 @@ function prepare(cdf, P, vals, engine, L, maxW, two, scratch = null) {
     unrolled: UNROLLED[mode][L],
     generic: GENERIC[mode],
   };
-  return { stream: (states, words, padded, n, out) => jsStream(ctx, states, words, padded, n, out), release() {} };
+  return { stream: (states, words, padded, n, out) => jsStream(ctx, states, words, padded, n, out), ways: 1, release() {} };
 }
 
 /**
@@ -257,7 +259,7 @@ export function decodeRansChunks(m, vals, out, engine = 'js', expected = null, t
   let maxW = 0;
   for (let k = 0; k < K; k++) maxW = Math.max(maxW, wk(k));
   const checksums = new Uint32Array(K);
-  const dec = prepare(cdf, P, vals, engine, L, maxW, K >= 2 && twoStreams, scratch);
+  const dec = prepare(cdf, P, vals, engine, L, maxW, twoStreams ? K : 1, scratch);
   const wordStarts = new Float64Array(K + 1); // chunk k's words: [wordStarts[k], wordStarts[k + 1])
   for (let k = 0; k < K; k++) wordStarts[k + 1] = wordStarts[k] + wk(k);
   // Chunk k's stream: its words (with the word after them, if any, as padding), states, output slice.
@@ -285,20 +287,23 @@ export function decodeRansChunks(m, vals, out, engine = 'js', expected = null, t
   };
   try {
     for (let k = 0; k < K;) {
-      if (dec.pair && k + 1 < K) {
-        // Chunks k and k + 1 in one loop, checked in order: if chunk k fails, rB is null.
-        const [rA, rB] = dec.pair(streamOf(k), streamOf(k + 1));
-        const fA = failure(k, rA);
-        if (fA !== null) return fA;
-        const fB = failure(k + 1, rB);
-        if (fB !== null) return fB;
-        k += 2;
+      // Chunks k .. k + q - 1 in one loop (q = 4 or 2 where the engine can), checked in order: after
+      // a failing chunk the results are null.
+      const q = streamsAt(dec.ways, k, K);
+      if (q > 1) {
+        const list = [];
+        for (let j = 0; j < q; j++) list.push(streamOf(k + j));
+        const rs = dec.streams(list);
+        for (let j = 0; j < q; j++) {
+          const f = failure(k + j, rs[j]);
+          if (f !== null) return f;
+        }
       } else {
         const s = streamOf(k);
         const f = failure(k, dec.stream(s.states, s.words, s.padded, s.n, s.out));
         if (f !== null) return f;
-        k += 1;
       }
+      k += q;
     }
   } finally {
     dec.release();

@@ -129,6 +129,37 @@ test('round trips: every integer dtype, G = 2 .. 256, R*b not a multiple of 8, p
   checkFile(bytes, tensors, 'mixed');
 });
 
+test('rows in place with chunks four at a time (L = 8, rans_quad.wat) and two at a time: every engine equal; a corrupt word anywhere fails as in the js engine', () => {
+  const r = rng(8808);
+  const map = randomMap(r, 40, 3);
+  const tensors = [
+    { name: 'q', dtype: 'int8', shape: [40, 64], data: rowsByGroup(r, map, 64, 'int8'), lanes: 8, chunk: 64, groups: map },
+    { name: 'p', dtype: 'uint8', shape: [40, 64], data: rowsByGroup(r, map, 64, 'uint8'), lanes: 8, chunk: 32, groups: map,
+      groupOptions: [{ product: true }, { pairs: true }, { chunk: 128 }] },
+    { name: 'w', dtype: 'int16', shape: [40, 16], data: rowsByGroup(r, map, 16, 'int16'), lanes: 4, chunk: 16, groups: map },
+  ];
+  const bytes = encodeFile(tensors);
+  const info = parseHeader(bytes).tensors;
+  for (const t of info) for (const sub of t.groups) assert.ok(sub.chunks >= 5, `${t.name} group ${sub.group}: ${sub.chunks} chunks`);
+  checkFile(bytes, tensors, 'four at a time');
+  let failed = 0;
+  for (const t of info) {
+    for (const sub of t.groups) {
+      for (const frac of [0.02, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 0.99]) {
+        const bad = bytes.slice();
+        bad[sub.wordsOffset + 2 * Math.floor(sub.words * frac)] ^= 0x5a;
+        const want = errorOf(() => decode(bad, { engine: 'js' }));
+        for (const options of [{ engine: 'wasm' }, { engine: 'wasm', twoStreams: false }]) {
+          const e = errorOf(() => decode(bad, options));
+          assert.deepEqual([e?.code, e?.offset, e?.tensor, e?.message], [want?.code, want?.offset, want?.tensor, want?.message], `${t.name} group ${sub.group} at ${frac}`);
+        }
+        if (want !== null) failed++;
+      }
+    }
+  }
+  assert.ok(failed > 50, `${failed} corrupt files rejected`);
+});
+
 test('the test encoder writes spec section 7.4 and section 11: header fields, map bits, block and table checksums', () => {
   // R = 5 rows, G = 3 (b = 2): map 2,0,1,0,2 = bits 10 00 01 00 10 -> 0b10_00_01_00_10 read LSB first
   const map = [2, 0, 1, 0, 2];

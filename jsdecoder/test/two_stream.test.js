@@ -1,25 +1,26 @@
-// Two chunks in one WebAssembly loop (src/wasm/rans_pair.wat, driven by wasmStreamPair in
-// src/wasm/engine.js; decodeRansChunks in src/rans.js pairs chunks 2k and 2k+1 where L is a multiple
-// of 4). Chunked tensors (spec section 7.2) with K = 2, 3, 5 and 100 chunks, every L in 1..17, P in
-// {1, 5, 12, 15}, every integer dtype and pairs, chunk sizes that are and are not multiples of L, a
-// last chunk shorter than the others (even shorter than L): the wasm engine == the js engine == the
-// reference decoder == the encoded entries. A corrupt chunk in either position of a pair (or alone,
-// the odd last one) gives the same error (code, offset, message) as the js engine, which decodes one
-// chunk after the other; verify: false and caller-supplied outputs too.
+// Two or four chunks in one WebAssembly loop (src/wasm/rans_pair.wat and rans_quad.wat, driven by
+// wasmStreams in src/wasm/engine.js; decodeRansChunks in src/rans.js takes chunks four at a time
+// where L = 8, else two at a time where L is a multiple of 4). Chunked tensors (spec section 7.2)
+// with K = 2, 3, 4, 5, 6, 9 and 100 chunks, every L in 1..17, P in {1, 5, 12, 15}, every integer
+// dtype and pairs, chunk sizes that are and are not multiples of L, a last chunk shorter than the
+// others (even shorter than L): the wasm engine == the js engine == the reference decoder == the
+// encoded entries. A corrupt chunk in any position of a quad or a pair (or alone, the odd last one)
+// gives the same error (code, offset, message) as the js engine, which decodes one chunk after the
+// other; verify: false and caller-supplied outputs too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode, decodeTensor } from '../src/index.js';
 import { parseHeader, ransArrays, blockChecksum, BLOCK_CHECKSUM_AT, HEADER_CHECKSUM_AT } from '../src/header.js';
 import { decodeTensorReference } from '../src/reference.js';
-import { pairLanes, wasmPrepare, wasmStream, wasmStreamPair, wasmRelease } from '../src/wasm/engine.js';
-import { RANS_WASM_BASE64, RANS_PAIR_WASM_BASE64 } from '../src/wasm/rans_wasm.js';
+import { pairLanes, quadLanes, wasmPrepare, wasmStream, wasmStreams, wasmRelease } from '../src/wasm/engine.js';
+import { RANS_WASM_BASE64, RANS_PAIR_WASM_BASE64, RANS_QUAD_WASM_BASE64 } from '../src/wasm/rans_wasm.js';
 import { encodeFile, buildModel, ransEncode, fxhash26Ref, rng } from './helpers/encoder.js';
 
 const ARRAYS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array };
 const RANGES = { int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535], int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1] };
 const DTYPES = Object.keys(ARRAYS);
 const PS = [1, 5, 12, 15];
-const KS = [2, 3, 5, 100];
+const KS = [2, 3, 4, 5, 6, 9, 100];
 const bytesOf = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 /** n skewed random values of a dtype with at most min(2^P, maxV) distinct values. */
@@ -68,17 +69,23 @@ function checkFile(bytes, tensors, label) {
   });
 }
 
-test('two modules, each below 4 KB (synchronous compilation on a browser main thread); the pair module imports the memory', () => {
-  const main = Buffer.from(RANS_WASM_BASE64, 'base64'), pair = Buffer.from(RANS_PAIR_WASM_BASE64, 'base64');
+test('three modules, each below 4 KB (synchronous compilation on a browser main thread); the pair and quad modules import the memory', () => {
+  const main = Buffer.from(RANS_WASM_BASE64, 'base64');
   assert.ok(main.length < 4096, `rans.wat: ${main.length} bytes`);
-  assert.ok(pair.length < 4096, `rans_pair.wat: ${pair.length} bytes`);
-  const mod = new WebAssembly.Module(pair);
-  assert.deepEqual(WebAssembly.Module.imports(mod), [{ module: 'env', name: 'mem', kind: 'memory' }]);
-  assert.deepEqual(WebAssembly.Module.exports(mod).map((e) => e.name), ['decodeV2']);
+  for (const [b64, file, name] of [[RANS_PAIR_WASM_BASE64, 'rans_pair.wat', 'decodeV2'], [RANS_QUAD_WASM_BASE64, 'rans_quad.wat', 'decodeV4']]) {
+    const bytes = Buffer.from(b64, 'base64');
+    assert.ok(bytes.length < 4096, `${file}: ${bytes.length} bytes`);
+    const mod = new WebAssembly.Module(bytes);
+    assert.deepEqual(WebAssembly.Module.imports(mod), [{ module: 'env', name: 'mem', kind: 'memory' }]);
+    assert.deepEqual(WebAssembly.Module.exports(mod).map((e) => e.name), [name]);
+  }
 });
 
-test('pairLanes: two streams in one loop for L a multiple of 4', () => {
-  for (let L = 1; L <= 40; L++) assert.equal(pairLanes(L), L % 4 === 0, `L=${L}`);
+test('pairLanes: two streams in one loop for L a multiple of 4; quadLanes: four for L = 8', () => {
+  for (let L = 1; L <= 40; L++) {
+    assert.equal(pairLanes(L), L % 4 === 0, `L=${L}`);
+    assert.equal(quadLanes(L), L === 8, `L=${L}`);
+  }
 });
 
 // Every L in 1..17 with every K; P and the dtype vary with (L, K), and L = 4, 8, 12, 16 (paired
@@ -108,9 +115,9 @@ for (let L = 1; L <= 17; L++) {
   }
 }
 
-// Pairs (u16 symbols) on int8 / uint8, every L in 1..17, K = 2, 3, 5, 100.
+// Pairs (u16 symbols) on int8 / uint8, every L in 1..17, K = 2, 3, 4, 5, 6, 9, 100.
 for (let L = 1; L <= 17; L++) {
-  test(`pairs: L=${L}, K = 2, 3, 5, 100, int8 and uint8, P = 12 and 15`, () => {
+  test(`pairs: L=${L}, K = ${KS.join(', ')}, int8 and uint8, P = 12 and 15`, () => {
     for (const K of KS) {
       const r = rng(L * 31 + K);
       const { Q, N } = shape(r, L, K, K);
@@ -127,42 +134,91 @@ for (let L = 1; L <= 17; L++) {
   });
 }
 
-test('wasmStreamPair == wasmStream twice: streams of different lengths (whole rows, partial rows, n < L)', () => {
-  for (const [L, sz, P] of [[4, 1, 12], [8, 2, 15], [12, 4, 9], [16, 1, 5], [32, 2, 12]]) {
+test('wasmStreams == wasmStream per stream, two or four streams of different lengths (whole rows, partial rows, n < L)', () => {
+  const cases = [[4, 1, 12, 2], [8, 2, 15, 2], [12, 4, 9, 2], [16, 1, 5, 2], [32, 2, 12, 2], [8, 1, 12, 4], [8, 2, 15, 4], [8, 4, 9, 4], [8, 1, 1, 4]];
+  for (const [L, sz, P, q] of cases) {
     const dtype = { 1: 'uint8', 2: 'int16', 4: 'int32' }[sz];
-    const r = rng(L + sz);
-    for (const [nA, nB] of [[L * 300, L * 300], [L * 300 + 3, L * 7 + 1], [L * 50, 3], [L * 20 + 1, L * 20 + 1], [1 << 17, (1 << 17) - 5], [L, L]]) {
-      const values = randomValues(r, nA + nB, P, dtype, 1000);
+    const r = rng(L + sz + 100 * q + P);
+    const lengths = q === 2
+      ? [[L * 300, L * 300], [L * 300 + 3, L * 7 + 1], [L * 50, 3], [L * 20 + 1, L * 20 + 1], [1 << 17, (1 << 17) - 5], [L, L]]
+      : [[L * 300, L * 300, L * 300, L * 300], [L * 300 + 3, L * 7 + 1, L * 400, L * 9], [L * 50, L * 50, L * 50, 3], [L * 20 + 1, L * 20 + 1, L * 20 + 1, L * 20 + 1],
+        [1 << 17, (1 << 17) + 8, 1 << 17, (1 << 17) - 5], [L, L, L, L], [L * 60, 5, L * 60, L * 60]];
+    for (const ns of lengths) {
+      const values = randomValues(r, ns.reduce((x, y) => x + y, 0), P, dtype, 1000);
       const m = buildModel(values, P);
-      const mk = (ids) => {
+      const starts = ns.map((_, k) => ns.slice(0, k).reduce((x, y) => x + y, 0));
+      const streams = ns.map((n, k) => {
+        const ids = m.ids.slice(starts[k], starts[k] + n);
         const { states, words } = ransEncode(ids, m.freqs, m.cdf, P, L);
-        return { states: Uint32Array.from(states), words: Uint16Array.from(words), W: words.length, n: ids.length };
-      };
-      const a = mk(m.ids.slice(0, nA)), b = mk(m.ids.slice(nA));
+        return { states: Uint32Array.from(states), words: Uint16Array.from(words), W: words.length, n, ids };
+      });
       const vals = ARRAYS[dtype].from(m.vocab);
       const cdf = Uint16Array.from(m.cdf);
-      const maxW = Math.max(a.W, b.W);
-      const ctx = wasmPrepare(cdf, P, vals, L, maxW, true);
-      const outA = new (ARRAYS[dtype])(nA), outB = new (ARRAYS[dtype])(nB);
-      let rA, rB;
+      const maxW = Math.max(...streams.map((s) => s.W));
+      const ctx = wasmPrepare(cdf, P, vals, L, maxW, q);
+      const outs = ns.map((n) => new (ARRAYS[dtype])(n));
+      let rs;
       try {
-        [rA, rB] = wasmStreamPair(ctx, { ...a, out: outA }, { ...b, out: outB });
+        rs = wasmStreams(ctx, streams.map((s, k) => ({ ...s, out: outs[k] })));
       } finally {
         wasmRelease(ctx);
       }
-      const label = `L=${L} sz=${sz} nA=${nA} nB=${nB}`;
-      assert.equal(rA.status, 'ok', label);
-      assert.equal(rB.status, 'ok', label);
-      assert.equal(rA.checksum, fxhash26Ref(m.ids.slice(0, nA)), label);
-      assert.equal(rB.checksum, fxhash26Ref(m.ids.slice(nA)), label);
-      assert.deepEqual(Array.from(outA), values.slice(0, nA).map(Number), label);
-      assert.deepEqual(Array.from(outB), values.slice(nA).map(Number), label);
+      const label = `L=${L} sz=${sz} q=${q} ns=${ns}`;
+      assert.equal(rs.length, q);
+      streams.forEach((s, k) => {
+        assert.equal(rs[k].status, 'ok', label);
+        assert.equal(rs[k].checksum, fxhash26Ref(s.ids), label);
+        assert.deepEqual(Array.from(outs[k]), values.slice(starts[k], starts[k] + s.n).map(Number), label);
+      });
       // the same streams one after the other
-      const ctx1 = wasmPrepare(cdf, P, vals, L, maxW, false);
+      const ctx1 = wasmPrepare(cdf, P, vals, L, maxW, 1);
       try {
-        const oA = new (ARRAYS[dtype])(nA), oB = new (ARRAYS[dtype])(nB);
-        assert.deepEqual(wasmStream(ctx1, a.states, a.words, a.W, nA, oA), rA, label);
-        assert.deepEqual(wasmStream(ctx1, b.states, b.words, b.W, nB, oB), rB, label);
+        streams.forEach((s, k) => assert.deepEqual(wasmStream(ctx1, s.states, s.words, s.W, s.n, new (ARRAYS[dtype])(s.n)), rs[k], label));
+      } finally {
+        wasmRelease(ctx1);
+      }
+    }
+  }
+});
+
+test('wasmStreams: a stream that fails ends the results (nulls after it), the streams before it are as alone', () => {
+  const L = 8, P = 12;
+  const r = rng(4242);
+  const ns = [L * 500, L * 500, L * 500, L * 500];
+  const values = randomValues(r, 4 * L * 500, P, 'uint8', 100);
+  const m = buildModel(values, P);
+  const vals = Uint8Array.from(m.vocab), cdf = Uint16Array.from(m.cdf);
+  const streams = ns.map((n, k) => {
+    const { states, words } = ransEncode(m.ids.slice(k * n, (k + 1) * n), m.freqs, m.cdf, P, L);
+    return { states: Uint32Array.from(states), words: Uint16Array.from(words), W: words.length, n };
+  });
+  for (let bad = 0; bad < 4; bad++) {
+    for (const how of ['underrun', 'leftover', 'badFinalState']) {
+      const list = streams.map((s, k) => {
+        if (k !== bad) return { ...s, out: new Uint8Array(s.n) };
+        if (how === 'underrun') return { ...s, W: s.W - 40, words: s.words.subarray(0, s.W - 40), out: new Uint8Array(s.n) };
+        if (how === 'leftover') return { ...s, W: s.W + 1, words: Uint16Array.from([...s.words, 7]), out: new Uint8Array(s.n) };
+        const states = s.states.slice();
+        states[5] ^= 0x40;
+        return { ...s, states, out: new Uint8Array(s.n) };
+      });
+      const ctx = wasmPrepare(cdf, P, vals, L, Math.max(...list.map((s) => s.W)), 4);
+      let rs;
+      try {
+        rs = wasmStreams(ctx, list);
+      } finally {
+        wasmRelease(ctx);
+      }
+      const label = `stream ${bad} ${how}`;
+      for (let k = 0; k < bad; k++) assert.equal(rs[k].status, 'ok', label);
+      assert.notEqual(rs[bad].status, 'ok', label);
+      if (how !== 'badFinalState') assert.equal(rs[bad].status, how, label);
+      for (let k = bad + 1; k < 4; k++) assert.equal(rs[k], null, label);
+      // the failing stream's result is what wasmStream gives for it alone
+      const ctx1 = wasmPrepare(cdf, P, vals, L, list[bad].W, 1);
+      try {
+        const s = list[bad];
+        assert.deepEqual(wasmStream(ctx1, s.states, s.words, s.W, s.n, new Uint8Array(s.n)), rs[bad], label);
       } finally {
         wasmRelease(ctx1);
       }
@@ -208,18 +264,18 @@ function sameAsJs(bytes, label) {
   return seen;
 }
 
-for (const L of [4, 8, 12, 16, 5]) {
-  test(`L=${L}, K = 5: a corrupt chunk 0, 1, 2, 3 or 4 (either side of a pair, or the odd last one) fails as in the js engine`, () => {
+for (const [L, K] of [[4, 5], [8, 5], [8, 7], [12, 5], [16, 5], [5, 5]]) {
+  test(`L=${L}, K = ${K}: a corrupt chunk in any position (of a quad for L = 8, of a pair, or the odd last one) fails as in the js engine`, () => {
     const r = rng(L * 977);
     const Q = L * 37 + (L > 4 ? 3 : 0);
-    const N = 4 * Q + Math.max(1, L - 2);
+    const N = (K - 1) * Q + Math.max(1, L - 2);
     const data = randomValues(r, N, 11, 'int16', 500);
     const base = encodeFile([{ name: 'w', dtype: 'int16', shape: [N], data, lanes: L, precision: 11, chunk: Q }]);
     const T = parseHeader(base).tensors[0];
-    assert.equal(T.chunks, 5);
+    assert.equal(T.chunks, K);
     const CW = T.chunkTableOffset, CK = CW + 4 * T.chunks;
     const dv0 = new DataView(base.buffer, base.byteOffset);
-    const W = Array.from({ length: 5 }, (_, k) => dv0.getUint32(CW + 4 * k, true));
+    const W = Array.from({ length: K }, (_, k) => dv0.getUint32(CW + 4 * k, true));
     const start = (k) => W.slice(0, k).reduce((x, y) => x + y, 0);
     const codes = new Set();
     const mutate = (fn, fix = true) => {
@@ -227,7 +283,7 @@ for (const L of [4, 8, 12, 16, 5]) {
       fn(new DataView(b.buffer, b.byteOffset), b);
       return fix ? refresh(b) : b;
     };
-    for (let k = 0; k < 5; k++) {
+    for (let k = 0; k < K; k++) {
       const label = `L=${L} chunk ${k}`;
       // a word of chunk k changed (words are outside the block checksum)
       for (const at of W[k] > 0 ? [0, Math.floor(W[k] / 2), W[k] - 1] : []) {
@@ -245,7 +301,7 @@ for (const L of [4, 8, 12, 16, 5]) {
       assert.deepEqual(sameAsJs(bad, `${label} checksum`), ['ChecksumMismatch', 'ok']);
       assert.equal(outcome(bad, { engine: 'wasm' }).offset, CK + 4 * k);
       // a word moved from chunk k to chunk k + 1 (under-run of k) and back (k leaves one over)
-      if (k < 4) {
+      if (k < K - 1) {
         const under = mutate((dv) => { dv.setUint32(CW + 4 * k, W[k] - 1, true); dv.setUint32(CW + 4 * k + 4, W[k + 1] + 1, true); });
         const u = outcome(under, { engine: 'wasm' });
         assert.equal(u.code, 'CorruptStream');

@@ -1,32 +1,34 @@
-// The WebAssembly rANS engine: drives the decode loops of rans.wat and rans_pair.wat (both compiled
-// into rans_wasm.js) with the same inputs and result as decodeRans in ../rans.js, which stays the
-// pure-JS reference engine.
+// The WebAssembly rANS engine: drives the decode loops of rans.wat, rans_pair.wat and rans_quad.wat
+// (all compiled into rans_wasm.js) with the same inputs and result as decodeRans in ../rans.js, which
+// stays the pure-JS reference engine.
 //
 // Per tensor: the slot table (with the values' bits), the lane states and the words are copied into
 // the module's memory (grown as needed), the loops decode into a staging area of at most STAGE
 // entries (a whole number of rows), and each stage is copied into the caller's output array (for
 // 4-byte dtypes the loops write the ids, mapped to values here). The loops: scalar ones for L = 1, 2,
 // 4, a WebAssembly SIMD one (fixed-width 128-bit) for L >= 5, a generic one for L = 3 and the last
-// partial row. Two chunks of a tensor (spec section 7.2) with L a multiple of 4 are decoded
-// together by wasmStreamPair: both streams' rows in one loop (rans_pair.wat, decodeV2; 1.1-1.3x the
-// loops decoding one stream after the other, whose speed is capped by the serial FxHash26 chain),
-// then each stream's tail alone.
+// partial row. Chunks of a tensor (spec section 7.2) are decoded several at a time by wasmStreams:
+// four with L = 8 (rans_quad.wat, decodeV4: four FxHash26 chains in the lanes of one vector,
+// 1.18-1.24x two pairs), else two with L a multiple of 4 (rans_pair.wat, decodeV2: 1.1-1.3x the loops
+// decoding one stream after the other, whose speed is capped by the serial FxHash26 chain): the
+// rows they all have in one loop, then each stream's tail alone.
 //
-// Two modules, each below 4 KB (rans.wat 3.3 KB, rans_pair.wat 3.1 KB; the second imports the
-// first's memory): both are compiled synchronously on first use, which browsers allow on the main
-// thread for modules < 4 KB. Where the first does not compile (no WebAssembly, no SIMD, a
-// Content-Security-Policy without 'wasm-unsafe-eval') engine 'auto' uses the pure-JS loops; where
-// only the pair module fails, chunks are decoded one at a time (pairLanes() is then false). One
-// instance per thread (window or worker) is kept and reused, and dropped again after a tensor that
-// made its memory grow past KEEP_BYTES, so that a large file's memory can be reclaimed.
+// Three modules, each below 4 KB (rans.wat 3.5 KB, rans_pair.wat 3.1 KB, rans_quad.wat 3.3 KB; the
+// last two import the first's memory): all are compiled synchronously on first use, which browsers
+// allow on the main thread for modules < 4 KB. Where the first does not compile (no WebAssembly, no
+// SIMD, a Content-Security-Policy without 'wasm-unsafe-eval') engine 'auto' uses the pure-JS loops;
+// where only the pair or quad module fails, chunks are decoded fewer at a time (pairLanes() or
+// quadLanes() is then false). One instance per thread (window or worker) is kept and reused, and
+// dropped again after a tensor that made its memory grow past KEEP_BYTES, so that a large file's
+// memory can be reclaimed.
 
 import { AnspackError } from '../errors.js';
-import { RANS_WASM_BASE64, RANS_PAIR_WASM_BASE64 } from './rans_wasm.js';
+import { RANS_WASM_BASE64, RANS_PAIR_WASM_BASE64, RANS_QUAD_WASM_BASE64 } from './rans_wasm.js';
 
 // Memory layout: see the header of rans.wat.
 const CTL_AT = 0x60000;
-/** The second stream's CTL for decodeV2 (rans_pair.wat); copied to CTL_AT to go on alone. */
-const CTL_B_AT = 0x60010;
+/** The CTLs of streams A, B, C, D for decodeV2 / decodeV4 (A's is CTL_AT); copied to CTL_AT to go on alone. */
+const CTLS = [CTL_AT, 0x60010, 0x60020, 0x60030];
 const STATES_AT = 0x60040;
 /** Entries per call of a decode loop (whole rows); the output is copied out after each call. */
 const STAGE = 1 << 16;
@@ -39,7 +41,7 @@ const KEEP_BYTES = 64 * 2 ** 20;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 let compiled = null; // WebAssembly.Module, or false when unavailable
-let compiledPair = null; // the same for rans_pair.wat
+const compiledExtra = { pair: null, quad: null }; // the same for rans_pair.wat and rans_quad.wat
 let instance = null;
 
 function base64Bytes(b64) {
@@ -67,23 +69,42 @@ export function wasmAvailable() {
   return compiled !== false;
 }
 
-function pairModule() {
-  if (compiledPair === null) {
+/** The pair or quad module (compiled once), or false where it does not compile. */
+function extraModule(which) {
+  if (compiledExtra[which] === null) {
     try {
-      compiledPair = new WebAssembly.Module(base64Bytes(RANS_PAIR_WASM_BASE64));
+      compiledExtra[which] = new WebAssembly.Module(base64Bytes(which === 'pair' ? RANS_PAIR_WASM_BASE64 : RANS_QUAD_WASM_BASE64));
     } catch {
-      compiledPair = false; // then chunks are decoded one at a time
+      compiledExtra[which] = false; // then chunks are decoded fewer at a time
     }
   }
-  return compiledPair;
+  return compiledExtra[which];
 }
 
 /**
- * True if wasmStreamPair decodes two streams of L lanes in one loop (L a multiple of 4, the pair
+ * True if wasmStreams decodes two streams of L lanes in one loop (L a multiple of 4, the pair
  * module available); otherwise the caller decodes them one after the other with wasmStream.
  */
 export function pairLanes(L) {
   return L % 4 === 0 && getInstance().pair !== null;
+}
+
+/** True if wasmStreams decodes four streams of L lanes in one loop (L = 8, the quad module available). */
+export function quadLanes(L) {
+  return L === 8 && getInstance().quad !== null;
+}
+
+/**
+ * How many of a tensor's K chunks of L lanes the wasm engine decodes at a time: 4 (quadLanes), 2
+ * (pairLanes) or 1.
+ */
+export function streamWays(L, K) {
+  return K >= 4 && quadLanes(L) ? 4 : K >= 2 && pairLanes(L) ? 2 : 1;
+}
+
+/** How many chunks from chunk k of K to decode in one loop, for a session of `ways` streams. */
+export function streamsAt(ways, k, K) {
+  return ways >= 4 && k + 3 < K ? 4 : ways >= 2 && k + 1 < K ? 2 : 1;
 }
 
 function getInstance() {
@@ -96,16 +117,16 @@ function getInstance() {
       throw new AnspackError('LimitExceeded', `the WebAssembly decoder could not be instantiated (${err && err.message}); decode with {engine: 'js'}`);
     }
     const e = inst.exports;
-    let pair = null;
-    const pm = pairModule();
-    if (pm !== false) {
+    const extra = (which, name) => {
+      const mod = extraModule(which);
+      if (mod === false) return null;
       try {
-        pair = new WebAssembly.Instance(pm, { env: { mem: e.mem } }).exports.decodeV2;
+        return new WebAssembly.Instance(mod, { env: { mem: e.mem } }).exports[name];
       } catch {
-        pair = null;
+        return null;
       }
-    }
-    instance = { mem: e.mem, unrolled: { 1: e.decode1, 2: e.decode2, 4: e.decode4, 8: e.decode8 }, vector: e.decodeV, generic: e.decodeN, table: e.table, pair };
+    };
+    instance = { mem: e.mem, unrolled: { 1: e.decode1, 2: e.decode2, 4: e.decode4, 8: e.decode8 }, vector: e.decodeV, generic: e.decodeN, table: e.table, pair: extra('pair', 'decodeV2'), quad: extra('quad', 'decodeV4') };
   }
   return instance;
 }
@@ -140,11 +161,12 @@ export function decodeRansWasm({ states, words, padded = false, cdf, P, n }, val
 /**
  * Set up the module for one model (spec section 7.2: the chunks of a tensor share it): the slot
  * table is written once, then wasmStream decodes each stream (L lanes, at most maxW words), or
- * wasmStreamPair two of them (with two = true and pairLanes(L)), and wasmRelease ends the session.
- * Synchronous use only (one session at a time per thread).
+ * wasmStreams two or four of them (with `streams` = 2 and pairLanes(L), or 4 and quadLanes(L)), and
+ * wasmRelease ends the session. Synchronous use only (one session at a time per thread).
+ * @param {number} [streams=1]  how many streams the session has room for: 1, 2 or 4
  * @returns {object} the session
  */
-export function wasmPrepare(cdf, P, vals, L, maxW, two = false, image = null) {
+export function wasmPrepare(cdf, P, vals, L, maxW, streams = 1, image = null) {
   const inst = getInstance();
   const V = cdf.length - 1;
   const sz = vals.BYTES_PER_ELEMENT;
@@ -153,22 +175,23 @@ export function wasmPrepare(cdf, P, vals, L, maxW, two = false, image = null) {
   const pad = 2 * (PAD_WORDS + L);
   const stageEntries = L >= STAGE ? L : Math.floor(STAGE / L) * L;
   const align8 = (x) => Math.ceil(x / 8) * 8;
-  // Stream A (the only one without `two`): states at STATES_AT, CTL at CTL_AT; B: its states after
-  // A's, CTL at CTL_B_AT; then A's words and padding, B's, A's staging area, B's.
-  const stB = STATES_AT + ((4 * L + 15) & ~15);
+  // Stream k's states at STATES_AT + k * ((4L + 15) & ~15) (for L = 8: 32 bytes apart, as decodeV4
+  // takes them), its CTL at CTLS[k]; then each stream's words and padding, then each one's staging area.
+  const stStep = (4 * L + 15) & ~15;
   // a row-group image (wasmImageBegin) lies between the states and the words
-  const wordsA = align8(Math.max((two ? stB : STATES_AT) + 4 * L, image === null ? 0 : image.at + image.bytes));
-  const wordsB = align8(wordsA + 2 * maxW + pad);
-  const stageA = align8((two ? wordsB : wordsA) + 2 * maxW + pad);
-  const stageB = align8(stageA + stageEntries * stride + 8);
+  let at = align8(Math.max(STATES_AT + (streams - 1) * stStep + 4 * L, image === null ? 0 : image.at + image.bytes));
+  const slots = [];
+  for (let k = 0; k < streams; k++) {
+    slots.push({ stAt: STATES_AT + k * stStep, ctlAt: CTLS[k], wordsAt: at, stageAt: 0 });
+    at = align8(at + 2 * maxW + pad);
+  }
+  for (const sl of slots) {
+    sl.stageAt = at;
+    at = align8(at + stageEntries * stride + 8);
+  }
   // the table's inputs (cdf, value bits: u16s) go where the words will be loaded, after the table is built
-  const tableIn = wordsA, valsIn = align8(tableIn + 2 * (V + 1));
-  const need = Math.max((two ? stageB : stageA) + stageEntries * stride + 8, valsIn + 2 * V);
-  ensureMemory(inst, need);
-  const slots = [
-    { stAt: STATES_AT, ctlAt: CTL_AT, wordsAt: wordsA, stageAt: stageA },
-    { stAt: stB, ctlAt: CTL_B_AT, wordsAt: wordsB, stageAt: stageB },
-  ];
+  const tableIn = slots[0].wordsAt, valsIn = align8(tableIn + 2 * (V + 1));
+  ensureMemory(inst, Math.max(at, valsIn + 2 * V));
   const ctx = { inst, cdf, P, L, V, sz, stride, pad, stageEntries, vals, slots };
   writeTable(inst, ctx, tableIn, valsIn);
   return ctx;
@@ -182,31 +205,62 @@ export function wasmStream(ctx, states, words, W, n, out) {
 }
 
 /**
- * Decode two independent streams a and b ({states, words, W, n, out} each, as wasmStream's
- * arguments; the session prepared with two = true, pairLanes(L) true): the rows both have are
- * decoded in one loop (decodeV2), the rest of each alone. Returns [result of a, result of b] as
- * wasmStream's, except that when a's status is not 'ok' b's result is null (b may be unfinished):
- * a caller that checks the streams in order (a, then b) sees what two wasmStream calls give.
+ * Decode two or four independent streams ({states, words, W, n, out} each, as wasmStream's arguments;
+ * the session prepared with at least that many streams, pairLanes(L) or quadLanes(L) true): the rows
+ * they all have are decoded in one loop (decodeV2 or decodeV4), the rest of each alone. Returns their
+ * results in order, as wasmStream's, except that after the first one whose status is not 'ok' the
+ * results are null (those streams may be unfinished): a caller that checks the streams in order sees
+ * what wasmStream calls one after the other give.
  */
-export function wasmStreamPair(ctx, a, b) {
-  const { inst, P, L, stride, stageEntries, slots: [A, B] } = ctx;
-  const wlimA = load(ctx, A, a.states, a.words, a.W);
-  const wlimB = load(ctx, B, b.states, b.words, b.W);
+export function wasmStreams(ctx, list) {
+  const wlim = list.map((s, k) => load(ctx, ctx.slots[k], s.states, s.words, s.W));
+  const done = commonRows(ctx, list, wlim, (k, stageAt, got, done) => copyOut(ctx, stageAt, got, list[k].out, done));
+  return inOrder(list, (s, k) => finish(ctx, ctx.slots[k], wlim[k], s.W, s.n, s.out, done));
+}
+
+/**
+ * The rows that all the loaded streams of `list` have (2 or 4 of them), decoded in one loop, stage by
+ * stage, each stage handed to place(k, stageAt, got, done) per stream k; stops after an under-run.
+ * Returns the entries of each stream done.
+ */
+function commonRows({ inst, P, L, stride, stageEntries, slots }, list, wlim, place) {
   const u32 = new Uint32Array(inst.mem.buffer);
-  const rows = Math.min(a.n, b.n) - (Math.min(a.n, b.n) % L); // entries of each, whole rows
+  let rows = Infinity;
+  for (const s of list) rows = Math.min(rows, s.n);
+  rows -= rows % L; // entries of each, whole rows
   let done = 0;
   while (done < rows) {
     const cnt = Math.min(stageEntries, rows - done);
-    const reached = inst.pair(P, stride, A.stageAt, A.stageAt + cnt * stride, B.stageAt, A.stAt, B.stAt, L, wlimA, wlimB);
-    const got = (reached - A.stageAt) / stride;
-    copyOut(ctx, A.stageAt, got, a.out, done);
-    copyOut(ctx, B.stageAt, got, b.out, done);
+    const op = slots[0].stageAt;
+    const reached = list.length === 4
+      ? inst.quad(P, stride, op, op + cnt * stride, slots[1].stageAt, slots[2].stageAt, slots[3].stageAt, slots[0].stAt, wlim[0], wlim[1], wlim[2], wlim[3])
+      : inst.pair(P, stride, op, op + cnt * stride, slots[1].stageAt, slots[0].stAt, slots[1].stAt, L, wlim[0], wlim[1]);
+    const got = (reached - op) / stride;
+    for (let k = 0; k < list.length; k++) place(k, slots[k].stageAt, got, done);
     done += got;
-    if (u32[CTL_AT >> 2] > wlimA || u32[CTL_B_AT >> 2] > wlimB) break; // an under-run
+    if (underRun(u32, wlim)) break;
   }
-  const rA = finish(ctx, A, wlimA, a.W, a.n, a.out, done);
-  if (rA.status !== 'ok') return [rA, null];
-  return [rA, finish(ctx, B, wlimB, b.W, b.n, b.out, done)];
+  return done;
+}
+
+/** rest(s, k) for each stream in order, up to the first result whose status is not 'ok' (then nulls). */
+function inOrder(list, rest) {
+  const results = [];
+  for (let k = 0; k < list.length; k++) {
+    const r = rest(list[k], k);
+    results.push(r);
+    if (r.status !== 'ok') {
+      while (results.length < list.length) results.push(null);
+      break;
+    }
+  }
+  return results;
+}
+
+/** True if any of the streams in CTLS[0 .. wlim.length) has read past its words (wp > wlim). */
+function underRun(u32, wlim) {
+  for (let k = 0; k < wlim.length; k++) if (u32[CTLS[k] >> 2] > wlim[k]) return true;
+  return false;
 }
 
 export function wasmRelease(ctx) {
@@ -226,12 +280,12 @@ let held = 0; // images in use: the instance (and its memory, with the image) is
 
 /**
  * Reserve `bytes` (+ 8 spare) of the module's memory for a tensor's image, after the lane states of
- * streams of at most Lmax lanes (two of them); wasmPrepare(..., image) lays out its words after it.
+ * streams of at most Lmax lanes (four of them); wasmPrepare(..., image) lays out its words after it.
  * @returns {{at: number, bytes: number, inst: object}}
  */
 export function wasmImageBegin(Lmax, bytes) {
   const inst = getInstance();
-  const at = (STATES_AT + 2 * ((4 * Lmax + 15) & ~15) + 63) & ~63;
+  const at = (STATES_AT + 4 * ((4 * Lmax + 15) & ~15) + 63) & ~63;
   ensureMemory(inst, at + bytes + 8);
   held++;
   return { at, bytes: bytes + 8, inst };
@@ -292,33 +346,18 @@ function rowsAlone(ctx, sl, wlim, W, image, runs, i, off, count) {
 }
 
 /**
- * Two chunks of a group's sub-block (spec section 7.2; a session prepared with two = true and the
- * image, pairLanes(L)): a and b as wasmStreamRows's arguments ({states, words, W, n, at} each, the
- * group's runs shared). The rows both have are decoded in one loop (decodeV2) into the staging
- * areas and moved to their runs inside WebAssembly memory, the rest of each alone in place.
- * Returns [result of a, result of b] as wasmStreamPair's (b's null when a's status is not 'ok').
+ * Two or four chunks of a group's sub-block (spec section 7.2; a session prepared with that many
+ * streams and the image, pairLanes(L) or quadLanes(L)): `list` as wasmStreamRows's arguments
+ * ({states, words, W, n, at} each, the group's runs shared). The rows they all have are decoded in
+ * one loop (decodeV2 or decodeV4) into the staging areas and moved to their runs inside WebAssembly
+ * memory, the rest of each alone in place. Returns their results as wasmStreams's.
  */
-export function wasmStreamRowsPair(ctx, image, runs, a, b) {
-  const { inst, P, L, stride, stageEntries, slots: [A, B] } = ctx;
-  const wlimA = load(ctx, A, a.states, a.words, a.W);
-  const wlimB = load(ctx, B, b.states, b.words, b.W);
-  const u32 = new Uint32Array(inst.mem.buffer);
-  const u8 = new Uint8Array(inst.mem.buffer);
-  const both = Math.min(a.n, b.n) - (Math.min(a.n, b.n) % L);
-  const pa = { ...a.at }, pb = { ...b.at };
-  let done = 0;
-  while (done < both) {
-    const cnt = Math.min(stageEntries, both - done);
-    const reached = inst.pair(P, stride, A.stageAt, A.stageAt + cnt * stride, B.stageAt, A.stAt, B.stAt, L, wlimA, wlimB);
-    const got = (reached - A.stageAt) / stride;
-    placeStaged(u8, image, runs, pa, A.stageAt, got, stride);
-    placeStaged(u8, image, runs, pb, B.stageAt, got, stride);
-    done += got;
-    if (u32[CTL_AT >> 2] > wlimA || u32[CTL_B_AT >> 2] > wlimB) break; // an under-run
-  }
-  const rA = rowsAlone(ctx, A, wlimA, a.W, image, runs, pa.i, pa.off, a.n - done);
-  if (rA.status !== 'ok') return [rA, null];
-  return [rA, rowsAlone(ctx, B, wlimB, b.W, image, runs, pb.i, pb.off, b.n - done)];
+export function wasmStreamRowsMulti(ctx, image, runs, list) {
+  const wlim = list.map((s, k) => load(ctx, ctx.slots[k], s.states, s.words, s.W));
+  const u8 = new Uint8Array(ctx.inst.mem.buffer);
+  const pos = list.map((s) => ({ ...s.at }));
+  const done = commonRows(ctx, list, wlim, (k, stageAt, got) => placeStaged(u8, image, runs, pos[k], stageAt, got, ctx.stride));
+  return inOrder(list, (s, k) => rowsAlone(ctx, ctx.slots[k], wlim[k], s.W, image, runs, pos[k].i, pos[k].off, s.n - done));
 }
 
 /** Move `got` staged symbols (at stageAt) to the runs from pos ({i, off}, advanced). */

@@ -57,7 +57,8 @@
 ;; partial last row. Two chunks of a tensor (spec section 7.2) with L a multiple of 4 are decoded
 ;; together, the rows both have by decodeV2 of rans_pair.wat (a second module, 3.1 KB, that imports
 ;; this module's memory and uses its slot and REFILL tables; CTL of the second stream at 0x60010),
-;; the rest of each stream by the loops here.
+;; four chunks with L = 8 by decodeV4 of rans_quad.wat (a third, 3.3 KB; CTLs at 0x60010, 0x60020,
+;; 0x60030), the rest of each stream by the loops here.
 ;;
 ;; The module (3.3 KB, below the 4 KB up to which browsers compile synchronously on the main thread)
 ;; uses fixed-width WebAssembly SIMD (128-bit; every current browser, node >= 16.4): where it is

@@ -159,10 +159,13 @@ def test_default_chunks_big_tensors_and_threads_do_not_change_bytes():
     odd = anspack.read_header(anspack.encode({"a": np.resize(big, 2 * (1 << 18) + 1)}))["a"]  # 3 chunks -> 4
     assert (odd.chunk, odd.chunks) == (131073, 4)
     assert (h["small"].chunk, h["small"].precision) == (0, 10)  # 10 below 2^12 symbols
-    # above 2^15 symbols at least two chunks (two FxHash26 chains side by side in the WebAssembly loop)
-    for n, want in ((1 << 15, (0, 1)), ((1 << 15) + 1, (16385, 2)), (1 << 18, (1 << 17, 2))):
-        t = anspack.read_header(anspack.encode({"a": np.resize(big, n)}))["a"]
-        assert (t.chunk, t.chunks) == want, n
+    # above 2^15 symbols at least two chunks (two FxHash26 chains side by side in the WebAssembly loop),
+    # a multiple of four at 8 lanes (four chains in one vector: rans_quad.wat), an even number otherwise
+    for n, lanes, want in ((1 << 15, None, (0, 1)), ((1 << 15) + 1, None, (8193, 4)), (1 << 18, None, (1 << 16, 4)),
+                           (5 * (1 << 18), None, (163840, 8)), ((1 << 15) + 1, 4, (16385, 2)), (1 << 18, 4, (1 << 17, 2)),
+                           (3 * (1 << 18), 4, (196608, 4)), (1 << 16, 16, (1 << 15, 2))):
+        t = anspack.read_header(anspack.encode({"a": np.resize(big, n)}, lanes=lanes))["a"]
+        assert (t.chunk, t.chunks) == want, (n, lanes)
     out = anspack.decode(one, threads=2)
     assert np.array_equal(out["big"], big)
 

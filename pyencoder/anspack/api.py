@@ -52,6 +52,9 @@ SPLIT_SYMBOLS = 1 << 15  # chunk=None: a block of more symbols gets at least 2 c
 # then all tensors: whole MiniLM int8 / int4 files 1.045-1.06x / 1.03x faster in node, +1.0 KB each) ...
 SPLIT_SYMBOLS_PER_LANE = 1 << 10  # ... if each chunk holds at least this many symbols per lane (many lanes, e.g.
 # one per entry: one chunk, the lanes' states would outweigh a second chain)
+QUAD_LANES = 8  # ... and blocks of this many lanes with at least 4 x 2^10 symbols per lane get a multiple of 4
+# chunks, which the WebAssembly decoder runs four at a time, four hash chains in one vector (rans_quad.wat:
+# whole MiniLM int4 / int8 files 1.04x faster in node than with 2 chunks, +3.9 KB / +2.7 KB, +0.044 % / +0.013 %)
 GROUPS_TOLERANCE = 0.005  # ... when the estimated block is at least 0.5 % smaller: decoding a grouped tensor
 # costs more (its rows placed, a model per group, smaller streams); at 0.1 % MiniLM int4 grouped 93 % of its
 # entries for 52 KB and decoded 1.2-1.5x slower in node, at 0.5 % 24 % of them for 32 KB
@@ -222,12 +225,15 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
         L = min(L, N)
     if chunk is None:
         Q = max(DEFAULT_CHUNK, CHUNK_SYMBOLS_PER_LANE * L)  # many lanes: bigger chunks (lane states cost 4L each)
-        # the fewest chunks of at most Q symbols, an even number of them, of equal sizes: the WebAssembly
-        # decoder decodes chunks two by two, side by side only for the rows both have (2^18 + 2^15 symbols
-        # gave 2^15 rows of that; an odd chunk out decodes alone, as one hash chain)
+        # the fewest chunks of at most Q symbols, an even number of them (a multiple of 4 at 8 lanes), of
+        # equal sizes: the WebAssembly decoder decodes chunks two by two (four by four at 8 lanes), side by
+        # side only for the rows they all have (2^18 + 2^15 symbols gave 2^15 rows of that; an odd chunk
+        # out decodes alone, as one hash chain)
         K = -(-N // Q)
         if N > SPLIT_SYMBOLS and N >= 2 * SPLIT_SYMBOLS_PER_LANE * L:
             K = max(K, 2)  # two chunks, so that the WebAssembly loop runs two hash chains side by side
+            if L == QUAD_LANES and N >= 4 * SPLIT_SYMBOLS_PER_LANE * L:
+                K = -(-max(K, 4) // 4) * 4  # ... or four at a time, for L = 8: a multiple of four
         Q = -(-N // (K + K % 2)) if K > 1 else 0
         if group and Q:  # a multiple of L: the WebAssembly decoder then writes the rows in place
             Q = -(-Q // L) * L
@@ -409,9 +415,10 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
             ("auto" for tensors not named).
         chunk: symbols per chunk (spec section 7.2): 0 = one stream; default (None): tensors of more
             than 2^15 symbols (and 2^11 per lane) in the fewest even number (at least 2) of chunks of at
-            most max(2^18, 2^13 * lanes) symbols, of equal size (about 40 bytes each at 8 lanes: parallel decoding on
-            threads, workers, and two chunks at a time in the WebAssembly loop); or a mapping name ->
-            chunk size.
+            most max(2^18, 2^13 * lanes) symbols, of equal size, a multiple of 4 of them (at least 4) for 8
+            lanes and 2^12 symbols per lane (about 40 bytes each at 8 lanes: parallel decoding on threads,
+            workers, and four chunks at a time in the WebAssembly loop at 8 lanes, else two); or a
+            mapping name -> chunk size.
         groups: split a tensor's rows (``shape[0]``) into groups coded with a model each (coding 2, spec
             section 7.4): "auto" (default: at most 4 groups found by k-means over the rows' histograms,
             for tensors of >= 2^15 entries, >= 8 rows and at most 256 distinct values, when the estimated

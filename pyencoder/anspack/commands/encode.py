@@ -91,7 +91,8 @@ def register(sub) -> None:
                         "smaller), off, or G (k-means into at most G groups, 2-256, for every tensor of >= 2 rows)")
     p.add_argument("--chunk", type=int, default=None, metavar="Q",
                    help="symbols per chunk (spec 7.2; independent streams decoded in parallel): 0 = none; default "
-                        "an even number of equal chunks of at most 2^18 symbols for tensors of more than 2^15")
+                        "an even number of equal chunks of at most 2^18 symbols for tensors of more than 2^15 "
+                        "(a multiple of 4 at 8 lanes)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
 

@@ -415,7 +415,7 @@ def main(argv=None) -> int:
     result = {
         "when": stamp,
         "config": {"datasets": args.datasets, "repeats": args.repeats, "encode_repeats": args.encode_repeats,
-                   "lanes": args.lanes, "auto_raw": not args.no_auto_raw, "decode_only": args.decode_only, "workers": args.workers, "precision": "auto (12 below 2^16 symbols, else 14)", "pairs": "auto", "chunk": "auto (above 2^15 symbols: an even number of chunks of at most max(2^18, 2^13 L))",
+                   "lanes": args.lanes, "auto_raw": not args.no_auto_raw, "decode_only": args.decode_only, "workers": args.workers, "precision": "auto (12 below 2^16 symbols, else 14)", "pairs": "auto", "chunk": "auto (above 2^15 symbols: an even number of chunks of at most max(2^18, 2^13 L), a multiple of four at L = 8)",
                    "groups": args.groups},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_start": os.getloadavg()},

@@ -67,7 +67,7 @@ def test_extremes_of_int32_and_uint32():
 
 def test_lanes_per_tensor_mapping():
     t = {"a": np.arange(100, dtype=np.int8), "b": np.arange(100, dtype=np.int8), "c": (np.arange(3000) % 9).astype(np.uint8)}
-    h = anspack.read_header(roundtrip(t, lanes={"a": 7}))
+    h = anspack.read_header(roundtrip(t, lanes={"a": 7}, raw=False))
     # the default: 8 lanes, but one per 1024 symbols in small tensors
     assert (h["a"].lanes, h["b"].lanes, h["c"].lanes) == (7, 1, 3)
     big = {"d": np.arange(10_000, dtype=np.int16) % 300}
@@ -113,6 +113,53 @@ def test_float_and_raw_tensors_are_stored_bit_exact():
     assert anspack.decode(data, dequantize=True)["f16"].dtype == np.float32
 
 
+def test_raw_auto_stores_a_tensor_raw_where_its_rans_block_is_not_smaller():
+    rng = np.random.default_rng(11)
+    tensors = {
+        "norm": rng.integers(-120, 120, 384).astype(np.int8),  # ~200 distinct values: the model outweighs the data
+        "w": np.round(rng.standard_normal((64, 96)) * 3).astype(np.int8),  # compressible
+        "ids": rng.integers(0, 60000, 500).astype(np.uint16),  # 500 distinct u16 values
+        "bias": np.round(rng.standard_normal(96) * 2).astype(np.int16),
+        "empty": np.zeros((0, 4), np.int8),
+    }
+    auto = anspack.read_header(roundtrip(tensors))
+    rans = anspack.read_header(roundtrip(tensors, raw=False))
+    forced = anspack.read_header(roundtrip(tensors, raw=True))
+    for name, a in tensors.items():
+        # the smaller of the two blocks, raw on a tie
+        want = "raw" if rans[name].data_size >= a.nbytes else rans[name].coding
+        assert auto[name].coding == want, name
+        assert auto[name].data_size == min(rans[name].data_size, forced[name].data_size), name
+        assert forced[name].coding == "raw" and rans[name].coding == "rans", name
+    assert [auto[n].coding for n in ("norm", "w", "ids", "empty")] == ["raw", "rans", "raw", "raw"]
+    assert anspack.encode(tensors) == anspack.encode(tensors, raw="auto") == anspack.encode(tensors, threads=2)
+    # a coding option given for a tensor means rANS for it
+    h = anspack.read_header(roundtrip(tensors, lanes={"norm": 2}))
+    assert (h["norm"].coding, h["norm"].lanes, h["ids"].coding) == ("rans", 2, "raw")
+    assert anspack.read_header(anspack.encode(tensors, chunk={"norm": 100}))["norm"].coding == "rans"
+    # (precision, a size knob like the default's, leaves the choice to "auto")
+    assert anspack.read_header(anspack.encode(tensors, precision=12))["norm"].coding == "raw"
+    assert anspack.read_header(anspack.encode(tensors, pairs={"norm": False}))["norm"].coding == "rans"
+    # a mapping: True / False / "auto" per tensor ("auto" for those not named); names: those raw, no others
+    h = anspack.read_header(roundtrip(tensors, raw={"w": True, "norm": False}))
+    assert [h[n].coding for n in ("norm", "w", "ids")] == ["rans", "raw", "raw"]
+    h = anspack.read_header(roundtrip(tensors, raw=["w"]))
+    assert [h[n].coding for n in ("norm", "w", "ids")] == ["rans", "raw", "rans"]
+    # the dequant block goes with the tensor either way
+    from anspack import dequant
+
+    blk = dequant.affine_block(np.float32(0.5))
+    data = roundtrip(tensors, dequant={"norm": blk})
+    assert anspack.read_header(data)["norm"].coding == "raw"
+    np.testing.assert_array_equal(anspack.decode(data, dequantize=True)["norm"], tensors["norm"] * np.float32(0.5))
+    with pytest.raises(ValueError, match="raw\\['w'\\] must be True, False or 'auto'"):
+        anspack.encode(tensors, raw={"w": "yes"})
+    with pytest.raises(ValueError, match="raw must be"):
+        anspack.encode(tensors, raw="always")
+    with pytest.raises(KeyError, match="nope"):
+        anspack.encode(tensors, raw={"nope": True})
+
+
 def test_big_endian_input_is_written_little_endian():
     a = np.arange(-5, 5, dtype=">i2")
     f = np.linspace(0, 1, 4, dtype=">f4")
@@ -146,7 +193,7 @@ def test_metadata_roundtrip_and_header_listing():
 def test_checksum_is_fxhash26_of_ids_in_entry_order():
     rng = np.random.default_rng(2)
     a = rng.integers(-20, 20, size=(30, 11)).astype(np.int8)
-    h = anspack.read_header(anspack.encode({"a": a}))
+    h = anspack.read_header(anspack.encode({"a": a}, raw=False))
     ids = build_model(a, 12).ids
     assert h["a"].checksum == fxhash26_reference(ids.tolist()) == anspack.fxhash26(ids)
 
@@ -184,9 +231,16 @@ def test_too_many_distinct_values_is_a_clear_error():
         anspack.encode({"wide": a}, precision=12)
     roundtrip({"wide": a}, precision=13)
     # the default precision rises to fit the vocabulary (up to 15), and no further
-    assert anspack.read_header(anspack.encode({"wide": a}))["wide"].precision == 13
+    assert anspack.read_header(anspack.encode({"wide": a}, raw=False))["wide"].precision == 13
+    wider = {"wider": np.arange(40000, dtype=np.int32)}
+    with pytest.raises(ValueError, match="40000 distinct values, more than the 2\\^15 of the highest precision"):
+        anspack.encode(wider, raw=False)
+    with pytest.raises(ValueError, match="40000 distinct values do not fit precision P=15"):
+        anspack.encode(wider, precision=15)
+    # raw="auto" (the default) stores it raw instead
+    assert anspack.read_header(roundtrip(wider))["wider"].coding == "raw"
     with pytest.raises(ValueError, match="distinct values"):
-        anspack.encode({"wider": np.arange(40000, dtype=np.int32)})
+        anspack.encode(wider, lanes=4)  # a coding option given: rANS or an error
 
 
 def test_compression_within_one_percent_of_entropy():

@@ -25,7 +25,7 @@ from .container import (CODING_GROUPS, CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTR
                         TensorInfo)
 from .grouping import choose_groups, cluster_rows, row_histograms
 from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
-from .model import (MAX_PRECISION, build_model, cross_entropy_bits, histogram, ids_to_values, nonzero_bins,
+from .model import (MAX_PRECISION, VocabularyTooLarge, build_model, cross_entropy_bits, histogram, ids_to_values, nonzero_bins,
                     pair_histograms, product_freqs, product_model, product_vocabulary, quantize_counts)
 from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved_checksum
 
@@ -180,10 +180,11 @@ def _build(sym: np.ndarray, precision: int | None, counts=None):
         return build_model(sym, int(precision), counts=counts)
     try:
         return build_model(sym, _auto_precision(sym.size), counts=counts)
-    except ValueError:  # too many distinct values for that P: raise it as far as MAX_PRECISION
+    except VocabularyTooLarge:  # too many distinct values for that P: raise it as far as MAX_PRECISION
         V = np.unique(sym).size
         if V > (1 << MAX_PRECISION):
-            raise
+            raise VocabularyTooLarge(f"{V} distinct values, more than the 2^{MAX_PRECISION} of the highest precision; "
+                                     f"store the tensor raw") from None
         return build_model(sym, _auto_precision(sym.size, V), counts=counts)
 
 
@@ -214,7 +215,8 @@ def _plan(name: str, a: np.ndarray, dtype: str, *, lanes, precision, pairs, chun
         else:
             model = _build(flat.view("<u2") if kind == "plain" else flat, precision, counts)
     except ValueError as e:
-        raise ValueError(f"tensor {name!r}: {e}") from None
+        raise (VocabularyTooLarge if isinstance(e, VocabularyTooLarge) else ValueError)(
+            f"tensor {name!r}: {e}") from None
     N = model.ids.size
     if N == 0:
         L = 0
@@ -388,7 +390,8 @@ def encode_tensor(name: str, array: np.ndarray, *, lanes: int | None = None, pre
 def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] | None = None,
            precision: int | None = None,
            metadata: dict | None = None, dequant: Mapping[str, bytes] | None = None,
-           raw: Iterable[str] = (), pairs: bool | str | Mapping[str, bool | str] = "auto",
+           raw: bool | str | Mapping[str, bool | str] | Iterable[str] = "auto",
+           pairs: bool | str | Mapping[str, bool | str] = "auto",
            chunk: int | Mapping[str, int] | None = None, groups="auto",
            threads: int | None = None) -> bytes:
     """Encode named tensors into the bytes of an .anspack file.
@@ -405,7 +408,13 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
             values raises ValueError.
         metadata: a JSON-serializable dict stored with the file.
         dequant: name -> a complete dequantization block (spec section 12) stored with that tensor.
-        raw: names of integer tensors to store raw instead of entropy-coded.
+        raw: store integer tensors raw (coding 1) instead of entropy-coded: "auto" (default: each one whose
+            rANS block would not be smaller than its raw bytes, e.g. a 384-entry int8 vector with ~200
+            distinct values, whose model outweighs its data -- raw tensors decode fastest -- and each one
+            of more than 2^15 distinct values, which no model fits (ValueError with raw=False); unless
+            lanes, chunk, pairs or groups is given for it: then it is entropy-coded), True, False; or
+            a mapping name -> one of those ("auto" for tensors not named); or an iterable of names: those
+            raw, the others entropy-coded.
         pairs: code pairs of consecutive entries as one symbol (spec section 7.1; 1-byte dtypes, even
             entry counts): True (plain pairs: the pairs' model is stored), "product" (PRODUCT pairs,
             section 7.3: the entries' model is stored and the pairs' derived from it; needs V^2 <= 2^P,
@@ -431,32 +440,67 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
     Returns:
         The file's bytes. Equal inputs and options give equal bytes.
     """
-    raw = set(raw)
+    raw_of = _raw_option(raw)
     dequant = dict(dequant or {})
-    named = set()
+    named = set() if isinstance(raw, (str, bool)) else set(raw)  # a mapping's keys, or the names
     for opt in (lanes, pairs, chunk, groups):
         if isinstance(opt, Mapping):
             named |= set(opt)
-    unknown = (raw | set(dequant) | named) - set(tensors)
+    unknown = (set(dequant) | named) - set(tensors)
     if unknown:
         raise KeyError(f"raw/dequant/lanes/pairs/chunk/groups name tensors that are not given: {sorted(unknown)}")
     lanes_of = lanes.get if isinstance(lanes, Mapping) else (lambda name: lanes)
     pairs_of = (lambda name: pairs.get(name, "auto")) if isinstance(pairs, Mapping) else (lambda name: pairs)
     chunk_of = chunk.get if isinstance(chunk, Mapping) else (lambda name: chunk)
     groups_of = (lambda name: groups.get(name, "auto")) if isinstance(groups, Mapping) else (lambda name: groups)
-    prepared = [(name, *_prepare(name, arr, raw=name in raw, dequant=dequant.get(name, b"")))
+    prepared = [(name, *_prepare(name, arr, raw=raw_of(name) is True, dequant=dequant.get(name, b"")))
                 for name, arr in tensors.items()]
     nthreads = _threads(threads, sum(int(np.asarray(arr).size) for arr in tensors.values()))
+    # raw="auto" decides for tensors whose coding options are all left at their defaults (options given
+    # mean rANS): raw where the rANS block would not be smaller (the same dequant block either way)
+    def auto(name):
+        return (raw_of(name) == "auto" and lanes_of(name) is None and chunk_of(name) is None
+                and _is_auto(pairs_of(name)) and _is_auto(groups_of(name)))
+
+    def plan(name, a, dtype):
+        try:
+            return _plan_tensor(name, a, dtype, lanes=lanes_of(name), precision=precision, pairs=pairs_of(name),
+                                chunk=chunk_of(name), dequant=dequant.get(name, b""), groups=groups_of(name))
+        except VocabularyTooLarge:  # more than 2^15 distinct values: raw, where "auto" may choose it
+            if precision is None and auto(name):
+                return None
+            raise
+
     todo = [(name, a, dtype) for name, a, dtype, block in prepared if block is None]
-    plans = _map(lambda x: _plan_tensor(x[0], x[1], x[2], lanes=lanes_of(x[0]), precision=precision,
-                                        pairs=pairs_of(x[0]), chunk=chunk_of(x[0]), dequant=dequant.get(x[0], b""),
-                                        groups=groups_of(x[0])),
-                 todo, nthreads)
-    jobs = [_chunk_jobs(plan) for plan in plans]
+    plans = [p for p in _map(lambda x: plan(*x), todo, nthreads) if p is not None]
+    jobs = [_chunk_jobs(p) for p in plans]
     coded = iter(_map(_encode_chunk, [j for js in jobs for j in js], nthreads))
-    finished = {plan.name: _finish_tensor(plan, [next(coded) for _ in js]) for plan, js in zip(plans, jobs)}
+    finished = {p.name: _finish_tensor(p, [next(coded) for _ in js]) for p, js in zip(plans, jobs)}
+    for name, a, _, block in prepared:
+        if block is None and (name not in finished or (auto(name) and len(finished[name].data) >= a.nbytes)):
+            finished[name] = _prepare(name, a, raw=True, dequant=dequant.get(name, b""))[2]
     blocks = [block if block is not None else finished[name] for name, _, _, block in prepared]
     return container.write_file(blocks, metadata)
+
+
+def _is_auto(option) -> bool:
+    return isinstance(option, str) and option == "auto"
+
+
+def _raw_option(raw):
+    """encode()'s ``raw`` as name -> True, False or "auto"."""
+    def check(v, what):
+        if v is not True and v is not False and v != "auto":
+            raise ValueError(f"raw{what} must be True, False or 'auto', got {v!r}")
+        return v
+    if isinstance(raw, (str, bool)):
+        check(raw, "")
+        return lambda name: raw
+    if isinstance(raw, Mapping):
+        opts = {name: check(v, f"[{name!r}]") for name, v in raw.items()}
+        return lambda name: opts.get(name, "auto")
+    names = set(raw)
+    return lambda name: name in names
 
 
 def read_header(data, *, max_entries: int = DEFAULT_MAX_ENTRIES, verify: bool = True) -> FileHeader:

@@ -72,6 +72,10 @@ class EntropyModel:
         return f"EntropyModel(V={self.values.size}, n={self.ids.size}, precision={self.precision})"
 
 
+class VocabularyTooLarge(ValueError):
+    """A tensor has more distinct values than the 2^P slots of its model."""
+
+
 def quantize_counts(counts, n: int, precision: int) -> np.ndarray:
     """P-bit frequencies from counts given in vocabulary order (spec section 9, steps 2 and 3).
 
@@ -92,7 +96,7 @@ def quantize_counts(counts, n: int, precision: int) -> np.ndarray:
     if V == 0:
         return np.zeros(0, dtype=np.int64)
     if V > total:
-        raise ValueError(f"{V} distinct values do not fit precision P={precision} (at most {total})")
+        raise VocabularyTooLarge(f"{V} distinct values do not fit precision P={precision} (at most {total})")
     if n <= 0 or c.min() < 1 or int(c.sum()) != n:
         raise ValueError("counts must be positive and sum to n")
     # c * 2^P fits int64 for n < 2^48; fall back to Python ints beyond that.
@@ -318,7 +322,7 @@ def build_model(array: np.ndarray, precision: int = 12, *, counts=None) -> Entro
     counts = counts[order]
     V = values.size
     if V > (1 << precision):
-        raise ValueError(
+        raise VocabularyTooLarge(
             f"{V} distinct values do not fit precision P={precision} (at most {1 << precision}); "
             f"use a higher precision (up to {MAX_PRECISION}) or store the tensor raw"
         )

@@ -19,6 +19,13 @@ import numpy as np
 import anspack
 from anspack.container import HEADER_SIZE, header_checksum, values_size
 
+
+def _encode(tensors, **options):
+    """anspack.encode, entropy-coding every integer tensor (the vectors' tiny tensors would otherwise be
+    stored raw by the raw="auto" default), unless the vector names its raw tensors."""
+    options.setdefault("raw", False)
+    return anspack.encode(tensors, **options)
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -196,7 +203,7 @@ def bad_product_files(plain: bytes) -> dict[str, tuple[bytes, str]]:
     tensor of odd length and an int16 tensor."""
     odd = anspack.read_header(plain).tensors[0]
     # 3 values at P = 3, unpaired: as PRODUCT pairs every other field would hold, but V^2 = 9 > 2^3
-    small = anspack.encode({"p": np.array([0, 1, 2, 0, 1, 2, 0, 0], dtype=np.int8)}, lanes=1, precision=3,
+    small = _encode({"p": np.array([0, 1, 2, 0, 1, 2, 0, 0], dtype=np.int8)}, lanes=1, precision=3,
                            pairs=False, chunk=0)
     p = anspack.read_header(small).tensors[0]
     return {
@@ -268,9 +275,9 @@ def bad_group_files(grouped: bytes, plain: bytes) -> dict[str, tuple[bytes, str]
                                   "ChecksumMismatch"),
         "groups_one_row": (_rehash_header(_set(_set(plain, odd.entry_offset + 37, "<B", 2), odd.entry_offset + 48,
                                                "<Q", 1)), "BadTable"),
-        "groups_ndim0": (_rehash_header(_set(anspack.encode({"s": np.array(3, np.int8)}), HEADER_SIZE + 37, "<B", 2)),
+        "groups_ndim0": (_rehash_header(_set(_encode({"s": np.array(3, np.int8)}), HEADER_SIZE + 37, "<B", 2)),
                          "BadTable"),
-        "groups_float": (_rehash_header(_set(anspack.encode({"f": np.ones((2, 2), np.float32)}), HEADER_SIZE + 37,
+        "groups_float": (_rehash_header(_set(_encode({"f": np.ones((2, 2), np.float32)}), HEADER_SIZE + 37,
                                              "<B", 2)), "BadTable"),
     }
 
@@ -279,18 +286,18 @@ def build() -> dict[str, bytes]:
     """All vector files: relative path -> bytes."""
     files: dict[str, bytes] = {}
     for name, v in vectors().items():
-        data = anspack.encode(v["tensors"], metadata=v.get("metadata"), **v.get("options", {}))
+        data = _encode(v["tensors"], metadata=v.get("metadata"), **v.get("options", {}))
         files[f"{name}.anspack"] = data
         files[f"{name}.json"] = (json.dumps(expected(data, v["tensors"]), indent=1, ensure_ascii=False) + "\n").encode()
     index = {}
-    plain = anspack.encode({"odd": np.arange(-7, 8, dtype=np.int8), "i16": np.array([1, -1, 1, 2], np.int16)},
+    plain = _encode({"odd": np.arange(-7, 8, dtype=np.int8), "i16": np.array([1, -1, 1, 2], np.int16)},
                            lanes=2, precision=6, pairs=False, chunk=0)
     bad = bad_files(files["worked_example.anspack"])
     bad.update(bad_chunk_files(plain, files["pairs_chunks.anspack"]))
     bad.update(bad_product_files(plain))
     bad.update(bad_group_files(files["groups.anspack"], plain))
     # an empty tensor's checksum is that of the empty sequence, 0 (section 11); header re-signed
-    empty = anspack.encode({"e": np.zeros((2, 0), np.int16)})
+    empty = _encode({"e": np.zeros((2, 0), np.int16)})
     e = anspack.read_header(empty).tensors[0]
     bad["empty_checksum"] = (_rehash_header(_set(empty, e.entry_offset + 32, "<I", 1 << 17)), "ChecksumMismatch")
     for name, (data, code) in bad.items():

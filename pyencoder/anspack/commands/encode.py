@@ -241,8 +241,9 @@ def encode_model(tensors: dict, *, base: str = DEFAULT_SCHEME, rules: list[str] 
     if isinstance(groups, int) and not isinstance(groups, bool) and groups >= 2:  # tensors with rows; auto for others
         groups = {n: groups for n, a in q.items() if n not in raw and np.ndim(a) >= 1 and np.shape(a)[0] >= 2
                   and np.asarray(a).dtype.kind in "iu" and np.unique(a).size <= 256}
-    data = anspack.encode(q, lanes=lanes, precision=P, metadata=meta, dequant=blocks, raw=raw, pairs=pairs,
-                          chunk=chunk, groups=groups)
+    # the tensors found incompressible above raw, the others too where their rANS block would not be smaller
+    data = anspack.encode(q, lanes=lanes, precision=P, metadata=meta, dequant=blocks, raw=dict.fromkeys(raw, True),
+                          pairs=pairs, chunk=chunk, groups=groups)
     return Encoded(data, schemes, recon, P)
 
 

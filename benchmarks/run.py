@@ -18,6 +18,9 @@ Prints markdown tables and writes everything as JSON to benchmarks/results/bench
   decode() on one thread, decodeAsync() on pools of N workers, and the platform's gzip inflater
   (DecompressionStream('gzip') / zlib.gunzipSync) on the gzip -9 of the same integers -- in the same
   page / process, interleaved, best of --repeats rounds after a warm-up round.
+- cold start in node (informational): the first decode() in a fresh process (no JIT warm-up, the
+  WebAssembly modules compiled on first use, fresh output memory) vs the first zlib.gunzipSync in a
+  fresh process, --cold-rounds processes each, alternating (bench_page/cold_node.mjs).
 
 The machine is shared (2 cores, other jobs running): every figure is a best-of, and ratios are taken
 between contenders measured in the same rounds. Targets are reported, never asserted.
@@ -234,6 +237,25 @@ def node_decode(datasets: dict, args, workdir: Path) -> dict:
     return json.loads(out.stdout)
 
 
+def node_cold(datasets: dict, args, workdir: Path) -> dict:
+    """Per data set: the first decode() and the first zlib.gunzipSync, each in a fresh node process,
+    args.cold_rounds of each, alternating; every process's times (ms) kept."""
+    script = str(ROOT / "benchmarks" / "bench_page" / "cold_node.mjs")
+    out = {}
+    for key, d in datasets.items():
+        runs = {"decode": [], "import": [], "gunzip": []}
+        for r in range(args.cold_rounds):
+            for mode in (("decode", "gunzip") if r % 2 == 0 else ("gunzip", "decode")):
+                f = workdir / d["files"]["anspack" if mode == "decode" else "gz"]
+                got = json.loads(subprocess.run(["node", script, mode, str(f)], check=True, capture_output=True,
+                                                text=True).stdout)
+                runs[mode].append(got["firstMs"])
+                if mode == "decode":
+                    runs["import"].append(got["importMs"])
+        out[key] = runs
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # report
 
@@ -374,6 +396,16 @@ def report(result: dict) -> tuple[str, dict]:
                     f"{res['gzipUnpack']['best'] / res['decode']['best']:.2f}x that (informational: the target "
                     f"compares with {gname} alone).")
         lines += [""] + unpack_notes + ([""] if unpack_notes else [])
+    cold = result.get("node_cold")
+    if cold:
+        lines += [f"## Cold start, node: the first call in a fresh process, median of {result['config']['cold_rounds']} "
+                  "processes each (informational: a page that decodes once; the targets compare warm rounds)", "",
+                  "| data | zlib.gunzipSync, first call (ms) | decode(), first call (ms) | importing the decoder (ms) "
+                  "| gunzip / decode |", "|---|---:|---:|---:|---:|"]
+        for key, c in cold.items():
+            g, d, i = (float(np.median(c[k])) for k in ("gunzip", "decode", "import"))
+            lines.append(f"| {key} | {g:.1f} | {d:.1f} | {i:.1f} | {g / d:.2f}× |")
+        lines.append("")
     lines += ["## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
     for name, (value, ok) in checks.items():
         lines.append(f"| {name} | {value:.3f} | {'yes' if ok else '**no**'} |")
@@ -404,6 +436,8 @@ def main(argv=None) -> int:
                     help="row groups (spec 7.4) in the anspack files: the encoder's default (auto) or none")
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-node", action="store_true")
+    ap.add_argument("--cold-rounds", type=int, default=5,
+                    help="fresh node processes per contender and data set for the cold-start table (0: none)")
     ap.add_argument("--no-auto-raw", action="store_true",
                     help="rANS for every tensor (default: small tensors whose rANS block is not smaller go raw)")
     ap.add_argument("--quick", action="store_true", help="skip brotli-11 and xz (slow) -- for a smoke run")
@@ -416,7 +450,7 @@ def main(argv=None) -> int:
         "when": stamp,
         "config": {"datasets": args.datasets, "repeats": args.repeats, "encode_repeats": args.encode_repeats,
                    "lanes": args.lanes, "auto_raw": not args.no_auto_raw, "decode_only": args.decode_only, "workers": args.workers, "precision": "auto (12 below 2^16 symbols, else 14)", "pairs": "auto", "chunk": "auto (above 2^15 symbols: an even number of chunks of at most max(2^18, 2^13 L), a multiple of four at L = 8)",
-                   "groups": args.groups},
+                   "groups": args.groups, "cold_rounds": args.cold_rounds},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_start": os.getloadavg()},
         "targets": TARGETS, "datasets": {},
@@ -435,6 +469,9 @@ def main(argv=None) -> int:
         if not args.no_node:
             log("decode in node")
             result["node"] = node_decode(result["datasets"], args, workdir)
+            if args.cold_rounds > 0:
+                log("cold start in node")
+                result["node_cold"] = node_cold(result["datasets"], args, workdir)
     result["machine"]["loadavg_end"] = os.getloadavg()
     text, checks = report(result)
     result["checks"] = checks

@@ -329,28 +329,32 @@ for (const [L, K] of [[4, 5], [8, 5], [8, 7], [12, 5], [16, 5], [5, 5]]) {
   });
 }
 
-test('where the pair module does not compile, chunks are decoded one at a time (same results)', async () => {
-  // A child node whose WebAssembly.Module refuses the pair module (it imports a memory): the engine
-  // must still decode chunked files with the wasm engine, as the js engine does.
-  const { execFileSync } = await import('node:child_process');
-  const src = new URL('../src/', import.meta.url).href;
-  const script = `
-    const Real = WebAssembly.Module;
-    WebAssembly.Module = function (bytes) {
-      const m = new Real(bytes);
-      if (Real.imports(m).length > 0) throw new WebAssembly.CompileError('refused for the test');
-      return m;
-    };
-    Object.assign(WebAssembly.Module, { imports: Real.imports, exports: Real.exports });
-    const { pairLanes, wasmAvailable } = await import('${src}wasm/engine.js');
-    const { decode } = await import('${src}index.js');
-    const { encodeFile, rng, randomInts } = await import('${new URL('./helpers/encoder.js', import.meta.url).href}');
-    const data = randomInts(rng(5), 5000, 9, -128, 127);
-    const bytes = encodeFile([{ name: 'w', dtype: 'int8', shape: [5000], data, lanes: 8, chunk: 700 }]);
-    const a = decode(bytes, { engine: 'wasm' }).tensors[0], b = decode(bytes, { engine: 'js' }).tensors[0];
-    const same = a.checksum === b.checksum && a.data.every((x, i) => x === data[i]);
-    console.log(JSON.stringify({ available: wasmAvailable(), pair: pairLanes(8), same }));
-  `;
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
-  assert.deepEqual(JSON.parse(out.trim().split('\n').pop()), { available: true, pair: false, same: true });
-});
+for (const [refused, want] of [['pair and quad', { pair: false, quad: false }], ['quad', { pair: true, quad: false }]]) {
+  test(`where the ${refused} module${refused === 'quad' ? ' does' : 's do'} not compile, chunks are decoded fewer at a time (same results)`, async () => {
+    // A child node whose WebAssembly.Module refuses the modules that import a memory (the pair and quad
+    // ones), or only the quad one: the engine must still decode chunked files with the wasm engine, as
+    // the js engine does.
+    const { execFileSync } = await import('node:child_process');
+    const src = new URL('../src/', import.meta.url).href;
+    const script = `
+      const Real = WebAssembly.Module;
+      WebAssembly.Module = function (bytes) {
+        const m = new Real(bytes);
+        const refuse = ${refused === 'quad'} ? Real.exports(m).some((e) => e.name === 'decodeV4') : Real.imports(m).length > 0;
+        if (refuse) throw new WebAssembly.CompileError('refused for the test');
+        return m;
+      };
+      Object.assign(WebAssembly.Module, { imports: Real.imports, exports: Real.exports });
+      const { pairLanes, quadLanes, wasmAvailable } = await import('${src}wasm/engine.js');
+      const { decode } = await import('${src}index.js');
+      const { encodeFile, rng, randomInts } = await import('${new URL('./helpers/encoder.js', import.meta.url).href}');
+      const data = randomInts(rng(5), 5000, 9, -128, 127);
+      const bytes = encodeFile([{ name: 'w', dtype: 'int8', shape: [5000], data, lanes: 8, chunk: 700 }]);
+      const a = decode(bytes, { engine: 'wasm' }).tensors[0], b = decode(bytes, { engine: 'js' }).tensors[0];
+      const same = a.checksum === b.checksum && a.data.every((x, i) => x === data[i]);
+      console.log(JSON.stringify({ available: wasmAvailable(), pair: pairLanes(8), quad: quadLanes(8), same }));
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(out.trim().split('\n').pop()), { available: true, ...want, same: true });
+  });
+}

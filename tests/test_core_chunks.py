@@ -181,3 +181,51 @@ def test_errors_name_the_chunk():
     data[words_at + 2 * first] ^= 0x40
     with pytest.raises((anspack.errors.CorruptStream, anspack.errors.ChecksumMismatch), match="chunk 1"):
         anspack.decode(bytes(data))
+
+
+def test_rule7_errors_of_a_chunked_block_name_the_first_problem_and_its_byte():
+    """Spec section 13 rule 7 on a chunked block (read_header checks them in one compiled pass): each
+    kind of violation gives its error, message and byte offset, and the first one in the block wins."""
+    from anspack.container import RANS_HEADER_SIZE
+
+    rng = np.random.default_rng(8)
+    a = np.clip(np.round(rng.standard_normal(3001) * 4), -6, 6).astype(np.int8)  # chunks of 700, the last 201
+    data = anspack.encode({"w": a}, chunk=700, lanes=4, pairs=False, precision=12, raw=False)
+    t = anspack.read_header(data)["w"]
+    K, L, V, W = t.chunks, t.lanes, t.vocab_size, t.words
+    st = t.data_offset + RANS_HEADER_SIZE
+    ct = st + 4 * L * K  # chunk_words, then chunk_checksums
+    cdf_at = t.data_offset + t.data_size - 2 * W - 2 * (V + 1)
+    assert K == 5 and V == 13  # an odd vocabulary of int8 values: one padding byte before the CDF
+
+    def error(*patches):
+        bad = bytearray(data)
+        for at, fmt, v in patches:
+            struct.pack_into(fmt, bad, at, v)
+        with pytest.raises(anspack.FormatError) as info:
+            anspack.read_header(bytes(bad), verify=False)
+        name = type(info.value).__name__
+        return name, str(info.value).split(" (tensor")[0].removeprefix(f"{name}: "), info.value.offset
+
+    words = struct.unpack_from("<5I", data, ct)
+    assert error((ct + 12, "<I", 701)) == ("BadModel", "chunk 3 has 701 words, more than its 700 symbols", ct + 12)
+    assert error((ct + 16, "<I", 202)) == ("BadModel", "chunk 4 has 202 words, more than its 201 symbols", ct + 16)
+    assert error((ct + 4 * K + 8, "<I", 1 << 26)) == (
+        "BadModel", "chunk 2's checksum 0x4000000 has bits above 26 set", ct + 4 * K + 8)
+    # the first chunk breaking either rule: chunk 1's checksum before chunk 3's word count
+    assert error((ct + 12, "<I", 701), (ct + 4 * K + 4, "<I", 1 << 27))[2] == ct + 4 * K + 4
+    assert error((ct, "<I", words[0] - 1)) == ("BadModel", f"the chunks' word counts sum to {W - 1}, but W={W}", ct)
+    assert error((cdf_at - 1, "<B", 1)) == ("ReservedNonZero", "vocabulary padding byte is not zero", cdf_at - 1)
+    assert error((cdf_at, "<H", 3)) == ("BadModel", "cdf[0] is 3, expected 0", cdf_at)
+    assert error((cdf_at + 2 * V, "<H", 100)) == ("BadModel", "cdf[V] is 100, expected 2^P = 4096", cdf_at + 2 * V)
+    c2 = struct.unpack_from("<H", data, cdf_at + 4)[0]
+    c1 = struct.unpack_from("<H", data, cdf_at + 2)[0]
+    assert error((cdf_at + 4, "<H", c1)) == (
+        "BadModel", f"cdf is not strictly increasing at symbol 1 ({c1} -> {c1}); every frequency must be at least 1",
+        cdf_at + 4)
+    assert c2 > c1
+    assert error((st + 4 * (2 * L + 3), "<I", 7)) == (
+        "BadModel", "initial state of chunk 2, lane 3 is 7, below 2^16", st + 4 * (2 * L + 3))
+    # order: the chunk table before the CDF before the states
+    assert error((st, "<I", 7), (cdf_at, "<H", 3), (ct, "<I", 10**6))[2] == ct
+    assert error((st, "<I", 7), (cdf_at, "<H", 3))[2] == cdf_at

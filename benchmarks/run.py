@@ -18,9 +18,11 @@ Prints markdown tables and writes everything as JSON to benchmarks/results/bench
   decode() on one thread, decodeAsync() on pools of N workers, and the platform's gzip inflater
   (DecompressionStream('gzip') / zlib.gunzipSync) on the gzip -9 of the same integers -- in the same
   page / process, interleaved, best of --repeats rounds after a warm-up round.
-- cold start in node (informational): the first decode() in a fresh process (no JIT warm-up, the
+- cold start (informational): the first decode() in a fresh node process (no JIT warm-up, the
   WebAssembly modules compiled on first use, fresh output memory) vs the first zlib.gunzipSync in a
-  fresh process, --cold-rounds processes each, alternating (bench_page/cold_node.mjs).
+  fresh process (bench_page/cold_node.mjs), and the first decode() in a freshly launched headless
+  Chromium vs its first DecompressionStream('gzip') (bench_page/cold.html); --cold-rounds of each,
+  alternating.
 
 The machine is shared (2 cores, other jobs running): every figure is a best-of, and ratios are taken
 between contenders measured in the same rounds. Targets are reported, never asserted.
@@ -237,6 +239,42 @@ def node_decode(datasets: dict, args, workdir: Path) -> dict:
     return json.loads(out.stdout)
 
 
+def browser_cold(datasets: dict, args, workdir: Path) -> dict:
+    """Per data set: the first decode() and the first DecompressionStream('gzip'), each in a freshly
+    launched headless Chromium loading bench_page/cold.html once, args.cold_rounds of each, alternating."""
+    from anspack_test_server import launch_chromium, start_server
+    from playwright.sync_api import sync_playwright
+
+    static, server = start_server()
+    out = {}
+    try:
+        base = static.mount(workdir)
+        with sync_playwright() as pw:
+            for key, d in datasets.items():
+                runs = {"decode": [], "import": [], "gzip": []}
+                for r in range(args.cold_rounds):
+                    for mode in (("decode", "gzip") if r % 2 == 0 else ("gzip", "decode")):
+                        f = base + d["files"]["anspack" if mode == "decode" else "gz"]
+                        browser = launch_chromium(pw)
+                        try:
+                            page = browser.new_page()
+                            page.goto(static.url("benchmarks/bench_page/cold.html") + f"?m={mode}&f={f}")
+                            page.wait_for_function("window.coldResult !== undefined", timeout=300_000)
+                            got = page.evaluate("window.coldResult")
+                        finally:
+                            browser.close()
+                        if "error" in got:
+                            raise RuntimeError(f"cold.html ({mode}, {key}): {got['error']}")
+                        runs[mode].append(got["firstMs"])
+                        if mode == "decode":
+                            runs["import"].append(got["importMs"])
+                out[key] = runs
+    finally:
+        server.shutdown()
+        server.server_close()
+    return out
+
+
 def node_cold(datasets: dict, args, workdir: Path) -> dict:
     """Per data set: the first decode() and the first zlib.gunzipSync, each in a fresh node process,
     args.cold_rounds of each, alternating; every process's times (ms) kept."""
@@ -396,14 +434,18 @@ def report(result: dict) -> tuple[str, dict]:
                     f"{res['gzipUnpack']['best'] / res['decode']['best']:.2f}x that (informational: the target "
                     f"compares with {gname} alone).")
         lines += [""] + unpack_notes + ([""] if unpack_notes else [])
-    cold = result.get("node_cold")
-    if cold:
-        lines += [f"## Cold start, node: the first call in a fresh process, median of {result['config']['cold_rounds']} "
-                  "processes each (informational: a page that decodes once; the targets compare warm rounds)", "",
-                  "| data | zlib.gunzipSync, first call (ms) | decode(), first call (ms) | importing the decoder (ms) "
-                  "| gunzip / decode |", "|---|---:|---:|---:|---:|"]
+    for env, gname, gkey, what in (("node_cold", "zlib.gunzipSync", "gunzip", "node: a fresh process"),
+                                   ("browser_cold", "DecompressionStream('gzip')", "gzip",
+                                    "headless Chromium: a freshly launched browser")):
+        cold = result.get(env)
+        if not cold:
+            continue
+        lines += [f"## Cold start, {what} for each first call, median of {result['config']['cold_rounds']} each "
+                  "(informational: a page that decodes once; the targets compare warm rounds)", "",
+                  f"| data | {gname}, first call (ms) | decode(), first call (ms) | importing the decoder (ms) "
+                  "| gzip / decode |", "|---|---:|---:|---:|---:|"]
         for key, c in cold.items():
-            g, d, i = (float(np.median(c[k])) for k in ("gunzip", "decode", "import"))
+            g, d, i = (float(np.median(c[k])) for k in (gkey, "decode", "import"))
             lines.append(f"| {key} | {g:.1f} | {d:.1f} | {i:.1f} | {g / d:.2f}× |")
         lines.append("")
     lines += ["## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
@@ -437,7 +479,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-node", action="store_true")
     ap.add_argument("--cold-rounds", type=int, default=5,
-                    help="fresh node processes per contender and data set for the cold-start table (0: none)")
+                    help="fresh node processes / Chromium launches per contender and data set for the cold-start "
+                         "tables (0: none)")
     ap.add_argument("--no-auto-raw", action="store_true",
                     help="rANS for every tensor (default: small tensors whose rANS block is not smaller go raw)")
     ap.add_argument("--quick", action="store_true", help="skip brotli-11 and xz (slow) -- for a smoke run")
@@ -466,6 +509,9 @@ def main(argv=None) -> int:
         if not args.no_browser:
             log("decode in headless Chromium")
             result["browser"] = browser_decode(result["datasets"], args, workdir)
+            if args.cold_rounds > 0:
+                log("cold start in headless Chromium")
+                result["browser_cold"] = browser_cold(result["datasets"], args, workdir)
         if not args.no_node:
             log("decode in node")
             result["node"] = node_decode(result["datasets"], args, workdir)

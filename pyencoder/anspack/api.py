@@ -25,8 +25,8 @@ from .container import (CODING_GROUPS, CODING_RANS, CODING_RAW, DEFAULT_MAX_ENTR
                         TensorInfo)
 from .grouping import choose_groups, cluster_rows, row_histograms
 from .errors import ChecksumMismatch, CorruptStream, LimitExceeded
-from .model import (MAX_PRECISION, VocabularyTooLarge, build_model, cross_entropy_bits, histogram, ids_to_values, nonzero_bins,
-                    pair_histograms, product_freqs, product_model, product_vocabulary, quantize_counts)
+from .model import (MAX_PRECISION, VocabularyTooLarge, build_model, cross_entropy_bits, histogram, ids_to_values,
+                    nonzero_bins, pair_histograms, product_freqs, product_model, product_vocabulary, quantize_counts)
 from .rans import BAD_FINAL_STATE, LEFTOVER, OK, UNDERRUN, decode_interleaved, encode_interleaved_checksum
 
 DEFAULT_LANES = 8  # the WebAssembly decoder's SIMD loop takes 4 lanes at a time; 16 bytes more per tensor than 4

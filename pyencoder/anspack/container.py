@@ -734,7 +734,7 @@ def rans_arrays(buf, t: TensorInfo) -> RansArrays:
     o = t.data_offset + RANS_HEADER_SIZE
     V, L, W, P, K = t.vocab_size, t.lanes, t.words, t.precision, t.chunks
     states = np.frombuffer(buf, dtype="<u4", count=L * K, offset=o).reshape(K, L)
-    at = o + 4 * L * K
+    at = ct = o + 4 * L * K  # ct: the chunk table (Q > 0)
     chunk_checksums = None
     chunk_words = _NO_CHUNKS
     word_starts = np.array([0, W], dtype=np.int64)[:K + 1]
@@ -754,8 +754,7 @@ def rans_arrays(buf, t: TensorInfo) -> RansArrays:
     code, i = _rule7(chunk_words, _NO_CHUNKS if chunk_checksums is None else chunk_checksums, t.chunk, t.symbols, W,
                      word_starts, pad, cdf, 1 << P, flat)
     if code != _OK:
-        _raise_rule7(t, code, i, o, at - 8 * K if t.chunk else at, K, L, W, P, chunk_words, chunk_checksums,
-                     word_starts, cdf, cdf_at, flat)
+        _raise_rule7(t, code, i, o, ct, K, L, W, P, chunk_words, chunk_checksums, word_starts, cdf, cdf_at, flat)
     if t.product and V:  # the coder's model: pair ids a*V + b, frequencies derived from the entries'
         values, cdf = derive_product(values, cdf, P)
     return RansArrays(states, values, cdf, words, word_starts, chunk_checksums, words_at)
@@ -764,8 +763,8 @@ def rans_arrays(buf, t: TensorInfo) -> RansArrays:
 def _raise_rule7(t, code, i, o, ct, K, L, W, P, chunk_words, chunk_checksums, word_starts, cdf, cdf_at, states):
     """The error of _rule7's finding (ct: the chunk table's file offset)."""
     if code == _CHUNK_WORDS:
-        size = min(t.symbols, (i + 1) * t.chunk) - i * t.chunk
-        raise BadModel(f"chunk {i} has {chunk_words[i]} words, more than its {size} symbols",
+        a, b = t.chunk_bounds(i)
+        raise BadModel(f"chunk {i} has {chunk_words[i]} words, more than its {b - a} symbols",
                        offset=ct + 4 * i, tensor=t.name)
     if code == _CHUNK_WIDE:
         raise BadModel(f"chunk {i}'s checksum {chunk_checksums[i]:#x} has bits above 26 set",

@@ -239,59 +239,61 @@ def node_decode(datasets: dict, args, workdir: Path) -> dict:
     return json.loads(out.stdout)
 
 
-def browser_cold(datasets: dict, args, workdir: Path) -> dict:
-    """Per data set: the first decode() and the first DecompressionStream('gzip'), each in a freshly
-    launched headless Chromium loading bench_page/cold.html once, args.cold_rounds of each, alternating."""
-    from anspack_test_server import launch_chromium, start_server
-    from playwright.sync_api import sync_playwright
-
-    static, server = start_server()
-    out = {}
-    try:
-        base = static.mount(workdir)
-        with sync_playwright() as pw:
-            for key, d in datasets.items():
-                runs = {"decode": [], "import": [], "gzip": []}
-                for r in range(args.cold_rounds):
-                    for mode in (("decode", "gzip") if r % 2 == 0 else ("gzip", "decode")):
-                        f = base + d["files"]["anspack" if mode == "decode" else "gz"]
-                        browser = launch_chromium(pw)
-                        try:
-                            page = browser.new_page()
-                            page.goto(static.url("benchmarks/bench_page/cold.html") + f"?m={mode}&f={f}")
-                            page.wait_for_function("window.coldResult !== undefined", timeout=300_000)
-                            got = page.evaluate("window.coldResult")
-                        finally:
-                            browser.close()
-                        if "error" in got:
-                            raise RuntimeError(f"cold.html ({mode}, {key}): {got['error']}")
-                        runs[mode].append(got["firstMs"])
-                        if mode == "decode":
-                            runs["import"].append(got["importMs"])
-                out[key] = runs
-    finally:
-        server.shutdown()
-        server.server_close()
-    return out
-
-
-def node_cold(datasets: dict, args, workdir: Path) -> dict:
-    """Per data set: the first decode() and the first zlib.gunzipSync, each in a fresh node process,
-    args.cold_rounds of each, alternating; every process's times (ms) kept."""
-    script = str(ROOT / "benchmarks" / "bench_page" / "cold_node.mjs")
+def _cold_runs(datasets: dict, rounds: int, gzip_mode: str, first_call) -> dict:
+    """Per data set: ``rounds`` first calls of decode() and of the gzip inflater (``gzip_mode``), alternating
+    which goes first; ``first_call(key, mode, file name)`` runs one in a fresh process or browser and returns
+    {firstMs, importMs (decode)}. Every call's times (ms) kept."""
     out = {}
     for key, d in datasets.items():
-        runs = {"decode": [], "import": [], "gunzip": []}
-        for r in range(args.cold_rounds):
-            for mode in (("decode", "gunzip") if r % 2 == 0 else ("gunzip", "decode")):
-                f = workdir / d["files"]["anspack" if mode == "decode" else "gz"]
-                got = json.loads(subprocess.run(["node", script, mode, str(f)], check=True, capture_output=True,
-                                                text=True).stdout)
+        runs = {"decode": [], "import": [], gzip_mode: []}
+        for r in range(rounds):
+            for mode in (("decode", gzip_mode) if r % 2 == 0 else (gzip_mode, "decode")):
+                got = first_call(key, mode, d["files"]["anspack" if mode == "decode" else "gz"])
                 runs[mode].append(got["firstMs"])
                 if mode == "decode":
                     runs["import"].append(got["importMs"])
         out[key] = runs
     return out
+
+
+def browser_cold(datasets: dict, args, workdir: Path) -> dict:
+    """The first decode() and the first DecompressionStream('gzip'), each in a freshly launched headless
+    Chromium loading bench_page/cold.html once (see _cold_runs)."""
+    from anspack_test_server import launch_chromium, start_server
+    from playwright.sync_api import sync_playwright
+
+    static, server = start_server()
+    try:
+        base = static.mount(workdir)
+        with sync_playwright() as pw:
+            def first_call(key, mode, name):
+                browser = launch_chromium(pw)
+                try:
+                    page = browser.new_page()
+                    page.goto(static.url("benchmarks/bench_page/cold.html") + f"?m={mode}&f={base + name}")
+                    page.wait_for_function("window.coldResult !== undefined", timeout=300_000)
+                    got = page.evaluate("window.coldResult")
+                finally:
+                    browser.close()
+                if "error" in got:
+                    raise RuntimeError(f"cold.html ({mode}, {key}): {got['error']}")
+                return got
+
+            return _cold_runs(datasets, args.cold_rounds, "gzip", first_call)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def node_cold(datasets: dict, args, workdir: Path) -> dict:
+    """The first decode() and the first zlib.gunzipSync, each in a fresh node process (see _cold_runs)."""
+    script = str(ROOT / "benchmarks" / "bench_page" / "cold_node.mjs")
+
+    def first_call(key, mode, name):
+        return json.loads(subprocess.run(["node", script, mode, str(workdir / name)], check=True, capture_output=True,
+                                         text=True).stdout)
+
+    return _cold_runs(datasets, args.cold_rounds, "gunzip", first_call)
 
 
 # ------------------------------------------------------------------------------------------------

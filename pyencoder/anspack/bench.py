@@ -207,11 +207,10 @@ def report(result: dict) -> str:
         lines.append("")
     js = result.get("node")
     if js:
-        n_js = n  # the integers (decode() also decodes any float tensors: raw copies)
-        d, g = min(js["decode_s"]), min(js["gunzip_s"])
+        d, g = min(js["decode_s"]), min(js["gunzip_s"])  # rates over the integers (n), as gunzip's
         lines += [f"| node {js['version']} | M entries/s (best of {len(js['decode_s'])}) | decode() / this (best; paired median) |",
                   "|---|---:|---:|",
-                  f"| decode() ({js['decoder']}) | {n_js / d / 1e6:.1f} | – |",
-                  f"| zlib.gunzipSync (gzip -9 of the same integers) | {n_js / g / 1e6:.1f} | {g / d:.2f}× "
+                  f"| decode() ({js['decoder']}) | {n / d / 1e6:.1f} | – |",
+                  f"| zlib.gunzipSync (gzip -9 of the same integers) | {n / g / 1e6:.1f} | {g / d:.2f}× "
                   f"({paired_median(js['gunzip_s'], js['decode_s']):.2f}×) |", ""]
     return "\n".join(lines)

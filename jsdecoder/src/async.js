@@ -40,7 +40,7 @@
 // decode() puts the rows in place), as an unsplit chunked tensor does.
 
 import { AnspackError } from './errors.js';
-import { parseHeader, blockChecksum, chunkTables, RANS_HEADER_SIZE } from './header.js';
+import { parseHeader, blockChecksum, chunkTables, align8, RANS_HEADER_SIZE } from './header.js';
 import { fxhash26Typed, fxhash26Bytes } from './fxhash.js';
 import { decode, decodeTensor, ARRAY_TYPES, newOutputArray } from './index.js';
 import { placeGroupPiece } from './groups.js';
@@ -48,8 +48,6 @@ import { dequantizeBlock } from './dequant.js';
 import { buildSubfile, remapError, streamOptions } from './stream.js';
 
 const isNode = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
-
-const align8 = (x) => Math.ceil(x / 8) * 8;
 
 /** Number of hardware threads, as the platform reports it (at least 1). */
 export async function defaultWorkerCount() {

@@ -394,7 +394,7 @@ function uploadBuffer(device, data, usage, label, made) {
   return b;
 }
 
-function checkOptions(options) {
+function gpuOptions(options) {
   if (options === null || typeof options !== 'object') throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
   const strategy = options.strategy ?? 'auto';
   if (!['auto', 'single', 'rows'].includes(strategy)) throw new AnspackError('BadArgument', `strategy must be 'auto', 'single' or 'rows', got ${strategy}`);
@@ -458,7 +458,7 @@ function plan(t, opts, maxBinding) {
  * @returns {Promise<{tensors: object[], byName: Object<string, object>, metadata: object, stats: object}>}
  */
 export async function decodeGPU(buffer, options = {}) {
-  const opts = checkOptions(options);
+  const opts = gpuOptions(options);
   if (opts.dequantize && !opts.readback) throw new AnspackError('BadArgument', 'dequantize needs readback (it runs on the CPU)');
   const hdr = parseHeader(buffer, { maxEntries: opts.maxEntries, verify: opts.verify });
   let total = 0;
@@ -564,7 +564,7 @@ export async function decodeGPU(buffer, options = {}) {
           stats.cpuTensors++;
         } else {
           if (job.error) throw job.error;
-          const done = await finish(hdr, job, opts);
+          const done = await finishJob(hdr, job, opts);
           if (job.t.grp) {
             groupUnits.push({ job, done });
             const sub = job.t.part ? job.t.part.parent : null;
@@ -781,7 +781,7 @@ function startFused(device, pl2, hdr, jobs, opts, stats, enc) {
 }
 
 /** Await a tensor's readback and check it as decode() does: word count, final states, ids checksum. */
-async function finish(hdr, job, opts) {
+async function finishJob(hdr, job, opts) {
   const { t, pl, at } = job;
   const { n, L, W } = pl;
   const where = { tensor: t.name };

@@ -84,11 +84,11 @@ export function toBytes(buffer) {
 }
 
 /** Reads a u64 as a Number: exact below 2^53, and >= 2^53 (inexact) above. */
-function u64(dv, off) {
+export function u64(dv, off) {
   return dv.getUint32(off + 4, true) * 0x100000000 + dv.getUint32(off, true);
 }
 
-function fail(code, message, offset, tensor = null) {
+export function fail(code, message, offset = null, tensor = null) {
   throw new AnspackError(code, message, { offset, tensor });
 }
 

@@ -16,11 +16,11 @@
 // the whole structure is validated, and the decoded size is bounded by options.maxEntries.
 
 import { AnspackError } from './errors.js';
+import { FX_MULTIPLIER } from './fxhash.js';
+import { LITTLE_ENDIAN } from './header.js';
 
 const TOTAL = 4096; // 2^12
 const INITIAL_HEAD = 0x00010001;
-const FX_MULTIPLIER = 0x03220a95;
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Default limit on matrices * rows * cols (as the Python decoder's max_entries). */
 export const SEED_DEFAULT_MAX_ENTRIES = 2 ** 32;
 /** Largest N (coders) this implementation handles: typed-array lengths and int32 loop counters. */

@@ -17,19 +17,8 @@
 
 import { AnspackError } from './errors.js';
 import { fxhash26Bytes } from './fxhash.js';
-import { MAGIC, parseEntries, parseFixedHeader, parseMetadata } from './header.js';
+import { MAGIC, HEADER_SIZE, align8, u64, fail, parseEntries, parseFixedHeader, parseMetadata } from './header.js';
 import { decode, decodeTensor, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES } from './index.js';
-
-const HEADER_SIZE = 40;
-const align8 = (x) => Math.ceil(x / 8) * 8;
-
-function fail(code, message, offset = null, tensor = null) {
-  throw new AnspackError(code, message, { offset, tensor });
-}
-
-function u64(dv, off) {
-  return dv.getUint32(off + 4, true) * 0x100000000 + dv.getUint32(off, true);
-}
 
 function setU64(dv, off, v) {
   dv.setUint32(off, v % 0x100000000, true);

@@ -23,6 +23,7 @@
 // memory can be reclaimed.
 
 import { AnspackError } from '../errors.js';
+import { LITTLE_ENDIAN } from '../header.js';
 import { RANS_WASM_BASE64, RANS_PAIR_WASM_BASE64, RANS_QUAD_WASM_BASE64 } from './rans_wasm.js';
 
 // Memory layout: see the header of rans.wat.
@@ -38,7 +39,6 @@ const PAGE = 65536;
 /** Largest memory this engine asks for (the wasm32 limit is 4 GiB). */
 const MAX_BYTES = 2 ** 32 - PAGE;
 const KEEP_BYTES = 64 * 2 ** 20;
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 let compiled = null; // WebAssembly.Module, or false when unavailable
 const compiledExtra = { pair: null, quad: null }; // the same for rans_pair.wat and rans_quad.wat

@@ -6,7 +6,9 @@
 //
 // State for tests and the curious: window.demo = {ready, error, results: {setting: {...}}, ...}.
 
-import { decode, readHeader, decodeSeedLayout } from '/jsdecoder/src/index.js';
+// The decoder as one file (jsdecoder/dist/anspack.js, built from jsdecoder/src by scripts/bundle.mjs):
+// one request instead of the ~17 modules of src/, which a freshly opened page would fetch one by one.
+import { decode, readHeader, decodeSeedLayout } from '/jsdecoder/dist/anspack.js';
 
 const DATA = 'data/';
 const COLORS = ['#555555', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf'];

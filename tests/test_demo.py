@@ -233,8 +233,9 @@ def test_server_serves_only_its_mounts(built, server):
     base = server.url.rsplit("/demo/", 1)[0]
     with urllib.request.urlopen(base + "/demo/data/reference.json") as r:
         assert r.headers["Content-Type"] == "application/json"
-    with urllib.request.urlopen(base + "/jsdecoder/src/index.js") as r:
-        assert r.headers["Content-Type"] == "text/javascript"
+    for js in ("/jsdecoder/src/index.js", "/jsdecoder/dist/anspack.js"):  # the page imports the bundle
+        with urllib.request.urlopen(base + js) as r:
+            assert r.headers["Content-Type"] == "text/javascript"
     for bad in ("/demo/../pyproject.toml", "/demo/data/%2e%2e/%2e%2e/etc/passwd", "/pyproject.toml"):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(base + bad)

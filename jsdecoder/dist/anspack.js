@@ -4739,7 +4739,10 @@ function partition(items, k) {
  * FIRST_JOB-th of its cost) and then the rest; all the first ones go out before the second ones,
  * cheapest first. So every worker starts after ~one small copy instead of waiting for the subfiles
  * of the workers before it (node, all-MiniLM-L6-v2 int8, one subfile per worker: the second worker
- * started 2.3 ms after the first). Each job: {worker, idx: item indices in table order, cost}.
+ * started 2.3 ms after the first). The second ones go out in the same order of workers: the worker
+ * whose first job went out first and costs least is the first to be idle (built in group order, the
+ * second subfile of the worker with the cheaper first job came last: in node, MiniLM int8, that
+ * worker waited ~2.5 ms for it). Each job: {worker, idx: item indices in table order, cost}.
  */
 function makeJobs(items, groups) {
   const first = [], rest = [];
@@ -4754,6 +4757,8 @@ function makeJobs(items, groups) {
     if (n < order.length) rest.push({ worker, idx: order.slice(n).sort((a, b) => a - b), cost: total - c });
   });
   first.sort((a, b) => a.cost - b.cost);
+  const rank = new Map(first.map((job, q) => [job.worker, q]));
+  rest.sort((a, b) => rank.get(a.worker) - rank.get(b.worker));
   return [...first, ...rest];
 }
 const FIRST_JOB = 16;

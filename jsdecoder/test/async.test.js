@@ -345,6 +345,10 @@ test('jobs: each group sent as a small subfile and the rest, every first subfile
       assert.ok(second.length <= 2);
       if (second.length === 2) assert.ok(second[0].cost <= second[1].cost);
     }
+    // the second jobs go out in the order of the first ones (the first worker to start is the first idle)
+    const order = (list) => list.map((job) => job.worker);
+    const firsts = order(jobs.slice(0, firstAt.size));
+    assert.deepEqual(order(jobs.slice(firstAt.size)), firsts.filter((w) => jobs.slice(firstAt.size).some((job) => job.worker === w)));
   }
 });
 

@@ -1,7 +1,7 @@
 // Builds src/wasm/rans_wasm.js from the hand-written src/wasm/rans.wat (the decode loops),
 // src/wasm/rans_pair.wat (two streams in one loop) and src/wasm/rans_quad.wat (four streams of 8
 // lanes in one loop; both import the first module's memory):
-//   node jsdecoder/scripts/build-wasm.mjs           write src/wasm/rans_wasm.js
+//   node jsdecoder/scripts/build-wasm.mjs           write src/wasm/rans_wasm.js (and dist/, see bundle.mjs)
 //   node jsdecoder/scripts/build-wasm.mjs --check   exit 1 if the committed file is not current
 // Needs wat2wasm (Debian/Ubuntu: apt-get install wabt); users of the decoder need nothing, since the
 // module's bytes are committed as a base64 string.
@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build as buildBundle } from './bundle.mjs';
 
 const dir = fileURLToPath(new URL('../src/wasm/', import.meta.url));
 const WATS = { RANS_WASM_BASE64: 'rans.wat', RANS_PAIR_WASM_BASE64: 'rans_pair.wat', RANS_QUAD_WASM_BASE64: 'rans_quad.wat' };
@@ -54,5 +55,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   } else {
     writeFileSync(target, src);
     console.log(`wrote ${target}`);
+    // dist/anspack.js holds rans_wasm.js too: regenerate it (scripts/bundle.mjs)
+    const distDir = fileURLToPath(new URL('../dist/', import.meta.url));
+    for (const [name, text] of Object.entries(buildBundle())) writeFileSync(join(distDir, name), text);
+    console.log(`wrote ${distDir}anspack.js and worker.js`);
   }
 }

@@ -437,7 +437,7 @@ def report(result: dict) -> tuple[str, dict]:
                     f"compares with {gname} alone).")
         lines += [""] + unpack_notes + ([""] if unpack_notes else [])
     for env, gname, gkey, what, imported in (
-            ("node_cold", "zlib.gunzipSync", "gunzip", "node: a fresh process", ": src/index.js"),
+            ("node_cold", "zlib.gunzipSync", "gunzip", "node: a fresh process", ": dist/anspack.js"),
             ("browser_cold", "DecompressionStream('gzip')", "gzip", "headless Chromium: a freshly launched browser",
              ": dist/anspack.js from 127.0.0.1, uncached")):
         cold = result.get(env)

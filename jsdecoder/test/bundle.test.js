@@ -45,6 +45,12 @@ test('the bundle exports what src/index.js exports, as one file that imports not
   assert.equal(e.code, 'BadMagic');
 });
 
+test("the package's entry ('anspack', by its name) is dist/anspack.js; its sources stay reachable as anspack/src/index.js", async () => {
+  assert.ok(import.meta.resolve('anspack').endsWith('/jsdecoder/dist/anspack.js'), import.meta.resolve('anspack'));
+  assert.ok(import.meta.resolve('anspack/src/index.js').endsWith('/jsdecoder/src/index.js'));
+  assert.equal((await import('anspack')).decode, dist.decode);
+});
+
 test('every golden vector decodes to the same tensors through the bundle, with both engines', () => {
   const files = readdirSync(VECTORS).filter((f) => f.endsWith('.anspack'));
   assert.ok(files.length >= 10);

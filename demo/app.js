@@ -7,7 +7,7 @@
 // State for tests and the curious: window.demo = {ready, error, results: {setting: {...}}, ...}.
 
 // The decoder as one file (jsdecoder/dist/anspack.js, built from jsdecoder/src by scripts/bundle.mjs):
-// one request instead of the ~17 modules of src/, which a freshly opened page would fetch one by one.
+// one request instead of the 14 modules of src/, which a freshly opened page would fetch one by one.
 import { decode, readHeader, decodeSeedLayout } from '/jsdecoder/dist/anspack.js';
 
 const DATA = 'data/';

@@ -1,5 +1,5 @@
 // Builds dist/anspack.js: the whole decoder (src/index.js and every module it imports) as ONE ES
-// module, for pages that load it without a bundler (the ~17 separate module files of src/ cost a
+// module, for pages that load it without a bundler (the 14 separate module files of src/ cost a
 // freshly opened page ~120-200 ms of requests before the first decode; one file ~20-30 ms, see
 // benchmarks/README.md, cold start), and dist/worker.js, decodeAsync's worker, which imports it.
 //

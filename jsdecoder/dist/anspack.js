@@ -3404,6 +3404,7 @@ function uploadBuffer(device, data, usage, label, made) {
 
 function gpuOptions(options) {
   if (options === null || typeof options !== 'object') throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
+  if (options.nibbles) throw new AnspackError('BadArgument', 'decodeGPU does not return nibbles: use decode() (or pack the entries on the GPU)');
   const strategy = options.strategy ?? 'auto';
   if (!['auto', 'single', 'rows'].includes(strategy)) throw new AnspackError('BadArgument', `strategy must be 'auto', 'single' or 'rows', got ${strategy}`);
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -3956,7 +3957,9 @@ function streamOptions(options) {
   for (const [k, v] of [['maxEntries', maxEntries], ['maxTotalEntries', maxTotalEntries]]) {
     if (typeof v !== 'number' || !(v >= 0)) throw new AnspackError('BadArgument', `${k} must be a non-negative number, got ${v}`);
   }
-  return { verify: options.verify ?? true, dequantize: options.dequantize ?? false, maxEntries, maxTotalEntries };
+  const nibbles = options.nibbles ?? false;
+  if (typeof nibbles !== 'boolean') throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
+  return { verify: options.verify ?? true, dequantize: options.dequantize ?? false, nibbles, maxEntries, maxTotalEntries };
 }
 
 
@@ -4128,7 +4131,7 @@ function remapError(e, mapOffset) {
 /** Decode a one-or-more-tensor subfile with decode(); errors get original-file offsets. */
 function decodeSubfile(sub, opts) {
   try {
-    return decode(sub.bytes, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, maxTotalEntries: Infinity }).tensors;
+    return decode(sub.bytes, { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries, maxTotalEntries: Infinity }).tensors;
   } catch (e) {
     throw remapError(e, sub.mapOffset);
   }
@@ -4307,7 +4310,7 @@ async function* streamTensors(source, options, opts, pool) {
       if (r.error) throw remapError(r.error, sub.mapOffset);
       return r.tensors[0];
     };
-    const wopts = { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries };
+    const wopts = { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries };
     let failure = null;
     for (const t of hdr.tensors) {
       try {
@@ -4447,7 +4450,7 @@ async function fetchTensor(url, name, options = {}) {
 }
 
 function wholeFileTensor(bytes, name, opts) {
-  return decodeTensor(bytes, name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries });
+  return decodeTensor(bytes, name, { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries });
 }
 
 // ==== module src/async.js ====
@@ -4659,7 +4662,7 @@ const HOME_SHARE = 0.9;
  *   items {g, k0, k1, item} (k0 undefined: the whole sub-block); groups: item indices per worker;
  *   jobs: see makeJobs
  */
-function planItems(tensors, k) {
+function planItems(tensors, k, splitting = true) {
   const names = new Set(tensors.map((t) => t.name));
   const items = [];
   const split = new Map();
@@ -4673,7 +4676,7 @@ function planItems(tensors, k) {
     return name;
   };
   tensors.forEach((t, i) => {
-    if (k > 1 && t.coding === 'groups' && cost(t) > SPLIT_MIN * share) {
+    if (splitting && k > 1 && t.coding === 'groups' && cost(t) > SPLIT_MIN * share) {
       // Row groups (spec section 7.4) above a worker's share (below it, the tensor goes whole to a
       // worker, whose decode() permutes the rows in place, like any tensor): each sub-block is an
       // independent coding-0 block, an item of its own; a chunked one above a worker's share is cut
@@ -4694,7 +4697,7 @@ function planItems(tensors, k) {
       grouped.set(i, parts);
       return;
     }
-    if (k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > SPLIT_MIN * share) {
+    if (splitting && k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > SPLIT_MIN * share) {
       // home: the most chunks [0, h) costing at most HOME_SHARE of a share (at least one)
       let h = 1;
       while (h < t.chunks - 1 && cost(t, 0, h + 1) <= HOME_SHARE * share) h++;
@@ -4893,7 +4896,7 @@ async function createDecoderPool(size, options = {}) {
       if (closed) return Promise.reject(new AnspackError('BadArgument', 'the decoder pool was terminated'));
       let w = workers[0];
       for (const x of workers) if (x.busy < w.busy) w = x;
-      return w.request(bytes, { verify: opts.verify ?? true, dequantize: opts.dequantize ?? false, maxEntries: opts.maxEntries });
+      return w.request(bytes, { verify: opts.verify ?? true, dequantize: opts.dequantize ?? false, nibbles: opts.nibbles ?? false, maxEntries: opts.maxEntries });
     },
     async terminate() {
       closed = true;
@@ -4916,13 +4919,14 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   if (total > opts.maxTotalEntries) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
-  const { items, split, grouped, jobs } = planItems(hdr.tensors, workers.length);
+  // with nibbles (decode()'s option) no tensor is split: its ranges would be packed apart
+  const { items, split, grouped, jobs } = planItems(hdr.tensors, workers.length, !opts.nibbles);
   const read = (a, b, dest, at) => dest.set(bytes.subarray(a, b), at);
   // twoStreams (rans.js: two chunks of a tensor in one loop, two FxHash26 chains side by side) also
   // in workers: in node, two workers each decoding all of all-MiniLM-L6-v2 at once took 54.4 ms
   // (int8) and 34.0 ms (int4) per file with it, 62.7 and 37.4 ms without; in headless Chromium, 2
   // workers decoded the int8 file in 37.2 ms with it, 41.7 ms without (best of 12, same run).
-  const wopts = { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, twoStreams: true };
+  const wopts = { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries, twoStreams: true };
   // The output array of each split row-group tensor (the caller's, or a new one), into which the
   // rows of its pieces are copied as they come back; null for a caller's array of the wrong type.
   const placed = new Map();
@@ -5008,10 +5012,11 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   }
   const outputs = options.outputs;
   if (outputs) {
-    // decode()'s `outputs` option: copy into the caller's arrays (tensors returned dequantized excepted)
+    // decode()'s `outputs` option: copy into the caller's arrays (tensors returned dequantized excepted;
+    // as nibbles: the packed bytes)
     for (const t of tensors) {
       const o = outputs[t.name];
-      if (o === undefined || o === null || t.storedDtype !== undefined || o === t.data || (t.data.buffer === o.buffer && t.data.byteOffset === o.byteOffset)) continue;
+      if (o === undefined || o === null || t.dtype === 'float32' && t.storedDtype !== undefined || o === t.data || (t.data.buffer === o.buffer && t.data.byteOffset === o.byteOffset)) continue;
       const Ctor = t.data.constructor;
       if (!(o instanceof Ctor) || o.length < t.data.length) {
         throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} must be a ${Ctor.name} of length >= ${t.data.length}`, { tensor: t.name });
@@ -5097,7 +5102,7 @@ function assembleGroups(bytes, t, parts, opts, out, data) {
  * Decode every tensor of a file on worker threads; resolves to what decode() returns.
  *
  * @param {ArrayBuffer | ArrayBufferView} buffer  the whole file (not modified or detached)
- * @param {object} [options]  verify, dequantize, maxEntries, maxTotalEntries, outputs as for decode()
+ * @param {object} [options]  verify, dequantize, nibbles, maxEntries, maxTotalEntries, outputs as for decode()
  *   (outputs are filled by a copy from the workers' arrays), and workers: number of workers (default: hardware concurrency, at most one per tensor or chunk; 0 = decode
  *   on the calling thread), or pool: a createDecoderPool() pool to use (kept alive)
  * @returns {Promise<{tensors: object[], byName: Object<string, object>, metadata: object}>}
@@ -5195,9 +5200,14 @@ function checkOptions(options) {
   if (typeof twoStreams !== 'boolean') {
     throw new AnspackError('BadArgument', `twoStreams must be a boolean, got ${twoStreams}`);
   }
+  const nibbles = options.nibbles ?? false;
+  if (typeof nibbles !== 'boolean') {
+    throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
+  }
   return {
     engine,
     twoStreams,
+    nibbles,
     verify: options.verify ?? true,
     dequantize: options.dequantize ?? false,
     maxEntries,
@@ -5236,7 +5246,15 @@ function readHeader(buffer, options = {}) {
  * @param {'auto'|'js'|'wasm'} [options.engine='auto']  rANS decode loops: 'wasm' (WebAssembly,
  *   src/wasm/), 'js' (pure JS, src/rans_fast.js), 'auto' = 'wasm' where WebAssembly is available
  * @param {Object<string, ArrayBufferView>} [options.outputs]  caller-supplied output arrays by name
- *   (of the dtype's array type and length >= n; for a dequantized tensor they receive the integers)
+ *   (of the dtype's array type and length >= n; for a dequantized tensor they receive the integers;
+ *   for a tensor returned as nibbles a Uint8Array of length >= ceil(n / 2))
+ * @param {boolean} [options.nibbles=false]  int8 / uint8 tensors whose values all fit in 4 bits
+ *   (the stored vocabulary, or a raw block's bytes, within [-8, 7] / [0, 15]) come back packed two
+ *   entries a byte: dtype 'int4' / 'uint4', storedDtype 'int8' / 'uint8', data a Uint8Array of
+ *   ceil(n / 2) bytes, entry 2i in the low nibble of byte i and 2i + 1 in the high one (int4: two's
+ *   complement; an odd n leaves the last high nibble 0). Paired tensors (spec section 7.1: the
+ *   encoder's 4-bit weights) are decoded straight into the packed bytes, others packed after
+ *   decoding. Tensors returned dequantized are not packed.
  * @returns {{tensors: object[], byName: Object<string, object>, metadata: object}}
  */
 function decode(buffer, options = {}) {
@@ -5248,8 +5266,9 @@ function decode(buffer, options = {}) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
   const outputs = options.outputs ?? {};
-  // shared by the tensors of this call: the row-group tensors' temporary, the js engine's slot table
-  const scratch = { bytes: null, table: null };
+  // shared by the tensors of this call: the row-group tensors' temporary, the js engine's slot table,
+  // the temporary of the entries of the tensors packed into nibbles after decoding
+  const scratch = { bytes: null, table: null, nibbles: null };
   const tensors = hdr.tensors.map((t) => decodeOne(hdr, t, opts, outputs[t.name], scratch));
   const byName = Object.create(null);
   for (const t of tensors) byName[t.name] = t;
@@ -5302,7 +5321,7 @@ function outputArray(t, out) {
   return out.length === t.n ? out : out.subarray(0, t.n);
 }
 
-function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null }) {
+function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibbles: null }) {
   const { bytes } = hdr;
   if (t.n > IMPLEMENTATION_MAX_ENTRIES) {
     throw new AnspackError('LimitExceeded', `${t.n} entries is above this decoder's limit of 2^31 - 1 per tensor`, { offset: t.entryOffset + 48, tensor: t.name });
@@ -5313,18 +5332,32 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null }) {
       throw new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
     }
   }
-  const data = outputArray(t, out);
+  const packed = opts.nibbles && !(opts.dequantize && t.dequantSize > 0) && fitsNibbles(bytes, t);
+  const data = packed ? nibbleArray(t, out) : outputArray(t, out);
+  // with nibbles, what the entries are decoded into: straight into the packed bytes (PAIRS: one byte
+  // per pair; row groups of PAIRS sub-blocks with their rows in place), else a temporary of the
+  // entries, packed afterwards (one for the whole decode() call)
+  const direct = packed && (t.coding === 'rans' ? t.pairs : t.coding === 'groups' && groupsInPlace(t, opts.engine) && t.groups.every((g) => g.pairs));
+  let entries = data;
+  if (packed && !direct) {
+    if (scratch.nibbles === null || scratch.nibbles.length < t.n) scratch.nibbles = newOutputArray(Uint8Array, t.n);
+    entries = new ARRAY_TYPES[t.dtype](scratch.nibbles.buffer, scratch.nibbles.byteOffset, t.n);
+  }
   let checksum;
   if (t.coding === 'raw') {
-    checksum = decodeRaw(bytes, t, data);
+    checksum = decodeRaw(bytes, t, entries);
   } else if (t.coding === 'groups') {
-    checksum = decodeGroupsBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams, scratch);
+    checksum = decodeGroupsBlock(bytes, t, entries, opts.engine, opts.verify, opts.twoStreams, scratch, direct);
   } else {
-    checksum = decodeRansBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams, scratch);
+    checksum = decodeRansBlock(bytes, t, entries, opts.engine, opts.verify, opts.twoStreams, scratch, direct);
   }
   if (opts.verify && checksum !== t.checksum) {
     const what = t.coding === 'groups' ? 'the group checksums hash' : t.chunks > 1 ? 'the chunk checksums hash' : 'decoded data hashes';
     throw new AnspackError('ChecksumMismatch', `${what} to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
+  }
+  if (packed) {
+    if (entries !== data) packNibbles(entries, data);
+    return { name: t.name, shape: t.shape.slice(), dtype: t.dtype === 'int8' ? 'int4' : 'uint4', storedDtype: t.dtype, data, checksum };
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
   if (opts.dequantize) {
@@ -5340,6 +5373,70 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null }) {
     }
   }
   return tensor;
+}
+
+/**
+ * Whether a tensor's values all fit in 4 bits (decode()'s `nibbles`): an int8 / uint8 tensor whose
+ * stored values -- the vocabulary of its rANS block(s) (with PAIRS the two entries of each pair value;
+ * with PRODUCT the entry values), or a raw block's bytes -- lie in [-8, 7] / [0, 15].
+ */
+function fitsNibbles(bytes, t) {
+  if (t.dtype !== 'int8' && t.dtype !== 'uint8') return false;
+  const signed = t.dtype === 'int8';
+  const fits = (a, n) => {
+    for (let i = a; i < a + n; i++) {
+      const b = bytes[i];
+      if (signed ? b > 7 && b < 248 : b > 15) return false;
+    }
+    return true;
+  };
+  if (t.coding === 'raw') return fits(t.dataOffset, t.n);
+  const blocks = t.coding === 'groups' ? t.groups : [t];
+  return blocks.every((s) => fits(s.valuesOffset, s.pairs && !s.product ? 2 * s.vocabSize : s.vocabSize));
+}
+
+/** The Uint8Array of ceil(n / 2) bytes a tensor returned as nibbles is decoded into (new, or the caller's). */
+function nibbleArray(t, out) {
+  const size = Math.ceil(t.n / 2);
+  if (out === undefined || out === null) return newOutputArray(Uint8Array, size);
+  if (!(out instanceof Uint8Array) || out.length < size) {
+    throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} (returned as nibbles) must be a Uint8Array of length >= ${size}`, { tensor: t.name });
+  }
+  return out.length === size ? out : out.subarray(0, size);
+}
+
+/**
+ * Entries (an Int8Array / Uint8Array, each in [-8, 7] or [0, 15]) packed two a byte into `out` (a
+ * Uint8Array of ceil(n / 2)), the even one in the low nibble. Four entries at a time where the arrays
+ * allow it (a u32 of entries e0..e3, little-endian: its low nibbles y = x & 0x0f0f0f0f, and y | y >> 4
+ * holds e0 | e1 << 4 in its byte 0 and e2 | e3 << 4 in its byte 2).
+ */
+function packNibbles(entries, out) {
+  const n = entries.length;
+  let i = 0;
+  if (LITTLE_ENDIAN && entries.byteOffset % 4 === 0 && out.byteOffset % 2 === 0 && n >= 4) {
+    const quads = n >> 2;
+    const src = new Uint32Array(entries.buffer, entries.byteOffset, quads);
+    const dst = new Uint16Array(out.buffer, out.byteOffset, quads);
+    for (let q = 0; q < quads; q++) {
+      const y = src[q] & 0x0f0f0f0f;
+      const z = y | (y >>> 4);
+      dst[q] = (z & 0xff) | ((z >>> 8) & 0xff00);
+    }
+    i = 4 * quads;
+  }
+  for (; i + 1 < n; i += 2) out[i >> 1] = (entries[i] & 15) | ((entries[i + 1] & 15) << 4);
+  if (n & 1) out[n >> 1] = entries[n - 1] & 15;
+}
+
+/**
+ * decode()'s nibbles for a PAIRS block (fitsNibbles holds): each pair value (low byte = the even
+ * entry) as its packed byte, so that the loops write one byte per symbol.
+ */
+function nibbleValues(pairValues) {
+  const vals = new Uint8Array(pairValues.length);
+  for (let s = 0; s < vals.length; s++) vals[s] = (pairValues[s] & 15) | ((pairValues[s] >>> 4) & 0xf0);
+  return vals;
 }
 
 /**
@@ -5367,20 +5464,23 @@ function decodeRaw(bytes, t, data) {
  * checksum to compare with the table's: the FxHash26 of the ids, or for a chunked tensor of its
  * stored chunk checksums (section 11).
  */
-function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true, scratch = null) {
+function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true, scratch = null, nibbles = false) {
   if (t.n === 0) return 0;
   const m = ransArrays(bytes, t);
   const N = t.symbols;
   let out = data;
+  let vals = m.vals;
   let copyBack = false;
-  if (t.pairs) {
+  if (t.pairs && nibbles) {
+    vals = nibbleValues(m.vals);  // one byte per symbol
+  } else if (t.pairs) {
     // A paired int8 / uint8 tensor is, to the coder, the uint16 tensor of its pair values, low byte
     // = the even entry: on a little-endian host the output's bytes viewed as u16 (if 2-aligned).
     if (LITTLE_ENDIAN && data.byteOffset % 2 === 0) out = new Uint16Array(data.buffer, data.byteOffset, N);
     else { out = new Uint16Array(N); copyBack = true; }
   }
   const expected = verify ? m.chunkChecksums : null;
-  const r = decodeRansChunks(m, m.vals, out, engine, expected, twoStreams, scratch);
+  const r = decodeRansChunks(m, vals, out, engine, expected, twoStreams, scratch);
   if (copyBack) {
     const u8 = new Uint8Array(data.buffer, data.byteOffset, t.n);
     for (let i = 0; i < N; i++) { u8[2 * i] = out[i] & 0xff; u8[2 * i + 1] = out[i] >>> 8; }
@@ -5400,10 +5500,8 @@ function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true, scra
  * measured). Returns the FxHash26 of the stored group_checksums, to compare with the table's
  * checksum (section 11).
  */
-function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch) {
-  if ((engine === 'wasm' || (engine === 'auto' && wasmAvailable())) && rowsInPlace(t)) {
-    return decodeGroupsInPlace(bytes, t, data, verify, twoStreams);
-  }
+function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch, nibbles = false) {
+  if (nibbles || groupsInPlace(t, engine)) return decodeGroupsInPlace(bytes, t, data, verify, twoStreams, nibbles);
   // one temporary for all the row-group tensors of a decode() call, grown to the largest: fewer fresh
   // pages to fault in (node, MiniLM int4 with 27 grouped tensors: decode() median 52 -> 45.5 ms,
   // best 45 -> 42, 40 runs A/B in one process)
@@ -5423,6 +5521,11 @@ function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch) 
   }
   gatherRows(t, tmp, data);
   return t.tableChecksum;
+}
+
+/** Whether decodeGroupsBlock decodes a coding-2 tensor with decodeGroupsInPlace (engine and rowsInPlace). */
+function groupsInPlace(t, engine) {
+  return (engine === 'wasm' || (engine === 'auto' && wasmAvailable())) && rowsInPlace(t);
 }
 
 /**
@@ -5449,18 +5552,21 @@ const IMAGE_MAX_BYTES = 1 << 25;
  * Coding 2 with the WebAssembly engine where rowsInPlace(t): the tensor's image is reserved in the
  * module's memory, each group's stream decoded with its rows written where they lie in the tensor
  * (wasm/engine.js wasmStreamRows, groups.js rowRuns), then the image copied to `data` once; checks
- * and errors as decodeRansBlock's and decodeGroupsBlock's (groups in order).
+ * and errors as decodeRansBlock's and decodeGroupsBlock's (groups in order). With `nibbles` (decode()'s,
+ * every sub-block PAIRS: a row's entries are an even number), `data` holds the packed bytes: each pair
+ * value written as its byte (nibbleValues), a row rowSize / 2 bytes.
  */
-function decodeGroupsInPlace(bytes, t, data, verify, twoStreams) {
+function decodeGroupsInPlace(bytes, t, data, verify, twoStreams, nibbles = false) {
   let Lmax = 1;
   for (const sub of t.groups) Lmax = Math.max(Lmax, sub.lanes);
-  const image = wasmImageBegin(Lmax, t.n * t.itemSize);
+  const size = nibbles ? t.n / 2 : t.n * t.itemSize;
+  const image = wasmImageBegin(Lmax, size);
   let done = false;
   try {
-    const rowBytes = t.rowSize * t.itemSize;
+    const rowBytes = nibbles ? t.rowSize / 2 : t.rowSize * t.itemSize;
     for (const sub of t.groups) {
       const m = ransArrays(bytes, sub);
-      const runs = rowRuns(t, sub.group, rowBytes, sub.pairs ? 2 : t.itemSize);
+      const runs = rowRuns(t, sub.group, rowBytes, nibbles ? 1 : sub.pairs ? 2 : t.itemSize);
       const K = sub.chunks, Q = sub.chunkSize, L = m.L, N = sub.symbols;
       // chunk k (spec section 7.2; K = 1: the whole stream): its states, words, symbols, first run
       const wordStarts = new Float64Array(K + 1);
@@ -5479,7 +5585,7 @@ function decodeGroupsInPlace(bytes, t, data, verify, twoStreams) {
         if (e !== null) throw withPrefix(e, `group ${sub.group}: `);
       };
       const ways = twoStreams ? streamWays(L, K) : 1;
-      const ctx = wasmPrepare(m.cdf, m.P, m.vals, L, maxW, ways, image);
+      const ctx = wasmPrepare(m.cdf, m.P, nibbles ? nibbleValues(m.vals) : m.vals, L, maxW, ways, image);
       let h;
       try {
         for (let k = 0; k < K;) {
@@ -5506,7 +5612,7 @@ function decodeGroupsInPlace(bytes, t, data, verify, twoStreams) {
     }
     done = true;
   } finally {
-    wasmImageEnd(image, done ? new Uint8Array(data.buffer, data.byteOffset, t.n * t.itemSize) : null);
+    wasmImageEnd(image, done ? new Uint8Array(data.buffer, data.byteOffset, size) : null);
   }
   return t.tableChecksum;
 }
@@ -5560,4 +5666,4 @@ function float16ToFloat32(bits) {
   return out;
 }
 
-export { ARRAY_TYPES, AnspackError, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, ErrorCodes, createDecoderPool, decode, decodeAsync, decodeGPU, decodeSeedLayout, decodeStream, decodeTensor, fetchTensor, float16ToFloat32, fxhash26, groupChecksumError, newOutputArray, readHeader };
+export { ARRAY_TYPES, AnspackError, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, ErrorCodes, createDecoderPool, decode, decodeAsync, decodeGPU, decodeSeedLayout, decodeStream, decodeTensor, fetchTensor, float16ToFloat32, fxhash26, groupChecksumError, newOutputArray, packNibbles, readHeader };

@@ -213,7 +213,7 @@ const HOME_SHARE = 0.9;
  *   items {g, k0, k1, item} (k0 undefined: the whole sub-block); groups: item indices per worker;
  *   jobs: see makeJobs
  */
-function planItems(tensors, k) {
+function planItems(tensors, k, splitting = true) {
   const names = new Set(tensors.map((t) => t.name));
   const items = [];
   const split = new Map();
@@ -227,7 +227,7 @@ function planItems(tensors, k) {
     return name;
   };
   tensors.forEach((t, i) => {
-    if (k > 1 && t.coding === 'groups' && cost(t) > SPLIT_MIN * share) {
+    if (splitting && k > 1 && t.coding === 'groups' && cost(t) > SPLIT_MIN * share) {
       // Row groups (spec section 7.4) above a worker's share (below it, the tensor goes whole to a
       // worker, whose decode() permutes the rows in place, like any tensor): each sub-block is an
       // independent coding-0 block, an item of its own; a chunked one above a worker's share is cut
@@ -248,7 +248,7 @@ function planItems(tensors, k) {
       grouped.set(i, parts);
       return;
     }
-    if (k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > SPLIT_MIN * share) {
+    if (splitting && k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > SPLIT_MIN * share) {
       // home: the most chunks [0, h) costing at most HOME_SHARE of a share (at least one)
       let h = 1;
       while (h < t.chunks - 1 && cost(t, 0, h + 1) <= HOME_SHARE * share) h++;
@@ -447,7 +447,7 @@ export async function createDecoderPool(size, options = {}) {
       if (closed) return Promise.reject(new AnspackError('BadArgument', 'the decoder pool was terminated'));
       let w = workers[0];
       for (const x of workers) if (x.busy < w.busy) w = x;
-      return w.request(bytes, { verify: opts.verify ?? true, dequantize: opts.dequantize ?? false, maxEntries: opts.maxEntries });
+      return w.request(bytes, { verify: opts.verify ?? true, dequantize: opts.dequantize ?? false, nibbles: opts.nibbles ?? false, maxEntries: opts.maxEntries });
     },
     async terminate() {
       closed = true;
@@ -470,13 +470,14 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   if (total > opts.maxTotalEntries) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
-  const { items, split, grouped, jobs } = planItems(hdr.tensors, workers.length);
+  // with nibbles (decode()'s option) no tensor is split: its ranges would be packed apart
+  const { items, split, grouped, jobs } = planItems(hdr.tensors, workers.length, !opts.nibbles);
   const read = (a, b, dest, at) => dest.set(bytes.subarray(a, b), at);
   // twoStreams (rans.js: two chunks of a tensor in one loop, two FxHash26 chains side by side) also
   // in workers: in node, two workers each decoding all of all-MiniLM-L6-v2 at once took 54.4 ms
   // (int8) and 34.0 ms (int4) per file with it, 62.7 and 37.4 ms without; in headless Chromium, 2
   // workers decoded the int8 file in 37.2 ms with it, 41.7 ms without (best of 12, same run).
-  const wopts = { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, twoStreams: true };
+  const wopts = { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries, twoStreams: true };
   // The output array of each split row-group tensor (the caller's, or a new one), into which the
   // rows of its pieces are copied as they come back; null for a caller's array of the wrong type.
   const placed = new Map();
@@ -562,10 +563,11 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   }
   const outputs = options.outputs;
   if (outputs) {
-    // decode()'s `outputs` option: copy into the caller's arrays (tensors returned dequantized excepted)
+    // decode()'s `outputs` option: copy into the caller's arrays (tensors returned dequantized excepted;
+    // as nibbles: the packed bytes)
     for (const t of tensors) {
       const o = outputs[t.name];
-      if (o === undefined || o === null || t.storedDtype !== undefined || o === t.data || (t.data.buffer === o.buffer && t.data.byteOffset === o.byteOffset)) continue;
+      if (o === undefined || o === null || t.dtype === 'float32' && t.storedDtype !== undefined || o === t.data || (t.data.buffer === o.buffer && t.data.byteOffset === o.byteOffset)) continue;
       const Ctor = t.data.constructor;
       if (!(o instanceof Ctor) || o.length < t.data.length) {
         throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} must be a ${Ctor.name} of length >= ${t.data.length}`, { tensor: t.name });
@@ -651,7 +653,7 @@ function assembleGroups(bytes, t, parts, opts, out, data) {
  * Decode every tensor of a file on worker threads; resolves to what decode() returns.
  *
  * @param {ArrayBuffer | ArrayBufferView} buffer  the whole file (not modified or detached)
- * @param {object} [options]  verify, dequantize, maxEntries, maxTotalEntries, outputs as for decode()
+ * @param {object} [options]  verify, dequantize, nibbles, maxEntries, maxTotalEntries, outputs as for decode()
  *   (outputs are filled by a copy from the workers' arrays), and workers: number of workers (default: hardware concurrency, at most one per tensor or chunk; 0 = decode
  *   on the calling thread), or pool: a createDecoderPool() pool to use (kept alive)
  * @returns {Promise<{tensors: object[], byName: Object<string, object>, metadata: object}>}

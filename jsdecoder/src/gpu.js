@@ -396,6 +396,7 @@ function uploadBuffer(device, data, usage, label, made) {
 
 function gpuOptions(options) {
   if (options === null || typeof options !== 'object') throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
+  if (options.nibbles) throw new AnspackError('BadArgument', 'decodeGPU does not return nibbles: use decode() (or pack the entries on the GPU)');
   const strategy = options.strategy ?? 'auto';
   if (!['auto', 'single', 'rows'].includes(strategy)) throw new AnspackError('BadArgument', `strategy must be 'auto', 'single' or 'rows', got ${strategy}`);
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;

@@ -79,9 +79,14 @@ function checkOptions(options) {
   if (typeof twoStreams !== 'boolean') {
     throw new AnspackError('BadArgument', `twoStreams must be a boolean, got ${twoStreams}`);
   }
+  const nibbles = options.nibbles ?? false;
+  if (typeof nibbles !== 'boolean') {
+    throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
+  }
   return {
     engine,
     twoStreams,
+    nibbles,
     verify: options.verify ?? true,
     dequantize: options.dequantize ?? false,
     maxEntries,
@@ -120,7 +125,15 @@ export function readHeader(buffer, options = {}) {
  * @param {'auto'|'js'|'wasm'} [options.engine='auto']  rANS decode loops: 'wasm' (WebAssembly,
  *   src/wasm/), 'js' (pure JS, src/rans_fast.js), 'auto' = 'wasm' where WebAssembly is available
  * @param {Object<string, ArrayBufferView>} [options.outputs]  caller-supplied output arrays by name
- *   (of the dtype's array type and length >= n; for a dequantized tensor they receive the integers)
+ *   (of the dtype's array type and length >= n; for a dequantized tensor they receive the integers;
+ *   for a tensor returned as nibbles a Uint8Array of length >= ceil(n / 2))
+ * @param {boolean} [options.nibbles=false]  int8 / uint8 tensors whose values all fit in 4 bits
+ *   (the stored vocabulary, or a raw block's bytes, within [-8, 7] / [0, 15]) come back packed two
+ *   entries a byte: dtype 'int4' / 'uint4', storedDtype 'int8' / 'uint8', data a Uint8Array of
+ *   ceil(n / 2) bytes, entry 2i in the low nibble of byte i and 2i + 1 in the high one (int4: two's
+ *   complement; an odd n leaves the last high nibble 0). Paired tensors (spec section 7.1: the
+ *   encoder's 4-bit weights) are decoded straight into the packed bytes, others packed after
+ *   decoding. Tensors returned dequantized are not packed.
  * @returns {{tensors: object[], byName: Object<string, object>, metadata: object}}
  */
 export function decode(buffer, options = {}) {
@@ -132,8 +145,9 @@ export function decode(buffer, options = {}) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
   const outputs = options.outputs ?? {};
-  // shared by the tensors of this call: the row-group tensors' temporary, the js engine's slot table
-  const scratch = { bytes: null, table: null };
+  // shared by the tensors of this call: the row-group tensors' temporary, the js engine's slot table,
+  // the temporary of the entries of the tensors packed into nibbles after decoding
+  const scratch = { bytes: null, table: null, nibbles: null };
   const tensors = hdr.tensors.map((t) => decodeOne(hdr, t, opts, outputs[t.name], scratch));
   const byName = Object.create(null);
   for (const t of tensors) byName[t.name] = t;
@@ -186,7 +200,7 @@ function outputArray(t, out) {
   return out.length === t.n ? out : out.subarray(0, t.n);
 }
 
-function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null }) {
+function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibbles: null }) {
   const { bytes } = hdr;
   if (t.n > IMPLEMENTATION_MAX_ENTRIES) {
     throw new AnspackError('LimitExceeded', `${t.n} entries is above this decoder's limit of 2^31 - 1 per tensor`, { offset: t.entryOffset + 48, tensor: t.name });
@@ -197,18 +211,32 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null }) {
       throw new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
     }
   }
-  const data = outputArray(t, out);
+  const packed = opts.nibbles && !(opts.dequantize && t.dequantSize > 0) && fitsNibbles(bytes, t);
+  const data = packed ? nibbleArray(t, out) : outputArray(t, out);
+  // with nibbles, what the entries are decoded into: straight into the packed bytes (PAIRS: one byte
+  // per pair; row groups of PAIRS sub-blocks with their rows in place), else a temporary of the
+  // entries, packed afterwards (one for the whole decode() call)
+  const direct = packed && (t.coding === 'rans' ? t.pairs : t.coding === 'groups' && groupsInPlace(t, opts.engine) && t.groups.every((g) => g.pairs));
+  let entries = data;
+  if (packed && !direct) {
+    if (scratch.nibbles === null || scratch.nibbles.length < t.n) scratch.nibbles = newOutputArray(Uint8Array, t.n);
+    entries = new ARRAY_TYPES[t.dtype](scratch.nibbles.buffer, scratch.nibbles.byteOffset, t.n);
+  }
   let checksum;
   if (t.coding === 'raw') {
-    checksum = decodeRaw(bytes, t, data);
+    checksum = decodeRaw(bytes, t, entries);
   } else if (t.coding === 'groups') {
-    checksum = decodeGroupsBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams, scratch);
+    checksum = decodeGroupsBlock(bytes, t, entries, opts.engine, opts.verify, opts.twoStreams, scratch, direct);
   } else {
-    checksum = decodeRansBlock(bytes, t, data, opts.engine, opts.verify, opts.twoStreams, scratch);
+    checksum = decodeRansBlock(bytes, t, entries, opts.engine, opts.verify, opts.twoStreams, scratch, direct);
   }
   if (opts.verify && checksum !== t.checksum) {
     const what = t.coding === 'groups' ? 'the group checksums hash' : t.chunks > 1 ? 'the chunk checksums hash' : 'decoded data hashes';
     throw new AnspackError('ChecksumMismatch', `${what} to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
+  }
+  if (packed) {
+    if (entries !== data) packNibbles(entries, data);
+    return { name: t.name, shape: t.shape.slice(), dtype: t.dtype === 'int8' ? 'int4' : 'uint4', storedDtype: t.dtype, data, checksum };
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
   if (opts.dequantize) {
@@ -224,6 +252,70 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null }) {
     }
   }
   return tensor;
+}
+
+/**
+ * Whether a tensor's values all fit in 4 bits (decode()'s `nibbles`): an int8 / uint8 tensor whose
+ * stored values -- the vocabulary of its rANS block(s) (with PAIRS the two entries of each pair value;
+ * with PRODUCT the entry values), or a raw block's bytes -- lie in [-8, 7] / [0, 15].
+ */
+function fitsNibbles(bytes, t) {
+  if (t.dtype !== 'int8' && t.dtype !== 'uint8') return false;
+  const signed = t.dtype === 'int8';
+  const fits = (a, n) => {
+    for (let i = a; i < a + n; i++) {
+      const b = bytes[i];
+      if (signed ? b > 7 && b < 248 : b > 15) return false;
+    }
+    return true;
+  };
+  if (t.coding === 'raw') return fits(t.dataOffset, t.n);
+  const blocks = t.coding === 'groups' ? t.groups : [t];
+  return blocks.every((s) => fits(s.valuesOffset, s.pairs && !s.product ? 2 * s.vocabSize : s.vocabSize));
+}
+
+/** The Uint8Array of ceil(n / 2) bytes a tensor returned as nibbles is decoded into (new, or the caller's). */
+function nibbleArray(t, out) {
+  const size = Math.ceil(t.n / 2);
+  if (out === undefined || out === null) return newOutputArray(Uint8Array, size);
+  if (!(out instanceof Uint8Array) || out.length < size) {
+    throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} (returned as nibbles) must be a Uint8Array of length >= ${size}`, { tensor: t.name });
+  }
+  return out.length === size ? out : out.subarray(0, size);
+}
+
+/**
+ * Entries (an Int8Array / Uint8Array, each in [-8, 7] or [0, 15]) packed two a byte into `out` (a
+ * Uint8Array of ceil(n / 2)), the even one in the low nibble. Four entries at a time where the arrays
+ * allow it (a u32 of entries e0..e3, little-endian: its low nibbles y = x & 0x0f0f0f0f, and y | y >> 4
+ * holds e0 | e1 << 4 in its byte 0 and e2 | e3 << 4 in its byte 2).
+ */
+export function packNibbles(entries, out) {
+  const n = entries.length;
+  let i = 0;
+  if (LITTLE_ENDIAN && entries.byteOffset % 4 === 0 && out.byteOffset % 2 === 0 && n >= 4) {
+    const quads = n >> 2;
+    const src = new Uint32Array(entries.buffer, entries.byteOffset, quads);
+    const dst = new Uint16Array(out.buffer, out.byteOffset, quads);
+    for (let q = 0; q < quads; q++) {
+      const y = src[q] & 0x0f0f0f0f;
+      const z = y | (y >>> 4);
+      dst[q] = (z & 0xff) | ((z >>> 8) & 0xff00);
+    }
+    i = 4 * quads;
+  }
+  for (; i + 1 < n; i += 2) out[i >> 1] = (entries[i] & 15) | ((entries[i + 1] & 15) << 4);
+  if (n & 1) out[n >> 1] = entries[n - 1] & 15;
+}
+
+/**
+ * decode()'s nibbles for a PAIRS block (fitsNibbles holds): each pair value (low byte = the even
+ * entry) as its packed byte, so that the loops write one byte per symbol.
+ */
+function nibbleValues(pairValues) {
+  const vals = new Uint8Array(pairValues.length);
+  for (let s = 0; s < vals.length; s++) vals[s] = (pairValues[s] & 15) | ((pairValues[s] >>> 4) & 0xf0);
+  return vals;
 }
 
 /**
@@ -251,20 +343,23 @@ function decodeRaw(bytes, t, data) {
  * checksum to compare with the table's: the FxHash26 of the ids, or for a chunked tensor of its
  * stored chunk checksums (section 11).
  */
-function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true, scratch = null) {
+function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true, scratch = null, nibbles = false) {
   if (t.n === 0) return 0;
   const m = ransArrays(bytes, t);
   const N = t.symbols;
   let out = data;
+  let vals = m.vals;
   let copyBack = false;
-  if (t.pairs) {
+  if (t.pairs && nibbles) {
+    vals = nibbleValues(m.vals);  // one byte per symbol
+  } else if (t.pairs) {
     // A paired int8 / uint8 tensor is, to the coder, the uint16 tensor of its pair values, low byte
     // = the even entry: on a little-endian host the output's bytes viewed as u16 (if 2-aligned).
     if (LITTLE_ENDIAN && data.byteOffset % 2 === 0) out = new Uint16Array(data.buffer, data.byteOffset, N);
     else { out = new Uint16Array(N); copyBack = true; }
   }
   const expected = verify ? m.chunkChecksums : null;
-  const r = decodeRansChunks(m, m.vals, out, engine, expected, twoStreams, scratch);
+  const r = decodeRansChunks(m, vals, out, engine, expected, twoStreams, scratch);
   if (copyBack) {
     const u8 = new Uint8Array(data.buffer, data.byteOffset, t.n);
     for (let i = 0; i < N; i++) { u8[2 * i] = out[i] & 0xff; u8[2 * i + 1] = out[i] >>> 8; }
@@ -284,10 +379,8 @@ function decodeRansBlock(bytes, t, data, engine, verify, twoStreams = true, scra
  * measured). Returns the FxHash26 of the stored group_checksums, to compare with the table's
  * checksum (section 11).
  */
-function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch) {
-  if ((engine === 'wasm' || (engine === 'auto' && wasmAvailable())) && rowsInPlace(t)) {
-    return decodeGroupsInPlace(bytes, t, data, verify, twoStreams);
-  }
+function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch, nibbles = false) {
+  if (nibbles || groupsInPlace(t, engine)) return decodeGroupsInPlace(bytes, t, data, verify, twoStreams, nibbles);
   // one temporary for all the row-group tensors of a decode() call, grown to the largest: fewer fresh
   // pages to fault in (node, MiniLM int4 with 27 grouped tensors: decode() median 52 -> 45.5 ms,
   // best 45 -> 42, 40 runs A/B in one process)
@@ -307,6 +400,11 @@ function decodeGroupsBlock(bytes, t, data, engine, verify, twoStreams, scratch) 
   }
   gatherRows(t, tmp, data);
   return t.tableChecksum;
+}
+
+/** Whether decodeGroupsBlock decodes a coding-2 tensor with decodeGroupsInPlace (engine and rowsInPlace). */
+function groupsInPlace(t, engine) {
+  return (engine === 'wasm' || (engine === 'auto' && wasmAvailable())) && rowsInPlace(t);
 }
 
 /**
@@ -333,18 +431,21 @@ const IMAGE_MAX_BYTES = 1 << 25;
  * Coding 2 with the WebAssembly engine where rowsInPlace(t): the tensor's image is reserved in the
  * module's memory, each group's stream decoded with its rows written where they lie in the tensor
  * (wasm/engine.js wasmStreamRows, groups.js rowRuns), then the image copied to `data` once; checks
- * and errors as decodeRansBlock's and decodeGroupsBlock's (groups in order).
+ * and errors as decodeRansBlock's and decodeGroupsBlock's (groups in order). With `nibbles` (decode()'s,
+ * every sub-block PAIRS: a row's entries are an even number), `data` holds the packed bytes: each pair
+ * value written as its byte (nibbleValues), a row rowSize / 2 bytes.
  */
-function decodeGroupsInPlace(bytes, t, data, verify, twoStreams) {
+function decodeGroupsInPlace(bytes, t, data, verify, twoStreams, nibbles = false) {
   let Lmax = 1;
   for (const sub of t.groups) Lmax = Math.max(Lmax, sub.lanes);
-  const image = wasmImageBegin(Lmax, t.n * t.itemSize);
+  const size = nibbles ? t.n / 2 : t.n * t.itemSize;
+  const image = wasmImageBegin(Lmax, size);
   let done = false;
   try {
-    const rowBytes = t.rowSize * t.itemSize;
+    const rowBytes = nibbles ? t.rowSize / 2 : t.rowSize * t.itemSize;
     for (const sub of t.groups) {
       const m = ransArrays(bytes, sub);
-      const runs = rowRuns(t, sub.group, rowBytes, sub.pairs ? 2 : t.itemSize);
+      const runs = rowRuns(t, sub.group, rowBytes, nibbles ? 1 : sub.pairs ? 2 : t.itemSize);
       const K = sub.chunks, Q = sub.chunkSize, L = m.L, N = sub.symbols;
       // chunk k (spec section 7.2; K = 1: the whole stream): its states, words, symbols, first run
       const wordStarts = new Float64Array(K + 1);
@@ -363,7 +464,7 @@ function decodeGroupsInPlace(bytes, t, data, verify, twoStreams) {
         if (e !== null) throw withPrefix(e, `group ${sub.group}: `);
       };
       const ways = twoStreams ? streamWays(L, K) : 1;
-      const ctx = wasmPrepare(m.cdf, m.P, m.vals, L, maxW, ways, image);
+      const ctx = wasmPrepare(m.cdf, m.P, nibbles ? nibbleValues(m.vals) : m.vals, L, maxW, ways, image);
       let h;
       try {
         for (let k = 0; k < K;) {
@@ -390,7 +491,7 @@ function decodeGroupsInPlace(bytes, t, data, verify, twoStreams) {
     }
     done = true;
   } finally {
-    wasmImageEnd(image, done ? new Uint8Array(data.buffer, data.byteOffset, t.n * t.itemSize) : null);
+    wasmImageEnd(image, done ? new Uint8Array(data.buffer, data.byteOffset, size) : null);
   }
   return t.tableChecksum;
 }

@@ -35,7 +35,9 @@ export function streamOptions(options) {
   for (const [k, v] of [['maxEntries', maxEntries], ['maxTotalEntries', maxTotalEntries]]) {
     if (typeof v !== 'number' || !(v >= 0)) throw new AnspackError('BadArgument', `${k} must be a non-negative number, got ${v}`);
   }
-  return { verify: options.verify ?? true, dequantize: options.dequantize ?? false, maxEntries, maxTotalEntries };
+  const nibbles = options.nibbles ?? false;
+  if (typeof nibbles !== 'boolean') throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
+  return { verify: options.verify ?? true, dequantize: options.dequantize ?? false, nibbles, maxEntries, maxTotalEntries };
 }
 
 
@@ -207,7 +209,7 @@ export function remapError(e, mapOffset) {
 /** Decode a one-or-more-tensor subfile with decode(); errors get original-file offsets. */
 export function decodeSubfile(sub, opts) {
   try {
-    return decode(sub.bytes, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, maxTotalEntries: Infinity }).tensors;
+    return decode(sub.bytes, { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries, maxTotalEntries: Infinity }).tensors;
   } catch (e) {
     throw remapError(e, sub.mapOffset);
   }
@@ -386,7 +388,7 @@ async function* streamTensors(source, options, opts, pool) {
       if (r.error) throw remapError(r.error, sub.mapOffset);
       return r.tensors[0];
     };
-    const wopts = { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries };
+    const wopts = { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries };
     let failure = null;
     for (const t of hdr.tensors) {
       try {
@@ -526,5 +528,5 @@ export async function fetchTensor(url, name, options = {}) {
 }
 
 function wholeFileTensor(bytes, name, opts) {
-  return decodeTensor(bytes, name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries });
+  return decodeTensor(bytes, name, { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries });
 }

@@ -435,6 +435,14 @@ def report(result: dict) -> tuple[str, dict]:
                     f"the array decode() returns) runs at {rate('gzipUnpack')} M entries/s; decode() 1 thread is "
                     f"{res['gzipUnpack']['best'] / res['decode']['best']:.2f}x that (informational: the target "
                     f"compares with {gname} alone).")
+            if "decodeNibbles" in res:
+                unpack_notes.append(
+                    f"{res['label']}: decode() with nibbles: true (the 4-bit tensors packed two entries a byte, the "
+                    f"bytes {gname} outputs) runs at {rate('decodeNibbles')} M entries/s: "
+                    f"{res['gzip']['best'] / res['decodeNibbles']['best']:.2f}× {gname} "
+                    f"(paired median {fmt_ratio(paired_median(res, 'gzip', 'decodeNibbles'))}), "
+                    f"{res['decode']['best'] / res['decodeNibbles']['best']:.2f}× decode() without it "
+                    f"(paired median {fmt_ratio(paired_median(res, 'decode', 'decodeNibbles'))}; informational).")
         lines += [""] + unpack_notes + ([""] if unpack_notes else [])
     for env, gname, gkey, what, imported in (
             ("node_cold", "zlib.gunzipSync", "gunzip", "node: a fresh process", ": dist/anspack.js"),

@@ -120,9 +120,13 @@ export interface FileHeader {
 export interface Tensor {
   name: string;
   shape: number[];
-  /** The dtype of `data`: 'float32' for a dequantized tensor. */
-  dtype: DType;
-  /** The dtype stored in the file, when `data` was dequantized or converted (float16 -> float32). */
+  /**
+   * The dtype of `data`: 'float32' for a dequantized tensor; with the `nibbles` option 'int4' /
+   * 'uint4' for an int8 / uint8 tensor returned packed (a Uint8Array of ceil(n / 2) bytes, entry 2i
+   * in the low nibble of byte i).
+   */
+  dtype: DType | 'int4' | 'uint4';
+  /** The dtype stored in the file, when `data` was dequantized, converted (float16 -> float32) or packed (nibbles). */
   storedDtype?: DType;
   data: TensorData;
   /**
@@ -153,6 +157,14 @@ export interface DecodeOptions {
    * workers, which use it too). The output does not depend on it.
    */
   twoStreams?: boolean;
+  /**
+   * int8 / uint8 tensors whose values all fit in 4 bits (the stored vocabulary, or a raw block's
+   * bytes, within [-8, 7] / [0, 15]) come back packed two entries a byte: dtype 'int4' / 'uint4',
+   * storedDtype 'int8' / 'uint8', data a Uint8Array of ceil(n / 2) bytes, entry 2i in the low nibble
+   * of byte i (int4: two's complement; an odd n leaves the last high nibble 0). Not for tensors
+   * returned dequantized; decodeGPU refuses it (default false).
+   */
+  nibbles?: boolean;
 }
 
 export interface DecodeResult {
@@ -180,6 +192,9 @@ export function fxhash26(ids: ArrayLike<number> | Iterable<number>): number;
 
 /** IEEE binary16 bit patterns -> Float32Array. */
 export function float16ToFloat32(bits: Uint16Array): Float32Array;
+
+/** Entries (each in [-8, 7] or [0, 15]) packed two a byte into `out` (length >= ceil(n / 2)), the even one in the low nibble. */
+export function packNibbles(entries: Int8Array | Uint8Array, out: Uint8Array): void;
 
 /** Defaults of DecodeOptions.maxEntries and maxTotalEntries. */
 export const DEFAULT_MAX_ENTRIES: number;

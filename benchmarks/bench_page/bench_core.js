@@ -9,6 +9,8 @@
 //           what a page needs to get the typed array decode() returns (informational; the targets
 //           compare with plain gzip);
 //   decode: anspack decode() on the calling thread, every checksum verified;
+//   decodeNibbles (4-bit data only): decode() with nibbles: true -- the 4-bit tensors packed two
+//           entries a byte, the same bytes gzip inflates (informational);
 //   wN    : decodeAsync() on a pool of N workers started beforehand (checksums verified, the
 //           split, the copies of each worker's blocks and both transfers included).
 //   spinN : control for the machine's parallelism at that moment: a fixed CPU-bound loop (FxHash26
@@ -84,12 +86,25 @@ export async function runBench(cfg, env) {
       }
       const g = await env.gunzip(ds.gz);
       if (g.length !== ds.rawBytes) throw new Error(`${ds.label}: gunzip gave ${g.length} bytes, expected ${ds.rawBytes}`);
-
       const nibble = ds.rawBytes * 2 >= ds.entries && ds.rawBytes < ds.entries;
+      if (nibble) {
+        // decode() with nibbles gives gzip's bytes: every tensor packed, in table order
+        const packed = A.decode(ds.anspack, { nibbles: true }).tensors;
+        if (packed.every((t) => t.dtype === 'int4' || t.dtype === 'uint4')) {
+          let at = 0;
+          for (const t of packed) {
+            for (let k = 0; k < t.data.length; k++) if (t.data[k] !== g[at + k]) throw new Error(`${ds.label}: nibbles of ${t.name} differ from gzip's bytes at ${k}`);
+            at += t.data.length;
+          }
+          if (at !== g.length) throw new Error(`${ds.label}: nibbles give ${at} bytes, gzip ${g.length}`);
+        }
+      }
+
       const contenders = [
         ['gzip', async () => env.gunzip(ds.gz)],
         ...(nibble ? [['gzipUnpack', async () => unpackNibbles(await env.gunzip(ds.gz), ds.entries)]] : []),
         ['decode', async () => A.decode(ds.anspack)],
+        ...(nibble ? [['decodeNibbles', async () => A.decode(ds.anspack, { nibbles: true })]] : []),
         ...cfg.workers.map((w) => [`w${w}`, async () => pools[w].decode(ds.anspack)]),
         ...(spinners.length ? cfg.workers.map((w) => [`spin${w}`,
           async () => Promise.all(spinners.slice(0, w).map((sp) => sp.run(Math.ceil(spinIters / w))))]) : []),

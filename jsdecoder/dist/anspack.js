@@ -2797,6 +2797,75 @@ function rowIndex(t) {
   return t;
 }
 
+// ==== module src/nibbles.js ====
+// decode()'s `nibbles` option: int8 / uint8 tensors whose values fit in 4 bits, returned packed two
+// entries a byte (entry 2i in the low nibble of byte i). Which tensors (returnsNibbles), the packing
+// of decoded entries (packNibbles), and the packed byte of each pair value of a PAIRS block
+// (nibbleValues), with which the decode loops write the packed bytes directly, one per symbol.
+
+
+/**
+ * Whether a tensor's values all fit in 4 bits (decode()'s `nibbles`): an int8 / uint8 tensor whose
+ * stored values -- the vocabulary of its rANS block(s) (with PAIRS the two entries of each pair value;
+ * with PRODUCT the entry values), or a raw block's bytes -- lie in [-8, 7] / [0, 15].
+ */
+function fitsNibbles(bytes, t) {
+  if (t.dtype !== 'int8' && t.dtype !== 'uint8') return false;
+  const signed = t.dtype === 'int8';
+  const fits = (a, n) => {
+    for (let i = a; i < a + n; i++) {
+      const b = bytes[i];
+      if (signed ? b > 7 && b < 248 : b > 15) return false;
+    }
+    return true;
+  };
+  if (t.coding === 'raw') return fits(t.dataOffset, t.n);
+  const blocks = t.coding === 'groups' ? t.groups : [t];
+  return blocks.every((s) => fits(s.valuesOffset, s.pairs && !s.product ? 2 * s.vocabSize : s.vocabSize));
+}
+
+/**
+ * Entries (an Int8Array / Uint8Array, each in [-8, 7] or [0, 15]) packed two a byte into `out` (a
+ * Uint8Array of ceil(n / 2)), the even one in the low nibble. Four entries at a time where the arrays
+ * allow it (a u32 of entries e0..e3, little-endian: its low nibbles y = x & 0x0f0f0f0f, and y | y >> 4
+ * holds e0 | e1 << 4 in its byte 0 and e2 | e3 << 4 in its byte 2).
+ */
+function packNibbles(entries, out) {
+  const n = entries.length;
+  let i = 0;
+  if (LITTLE_ENDIAN && entries.byteOffset % 4 === 0 && out.byteOffset % 2 === 0 && n >= 4) {
+    const quads = n >> 2;
+    const src = new Uint32Array(entries.buffer, entries.byteOffset, quads);
+    const dst = new Uint16Array(out.buffer, out.byteOffset, quads);
+    for (let q = 0; q < quads; q++) {
+      const y = src[q] & 0x0f0f0f0f;
+      const z = y | (y >>> 4);
+      dst[q] = (z & 0xff) | ((z >>> 8) & 0xff00);
+    }
+    i = 4 * quads;
+  }
+  for (; i + 1 < n; i += 2) out[i >> 1] = (entries[i] & 15) | ((entries[i + 1] & 15) << 4);
+  if (n & 1) out[n >> 1] = entries[n - 1] & 15;
+}
+
+/**
+ * decode()'s nibbles for a PAIRS block (fitsNibbles holds): each pair value (low byte = the even
+ * entry) as its packed byte, so that the loops write one byte per symbol.
+ */
+function nibbleValues(pairValues) {
+  const vals = new Uint8Array(pairValues.length);
+  for (let s = 0; s < vals.length; s++) vals[s] = (pairValues[s] & 15) | ((pairValues[s] >>> 4) & 0xf0);
+  return vals;
+}
+
+/**
+ * Whether decode() (and every path that calls it) returns tensor t as nibbles under these options:
+ * `nibbles` asked for, not returned dequantized, and its values fit (fitsNibbles).
+ */
+function returnsNibbles(bytes, t, opts) {
+  return opts.nibbles && !(opts.dequantize && t.dequantSize > 0) && fitsNibbles(bytes, t);
+}
+
 // ==== module src/seed.js ====
 // The seed notebook's WebGL layout (spec/FORMAT.md, Appendix A): M matrices of N = rows * cols
 // entries, coded by N independent 12-bit rANS coders (one per entry, 16-bit words, 32-bit heads).
@@ -4662,7 +4731,7 @@ const HOME_SHARE = 0.9;
  *   items {g, k0, k1, item} (k0 undefined: the whole sub-block); groups: item indices per worker;
  *   jobs: see makeJobs
  */
-function planItems(tensors, k, splitting = true) {
+function planItems(tensors, k, splittable = () => true) {
   const names = new Set(tensors.map((t) => t.name));
   const items = [];
   const split = new Map();
@@ -4676,7 +4745,7 @@ function planItems(tensors, k, splitting = true) {
     return name;
   };
   tensors.forEach((t, i) => {
-    if (splitting && k > 1 && t.coding === 'groups' && cost(t) > SPLIT_MIN * share) {
+    if (k > 1 && t.coding === 'groups' && splittable(t) && cost(t) > SPLIT_MIN * share) {
       // Row groups (spec section 7.4) above a worker's share (below it, the tensor goes whole to a
       // worker, whose decode() permutes the rows in place, like any tensor): each sub-block is an
       // independent coding-0 block, an item of its own; a chunked one above a worker's share is cut
@@ -4697,7 +4766,7 @@ function planItems(tensors, k, splitting = true) {
       grouped.set(i, parts);
       return;
     }
-    if (splitting && k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > SPLIT_MIN * share) {
+    if (k > 1 && t.coding === 'rans' && t.chunks > 1 && splittable(t) && cost(t) > SPLIT_MIN * share) {
       // home: the most chunks [0, h) costing at most HOME_SHARE of a share (at least one)
       let h = 1;
       while (h < t.chunks - 1 && cost(t, 0, h + 1) <= HOME_SHARE * share) h++;
@@ -4766,8 +4835,21 @@ function makeJobs(items, groups) {
 }
 const FIRST_JOB = 16;
 
+/**
+ * Which tensors planItems may split under decode options `opts`. With nibbles (nibbles.js) a worker
+ * packs every piece whose values fit in 4 bits, as a piece has no dequant block: a tensor is split
+ * only where its pieces come back as the tensor does -- its values do not fit, or it is returned as
+ * nibbles and is PAIRS (its pieces' bytes, one per pair, are put together as entries are; other
+ * pieces would be packed apart) -- and a row-group tensor (whose sub-blocks may fit where the tensor
+ * does not) not at all.
+ */
+function splittableFor(bytes, opts) {
+  if (!opts.nibbles) return () => true;
+  return (t) => t.coding === 'rans' && (!fitsNibbles(bytes, t) || (returnsNibbles(bytes, t, opts) && t.pairs));
+}
+
 /** Internals, for the tests. */
-const __test = { chunkRanges, planItems };
+const __test = { chunkRanges, planItems, splittableFor };
 
 /**
  * Frame chunks [k0, k1) of a chunked rANS tensor as a made-up one-dimensional tensor (spec section
@@ -4919,8 +5001,8 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   if (total > opts.maxTotalEntries) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
-  // with nibbles (decode()'s option) no tensor is split: its ranges would be packed apart
-  const { items, split, grouped, jobs } = planItems(hdr.tensors, workers.length, !opts.nibbles);
+  const packed = (t) => returnsNibbles(bytes, t, opts);
+  const { items, split, grouped, jobs } = planItems(hdr.tensors, workers.length, splittableFor(bytes, opts));
   const read = (a, b, dest, at) => dest.set(bytes.subarray(a, b), at);
   // twoStreams (rans.js: two chunks of a tensor in one loop, two FxHash26 chains side by side) also
   // in workers: in node, two workers each decoding all of all-MiniLM-L6-v2 at once took 54.4 ms
@@ -4956,7 +5038,7 @@ async function decodeWith(workers, buffer, options, getBuffer) {
       }
       if (it.k0 === undefined) return t;
       // the home range: decoded into an array of the whole tensor's length (see SPLIT_MIN)
-      if (it.home && !options.outputs?.[t.name]) (capacity ??= {})[it.name] = [t.dtype, t.n];
+      if (it.home && !options.outputs?.[t.name]) (capacity ??= {})[it.name] = packed(t) ? ['uint8', t.n / 2] : [t.dtype, t.n];
       return frameChunks(bytes, t, it.k0, it.k1, it.name);
     });
     const sub = buildSubfile(bytes, members, read, getBuffer);
@@ -5038,28 +5120,35 @@ async function decodeWith(workers, buffer, options, getBuffer) {
  * decodeTensor (which throws exactly what decode() throws for it).
  */
 function assemble(bytes, t, parts, opts, out) {
-  const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, out });
+  const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries, out });
   if (parts.some((p) => p.r.error)) return redo();
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const checksum = chunkTables(dv, t).tableChecksum;
   if (opts.verify && (blockChecksum(bytes, t) !== t.blockChecksum || checksum !== t.checksum)) return redo();
-  const Ctor = ARRAY_TYPES[t.dtype];
+  // returned as nibbles (a PAIRS tensor, see planItems): the ranges are packed bytes, one per symbol
+  const nib = returnsNibbles(bytes, t, opts);
+  const Ctor = nib ? Uint8Array : ARRAY_TYPES[t.dtype];
+  const length = nib ? t.n / 2 : t.n;
   let data;
   if (out !== undefined && out !== null) {
-    if (!(out instanceof Ctor) || out.length < t.n) return redo();  // decodeTensor reports it
-    data = out.length === t.n ? out : out.subarray(0, t.n);
+    if (!(out instanceof Ctor) || out.length < length) return redo();  // decodeTensor reports it
+    data = out.length === length ? out : out.subarray(0, length);
   } else {
     // the home range came back in an array of the whole tensor's length: the result (see SPLIT_MIN)
     const home = parts[0].r.tensor.data;
-    const whole = home instanceof Ctor && home.byteOffset === 0 && home.buffer.byteLength === t.n * Ctor.BYTES_PER_ELEMENT;
-    data = whole ? new Ctor(home.buffer, 0, t.n) : new Ctor(t.n);
+    const whole = home instanceof Ctor && home.byteOffset === 0 && home.buffer.byteLength === length * Ctor.BYTES_PER_ELEMENT;
+    data = whole ? new Ctor(home.buffer, 0, length) : new Ctor(length);
   }
-  const per = t.pairs ? 2 : 1;
+  const per = nib ? 1 : t.pairs ? 2 : 1;  // elements of data per symbol
   for (const { k0, r } of parts) {
     const d = r.tensor.data;
     if (d.buffer !== data.buffer || d.byteOffset !== data.byteOffset + k0 * t.chunkSize * per * d.BYTES_PER_ELEMENT) data.set(d, k0 * t.chunkSize * per);
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
+  if (nib) {
+    tensor.dtype = t.dtype === 'int8' ? 'int4' : 'uint4';
+    tensor.storedDtype = t.dtype;
+  }
   if (opts.dequantize && t.dequantSize > 0) {
     tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
     tensor.storedDtype = t.dtype;
@@ -5079,7 +5168,7 @@ function assemble(bytes, t, parts, opts, out) {
  * what decode() throws).
  */
 function assembleGroups(bytes, t, parts, opts, out, data) {
-  const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, out });
+  const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries, out });
   if (parts.some((p) => p.r.error) || !data) return redo();
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (opts.verify) {
@@ -5332,7 +5421,7 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibb
       throw new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
     }
   }
-  const packed = opts.nibbles && !(opts.dequantize && t.dequantSize > 0) && fitsNibbles(bytes, t);
+  const packed = returnsNibbles(bytes, t, opts);
   const data = packed ? nibbleArray(t, out) : outputArray(t, out);
   // with nibbles, what the entries are decoded into: straight into the packed bytes (PAIRS: one byte
   // per pair; row groups of PAIRS sub-blocks with their rows in place), else a temporary of the
@@ -5375,26 +5464,6 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibb
   return tensor;
 }
 
-/**
- * Whether a tensor's values all fit in 4 bits (decode()'s `nibbles`): an int8 / uint8 tensor whose
- * stored values -- the vocabulary of its rANS block(s) (with PAIRS the two entries of each pair value;
- * with PRODUCT the entry values), or a raw block's bytes -- lie in [-8, 7] / [0, 15].
- */
-function fitsNibbles(bytes, t) {
-  if (t.dtype !== 'int8' && t.dtype !== 'uint8') return false;
-  const signed = t.dtype === 'int8';
-  const fits = (a, n) => {
-    for (let i = a; i < a + n; i++) {
-      const b = bytes[i];
-      if (signed ? b > 7 && b < 248 : b > 15) return false;
-    }
-    return true;
-  };
-  if (t.coding === 'raw') return fits(t.dataOffset, t.n);
-  const blocks = t.coding === 'groups' ? t.groups : [t];
-  return blocks.every((s) => fits(s.valuesOffset, s.pairs && !s.product ? 2 * s.vocabSize : s.vocabSize));
-}
-
 /** The Uint8Array of ceil(n / 2) bytes a tensor returned as nibbles is decoded into (new, or the caller's). */
 function nibbleArray(t, out) {
   const size = Math.ceil(t.n / 2);
@@ -5403,40 +5472,6 @@ function nibbleArray(t, out) {
     throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} (returned as nibbles) must be a Uint8Array of length >= ${size}`, { tensor: t.name });
   }
   return out.length === size ? out : out.subarray(0, size);
-}
-
-/**
- * Entries (an Int8Array / Uint8Array, each in [-8, 7] or [0, 15]) packed two a byte into `out` (a
- * Uint8Array of ceil(n / 2)), the even one in the low nibble. Four entries at a time where the arrays
- * allow it (a u32 of entries e0..e3, little-endian: its low nibbles y = x & 0x0f0f0f0f, and y | y >> 4
- * holds e0 | e1 << 4 in its byte 0 and e2 | e3 << 4 in its byte 2).
- */
-function packNibbles(entries, out) {
-  const n = entries.length;
-  let i = 0;
-  if (LITTLE_ENDIAN && entries.byteOffset % 4 === 0 && out.byteOffset % 2 === 0 && n >= 4) {
-    const quads = n >> 2;
-    const src = new Uint32Array(entries.buffer, entries.byteOffset, quads);
-    const dst = new Uint16Array(out.buffer, out.byteOffset, quads);
-    for (let q = 0; q < quads; q++) {
-      const y = src[q] & 0x0f0f0f0f;
-      const z = y | (y >>> 4);
-      dst[q] = (z & 0xff) | ((z >>> 8) & 0xff00);
-    }
-    i = 4 * quads;
-  }
-  for (; i + 1 < n; i += 2) out[i >> 1] = (entries[i] & 15) | ((entries[i + 1] & 15) << 4);
-  if (n & 1) out[n >> 1] = entries[n - 1] & 15;
-}
-
-/**
- * decode()'s nibbles for a PAIRS block (fitsNibbles holds): each pair value (low byte = the even
- * entry) as its packed byte, so that the loops write one byte per symbol.
- */
-function nibbleValues(pairValues) {
-  const vals = new Uint8Array(pairValues.length);
-  for (let s = 0; s < vals.length; s++) vals[s] = (pairValues[s] & 15) | ((pairValues[s] >>> 4) & 0xf0);
-  return vals;
 }
 
 /**

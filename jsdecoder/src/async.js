@@ -46,6 +46,7 @@ import { decode, decodeTensor, ARRAY_TYPES, newOutputArray } from './index.js';
 import { placeGroupPiece } from './groups.js';
 import { dequantizeBlock } from './dequant.js';
 import { buildSubfile, remapError, streamOptions } from './stream.js';
+import { returnsNibbles, fitsNibbles } from './nibbles.js';
 
 const isNode = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
 
@@ -213,7 +214,7 @@ const HOME_SHARE = 0.9;
  *   items {g, k0, k1, item} (k0 undefined: the whole sub-block); groups: item indices per worker;
  *   jobs: see makeJobs
  */
-function planItems(tensors, k, splitting = true) {
+function planItems(tensors, k, splittable = () => true) {
   const names = new Set(tensors.map((t) => t.name));
   const items = [];
   const split = new Map();
@@ -227,7 +228,7 @@ function planItems(tensors, k, splitting = true) {
     return name;
   };
   tensors.forEach((t, i) => {
-    if (splitting && k > 1 && t.coding === 'groups' && cost(t) > SPLIT_MIN * share) {
+    if (k > 1 && t.coding === 'groups' && splittable(t) && cost(t) > SPLIT_MIN * share) {
       // Row groups (spec section 7.4) above a worker's share (below it, the tensor goes whole to a
       // worker, whose decode() permutes the rows in place, like any tensor): each sub-block is an
       // independent coding-0 block, an item of its own; a chunked one above a worker's share is cut
@@ -248,7 +249,7 @@ function planItems(tensors, k, splitting = true) {
       grouped.set(i, parts);
       return;
     }
-    if (splitting && k > 1 && t.coding === 'rans' && t.chunks > 1 && cost(t) > SPLIT_MIN * share) {
+    if (k > 1 && t.coding === 'rans' && t.chunks > 1 && splittable(t) && cost(t) > SPLIT_MIN * share) {
       // home: the most chunks [0, h) costing at most HOME_SHARE of a share (at least one)
       let h = 1;
       while (h < t.chunks - 1 && cost(t, 0, h + 1) <= HOME_SHARE * share) h++;
@@ -317,8 +318,21 @@ function makeJobs(items, groups) {
 }
 const FIRST_JOB = 16;
 
+/**
+ * Which tensors planItems may split under decode options `opts`. With nibbles (nibbles.js) a worker
+ * packs every piece whose values fit in 4 bits, as a piece has no dequant block: a tensor is split
+ * only where its pieces come back as the tensor does -- its values do not fit, or it is returned as
+ * nibbles and is PAIRS (its pieces' bytes, one per pair, are put together as entries are; other
+ * pieces would be packed apart) -- and a row-group tensor (whose sub-blocks may fit where the tensor
+ * does not) not at all.
+ */
+function splittableFor(bytes, opts) {
+  if (!opts.nibbles) return () => true;
+  return (t) => t.coding === 'rans' && (!fitsNibbles(bytes, t) || (returnsNibbles(bytes, t, opts) && t.pairs));
+}
+
 /** Internals, for the tests. */
-export const __test = { chunkRanges, planItems };
+export const __test = { chunkRanges, planItems, splittableFor };
 
 /**
  * Frame chunks [k0, k1) of a chunked rANS tensor as a made-up one-dimensional tensor (spec section
@@ -470,8 +484,8 @@ async function decodeWith(workers, buffer, options, getBuffer) {
   if (total > opts.maxTotalEntries) {
     throw new AnspackError('LimitExceeded', `the file's tensors hold ${total} entries in all, above the limit maxTotalEntries = ${opts.maxTotalEntries}`, { offset: 40 });
   }
-  // with nibbles (decode()'s option) no tensor is split: its ranges would be packed apart
-  const { items, split, grouped, jobs } = planItems(hdr.tensors, workers.length, !opts.nibbles);
+  const packed = (t) => returnsNibbles(bytes, t, opts);
+  const { items, split, grouped, jobs } = planItems(hdr.tensors, workers.length, splittableFor(bytes, opts));
   const read = (a, b, dest, at) => dest.set(bytes.subarray(a, b), at);
   // twoStreams (rans.js: two chunks of a tensor in one loop, two FxHash26 chains side by side) also
   // in workers: in node, two workers each decoding all of all-MiniLM-L6-v2 at once took 54.4 ms
@@ -507,7 +521,7 @@ async function decodeWith(workers, buffer, options, getBuffer) {
       }
       if (it.k0 === undefined) return t;
       // the home range: decoded into an array of the whole tensor's length (see SPLIT_MIN)
-      if (it.home && !options.outputs?.[t.name]) (capacity ??= {})[it.name] = [t.dtype, t.n];
+      if (it.home && !options.outputs?.[t.name]) (capacity ??= {})[it.name] = packed(t) ? ['uint8', t.n / 2] : [t.dtype, t.n];
       return frameChunks(bytes, t, it.k0, it.k1, it.name);
     });
     const sub = buildSubfile(bytes, members, read, getBuffer);
@@ -589,28 +603,35 @@ async function decodeWith(workers, buffer, options, getBuffer) {
  * decodeTensor (which throws exactly what decode() throws for it).
  */
 function assemble(bytes, t, parts, opts, out) {
-  const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, out });
+  const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries, out });
   if (parts.some((p) => p.r.error)) return redo();
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const checksum = chunkTables(dv, t).tableChecksum;
   if (opts.verify && (blockChecksum(bytes, t) !== t.blockChecksum || checksum !== t.checksum)) return redo();
-  const Ctor = ARRAY_TYPES[t.dtype];
+  // returned as nibbles (a PAIRS tensor, see planItems): the ranges are packed bytes, one per symbol
+  const nib = returnsNibbles(bytes, t, opts);
+  const Ctor = nib ? Uint8Array : ARRAY_TYPES[t.dtype];
+  const length = nib ? t.n / 2 : t.n;
   let data;
   if (out !== undefined && out !== null) {
-    if (!(out instanceof Ctor) || out.length < t.n) return redo();  // decodeTensor reports it
-    data = out.length === t.n ? out : out.subarray(0, t.n);
+    if (!(out instanceof Ctor) || out.length < length) return redo();  // decodeTensor reports it
+    data = out.length === length ? out : out.subarray(0, length);
   } else {
     // the home range came back in an array of the whole tensor's length: the result (see SPLIT_MIN)
     const home = parts[0].r.tensor.data;
-    const whole = home instanceof Ctor && home.byteOffset === 0 && home.buffer.byteLength === t.n * Ctor.BYTES_PER_ELEMENT;
-    data = whole ? new Ctor(home.buffer, 0, t.n) : new Ctor(t.n);
+    const whole = home instanceof Ctor && home.byteOffset === 0 && home.buffer.byteLength === length * Ctor.BYTES_PER_ELEMENT;
+    data = whole ? new Ctor(home.buffer, 0, length) : new Ctor(length);
   }
-  const per = t.pairs ? 2 : 1;
+  const per = nib ? 1 : t.pairs ? 2 : 1;  // elements of data per symbol
   for (const { k0, r } of parts) {
     const d = r.tensor.data;
     if (d.buffer !== data.buffer || d.byteOffset !== data.byteOffset + k0 * t.chunkSize * per * d.BYTES_PER_ELEMENT) data.set(d, k0 * t.chunkSize * per);
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
+  if (nib) {
+    tensor.dtype = t.dtype === 'int8' ? 'int4' : 'uint4';
+    tensor.storedDtype = t.dtype;
+  }
   if (opts.dequantize && t.dequantSize > 0) {
     tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });
     tensor.storedDtype = t.dtype;
@@ -630,7 +651,7 @@ function assemble(bytes, t, parts, opts, out) {
  * what decode() throws).
  */
 function assembleGroups(bytes, t, parts, opts, out, data) {
-  const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries, out });
+  const redo = () => decodeTensor(bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries, out });
   if (parts.some((p) => p.r.error) || !data) return redo();
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (opts.verify) {

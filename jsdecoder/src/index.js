@@ -14,12 +14,14 @@ import { parseHeader, ransArrays, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MA
 import { decodeRansChunks } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
 import { gatherRows, rowRuns } from './groups.js';
+import { returnsNibbles, packNibbles, nibbleValues } from './nibbles.js';
 import { wasmAvailable, wasmPrepare, wasmRelease, wasmImageBegin, wasmImageEnd, wasmStreamRows, wasmStreamRowsMulti, runsAt, streamWays, streamsAt } from './wasm/engine.js';
 
 export { AnspackError, ErrorCodes } from './errors.js';
 export { fxhash26 } from './fxhash.js';
 export { DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES } from './header.js';
 export { decodeSeedLayout } from './seed.js';
+export { packNibbles } from './nibbles.js';
 
 /** The typed array holding each dtype's decoded values (float16: its IEEE binary16 bit patterns). */
 export const ARRAY_TYPES = Object.freeze({
@@ -211,7 +213,7 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibb
       throw new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${t.blockChecksum.toString(16)}`, { offset: t.entryOffset + BLOCK_CHECKSUM_AT, tensor: t.name });
     }
   }
-  const packed = opts.nibbles && !(opts.dequantize && t.dequantSize > 0) && fitsNibbles(bytes, t);
+  const packed = returnsNibbles(bytes, t, opts);
   const data = packed ? nibbleArray(t, out) : outputArray(t, out);
   // with nibbles, what the entries are decoded into: straight into the packed bytes (PAIRS: one byte
   // per pair; row groups of PAIRS sub-blocks with their rows in place), else a temporary of the
@@ -254,26 +256,6 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibb
   return tensor;
 }
 
-/**
- * Whether a tensor's values all fit in 4 bits (decode()'s `nibbles`): an int8 / uint8 tensor whose
- * stored values -- the vocabulary of its rANS block(s) (with PAIRS the two entries of each pair value;
- * with PRODUCT the entry values), or a raw block's bytes -- lie in [-8, 7] / [0, 15].
- */
-function fitsNibbles(bytes, t) {
-  if (t.dtype !== 'int8' && t.dtype !== 'uint8') return false;
-  const signed = t.dtype === 'int8';
-  const fits = (a, n) => {
-    for (let i = a; i < a + n; i++) {
-      const b = bytes[i];
-      if (signed ? b > 7 && b < 248 : b > 15) return false;
-    }
-    return true;
-  };
-  if (t.coding === 'raw') return fits(t.dataOffset, t.n);
-  const blocks = t.coding === 'groups' ? t.groups : [t];
-  return blocks.every((s) => fits(s.valuesOffset, s.pairs && !s.product ? 2 * s.vocabSize : s.vocabSize));
-}
-
 /** The Uint8Array of ceil(n / 2) bytes a tensor returned as nibbles is decoded into (new, or the caller's). */
 function nibbleArray(t, out) {
   const size = Math.ceil(t.n / 2);
@@ -282,40 +264,6 @@ function nibbleArray(t, out) {
     throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} (returned as nibbles) must be a Uint8Array of length >= ${size}`, { tensor: t.name });
   }
   return out.length === size ? out : out.subarray(0, size);
-}
-
-/**
- * Entries (an Int8Array / Uint8Array, each in [-8, 7] or [0, 15]) packed two a byte into `out` (a
- * Uint8Array of ceil(n / 2)), the even one in the low nibble. Four entries at a time where the arrays
- * allow it (a u32 of entries e0..e3, little-endian: its low nibbles y = x & 0x0f0f0f0f, and y | y >> 4
- * holds e0 | e1 << 4 in its byte 0 and e2 | e3 << 4 in its byte 2).
- */
-export function packNibbles(entries, out) {
-  const n = entries.length;
-  let i = 0;
-  if (LITTLE_ENDIAN && entries.byteOffset % 4 === 0 && out.byteOffset % 2 === 0 && n >= 4) {
-    const quads = n >> 2;
-    const src = new Uint32Array(entries.buffer, entries.byteOffset, quads);
-    const dst = new Uint16Array(out.buffer, out.byteOffset, quads);
-    for (let q = 0; q < quads; q++) {
-      const y = src[q] & 0x0f0f0f0f;
-      const z = y | (y >>> 4);
-      dst[q] = (z & 0xff) | ((z >>> 8) & 0xff00);
-    }
-    i = 4 * quads;
-  }
-  for (; i + 1 < n; i += 2) out[i >> 1] = (entries[i] & 15) | ((entries[i + 1] & 15) << 4);
-  if (n & 1) out[n >> 1] = entries[n - 1] & 15;
-}
-
-/**
- * decode()'s nibbles for a PAIRS block (fitsNibbles holds): each pair value (low byte = the even
- * entry) as its packed byte, so that the loops write one byte per symbol.
- */
-function nibbleValues(pairValues) {
-  const vals = new Uint8Array(pairValues.length);
-  for (let s = 0; s < vals.length; s++) vals[s] = (pairValues[s] & 15) | ((pairValues[s] >>> 4) & 0xf0);
-  return vals;
 }
 
 /**

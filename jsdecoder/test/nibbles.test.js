@@ -142,11 +142,6 @@ test('nibbles with decodeAsync (1 and 2 workers, into outputs), decodeStream; de
   const got = await decodeAsync(f, { workers: 2, nibbles: true, outputs: { pairs: out } });
   assert.equal(got.byName.pairs.data.buffer, out.buffer);
   assert.deepEqual(out, want.byName.pairs.data);
-  // a big chunked tensor is not split over the workers with nibbles (its ranges would be packed apart)
-  const r = rng(5);
-  const big = encodeFile([{ name: 'w', dtype: 'int8', shape: [9000], data: randomInts(r, 9000, 3, -8, 7), lanes: 8, chunk: 1000, product: true }]);
-  const b2 = await decodeAsync(big, { workers: 2, nibbles: true });
-  assert.deepEqual(b2.byName.w.data, decode(big, { nibbles: true }).byName.w.data);
   async function* pieces() { for (let i = 0; i < f.length; i += 700) yield f.subarray(i, i + 700); }
   const streamed = [];
   for await (const t of decodeStream(pieces(), { nibbles: true })) streamed.push(t);
@@ -189,4 +184,58 @@ test("nibbles: a corrupt word in a paired block and in row-group blocks gives de
       assert.deepEqual([a.code, a.offset, a.tensor, a.message], [b.code, b.offset, b.tensor, b.message], `${name} ${engine}`);
     }
   }
+});
+
+test('nibbles with decodeAsync: a big PAIRS tensor is split over the workers (its ranges put together as bytes); what would be packed apart is not', async () => {
+  const { parseHeader } = await import('../src/header.js');
+  const { __test } = await import('../src/async.js');
+  const r = rng(5);
+  const dq = new Uint8Array(32);
+  const dv = new DataView(dq.buffer);
+  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
+  dv.setFloat32(24, 0.5, true);
+  const f = encodeFile([
+    { name: 'w', dtype: 'int8', shape: [500, 200], data: randomInts(r, 100000, 3, -8, 7), lanes: 8, chunk: 2000, product: true },
+    { name: 'plain', dtype: 'uint8', shape: [9000], data: randomInts(r, 9000, 4, 0, 15), lanes: 8, chunk: 1000 },
+    { name: 'wide', dtype: 'int8', shape: [9000], data: [-100, ...randomInts(r, 8999, 5, -20, 20)], lanes: 8, chunk: 1000 },
+    { name: 'deq', dtype: 'int8', shape: [40, 200], data: randomInts(r, 8000, 3, -8, 7), lanes: 8, chunk: 500, pairs: true, dequant: dq },
+  ]);
+  const hdr = parseHeader(f);
+  const byName = Object.fromEntries(hdr.tensors.map((t) => [t.name, t]));
+  const can = (opts) => Object.fromEntries(Object.entries(byName).map(([n, t]) => [n, __test.splittableFor(hdr.bytes, { nibbles: false, dequantize: false, ...opts })(t)]));
+  assert.deepEqual(can({}), { w: true, plain: true, wide: true, deq: true });
+  // packed PAIRS: yes; packed after decoding: no; does not fit: yes; fits but dequantized (its pieces would be packed): no
+  assert.deepEqual(can({ nibbles: true }), { w: true, plain: false, wide: true, deq: true });
+  assert.deepEqual(can({ nibbles: true, dequantize: true }), { w: true, plain: false, wide: true, deq: false });
+  const plan = __test.planItems(hdr.tensors, 2, __test.splittableFor(hdr.bytes, { nibbles: true }));
+  assert.ok(plan.split.has(0), 'w is split over the two workers');
+  const bytesOf = (t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  for (const options of [{ nibbles: true }, { nibbles: true, dequantize: true }]) {
+    const want = decode(f, options);
+    for (const workers of [2, 3]) {
+      const got = await decodeAsync(f, { ...options, workers });
+      want.tensors.forEach((w, i) => {
+        const g = got.tensors[i];
+        assert.deepEqual([g.name, g.dtype, g.storedDtype, g.checksum, g.data.constructor.name], [w.name, w.dtype, w.storedDtype, w.checksum, w.data.constructor.name], `${workers} ${w.name}`);
+        assert.deepEqual(bytesOf(g), bytesOf(w), `${workers} ${w.name}`);
+      });
+      // the split tensor's bytes: the home range's array of the whole n / 2, owned alone
+      const w = got.byName.w.data;
+      assert.deepEqual([w.byteOffset, w.buffer.byteLength, w.length], [0, 50000, 50000]);
+    }
+  }
+  // into the caller's array
+  const out = new Uint8Array(50010).fill(7);
+  const got = await decodeAsync(f, { workers: 2, nibbles: true, outputs: { w: out } });
+  assert.equal(got.byName.w.data.buffer, out.buffer);
+  assert.deepEqual(out.subarray(0, 50000), decode(f, { nibbles: true }).byName.w.data);
+  assert.deepEqual(Array.from(out.subarray(50000)), new Array(10).fill(7));
+  // a corrupt word in a range of the split tensor: decode()'s error
+  const info = readHeader(f).tensors[0];
+  const bad = f.slice();
+  bad[info.dataOffset + info.dataSize - 7] ^= 0x33;
+  const e1 = errorOf(() => decode(bad, { nibbles: true }));
+  const e2 = await decodeAsync(bad, { workers: 2, nibbles: true }).then(() => null, (e) => e);
+  assert.ok(e2 instanceof AnspackError);
+  assert.deepEqual([e2.code, e2.offset, e2.tensor, e2.message], [e1.code, e1.offset, e1.tensor, e1.message]);
 });

@@ -5098,7 +5098,7 @@ async function decodeWith(workers, buffer, options, getBuffer) {
     // as nibbles: the packed bytes)
     for (const t of tensors) {
       const o = outputs[t.name];
-      if (o === undefined || o === null || t.dtype === 'float32' && t.storedDtype !== undefined || o === t.data || (t.data.buffer === o.buffer && t.data.byteOffset === o.byteOffset)) continue;
+      if (o === undefined || o === null || (t.dtype === 'float32' && t.storedDtype !== undefined) || o === t.data || (t.data.buffer === o.buffer && t.data.byteOffset === o.byteOffset)) continue;
       const Ctor = t.data.constructor;
       if (!(o instanceof Ctor) || o.length < t.data.length) {
         throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} must be a ${Ctor.name} of length >= ${t.data.length}`, { tensor: t.name });

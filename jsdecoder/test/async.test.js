@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { decode, decodeAsync, createDecoderPool, AnspackError } from '../src/index.js';
-import { encodeFile, rng, randomInts } from './helpers/encoder.js';
+import { encodeFile, rng, randomInts, perTensorAffine } from './helpers/encoder.js';
 import { errorOf, asyncErrorOf } from './helpers/engines.js';
 
 const VECTORS = new URL('../../tests/vectors/', import.meta.url);
@@ -166,10 +166,7 @@ test('a file without tensors decodes to nothing (no worker needed)', async () =>
 
 test('a pool reuses its input buffers without leaking old bytes into padding', async () => {
   const r = rng(5);
-  const dq = new Uint8Array(32);
-  const dv = new DataView(dq.buffer);
-  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
-  dv.setFloat32(24, 0.5, true);
+  const dq = perTensorAffine(0.5);
   // odd-sized raw and rANS blocks, a dequant block after each: plenty of padding bytes
   const padded = encodeFile([
     { name: 'r', dtype: 'int8', shape: [13], data: randomInts(r, 13, 9, -128, 127), raw: true, dequant: dq },
@@ -194,10 +191,7 @@ test('buildSubfile into a recycled buffer full of garbage gives the same bytes a
   const { buildSubfile } = await import('../src/stream.js');
   const { parseHeader } = await import('../src/header.js');
   const r = rng(9);
-  const dq = new Uint8Array(32);
-  const dv = new DataView(dq.buffer);
-  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
-  dv.setFloat32(24, 0.5, true);
+  const dq = perTensorAffine(0.5);
   const file = encodeFile([
     { name: 'r', dtype: 'int8', shape: [13], data: randomInts(r, 13, 9, -128, 127), raw: true, dequant: dq },
     { name: 'h', dtype: 'uint8', shape: [7], data: [1, 2, 3, 4, 5, 6, 7], raw: true },
@@ -224,10 +218,7 @@ test('buildSubfile into a recycled buffer full of garbage gives the same bytes a
 // Spec section 7.2: the chunks of a chunked tensor are spread over the workers.
 function chunkedFile() {
   const r = rng(31);
-  const dq = new Uint8Array(32);
-  const dv = new DataView(dq.buffer);
-  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
-  dv.setFloat32(24, 0.25, true);
+  const dq = perTensorAffine(0.25);
   // 'big' holds 52 % of the entries: parallel only if its chunks are split over the workers.
   return encodeFile([
     { name: 'big', dtype: 'int8', shape: [52, 100], data: randomInts(r, 5200, 9, -128, 127), lanes: 4, chunk: 700, dequant: dq },

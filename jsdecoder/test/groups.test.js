@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { decode, decodeTensor, decodeAsync, decodeStream, fetchTensor, readHeader, createDecoderPool, AnspackError } from '../src/index.js';
 import { parseHeader, ransArrays, blockChecksum } from '../src/header.js';
 import { decodeTensorReference, groupLayoutReference, placeRowsReference } from '../src/reference.js';
-import { encodeFile, fxhash26Ref, rng } from './helpers/encoder.js';
+import { encodeFile, fxhash26Ref, rng, perTensorAffine } from './helpers/encoder.js';
 import { errorOf, asyncErrorOf, decodeEveryEngine } from './helpers/engines.js';
 import { sameTensor, chunkedStream, collect, streamError, rangeServer } from './helpers/streams.js';
 
@@ -193,10 +193,7 @@ function bigGrouped() {
   const r = rng(7402);
   const R = 400, C = 640;
   const map = Array.from({ length: R }, (_, i) => (i % 10 === 3 ? 1 : i % 29 === 5 ? 2 : 0));
-  const dq = new Uint8Array(16 + 8 + 8);
-  const d = new DataView(dq.buffer);
-  d.setUint32(0, 1, true); d.setUint32(8, 16, true); d.setUint32(16, 0xffffffff, true); d.setUint32(20, 1, true);
-  d.setFloat32(24, 0.25, true); d.setFloat32(28, 1, true);
+  const dq = perTensorAffine(0.25, 1);
   const tensors = [
     { name: 'emb', dtype: 'int8', shape: [R, C], data: rowsByGroup(r, map, C, 'int8'), lanes: 8, precision: 12, groups: map, dequant: dq,
       groupOptions: [{ chunk: 8192 }, { product: true, chunk: 4096 }, { pairs: true }] },

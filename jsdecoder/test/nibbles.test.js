@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { decode, decodeTensor, decodeAsync, decodeStream, decodeGPU, readHeader, packNibbles, AnspackError } from '../src/index.js';
-import { encodeFile, rng, randomInts } from './helpers/encoder.js';
+import { encodeFile, rng, randomInts, perTensorAffine } from './helpers/encoder.js';
 import { errorOf } from './helpers/engines.js';
 
 const VECTORS = new URL('../../tests/vectors/', import.meta.url);
@@ -44,10 +44,7 @@ function sameAsPacked(got, want, label) {
 
 function nibbleFile() {
   const r = rng(41);
-  const dq = new Uint8Array(32);
-  const dv = new DataView(dq.buffer);
-  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
-  dv.setFloat32(24, 0.5, true);
+  const dq = perTensorAffine(0.5);
   const int4 = (n, s = 3) => randomInts(r, n, s, -8, 7);
   const rowsOf = (R, G) => Array.from({ length: R }, (_, i) => (i * 7) % G);
   return encodeFile([
@@ -190,10 +187,7 @@ test('nibbles with decodeAsync: a big PAIRS tensor is split over the workers (it
   const { parseHeader } = await import('../src/header.js');
   const { __test } = await import('../src/async.js');
   const r = rng(5);
-  const dq = new Uint8Array(32);
-  const dv = new DataView(dq.buffer);
-  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
-  dv.setFloat32(24, 0.5, true);
+  const dq = perTensorAffine(0.5);
   const f = encodeFile([
     { name: 'w', dtype: 'int8', shape: [500, 200], data: randomInts(r, 100000, 3, -8, 7), lanes: 8, chunk: 2000, product: true },
     { name: 'plain', dtype: 'uint8', shape: [9000], data: randomInts(r, 9000, 4, 0, 15), lanes: 8, chunk: 1000 },

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { decode, decodeTensor, decodeStream, fetchTensor, readHeader, createDecoderPool, AnspackError } from '../src/index.js';
-import { encodeFile, rng, randomInts } from './helpers/encoder.js';
+import { encodeFile, rng, randomInts, perTensorAffine } from './helpers/encoder.js';
 import { errorOf } from './helpers/engines.js';
 import { sameTensor, chunkedStream, collect, streamError, rangeServer } from './helpers/streams.js';
 
@@ -22,10 +22,7 @@ async function remoteErrorsLikeDecode(url, name, bad, want) {
 
 function sample() {
   const r = rng(3);
-  const dq = new Uint8Array(16 + 8 + 8);
-  const dv = new DataView(dq.buffer);
-  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
-  dv.setFloat32(24, 0.5, true); dv.setFloat32(28, 0, true);
+  const dq = perTensorAffine(0.5);
   return encodeFile([
     { name: 'a', dtype: 'int8', shape: [40, 30], data: randomInts(r, 1200, 6, -128, 127), lanes: 4, dequant: dq },
     { name: 'b', dtype: 'float32', shape: [5], data: [1, 2, 3, 4.5, -1] },

@@ -271,6 +271,18 @@ export function encodeFile(tensors, metadata = null) {
   return out;
 }
 
+/**
+ * A dequant block (spec section 12) of kind 1 (affine), per tensor (axis 0xFFFFFFFF, count 1): one
+ * scale and one offset (the f32 after the scale; 0 by default).
+ */
+export function perTensorAffine(scale, offset = 0) {
+  const dq = new Uint8Array(32);
+  const dv = new DataView(dq.buffer);
+  dv.setUint32(0, 1, true); dv.setUint32(8, 16, true); dv.setUint32(16, 0xffffffff, true); dv.setUint32(20, 1, true);
+  dv.setFloat32(24, scale, true); dv.setFloat32(28, offset, true);
+  return dq;
+}
+
 /** Deterministic PRNG (mulberry32) for reproducible random tests. */
 export function rng(seed) {
   let a = seed >>> 0;

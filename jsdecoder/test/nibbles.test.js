@@ -140,9 +140,11 @@ test('nibbles with decodeAsync (1 and 2 workers, into outputs), decodeStream; de
   assert.equal(got.byName.pairs.data.buffer, out.buffer);
   assert.deepEqual(out, want.byName.pairs.data);
   async function* pieces() { for (let i = 0; i < f.length; i += 700) yield f.subarray(i, i + 700); }
-  const streamed = [];
-  for await (const t of decodeStream(pieces(), { nibbles: true })) streamed.push(t);
-  same({ tensors: streamed }, 'decodeStream');
+  for (const workers of [0, 2]) {
+    const streamed = [];
+    for await (const t of decodeStream(pieces(), { nibbles: true, workers })) streamed.push(t);
+    same({ tensors: streamed }, `decodeStream, ${workers} workers`);
+  }
   const e = await decodeGPU(f, { nibbles: true }).then(() => null, (x) => x);
   assert.ok(e instanceof AnspackError);
   assert.equal(e.code, 'BadArgument');
@@ -218,6 +220,15 @@ test('nibbles with decodeAsync: a big PAIRS tensor is split over the workers (it
       assert.deepEqual([w.byteOffset, w.buffer.byteLength, w.length], [0, 50000, 50000]);
     }
   }
+  // decodeStream with a pool: the chunked tensors go through the same split
+  const want = decode(f, { nibbles: true });
+  const streamed = [];
+  async function* halves() { yield f.subarray(0, 5000); yield f.subarray(5000); }
+  for await (const t of decodeStream(halves(), { nibbles: true, workers: 2 })) streamed.push(t);
+  streamed.forEach((t, i) => {
+    assert.deepEqual([t.name, t.dtype, t.checksum], [want.tensors[i].name, want.tensors[i].dtype, want.tensors[i].checksum]);
+    assert.deepEqual(bytesOf(t), bytesOf(want.tensors[i]), t.name);
+  });
   // into the caller's array
   const out = new Uint8Array(50010).fill(7);
   const got = await decodeAsync(f, { workers: 2, nibbles: true, outputs: { w: out } });

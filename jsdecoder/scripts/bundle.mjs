@@ -20,7 +20,7 @@
 // the sources' text otherwise unchanged (comments kept), so it is deterministic and readable, and a
 // stack trace's function names are the sources'. No dependencies.
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -33,6 +33,12 @@ const REEXPORT = /^export \{([^}]*)\} from '([^']+)';$/;
 const DECL = /^(export )?(async function\*?|function\*?|const|let|class) ([A-Za-z_$][\w$]*)/;
 
 class BundleError extends Error {}
+
+/** A path relative to jsdecoder/, with '/' on every OS (it is written into the bundle). */
+const relPath = (file) => relative(root, file).split(sep).join('/');
+
+/** A file's text with LF line ends (a checkout may have CRLF ones): the bundle is the same everywhere. */
+export const readText = (file) => readFileSync(file, 'utf8').replace(/\r\n/g, '\n');
 
 function names(list, where) {
   return list.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
@@ -108,8 +114,8 @@ export function codeLines(text, rel) {
 
 /** One module: its lines with imports dropped and `export ` removed, what it imports and declares. */
 function parseModule(file) {
-  const rel = relative(root, file);
-  const text = readFileSync(file, 'utf8');
+  const rel = relPath(file);
+  const text = readText(file);
   const lines = text.split('\n');
   const inCode = codeLines(text, rel);
   const out = [];
@@ -162,7 +168,7 @@ function collect(entry) {
   const order = [];
   const visit = (file) => {
     if (mods.has(file)) return;
-    if (!existsSync(file)) throw new BundleError(`${relative(root, file)} is imported but does not exist`);
+    if (!existsSync(file)) throw new BundleError(`${relPath(file)} is imported but does not exist`);
     const m = parseModule(file);
     mods.set(file, m);
     for (const d of m.deps) visit(d.file);
@@ -205,7 +211,7 @@ export function bundle(entry, banner) {
       if (own.length !== dep.exported.length) throw new BundleError(`${d.where}: a namespace import of ${dep.rel}, which re-exports names`);
       pre.push(`const ${d.ns} = Object.freeze({ __proto__: null, ${own.join(', ')} });`);
     }
-    parts.push(`// ==== module ${m.rel} ====`, ...pre, m.body, "");
+    parts.push(`// ==== module ${m.rel} ====`, ...pre, m.body, '');
     emitted.add(m.file);
   }
   const top = mods.get(entry);
@@ -216,9 +222,9 @@ export function bundle(entry, banner) {
 /** dist/worker.js: src/worker.js with its imports of the package taken from ./anspack.js. */
 export function workerModule(banner) {
   const file = join(src, 'worker.js');
-  const rel = relative(root, file);
+  const rel = relPath(file);
   const exported = new Set(parseModule(join(src, 'index.js')).exported);
-  const lines = readFileSync(file, 'utf8').split('\n').map((line, i) => {
+  const lines = readText(file).split('\n').map((line, i) => {
     const m = IMPORT.exec(line);
     if (m === null) {
       if (/^import\b/.test(line)) throw new BundleError(`${rel}:${i + 1}: a form of import this script does not handle: ${line}`);
@@ -251,7 +257,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     process.exit(2);
   }
   if (process.argv.includes('--check')) {
-    const stale = Object.keys(files).filter((f) => !existsSync(join(dist, f)) || readFileSync(join(dist, f), 'utf8') !== files[f]);
+    const stale = Object.keys(files).filter((f) => !existsSync(join(dist, f)) || readText(join(dist, f)) !== files[f]);
     if (stale.length > 0) {
       console.error(`jsdecoder/dist/${stale.join(', jsdecoder/dist/')} not current: run node jsdecoder/scripts/bundle.mjs`);
       process.exit(1);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as src from '../src/index.js';
 import * as dist from '../dist/anspack.js';
-import { build, bundle, codeLines } from '../scripts/bundle.mjs';
+import { build, bundle, codeLines, readText } from '../scripts/bundle.mjs';
 import { encodeFile, rng, randomInts } from './helpers/encoder.js';
 import { errorOf } from './helpers/engines.js';
 
@@ -30,7 +30,7 @@ function sameResult(got, want, label) {
 
 test('dist/anspack.js and dist/worker.js are committed and current (node jsdecoder/scripts/bundle.mjs)', () => {
   for (const [name, text] of Object.entries(build())) {
-    assert.ok(readFileSync(new URL(name, DIST), 'utf8') === text, `jsdecoder/dist/${name} is not current: run node jsdecoder/scripts/bundle.mjs`);
+    assert.ok(readText(new URL(name, DIST)) === text, `jsdecoder/dist/${name} is not current: run node jsdecoder/scripts/bundle.mjs`);
   }
 });
 
@@ -147,6 +147,10 @@ test('the bundler refuses what one scope cannot hold and forms of import it does
     // a declaration-looking line inside a template literal is text, not a declaration
     w('d.js', "import { f } from './b.js';\nexport const s = `\nconst y = 1;\n`;\n");
     assert.match(bundle(join(dir, 'd.js'), ''), /export \{ s \};/);
+    // CRLF line ends (a Windows checkout) give the same bundle as LF ones
+    w('e.js', "import { f } from './b.js';\r\nexport const t = f();\r\n");
+    w('g.js', "import { f } from './b.js';\nexport const t = f();\n");
+    assert.equal(bundle(join(dir, 'e.js'), '').replace('e.js', 'g.js'), bundle(join(dir, 'g.js'), ''));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -193,13 +193,18 @@ export function newOutputArray(Ctor, n) {
   return new Ctor(b.buffer, b.byteOffset, n);
 }
 
-function outputArray(t, out) {
-  const Ctor = ARRAY_TYPES[t.dtype];
-  if (out === undefined || out === null) return newOutputArray(Ctor, t.n);
-  if (!(out instanceof Ctor) || out.length < t.n) {
-    throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} must be a ${Ctor.name} of length >= ${t.n}`, { tensor: t.name });
+/**
+ * The array tensor t is decoded into: a new one, or the caller's `out` (checked: type and length).
+ * With `packed` (decode()'s nibbles) the Uint8Array of its ceil(n / 2) packed bytes.
+ */
+function outputArray(t, out, packed = false) {
+  const Ctor = packed ? Uint8Array : ARRAY_TYPES[t.dtype];
+  const size = packed ? Math.ceil(t.n / 2) : t.n;
+  if (out === undefined || out === null) return newOutputArray(Ctor, size);
+  if (!(out instanceof Ctor) || out.length < size) {
+    throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)}${packed ? ' (returned as nibbles)' : ''} must be a ${Ctor.name} of length >= ${size}`, { tensor: t.name });
   }
-  return out.length === t.n ? out : out.subarray(0, t.n);
+  return out.length === size ? out : out.subarray(0, size);
 }
 
 function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibbles: null }) {
@@ -214,7 +219,7 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibb
     }
   }
   const packed = returnsNibbles(bytes, t, opts);
-  const data = packed ? nibbleArray(t, out) : outputArray(t, out);
+  const data = outputArray(t, out, packed);
   // with nibbles, what the entries are decoded into: straight into the packed bytes (PAIRS: one byte
   // per pair; row groups of PAIRS sub-blocks with their rows in place), else a temporary of the
   // entries, packed afterwards (one for the whole decode() call)
@@ -254,16 +259,6 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibb
     }
   }
   return tensor;
-}
-
-/** The Uint8Array of ceil(n / 2) bytes a tensor returned as nibbles is decoded into (new, or the caller's). */
-function nibbleArray(t, out) {
-  const size = Math.ceil(t.n / 2);
-  if (out === undefined || out === null) return newOutputArray(Uint8Array, size);
-  if (!(out instanceof Uint8Array) || out.length < size) {
-    throw new AnspackError('BadArgument', `output for tensor ${JSON.stringify(t.name)} (returned as nibbles) must be a Uint8Array of length >= ${size}`, { tensor: t.name });
-  }
-  return out.length === size ? out : out.subarray(0, size);
 }
 
 /**

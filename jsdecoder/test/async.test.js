@@ -7,25 +7,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { decode, decodeAsync, createDecoderPool, AnspackError } from '../src/index.js';
 import { encodeFile, rng, randomInts, perTensorAffine } from './helpers/encoder.js';
 import { errorOf, asyncErrorOf } from './helpers/engines.js';
+import { sameTensors } from './helpers/compare.js';
 
 const VECTORS = new URL('../../tests/vectors/', import.meta.url);
-
-function sameTensors(got, want) {
-  assert.equal(got.tensors.length, want.tensors.length);
-  assert.deepEqual(got.metadata, want.metadata);
-  want.tensors.forEach((w, i) => {
-    const g = got.tensors[i];
-    assert.equal(g.name, w.name);
-    assert.deepEqual(g.shape, w.shape);
-    assert.equal(g.dtype, w.dtype);
-    assert.equal(g.storedDtype, w.storedDtype);
-    assert.equal(g.checksum, w.checksum);
-    assert.equal(g.data.constructor, w.data.constructor, w.name);
-    assert.deepEqual(Buffer.from(g.data.buffer, g.data.byteOffset, g.data.byteLength),
-      Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength), w.name);
-    assert.equal(got.byName[w.name], g);
-  });
-}
 
 function manyTensors() {
   const r = rng(7);

@@ -12,21 +12,11 @@ import * as dist from '../dist/anspack.js';
 import { build, bundle, codeLines, readText } from '../scripts/bundle.mjs';
 import { encodeFile, rng, randomInts } from './helpers/encoder.js';
 import { errorOf } from './helpers/engines.js';
+import { sameTensors, streamResult } from './helpers/compare.js';
 
 const VECTORS = new URL('../../tests/vectors/', import.meta.url);
 const DIST = new URL('../dist/', import.meta.url);
 
-const bytesOf = (t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-
-function sameResult(got, want, label) {
-  assert.equal(got.tensors.length, want.tensors.length, label);
-  assert.deepEqual(got.metadata, want.metadata, label);
-  want.tensors.forEach((w, i) => {
-    const g = got.tensors[i];
-    assert.deepEqual([g.name, g.shape, g.dtype, g.checksum, g.data.constructor.name], [w.name, w.shape, w.dtype, w.checksum, w.data.constructor.name], `${label}: ${w.name}`);
-    assert.deepEqual(bytesOf(g), bytesOf(w), `${label}: ${w.name}`);
-  });
-}
 
 test('dist/anspack.js and dist/worker.js are committed and current (node jsdecoder/scripts/bundle.mjs)', () => {
   for (const [name, text] of Object.entries(build())) {
@@ -57,9 +47,9 @@ test('every golden vector decodes to the same tensors through the bundle, with b
   for (const f of files) {
     const bytes = readFileSync(new URL(f, VECTORS));
     for (const engine of ['js', 'wasm']) {
-      sameResult(dist.decode(bytes, { engine }), src.decode(bytes, { engine }), `${f} ${engine}`);
+      sameTensors(dist.decode(bytes, { engine }), src.decode(bytes, { engine }), `${f} ${engine}`);
     }
-    sameResult(dist.decode(bytes, { dequantize: true }), src.decode(bytes, { dequantize: true }), `${f} dequantized`);
+    sameTensors(dist.decode(bytes, { dequantize: true }), src.decode(bytes, { dequantize: true }), `${f} dequantized`);
     assert.deepEqual(dist.readHeader(bytes), src.readHeader(bytes));
   }
 });
@@ -87,15 +77,15 @@ test('decodeAsync of the bundle runs dist/worker.js (chunks split over 2 workers
   const want = src.decode(file);
   const pool = await dist.createDecoderPool(2);
   try {
-    sameResult(await pool.decode(file), want, 'pool of 2');
+    sameTensors(await pool.decode(file), want, 'pool of 2');
   } finally {
     await pool.terminate();
   }
-  sameResult(await dist.decodeAsync(file, { workers: 2 }), want, 'decodeAsync');
+  sameTensors(await dist.decodeAsync(file, { workers: 2 }), want, 'decodeAsync');
   const streamed = [];
   async function* pieces() { yield file.subarray(0, 100); yield file.subarray(100); }
   for await (const t of dist.decodeStream(pieces())) streamed.push(t);
-  sameResult({ tensors: streamed, metadata: want.metadata }, want, 'decodeStream');
+  sameTensors(streamResult(streamed, want.metadata), want, 'decodeStream');
   // a corrupt word: the same error from the bundle's workers as from decode()
   const bad = file.slice();
   bad[bad.length - 40] ^= 0x55;

@@ -162,7 +162,7 @@ export interface DecodeOptions {
    * bytes, within [-8, 7] / [0, 15]) come back packed two entries a byte: dtype 'int4' / 'uint4',
    * storedDtype 'int8' / 'uint8', data a Uint8Array of ceil(n / 2) bytes, entry 2i in the low nibble
    * of byte i (int4: two's complement; an odd n leaves the last high nibble 0). Not for tensors
-   * returned dequantized; decodeGPU refuses it (default false).
+   * returned dequantized; decodeGPU packs them on the GPU (its buffer holds the packed bytes) (default false).
    */
   nibbles?: boolean;
 }
@@ -277,7 +277,7 @@ export interface DecodeGPUOptions extends DecodeOptions {
   device?: WebGPUDevice;
   /** Return each tensor's values as a typed array in `data` (default true). */
   readback?: boolean;
-  /** Also return each tensor's values as a GPUBuffer in `buffer` (STORAGE | COPY_SRC, little-endian, size rounded up to 4); the caller destroys it (default false). */
+  /** Also return each tensor's values as a GPUBuffer in `buffer` (STORAGE | COPY_SRC, little-endian, size rounded up to 4; with nibbles the packed bytes); the caller destroys it (default false). */
   keepBuffers?: boolean;
   /** Schedule of the row loop: one workgroup per tensor looping over rows, all such tensors of a batch in one dispatch ('single'); two dispatches per row over ceil(L/256) workgroups ('rows'); or 'rows' when L >= 16384 ('auto', the default). */
   strategy?: 'auto' | 'single' | 'rows';
@@ -294,7 +294,8 @@ export interface GPUTensor extends Omit<Tensor, 'data' | 'checksum'> {
   checksum: number | null;
   /**
    * 'gpu' for rANS tensors with entries; raw and empty tensors are decoded on the CPU, and so are
-   * chunked tensors with keepBuffers whose chunks' values do not fill whole 4-byte words.
+   * chunked tensors with keepBuffers whose chunks' values (with nibbles: packed bytes) do not fill
+   * whole 4-byte words.
    */
   decodedOn: 'gpu' | 'cpu';
   strategy?: 'single' | 'rows';

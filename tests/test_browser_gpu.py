@@ -507,3 +507,85 @@ def test_chunk_corruptions_same_error_as_cpu(gpu_page, served_dir):
     b = bytearray(data); b[t.entry_offset + 32] ^= 0x01; cases.append(b)                           # table checksum
     codes = gpu_errors_match_cpu(gpu_page, served_dir, "cbad", [bytes(b) for b in cases])
     assert codes == {"CorruptStream", "ChecksumMismatch"}
+
+
+# decode()'s nibbles option on the GPU: the pack kernel writes 4 bits per entry (8 per pair value).
+
+def _int4(rng, n: int, spread: float, dtype="int8"):
+    a = np.round(rng.laplace(0, spread, n))
+    return (np.clip(a, -8, 7) if dtype == "int8" else np.clip(np.abs(a), 0, 15)).astype(dtype)
+
+
+def _nibble_file(rng) -> tuple[bytes, dict]:
+    """Every path of decodeGPU with nibbles: one stream (odd n), PAIRS, PRODUCT, chunks with an even
+    chunk size (packed on the GPU), an odd one (packed when joined), chunked pairs, row groups, raw,
+    uint8, and tensors that stay unpacked (int8 beyond 4 bits, int16, one returned dequantized)."""
+    r = rng.integers(0, 3, 60)
+    tensors = {
+        "plain": _int4(rng, 9_001, 1.5),
+        "pairs": _int4(rng, 8_000, 1.0),
+        "product": _int4(rng, 6_002, 2.0).reshape(3001, 2),
+        "even": _int4(rng, 10_001, 2.0),
+        "odd": _int4(rng, 9_999, 2.0),
+        "pairchunks": _int4(rng, 12_000, 1.0, "uint8"),
+        "groups": (_int4(rng, 60 * 50, 1.0).reshape(60, 50) * (1 + r[:, None])).clip(-8, 7).astype(np.int8),
+        "raw": _int4(rng, 40, 2.0),
+        "u4": _int4(rng, 5_000, 3.0, "uint8"),
+        "wide8": _tensor(rng, "int8", 4_000, 6.0),
+        "i16": _tensor(rng, "int16", 3_000, 2.0),
+        "deq": _int4(rng, 4_000, 1.5),
+    }
+    lanes = {"plain": 256, "pairs": 128, "product": 64, "even": 128, "odd": 128, "pairchunks": 100,
+             "groups": 32, "u4": 200, "wide8": 64, "i16": 64, "deq": 64}
+    chunk = {"even": 2000, "odd": 2001, "pairchunks": 1600}
+    pairs = {k: False for k in tensors} | {"pairs": True, "product": "product", "pairchunks": True}
+    data = anspack.encode(tensors, lanes=lanes, chunk=chunk, pairs=pairs, groups={"groups": r},
+                          raw={"raw": True}, precision=12, dequant={"deq": _dequant_scale(0.1)})
+    infos = {t.name: t for t in anspack.read_header(data).tensors}
+    assert infos["even"].chunks == 6 and infos["odd"].chunks == 5 and infos["pairchunks"].chunks == 4
+    assert infos["pairs"].pairs and infos["product"].product and infos["groups"].coding == "groups"
+    assert infos["raw"].coding == "raw" and not infos["plain"].pairs
+    return data, infos
+
+
+@pytest.mark.parametrize("strategy", ["single", "rows"])
+def test_nibbles_gpu_equals_cpu(gpu_page, served_dir, strategy):
+    data, infos = _nibble_file(np.random.default_rng(41))
+    url = served_dir.write(f"nib-{strategy}.anspack", data)
+    r = compare(gpu_page, url, strategy=strategy, nibbles=True)
+    assert_same(r, expect_gpu=["cpu" if infos[t["name"]].coding == "raw" else "gpu" for t in r["cpu"]])
+    packed = {"plain", "pairs", "product", "even", "odd", "pairchunks", "groups", "raw", "u4", "deq"}
+    want = anspack.decode(data)
+    for g in r["gpu"]:
+        a = want[g["name"]].reshape(-1)
+        if g["name"] in packed:
+            assert g["dtype"] == ("uint4" if a.dtype == np.uint8 else "int4"), g["name"]
+            q = (a.astype(np.uint8) & 15)
+            q = np.concatenate([q, np.zeros(q.size % 2, np.uint8)])
+            a = q[0::2] | (q[1::2] << 4)
+        else:
+            assert g["dtype"] == str(a.dtype), g["name"]
+        assert g["sha256"] == hashlib.sha256(a.tobytes()).hexdigest(), g["name"]
+    # dequantize: "deq" comes back as float32, the others still packed; without verify: the same
+    assert_same(compare(gpu_page, url, strategy=strategy, nibbles=True, dequantize=True))
+    assert_same(compare(gpu_page, url, strategy=strategy, nibbles=True, verify=False))
+
+
+def test_nibbles_keep_buffers(gpu_page, served_dir):
+    """keepBuffers with nibbles: the buffers hold the packed bytes; chunked tensors whose packed chunks
+    fill whole 4-byte words are joined on the GPU, the others decoded on the CPU and uploaded."""
+    data, _ = _nibble_file(np.random.default_rng(42))
+    url = served_dir.write("nibk.anspack", data)
+    got = gpu_page.evaluate("u => gpuBufferHashes(u, { nibbles: true })", url)
+    for name, h in got.items():
+        assert h["buffer"] == h["data"], name
+    assert got["plain"]["bufferSize"] == 4504 and got["even"]["bufferSize"] == 5004
+    on = gpu_page.evaluate("""async (u) => {
+        const r = await window.anspack.decodeGPU(await fetchBytes(u), { device: await window.anspack.requestGPUDevice(), keepBuffers: true, nibbles: true });
+        for (const t of r.tensors) t.buffer.destroy();
+        return Object.fromEntries(r.tensors.map((t) => [t.name, [t.decodedOn, t.dtype]]));
+    }""", url)
+    # even: 2000 entries a chunk = 1000 packed bytes, whole words; odd: chunks start mid-byte;
+    # pairchunks: 1600 pair values a chunk = 1600 bytes
+    assert on["even"] == ["gpu", "int4"] and on["odd"] == ["cpu", "int4"] and on["pairchunks"] == ["gpu", "uint4"]
+    assert on["wide8"] == ["gpu", "int8"] and on["raw"] == ["cpu", "int4"]

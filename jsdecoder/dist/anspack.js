@@ -3134,6 +3134,12 @@ function decodeMatrix(states, words, start, end, sym, step, out, N, result) {
 // - Spec revision 3. PRODUCT (section 7.3): the model uploaded is the pair model derived on the CPU
 //   from the stored entry model (header.js ransModel): V^2 pair ids with u16 pair values, decoded
 //   exactly as plain pairs.
+// - nibbles (decode()'s option): for a tensor returned as nibbles the model's values are the packed
+//   nibbles (an entry's low 4 bits; a PAIRS pair value's two entries as one byte) and the pack kernel
+//   writes 4 (8) bits per symbol instead of the dtype's width (valBits). Chunks that start on a byte
+//   of the packed bytes (PAIRS, or an even chunk size) are packed each on the GPU and joined as bytes;
+//   other chunked tensors and row-group tensors are decoded as entries and packed on the CPU
+//   (nibbles.js packNibbles) when joined.
 
 
 const WG = 256;
@@ -3168,7 +3174,7 @@ const WGSL = /* wgsl */ `
 struct Params {
   n: u32, L: u32, W: u32, P: u32,
   rows: u32, c: u32, G: u32, M: u32,
-  valOff: u32, idBytes: u32, valBytes: u32, nwgX: u32,
+  valOff: u32, idBytes: u32, valBits: u32, nwgX: u32,
   idWords: u32, valWords: u32, pendOff: u32, pad0: u32,
 }
 @group(0) @binding(0) var<uniform> prm: Params;
@@ -3255,7 +3261,7 @@ fn rowScan(@builtin(local_invocation_index) t: u32) {
   }
 }
 
-// ids (u32) -> packed ids for readback (u8 or u16) and packed values (1, 2 or 4 bytes).
+// ids (u32) -> packed ids for readback (u8 or u16) and packed values (4, 8, 16 or 32 bits each).
 @compute @workgroup_size(256)
 fn pack(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let w = (wg.y * prm.nwgX + wg.x) * WG + t;
@@ -3271,11 +3277,11 @@ fn pack(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     outIds[w] = acc;
   }
   if (w < prm.valWords) {
-    let per = 4u / prm.valBytes;
+    let per = 32u / prm.valBits;
     var acc = 0u;
     for (var q = 0u; q < per; q = q + 1u) {
       let i = w * per + q;
-      if (i < n) { acc = acc | (model[prm.valOff + ids[i]] << (q * 8u * prm.valBytes)); }
+      if (i < n) { acc = acc | (model[prm.valOff + ids[i]] << (q * prm.valBits)); }
     }
     outVals[w] = acc;
   }
@@ -3292,7 +3298,7 @@ struct Desc {
   n: u32, L: u32, W: u32, P: u32,
   rows: u32, c: u32, modelOff: u32, valOff: u32,
   wordOff: u32, stateOff: u32, idOff: u32, outIdOff: u32,
-  outValOff: u32, idBytes: u32, valBytes: u32, idWords: u32,
+  outValOff: u32, idBytes: u32, valBits: u32, idWords: u32,
   valWords: u32, packStart: u32, pad0: u32, pad1: u32,
 }
 struct FusedParams { T: u32, nwgX: u32, packGroups: u32, pad0: u32 }
@@ -3386,11 +3392,11 @@ fn packFused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     outIds[d.outIdOff + w] = acc;
   }
   if (w < d.valWords) {
-    let per = 4u / d.valBytes;
+    let per = 32u / d.valBits;
     var acc = 0u;
     for (var q = 0u; q < per; q = q + 1u) {
       let i = w * per + q;
-      if (i < d.n) { acc = acc | (inp[d.valOff + ids[d.idOff + i]] << (q * 8u * d.valBytes)); }
+      if (i < d.n) { acc = acc | (inp[d.valOff + ids[d.idOff + i]] << (q * d.valBits)); }
     }
     outVals[d.outValOff + w] = acc;
   }
@@ -3473,7 +3479,8 @@ function uploadBuffer(device, data, usage, label, made) {
 
 function gpuOptions(options) {
   if (options === null || typeof options !== 'object') throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
-  if (options.nibbles) throw new AnspackError('BadArgument', 'decodeGPU does not return nibbles: use decode() (or pack the entries on the GPU)');
+  const nibbles = options.nibbles ?? false;
+  if (typeof nibbles !== 'boolean') throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
   const strategy = options.strategy ?? 'auto';
   if (!['auto', 'single', 'rows'].includes(strategy)) throw new AnspackError('BadArgument', `strategy must be 'auto', 'single' or 'rows', got ${strategy}`);
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -3487,9 +3494,21 @@ function gpuOptions(options) {
     dequantize: options.dequantize ?? false,
     readback: options.readback ?? true,
     keepBuffers: options.keepBuffers ?? false,
-    batchBytes, strategy, maxEntries, maxTotalEntries,
+    nibbles, batchBytes, strategy, maxEntries, maxTotalEntries,
   };
 }
+
+/**
+ * Bits of one symbol's value in the packed values: the dtype's (PAIRS: a u16 pair value), or with
+ * nibbles (decode()'s option; t.nib on a unit decoded straight into the packed bytes) 4 per entry,
+ * 8 per PAIRS pair value (its two entries' nibbles).
+ */
+function valueBits(t, nib) {
+  if (nib) return t.pairs ? 8 : 4;
+  return 8 * (t.pairs ? 2 : t.itemSize);
+}
+
+const nibbleDtype = (dtype) => (dtype === 'int8' ? 'int4' : 'uint4');
 
 /** Sizes and choices for one rANS tensor (no GPU work). */
 function plan(t, opts, maxBinding) {
@@ -3499,11 +3518,11 @@ function plan(t, opts, maxBinding) {
   let strategy = opts.strategy === 'auto' ? (L >= ROWS_MIN_LANES ? 'rows' : 'single') : opts.strategy;
   if (strategy === 'rows' && G > MAX_WORKGROUPS_PER_DIM) strategy = 'single';
   const idBytes = V <= 256 ? 1 : 2;
-  const valBytes = t.pairs ? 2 : t.itemSize;
+  const valBits = valueBits(t, t.nib);
   const pl = {
-    n, L, W: t.words, V, M, P: t.precision, G, strategy, idBytes, valBytes,
+    n, L, W: t.words, V, M, P: t.precision, G, strategy, idBytes, valBits,
     rows: Math.ceil(n / L), c: G,
-    idWords: Math.ceil(n * idBytes / 4), valWords: Math.ceil(n * valBytes / 4),
+    idWords: Math.ceil(n * idBytes / 4), valWords: Math.ceil(n * valBits / 32),
     modelU32: 2 * M + V, hashIds: opts.verify || opts.readback,
   };
   pl.packGroups = Math.ceil(Math.max(pl.idWords, pl.valWords) / WG);
@@ -3525,9 +3544,12 @@ function plan(t, opts, maxBinding) {
  *   each tensor's `checksum` is computed when verify or readback is on (else null: no ids read back)
  * @param {boolean} [options.readback=true]  return each tensor's values as a typed array (`data`)
  * @param {boolean} [options.keepBuffers=false]  also return each tensor's values as a GPUBuffer
- *   (`buffer`, usage STORAGE | COPY_SRC, n * itemSize bytes rounded up to 4, little-endian); the
- *   caller destroys it
+ *   (`buffer`, usage STORAGE | COPY_SRC, n * itemSize bytes rounded up to 4, little-endian; with
+ *   nibbles the packed bytes); the caller destroys it
  * @param {boolean} [options.dequantize=false]  as decode() (on the CPU; needs readback)
+ * @param {boolean} [options.nibbles=false]  as decode(): int8 / uint8 tensors whose values fit in 4 bits
+ *   come back packed two entries a byte (dtype 'int4' / 'uint4', `data` a Uint8Array of ceil(n / 2),
+ *   `buffer` those bytes), packed by the GPU's pack kernel
  * @param {'auto'|'single'|'rows'} [options.strategy='auto']  the schedule (see READ ME FIRST)
  * @param {number} [options.batchBytes=256 MiB]  GPU memory for one batch of tensors decoded by one
  *   submission (a tensor larger than this is a batch of its own)
@@ -3570,11 +3592,15 @@ async function decodeGPU(buffer, options = {}) {
       });
       continue;
     }
+    const nib = returnsNibbles(hdr.bytes, t, opts);
     if (t.coding === 'rans' && t.n > 0 && t.chunks > 1) {
-      if (opts.keepBuffers && (t.chunkSize * (t.pairs ? 2 : t.itemSize)) % 4 !== 0) units.push({ cpuOnly: t });
-      else units.push(...chunkParts(hdr.bytes, t));
+      // nibbles: chunks that start on a byte of the packed bytes (PAIRS: a byte per symbol; else an
+      // even chunk size) are packed on the GPU, others decoded as entries and packed when joined
+      const direct = nib && (t.pairs || t.chunkSize % 2 === 0);
+      if (opts.keepBuffers && ((nib && !direct) || (t.chunkSize * valueBits(t, direct)) % 32 !== 0)) units.push({ cpuOnly: t });
+      else units.push(...chunkParts(hdr.bytes, t, direct));
     } else {
-      units.push(t);
+      units.push(nib && t.coding === 'rans' ? { ...t, nib } : t);
     }
   }
   let parts = [];  // finished parts of the chunked tensor being joined
@@ -3683,7 +3709,7 @@ async function decodeGPU(buffer, options = {}) {
 
 /** Raw and empty tensors: decodeTensor (the CPU decoder), uploaded with keepBuffers. */
 function decodeOnCPU(device, hdr, t, opts) {
-  const cpu = decodeTensor(hdr.bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, maxEntries: opts.maxEntries });
+  const cpu = decodeTensor(hdr.bytes, t.name, { verify: opts.verify, dequantize: opts.dequantize, nibbles: opts.nibbles, maxEntries: opts.maxEntries });
   cpu.decodedOn = 'cpu';
   if (opts.keepBuffers) {
     cpu.buffer = uploadBuffer(device, cpu.data, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, t.name, []);
@@ -3702,7 +3728,8 @@ function release(job) {
 /**
  * The 2^P-slot table (symbol id, f << 16 | bias) followed by the values' zero-extended bit patterns,
  * for the coder's model (header.js ransModel: as stored, or with PRODUCT the derived pair model of
- * spec section 7.3, whose values are u16 pairs).
+ * spec section 7.3, whose values are u16 pairs). With t.nib the values as packed nibbles: the low 4
+ * bits of an entry, a pair value's two entries in one byte.
  */
 function buildModel(bytes, t, out = new Uint32Array(2 * 2 ** t.precision + t.alphabet), at = 0) {
   const { cdf, vals } = ransModel(bytes, t);
@@ -3715,6 +3742,11 @@ function buildModel(bytes, t, out = new Uint32Array(2 * 2 ** t.precision + t.alp
       out[at + 2 * slot] = s;
       out[at + 2 * slot + 1] = (fb | (slot - c)) >>> 0;
     }
+  }
+  if (t.nib) {
+    const packed = t.pairs ? nibbleValues(vals) : vals;
+    for (let s = 0; s < V; s++) out[at + 2 * M + s] = packed[s] & (t.pairs ? 0xff : 0xf);
+    return out;
   }
   const size = t.pairs ? 2 : t.itemSize;  // PAIRS: u16 pair values
   const mask = size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
@@ -3735,7 +3767,7 @@ function readbackLayout(nCounts, lanes, idWords, valWords, hashIds, readback) {
 function startRows(device, pl3, hdr, job, opts, stats, enc) {
   const { t, pl } = job;
   const { bytes } = hdr;
-  const { n, L, W, P, M, G, rows, idBytes, valBytes, idWords, valWords, packGroups } = pl;
+  const { n, L, W, P, M, G, rows, idBytes, valBits, idWords, valWords, packGroups } = pl;
   const nwgX = Math.min(packGroups, MAX_WORKGROUPS_PER_DIM);
   const nwgY = Math.ceil(packGroups / nwgX);
   const pendOff = 2 + 2 * G;
@@ -3743,7 +3775,7 @@ function startRows(device, pl3, hdr, job, opts, stats, enc) {
   const U = GPUBufferUsage;
   const params = new Uint32Array([
     n, L, W, P, rows, G, G, M,
-    2 * M, idBytes, valBytes, nwgX, idWords, valWords, pendOff, 0,
+    2 * M, idBytes, valBits, nwgX, idWords, valWords, pendOff, 0,
   ]);
   const paramBuf = uploadBuffer(device, params, U.UNIFORM, 'params', made);
   const modelBuf = uploadBuffer(device, buildModel(bytes, t), U.STORAGE, 'model', made);
@@ -3812,7 +3844,7 @@ function startFused(device, pl2, hdr, jobs, opts, stats, enc) {
     desc.set([
       p.n, p.L, p.W, p.P, p.rows, p.c, p.modelOff, p.modelOff + 2 * p.M,
       2 * modelU32 + p.wordOff, p.stateOff, p.idOff, p.outIdOff,
-      p.outValOff, p.idBytes, p.valBytes, p.idWords,
+      p.outValOff, p.idBytes, p.valBits, p.idWords,
       p.valWords, p.packStart, 0, 0,
     ], DESC_U32 * k);
   });
@@ -3885,9 +3917,14 @@ async function finishJob(hdr, job, opts) {
     }
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy: pl.strategy };
-  if (opts.readback) {
+  if (opts.readback && t.nib) {
+    // the packed bytes: ceil(entries / 2) (PAIRS: a byte per symbol)
+    tensor.data = new Uint8Array(got.buffer.slice(at.vals, at.vals + Math.ceil(n * pl.valBits / 8)));
+    tensor.dtype = nibbleDtype(t.dtype);
+    tensor.storedDtype = t.dtype;
+  } else if (opts.readback) {
     const Ctor = GPU_ARRAY_TYPES[t.dtype];
-    tensor.data = new Ctor(got.buffer.slice(at.vals, at.vals + n * pl.valBytes));  // PAIRS: 2n bytes = the entries
+    tensor.data = new Ctor(got.buffer.slice(at.vals, at.vals + n * pl.valBits / 8));  // PAIRS: 2n bytes = the entries
     if (opts.dequantize && t.dequantSize > 0) {
       const { bytes } = hdr;
       const dvf = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -3906,9 +3943,10 @@ async function finishJob(hdr, job, opts) {
 /**
  * The chunks of a chunked tensor (spec section 7.2) as parts: tensor-like objects for plan / start /
  * finish, each one stream (its symbols, L states, W_k words) checked against its chunk checksum.
- * Parts have no dequant block (the joined tensor is dequantized).
+ * Parts have no dequant block (the joined tensor is dequantized). With nib, each part is packed
+ * into nibbles on the GPU.
  */
-function chunkParts(bytes, t) {
+function chunkParts(bytes, t, nib = false) {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const K = t.chunks, Q = t.chunkSize, L = t.lanes, per = t.pairs ? 2 : 1;
   const { chunkWords, chunkChecksums } = chunkTables(dv, t);
@@ -3921,7 +3959,7 @@ function chunkParts(bytes, t) {
       ...t, symbols, n: symbols * per, words: Wk, chunkSize: 0, chunks: 1,
       statesOffset: t.statesOffset + 4 * L * k, wordsOffset: t.wordsOffset + 2 * w0,
       checksum: chunkChecksums[k], checksumOffset: t.chunkTableOffset + 4 * K + 4 * k,
-      dequantSize: 0, dequantOffset: 0, part: { parent: t, k, at: k * Q * per },
+      dequantSize: 0, dequantOffset: 0, part: { parent: t, k, at: k * Q * per }, nib,
     });
     w0 += Wk;
   }
@@ -3939,7 +3977,24 @@ async function joinParts(device, hdr, parts, opts) {
     throw new AnspackError('ChecksumMismatch', `the chunk checksums hash to 0x${checksum.toString(16)}, the table says 0x${t.checksum.toString(16)}`, { offset: t.entryOffset + 32, tensor: t.name });
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy: parts[0].done.strategy, chunks: t.chunks };
-  if (opts.readback) {
+  // with nibbles: the parts packed on the GPU (each starts on a byte), or their entries packed here
+  const nib = returnsNibbles(bytes, t, opts);
+  const direct = parts[0].job.t.nib;
+  if (nib) {
+    tensor.dtype = nibbleDtype(t.dtype);
+    tensor.storedDtype = t.dtype;
+  }
+  if (opts.readback && nib) {
+    const data = new Uint8Array(Math.ceil(t.n / 2));
+    if (direct) {
+      for (const p of parts) data.set(p.done.data, p.job.t.part.at / 2);
+    } else {
+      const entries = new (GPU_ARRAY_TYPES[t.dtype])(t.n);
+      for (const p of parts) entries.set(p.done.data, p.job.t.part.at);
+      packNibbles(entries, data);
+    }
+    tensor.data = data;
+  } else if (opts.readback) {
     const data = new (GPU_ARRAY_TYPES[t.dtype])(t.n);
     for (const p of parts) data.set(p.done.data, p.job.t.part.at);
     tensor.data = data;
@@ -3950,14 +4005,13 @@ async function joinParts(device, hdr, parts, opts) {
     }
   }
   if (opts.keepBuffers) {
-    // Every chunk but the last fills whole 4-byte words (checked before: else the CPU path), so the
-    // parts' buffers are copied back to back.
-    const size = t.n * t.itemSize;
-    const buf = device.createBuffer({ size: pad4(size), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: t.name });
+    // Every chunk but the last fills whole 4-byte words (checked before: else the CPU path; with
+    // nibbles the parts were packed on the GPU), so the parts' buffers are copied back to back.
+    const bytesOf = (entries) => (nib ? Math.ceil(entries / 2) : entries * t.itemSize);
+    const buf = device.createBuffer({ size: pad4(bytesOf(t.n)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: t.name });
     const enc = device.createCommandEncoder({ label: 'anspack join chunks' });
     for (const p of parts) {
-      const at = p.job.t.part.at * t.itemSize;
-      enc.copyBufferToBuffer(p.done.buffer, 0, buf, at, pad4(p.job.t.n * t.itemSize));
+      enc.copyBufferToBuffer(p.done.buffer, 0, buf, bytesOf(p.job.t.part.at), pad4(bytesOf(p.job.t.n)));
     }
     device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
@@ -3982,7 +4036,14 @@ async function joinGroups(device, hdr, units, opts) {
   const data = new (GPU_ARRAY_TYPES[t.dtype])(t.n);
   for (const { job, done } of units) placeGroupPiece(t, job.t.grp.g, done.data, job.t.part ? job.t.part.at : 0, data);
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum: t.tableChecksum, decodedOn: 'gpu', strategy: units[0].done.strategy, groups: t.groups.length, data };
-  if (opts.keepBuffers) tensor.buffer = uploadBuffer(device, data, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, t.name, []);
+  if (returnsNibbles(hdr.bytes, t, opts)) {
+    // nibbles: the rows are placed as entries, then packed
+    tensor.data = new Uint8Array(Math.ceil(t.n / 2));
+    packNibbles(data, tensor.data);
+    tensor.dtype = nibbleDtype(t.dtype);
+    tensor.storedDtype = t.dtype;
+  }
+  if (opts.keepBuffers) tensor.buffer = uploadBuffer(device, tensor.data, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, t.name, []);
   if (opts.dequantize && t.dequantSize > 0) {
     const dv = new DataView(hdr.bytes.buffer, hdr.bytes.byteOffset, hdr.bytes.byteLength);
     tensor.data = dequantizeBlock(dv, t.dequantOffset, t.dequantSize, data, { name: t.name, shape: t.shape.slice(), dtype: t.dtype });

@@ -18,6 +18,7 @@ import numpy as np
 
 import anspack
 from anspack.container import HEADER_SIZE, header_checksum, values_size
+from anspack.checksum import fxhash26
 
 
 def _encode(tensors, **options):
@@ -282,6 +283,54 @@ def bad_group_files(grouped: bytes, plain: bytes) -> dict[str, tuple[bytes, str]
     }
 
 
+def bad_precedence_files(chunks: bytes) -> dict[str, tuple[bytes, str]]:
+    """Variants for the error names and orders that spec sections 3, 5, 6, 7, 12 and 13 spell out (found
+    unclear by a decoder written from the spec alone): short files, an empty rANS block's P, padding
+    between blocks, a metadata byte order mark, a dequant block's header (checked without
+    dequantization), the unused lane of a short last chunk, and the order of a chunked tensor's checks.
+    ``chunks`` is the chunks vector (tensor 0: "g", 3 or more chunks; tensor 1: "short", N = 10, L = 3,
+    Q = 4, so lane 2 of its last chunk gets no symbol)."""
+    out = {}
+    good = _encode({"x": np.arange(-6, 6, dtype=np.int8).reshape(3, 4)})
+    out["short_wrong_magic"] = (b"\x89ANSX", "BadMagic")      # 5 bytes, not the magic's start
+    out["short_magic_prefix"] = (good[:5], "Truncated")        # 5 bytes of the magic
+    out["empty_file"] = (b"", "Truncated")
+    empty = _encode({"e": np.zeros((0, 3), np.int16)})
+    e = anspack.read_header(empty).tensors[0]
+    out["empty_block_precision_zero"] = (_set(empty, e.data_offset + 16, "<B", 0), "BadModel")  # before any checksum
+    two = _encode({"a": np.arange(-2, 3, dtype=np.int8), "b": np.array([1, 2, 1, 1], np.int16)})
+    a = anspack.read_header(two).tensors[0]
+    assert (a.data_offset + a.data_size) % 8, "the vector needs padding after tensor a"
+    out["padding_between_blocks"] = (_set(two, a.data_offset + a.data_size, "<B", 1), "ReservedNonZero")
+    meta = _encode({"x": np.arange(4, dtype=np.int8)}, metadata={"abcd": 1})   # {"abcd":1}: 10 bytes
+    at = meta.index(b'{"abcd":1}')
+    out["metadata_bom"] = (_rehash_header(meta[:at] + b'\xef\xbb\xbf{"a":1}' + meta[at + 10:]), "BadMetadata")
+    trellis = struct.pack("<IIQfI", 4, 0, 8, 0.5, 0)
+    dq = _encode({"x": np.arange(-6, 6, dtype=np.int8)}, dequant={"x": trellis})
+    d = anspack.read_header(dq).tensors[0]
+    out["dequant_reserved"] = (_set(dq, d.dequant_offset + 4, "<I", 1), "ReservedNonZero")
+    out["dequant_body_size"] = (_set(dq, d.dequant_offset + 8, "<Q", 16), "BadDequant")
+    short = _encode({"x": np.arange(-6, 6, dtype=np.int8)}, dequant={"x": struct.pack("<II", 4, 0)})
+    out["dequant_size_short"] = (short, "BadDequant")
+    big, small = anspack.read_header(chunks).tensors[:2]
+    assert small.lanes == 3 and small.chunk == 4 and small.symbols == 10
+    unused = small.data_offset + 24 + 4 * (2 * 3 + 2)   # chunk 2, lane 2
+    out["chunk_unused_lane_state"] = (_resign(_set(chunks, unused, "<I", 70000), 1), "CorruptStream")
+    K = big.chunks
+    table = big.data_offset + 24 + 4 * big.lanes * K
+    w0 = struct.unpack_from("<I", chunks, table)[0]
+    sums = list(struct.unpack_from(f"<{K}I", chunks, table + 4 * K))
+    sums[0] ^= 1
+    corrupt1 = bytearray(chunks)
+    corrupt1[big.data_offset + big.data_size - 2 * big.words + 2 * w0] ^= 0x40   # chunk 1's first word
+    first = _pack_all(bytes(corrupt1), table + 4 * K, sums)
+    first = _set(bytes(first), big.entry_offset + 32, "<I", fxhash26(sums))
+    out["chunk_order_chunk0_first"] = (_resign(first), "ChecksumMismatch")
+    out["chunk_order_table_last"] = (_rehash_header(_set(bytes(corrupt1), big.entry_offset + 32, "<I", big.checksum ^ 1)),
+                                     "CorruptStream")
+    return out
+
+
 def build() -> dict[str, bytes]:
     """All vector files: relative path -> bytes."""
     files: dict[str, bytes] = {}
@@ -296,6 +345,7 @@ def build() -> dict[str, bytes]:
     bad.update(bad_chunk_files(plain, files["pairs_chunks.anspack"]))
     bad.update(bad_product_files(plain))
     bad.update(bad_group_files(files["groups.anspack"], plain))
+    bad.update(bad_precedence_files(files["chunks.anspack"]))
     # an empty tensor's checksum is that of the empty sequence, 0 (section 11); header re-signed
     empty = _encode({"e": np.zeros((2, 0), np.int16)})
     e = anspack.read_header(empty).tensors[0]

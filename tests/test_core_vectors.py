@@ -57,6 +57,25 @@ def test_bad_vectors_raise_their_code(name):
     assert info.value.code == BAD[name]
 
 
+DEQUANTIZE = json.loads((VECTORS / "bad" / "dequantize.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(DEQUANTIZE))
+def test_dequantize_vectors_raise_their_code(name):
+    """Spec section 12 / rule 10: a dequant block's kind and body are checked only when dequantizing,
+    after the tensor's checksums and before the next tensor's."""
+    data = (VECTORS / "bad" / f"{name}.anspack").read_bytes()
+    with pytest.raises(anspack.FormatError) as info:
+        anspack.decode(data, dequantize=True)
+    assert info.value.code == DEQUANTIZE[name]["dequantize"]
+    if DEQUANTIZE[name]["integers"] == "OK":
+        anspack.decode(data)
+    else:
+        with pytest.raises(anspack.FormatError) as info:
+            anspack.decode(data)
+        assert info.value.code == DEQUANTIZE[name]["integers"]
+
+
 def test_worked_example_hex_in_spec_matches_file():
     """spec/FORMAT.md section 16 shows the worked example's bytes; they must be the vector's bytes."""
     text = (VECTORS.parent.parent / "spec" / "FORMAT.md").read_text()

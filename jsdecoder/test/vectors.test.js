@@ -97,3 +97,17 @@ for (const [name, code] of Object.entries(badIndex)) {
     });
   });
 }
+
+// Spec section 12 / rule 10: a dequant block's kind and body are checked only when dequantizing,
+// after the tensor's checksums and before the next tensor's (both engines).
+const dequantizeIndex = JSON.parse(read('bad/dequantize.json'));
+for (const [name, { dequantize, integers }] of Object.entries(dequantizeIndex)) {
+  test(`dequantize vector ${name} -> ${dequantize} (integers: ${integers})`, () => {
+    const bytes = read(`bad/${name}.anspack`);
+    for (const engine of ['js', 'wasm']) {
+      const codeOf = (opts) => { try { decode(bytes, { ...opts, engine }); return 'OK'; } catch (e) { assert.ok(e instanceof AnspackError, `${e}`); return e.code; } };
+      assert.equal(codeOf({ dequantize: true }), dequantize, engine);
+      assert.equal(codeOf({}), integers, engine);
+    }
+  });
+}

@@ -331,6 +331,35 @@ def bad_precedence_files(chunks: bytes) -> dict[str, tuple[bytes, str]]:
     return out
 
 
+def bad_dequantize_files() -> dict[str, tuple[bytes, str, str]]:
+    """Files whose error depends on dequantization (spec section 12, rule 10 of section 13): name ->
+    (bytes, the error decoding with dequantization, the error decoding integers or "OK"). A dequant
+    block's kind and body are checked only when dequantizing, after that tensor's checksums and before
+    the next tensor's."""
+    q = np.arange(-6, 6, dtype=np.int8).reshape(3, 4)
+    unknown = struct.pack("<IIQ", 9, 0, 8) + bytes(8)                          # kind 9: not defined
+    lut = struct.pack("<IIQiI", 2, 0, 8 + 4 * 5, 0, 5) + np.zeros(5, np.float32).tobytes()  # q - 0 < 5 fails for q < 0
+
+    def second_ids_wrong(data):
+        t = anspack.read_header(data).tensors[1]
+        return _rehash_header(_set(data, t.entry_offset + 32, "<I", t.checksum ^ 1))
+
+    def first_ids_wrong(data):
+        t = anspack.read_header(data).tensors[0]
+        return _rehash_header(_set(data, t.entry_offset + 32, "<I", t.checksum ^ 1))
+
+    kind_first = _encode({"a": q, "b": q}, dequant={"a": unknown})
+    kind_second = _encode({"a": q, "b": q}, dequant={"b": unknown})
+    return {
+        "dequant_unknown_kind": (_encode({"a": q}, dequant={"a": unknown}), "UnsupportedDequant", "OK"),
+        "dequant_lut_index_range": (_encode({"a": q}, dequant={"a": lut}), "BadDequant", "OK"),
+        # tensor a's unknown kind comes before tensor b's checksum ...
+        "dequant_order_kind_then_checksum": (second_ids_wrong(kind_first), "UnsupportedDequant", "ChecksumMismatch"),
+        # ... and after tensor a's own checksum
+        "dequant_order_checksum_then_kind": (first_ids_wrong(kind_second), "ChecksumMismatch", "ChecksumMismatch"),
+    }
+
+
 def build() -> dict[str, bytes]:
     """All vector files: relative path -> bytes."""
     files: dict[str, bytes] = {}
@@ -354,6 +383,11 @@ def build() -> dict[str, bytes]:
         files[f"bad/{name}.anspack"] = data
         index[name] = code
     files["bad/index.json"] = (json.dumps(index, indent=1, sort_keys=True) + "\n").encode()
+    deq = {}
+    for name, (data, code, integers) in bad_dequantize_files().items():
+        files[f"bad/{name}.anspack"] = data
+        deq[name] = {"dequantize": code, "integers": integers}
+    files["bad/dequantize.json"] = (json.dumps(deq, indent=1, sort_keys=True) + "\n").encode()
     return files
 
 

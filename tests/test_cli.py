@@ -196,7 +196,7 @@ def test_rd(tmp_path, model_file, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["encode", "{model}", "-o", "{tmp}/x.anspack", "--rule", "nonsense"], "GLOB=SCHEME"),
     (["encode", "{model}", "-o", "{tmp}/x.anspack", "--scheme", "int12"], "bits"),
-    (["encode", "{model}", "-o", "{tmp}/x.anspack", "--rule", "*=int4", ], "needs floats"),
+    (["encode", "{model}", "-o", "{tmp}/x.anspack", "--rule", "position_ids=int4", ], "needs floats"),
     (["encode", "{model}", "-o", "{tmp}/x.bin"], ".anspack"),
     (["encode", "{tmp}/missing.safetensors", "-o", "{tmp}/x.anspack"], "no such file"),
     (["encode", "{tmp}/junk.safetensors", "-o", "{tmp}/x.anspack"], "cannot read"),
@@ -233,3 +233,26 @@ def test_console_script(tmp_path, model_file):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "ratio" in r.stdout and out.exists()
+
+
+def test_output_folder_checked_before_the_work(tmp_path, model_file, capsys, monkeypatch):
+    """A -o into a folder that does not exist is a usage error (exit 2) before any quantization
+    (encode) or decoding (decode), for .safetensors outputs too (no traceback from the writer)."""
+    import anspack.commands.encode as enc_cmd
+
+    def boom(*a, **k):
+        raise AssertionError("quantized before the output folder was checked")
+
+    monkeypatch.setattr(enc_cmd, "encode_model", boom)
+    code, out, err = run(["encode", model_file, "-o", tmp_path / "nodir" / "m.anspack", "--bits", "4"], capsys)
+    assert code == 2 and "output folder" in err and "nodir" in err
+    monkeypatch.undo()
+    good = tmp_path / "m.anspack"
+    code, out, err = run(["encode", model_file, "-o", good, "--target-snr", "20"], capsys)
+    assert code == 0
+    assert "keep x1" in out   # position_ids, stored losslessly, is counted in the schemes line
+    for name in ("out.safetensors", "out.npz"):
+        code, out, err = run(["decode", good, "-o", tmp_path / "nodir" / name], capsys)
+        assert code == 2 and "output folder" in err, (name, err)
+    with pytest.raises(aio.InputError, match="output folder"):
+        aio.write_tensors(tmp_path / "nodir" / "x.safetensors", {"a": np.zeros(2, np.float32)})

@@ -375,6 +375,28 @@ def test_rules_first_match_then_defaults():
         qz.parse_rules(["nobody"])
 
 
+def test_glob_rules_pass_over_non_float_tensors():
+    """README's `--rule 'embeddings.*=snr:30'` on a BERT model: the glob also matches the int64
+    `embeddings.position_ids`, which the defaults keep; a rule naming an integer tensor exactly still
+    applies to it (and encoding says the scheme needs floats)."""
+    from anspack.commands.encode import encode_model
+
+    base = qz.parse_scheme("int4")
+    ids = np.arange(6, dtype=np.int64).reshape(1, 6)
+    for glob in ("embeddings.*", "embeddings.position_id?", "embeddings.[p]osition_ids", "*"):
+        assert qz.choose_scheme("embeddings.position_ids", ids, qz.parse_rules([f"{glob}=snr:30"]), base).method == "keep"
+    assert qz.choose_scheme("embeddings.position_ids", ids, qz.parse_rules(["embeddings.*=keep"]), base).method == "keep"
+    exact = qz.parse_rules(["embeddings.position_ids=snr:30"])
+    assert qz.choose_scheme("embeddings.position_ids", ids, exact, base).snr == 30
+    model = {"embeddings.word_embeddings.weight": gauss((64, 16)), "embeddings.position_ids": ids}
+    enc = encode_model(model, base="kmeans:16", rules=["embeddings.*=snr:30"])
+    assert list(enc.schemes) == ["embeddings.word_embeddings.weight"]   # kept tensors record no scheme
+    assert enc.schemes["embeddings.word_embeddings.weight"].startswith("ecq,snr=30,")
+    assert np.array_equal(anspack.decode(enc.data)["embeddings.position_ids"], ids.astype(np.int32))
+    with pytest.raises(ValueError, match="needs floats"):
+        encode_model(model, rules=["embeddings.position_ids=snr:30"])
+
+
 # ---------------------------------------------------------------------------------------------
 # I/O
 

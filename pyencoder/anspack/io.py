@@ -59,10 +59,19 @@ def read_tensors(path) -> dict[str, np.ndarray]:
     raise InputError(f"{path}: unknown input type {suffix or '(none)'} (use {', '.join(SUFFIXES_IN)})")
 
 
+def check_output_dir(path) -> None:
+    """Raise InputError when the folder that output file ``path`` goes into does not exist (commands call
+    this before their work, so that a typo in -o does not cost minutes of quantization)."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise InputError(f"{path}: the output folder {folder} does not exist")
+
+
 def write_tensors(path, tensors: dict[str, np.ndarray]) -> None:
     """Write named tensors to .npz (uncompressed) or .safetensors, chosen by the suffix."""
     path = os.fspath(path)
     suffix = _suffix(path)
+    check_output_dir(path)
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     if suffix == ".safetensors":
         from safetensors.numpy import save_file

@@ -1002,8 +1002,17 @@ def parse_rules(rules: list[str]) -> list[tuple[str, Scheme]]:
 
 
 def choose_scheme(name: str, arr: np.ndarray, rules: list[tuple[str, Scheme]], base: Scheme) -> Scheme:
-    """The first rule whose glob matches ``name`` (fnmatch, case-sensitive), else the built-in default."""
+    """The first rule whose glob matches ``name`` (fnmatch, case-sensitive), else the built-in default.
+
+    A rule with wildcards (``*``, ``?``, ``[``) and a scheme other than ``keep`` passes over tensors that
+    are not floats (``'embeddings.*=snr:30'`` leaves an int64 ``embeddings.position_ids`` to the
+    defaults, which keep it); a rule naming one tensor exactly applies to it whatever its dtype (and
+    encoding then says that the scheme needs floats)."""
+    is_float = np.asarray(arr).dtype.kind == "f"
     for glob, scheme in rules:
-        if fnmatch.fnmatchcase(name, glob):
-            return scheme
+        if not fnmatch.fnmatchcase(name, glob):
+            continue
+        if not is_float and scheme.method != "keep" and any(c in glob for c in "*?["):
+            continue
+        return scheme
     return default_scheme_for(name, arr, base)

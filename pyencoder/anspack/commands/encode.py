@@ -1,6 +1,7 @@
 """``anspack encode IN -o OUT``: quantize a model's float tensors and entropy-code them.
 
-Scheme per tensor: the first ``--rule GLOB=SCHEME`` whose glob matches the name, else the built-in
+Scheme per tensor: the first ``--rule GLOB=SCHEME`` whose glob matches the name (a glob with wildcards
+and a quantizing scheme passes over non-float tensors), else the built-in
 defaults (non-float tensors kept losslessly, 1-D float tensors such as biases and LayerNorm as float16),
 else the scheme given by the options (default ``snr:40,tcq``: entropy-constrained trellis-coded
 quantization at 40 dB weight SNR per tensor).
@@ -329,6 +330,10 @@ def run(args) -> int:
     if not args.output.lower().endswith(".anspack"):
         raise UsageError(f"output {args.output!r} should end in .anspack")
     try:
+        aio.check_output_dir(args.output)   # before minutes of quantization, not after
+    except aio.InputError as e:
+        raise UsageError(str(e)) from None
+    try:
         tensors = aio.read_tensors(args.input)
     except aio.InputError as e:
         raise UsageError(str(e)) from None
@@ -359,6 +364,8 @@ def run(args) -> int:
     for s in enc.schemes.values():
         key = re.sub(r",step=[^,]*", "", s)
         counts[key] = counts.get(key, 0) + 1
+    if len(tensors) > len(enc.schemes):
+        counts["keep"] = len(tensors) - len(enc.schemes)   # non-float tensors stored losslessly
     print(f"wrote {args.output}: {len(tensors)} tensors, precision {enc.precision}")
     print("schemes: " + "; ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
     print(f"original {orig_bytes / 1e6:.2f} MB -> compressed {size / 1e6:.3f} MB: ratio {orig_bytes / size:.2f}x, "

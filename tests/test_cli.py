@@ -256,3 +256,17 @@ def test_output_folder_checked_before_the_work(tmp_path, model_file, capsys, mon
         assert code == 2 and "output folder" in err, (name, err)
     with pytest.raises(aio.InputError, match="output folder"):
         aio.write_tensors(tmp_path / "nodir" / "x.safetensors", {"a": np.zeros(2, np.float32)})
+
+
+def test_rd_without_matplotlib(tmp_path, model_file, capsys, monkeypatch):
+    """Without matplotlib, `anspack rd FILE` prints the table and says how to get the plot; an explicit
+    --png is a usage error before the sweep."""
+    import anspack.commands.rd as rd_cmd
+
+    monkeypatch.setattr(rd_cmd, "_have_matplotlib", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["rd", model_file, "--quick", "-q", "--scheme", "int4,row"], capsys)
+    assert code == 0 and "| custom" in out and "anspack[plot]" in out
+    assert not (tmp_path / "rd.png").exists()
+    code, out, err = run(["rd", model_file, "--quick", "-q", "--png", "x.png"], capsys)
+    assert code == 2 and "anspack[plot]" in err and out == ""

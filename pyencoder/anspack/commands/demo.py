@@ -48,7 +48,8 @@ def register(sub) -> None:
     p.add_argument("--build-only", action="store_true", help="build the data and print the table; don't serve")
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)")
-    p.add_argument("--out", default=None, help=f"data directory (default {DEFAULT_OUT})")
+    p.add_argument("--out", default=None, help="data directory (default demo/data in the repository: "
+                                               "the demo runs from a clone, installed with pip install -e '.[demo]')")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 40)")
     p.add_argument("--seed-full-shape", default="x".join(map(str, SEED_FULL)), metavar="MxRxC",
                    help="shape of the full seed layout, built when the page first asks for it "
@@ -295,8 +296,9 @@ def run(args) -> int:
     if not 0 <= args.port < 65536:
         raise UsageError(f"--port must be 0..65535, got {args.port}")
     if not (DEMO_DIR / "index.html").is_file() or not (JS_DIR / "src" / "index.js").is_file():
-        raise UsageError(f"the demo page or the JS decoder is missing under {REPO_ROOT} "
-                         "(anspack demo runs from a source checkout)")
+        raise UsageError(f"the demo page or the JS decoder is missing under {REPO_ROOT}: anspack demo serves "
+                         "the repository's demo/ and jsdecoder/, so run it from a clone installed with "
+                         "pip install -e '.[demo]'")
     seed_full = _shape_arg(args.seed_full_shape)
     import importlib.util
 

@@ -9,7 +9,9 @@ def register(sub) -> None:
                                    "family over a range of settings; print a markdown table of coded bits/weight, "
                                    "entropy, weight SNR and the Gaussian bound, and plot it.")
     p.add_argument("input", help="model file: .safetensors, .npz or .npy")
-    p.add_argument("--png", default="rd.png", metavar="PATH", help="where to write the plot (default rd.png; '' = none)")
+    p.add_argument("--png", default=None, metavar="PATH",
+                   help="where to write the plot (default rd.png when matplotlib is installed: "
+                        "pip install 'anspack[plot]'; '' = none)")
     p.add_argument("--md", default=None, metavar="PATH", help="also write the table to this markdown file")
     p.add_argument("--quick", action="store_true", help="a few points per family only")
     p.add_argument("--scheme", action="append", default=[], metavar="SCHEME",
@@ -19,13 +21,27 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _have_matplotlib() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def run(args) -> int:
     from anspack import io as aio
     from anspack import quantize as qz
     from anspack import rd
     from anspack.cli import UsageError
 
+    png, skipped = args.png, False
+    if png is None:
+        png, skipped = ("rd.png", False) if _have_matplotlib() else ("", True)
+    elif png and not _have_matplotlib():
+        raise UsageError("--png needs matplotlib: pip install 'anspack[plot]' (or --png '' for the table only)")
     try:
+        for out in (png, args.md):
+            if out:
+                aio.check_output_dir(out)
         tensors = aio.read_tensors(args.input)
     except aio.InputError as e:
         raise UsageError(str(e)) from None
@@ -51,9 +67,11 @@ def run(args) -> int:
     if args.md:
         with open(args.md, "w") as f:
             f.write(table + "\n")
-    if args.png:
+    if png:
         import os
 
-        rd.plot(points, weights, args.png, title=f"anspack rate-distortion: {os.path.basename(args.input)}")
-        print(f"plot: {args.png}")
+        rd.plot(points, weights, png, title=f"anspack rate-distortion: {os.path.basename(args.input)}")
+        print(f"plot: {png}")
+    elif skipped:
+        print("plot: none (matplotlib is not installed: pip install 'anspack[plot]')")
     return 0

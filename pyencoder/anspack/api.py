@@ -398,7 +398,8 @@ def encode(tensors: Mapping[str, np.ndarray], *, lanes: int | Mapping[str, int] 
 
     Args:
         tensors: name -> array. Integer arrays (int8, uint8, int16, uint16, int32, uint32) are
-            entropy-coded losslessly with rANS; float16/float32 arrays are stored raw.
+            entropy-coded losslessly with rANS; float16/float32 arrays are stored raw (to quantize
+            float weights first, use :func:`anspack.encode_model`, the CLI's ``anspack encode``).
         lanes: interleaved rANS lanes per tensor (default 8, or one per 1024 symbols for smaller tensors;
             clamped to the symbol count), or a mapping
             name -> lanes (tensors not named get the default); see :func:`anspack.gpu.gpu_lanes` for

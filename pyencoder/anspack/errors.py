@@ -59,3 +59,5 @@ ALL_ERRORS = (
     BadMagic, UnsupportedVersion, ReservedNonZero, Truncated, SizeMismatch, BadTable, BadMetadata,
     BadLayout, BadModel, CorruptStream, ChecksumMismatch, LimitExceeded, UnsupportedDequant, BadDequant,
 )
+
+__all__ = ["FormatError", "ALL_ERRORS"] + [e.__name__ for e in ALL_ERRORS]

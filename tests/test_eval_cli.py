@@ -75,3 +75,29 @@ def test_eval_errors(capsys, tmp_path):
     bad.write_bytes(b"\x89ANSPACK" + b"\0" * 40)
     rc, _, err = run_cli(capsys, "eval", str(bad))
     assert rc == 1 and "error" in err
+
+
+def test_eval_installed_package_needs(capsys, tmp_path, digits_files, monkeypatch):
+    """What `pip install anspack` gives: the 302 evaluation sentences ship in the package (the default of
+    --sentences), the digits metric uses the bundled test images (no scikit-learn), and a missing
+    tokenizers package is a usage error naming the extra, not a traceback."""
+    import sys
+
+    from anspack.commands.eval import packaged_sentences
+    from anspack.eval.bert import BertEncoder
+    from anspack.eval.metrics import read_sentences
+
+    assert len(read_sentences(packaged_sentences())) == 302
+    d, *_ = digits_files
+    monkeypatch.setitem(sys.modules, "sklearn", None)   # import sklearn -> ImportError
+    rc, out, _ = run_cli(capsys, "eval", str(d / "m.anspack"), "--json")
+    assert rc == 0 and 0 < json.loads(out)["accuracy"] <= 100
+
+    def no_tokenizers(*a, **k):
+        raise ImportError("No module named 'tokenizers'")
+
+    monkeypatch.setattr(BertEncoder, "from_pretrained", no_tokenizers)
+    f = tmp_path / "minilm-like.anspack"
+    f.write_bytes(anspack.encode({"embeddings.word_embeddings.weight": np.zeros((4, 4), np.float32)}))
+    rc, _, err = run_cli(capsys, "eval", str(f))
+    assert rc == 2 and "anspack[eval]" in err and "Traceback" not in err

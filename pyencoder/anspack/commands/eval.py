@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_SENTENCES = Path(__file__).resolve().parents[3] / "tests" / "data" / "sentences.txt"
 
 
 def register(sub) -> None:
@@ -28,10 +27,11 @@ def register(sub) -> None:
     p.add_argument("--model-dir", metavar="DIR",
                    help="directory with config.json and tokenizer.json (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--sentences", metavar="FILE",
-                   help="evaluation sentences (.txt one per line, or a JSON list); default: the repository's "
-                        "tests/data/sentences.txt, else the built-in calibration sentences")
+                   help="evaluation sentences (.txt one per line, or a JSON list); default: the 302 held-out "
+                        "sentences shipped with the package (anspack/data/sentences.txt)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use only the first N sentences")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -61,9 +61,16 @@ def _kind(tensors: dict) -> str:
     return "unknown"
 
 
+def packaged_sentences() -> Path:
+    """The 302 held-out evaluation sentences shipped with the package (the rate-quality benchmark's)."""
+    from importlib import resources
+
+    return Path(str(resources.files("anspack").joinpath("data", "sentences.txt")))
+
+
 def evaluate_file(path: str, *, reference: str | None = None, model_dir: str | None = None,
-                  sentences=None, limit: int | None = None) -> dict:
-    """The figures ``anspack eval`` prints, as a dict."""
+                  sentences=None, limit: int | None = None, progress: bool = False) -> dict:
+    """The figures ``anspack eval`` prints, as a dict (``progress``: a progress bar on stderr)."""
     from anspack.cli import UsageError
 
     tensors, size = _read_model(path)
@@ -74,13 +81,9 @@ def evaluate_file(path: str, *, reference: str | None = None, model_dir: str | N
     if kind == "sentence-encoder":
         from anspack.eval.bert import BertEncoder, load_safetensors
         from anspack.eval.metrics import embedding_fidelity, read_sentences
-        from anspack.eval.sensitivity import builtin_calibration
 
         if sentences is None:
-            if REPO_SENTENCES.exists():
-                sents, src = read_sentences(REPO_SENTENCES), str(REPO_SENTENCES)
-            else:
-                sents, src = builtin_calibration(), "builtin"
+            sents, src = read_sentences(packaged_sentences()), "anspack/data/sentences.txt"
         elif isinstance(sentences, (list, tuple)):
             sents, src = list(sentences), "list"
         else:
@@ -92,19 +95,25 @@ def evaluate_file(path: str, *, reference: str | None = None, model_dir: str | N
         try:
             ref_enc = BertEncoder.from_pretrained(model_dir, weights=_read_model(reference)[0] if reference else None)
             test_enc = ref_enc.with_weights(tensors)
+        except ImportError as e:
+            raise UsageError(f"a sentence encoder's metric needs the tokenizers package ({e}): "
+                             "pip install 'anspack[eval]'") from None
         except (KeyError, ValueError) as e:
             raise UsageError(f"cannot build the sentence encoder: {e}") from None
-        f = embedding_fidelity(ref_enc.encode(sents), test_enc.encode(sents))
+        from tqdm import tqdm
+
+        with tqdm(total=2 * len(sents), unit="sentence", desc="embed (fp32, then the file's weights)",
+                  disable=not progress, leave=False) as bar:
+            ref = ref_enc.encode(sents, progress=bar.update)
+            test = test_enc.encode(sents, progress=bar.update)
+        f = embedding_fidelity(ref, test)
         out.update({"sentences": src, "n_sentences": len(sents), "mean_cos": f.mean_cos, "min_cos": f.min_cos,
                     "spearman": f.spearman})
     elif kind == "digits":
-        from anspack import digits
+        from anspack.commands.quickstart import load_bundled
         from anspack.eval.metrics import digits_accuracy
 
-        try:
-            _, X_test, _, y_test = digits.load_split()
-        except ImportError:
-            raise UsageError("the digits metric needs scikit-learn (its bundled load_digits data)") from None
+        _, X_test, y_test = load_bundled()   # the held-out test images shipped with the package
         out["accuracy"] = digits_accuracy(tensors, X_test, y_test)
         if reference:
             out["reference_accuracy"] = digits_accuracy(_read_model(reference)[0], X_test, y_test)
@@ -120,7 +129,7 @@ def run(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
     r = evaluate_file(args.file, reference=args.reference, model_dir=args.model_dir, sentences=args.sentences,
-                      limit=args.limit)
+                      limit=args.limit, progress=not (args.json or args.quiet))
     if args.json:
         print(json.dumps(r, sort_keys=True))
         return 0

@@ -274,10 +274,11 @@ class BertEncoder:
         return np.concatenate(parts, axis=-1)
 
     def encode(self, sentences: Sequence[str] | str, *, batch_size: int = 32,
-               record: Recorder | None = None) -> np.ndarray:
+               record: Recorder | None = None, progress=None) -> np.ndarray:
         """Sentence embeddings ``(n, dim)`` float32 (L2-normalised unless ``normalize=False``).
 
-        Sentences are batched in length order (less padding) and returned in input order.
+        Sentences are batched in length order (less padding) and returned in input order;
+        ``progress(k)``, if given, is called after each batch with its number of sentences.
         """
         if isinstance(sentences, str):
             sentences = [sentences]
@@ -292,6 +293,8 @@ class BertEncoder:
             ids, mask, tt = self.tokenize([sentences[i] for i in idx])
             hs = self.hidden_states(ids, mask, tt, record=record)
             out[idx] = self.pool(hs, mask)
+            if progress is not None:
+                progress(len(idx))
         if self.normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out

@@ -1,6 +1,6 @@
 """Built-in calibration sentences (``--calibration builtin``), written for this project.
 
-They are deliberately different from the evaluation set in ``tests/data/sentences.txt`` so that an
+They are deliberately different from the evaluation set in ``anspack/data/sentences.txt`` so that an
 allocation calibrated here is measured on held-out text.
 """
 

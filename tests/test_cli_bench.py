@@ -82,7 +82,11 @@ def test_bench_integer_model_files_are_encoded_with_the_defaults(tmp_path, capsy
 
 def test_codec_bytes_layout():
     t = {"x": np.array([-8, 7, 1, -1, 3], np.int8), "y": np.array([2], np.int8)}
-    assert bench.codec_bytes(t) == bytes([0x78, 0xF1, 0x23])  # low nibble first, two's complement
+    # low nibble first, two's complement, each tensor packed on its own (an odd count padded)
+    assert bench.codec_bytes(t) == bytes([0x78, 0xF1, 0x03, 0x02])
+    mixed = {"u4": np.array([15, 0, 9], np.uint8), "i16": np.array([5], np.int16), "u8": np.array([16, 1], np.uint8)}
+    assert [bench.fits_nibbles(a) for a in mixed.values()] == [True, False, False] and not bench.is_nibble(mixed)
+    assert bench.codec_bytes(mixed) == bytes([0x0F, 0x09]) + np.array([5], "<i2").tobytes() + bytes([16, 1])
     wide = {"x": np.array([1, -2], ">i2"), "y": np.array([300], np.int16)}
     assert not bench.is_nibble(wide)
     assert bench.codec_bytes(wide) == np.array([1, -2, 300], "<i2").tobytes()  # little-endian
@@ -130,3 +134,39 @@ def test_bench_node_times_the_js_decoder_against_gunzip(tmp_path, capsys):
     bad.write_text("export const decode = () => { throw new Error('broken decoder'); };\n")
     code, out, err = run(["bench", path, "--rounds", "1", "--quick", "-q", "--node", bad], capsys)
     assert code == 2 and "node failed" in err and "broken decoder" in err
+
+
+def test_bench_node_takes_the_package_folder(tmp_path, capsys):
+    """--node node_modules/anspack: the folder's package.json main (dist/anspack.js)."""
+    from anspack.commands.bench import node_entry
+
+    pkg = JS_DECODER.parents[1]
+    assert Path(node_entry(str(pkg))).resolve() == (pkg / "dist" / "anspack.js").resolve()
+    empty = tmp_path / "empty_pkg"
+    empty.mkdir()
+    path = tmp_path / "m.anspack"
+    path.write_bytes(anspack.encode(_tensors()))
+    code, out, err = run(["bench", path, "--node", empty], capsys)
+    assert code == 2 and "folder without the JS decoder" in err
+
+
+def test_bench_on_a_cli_file_compares_the_integers_blocks(tmp_path, capsys):
+    """An `anspack encode --bits 4` file holds float16 tensors and a kept int64->int32 tensor beside the
+    4-bit weights: the codecs get the integers (the 4-bit tensors nibble-packed, the others as bytes) and
+    are compared with those tensors' blocks, not with the whole file."""
+    from anspack.commands.encode import encode_model
+
+    rng = np.random.default_rng(3)
+    model = {"w": rng.standard_normal((64, 32)).astype(np.float32), "b": rng.standard_normal(64).astype(np.float32),
+             "ids": np.arange(10, dtype=np.int64)}
+    path = tmp_path / "m.anspack"
+    data = encode_model(model, base="int4,row").data
+    path.write_bytes(data)
+    code, out, err = run(["bench", path, "--rounds", "1", "--quick", "-q", "--json", tmp_path / "r.json"], capsys)
+    assert code == 0, err
+    r = json.loads((tmp_path / "r.json").read_text())
+    h = anspack.read_header(data)
+    assert r["tensors"] == 2 and r["file_tensors"] == 3 and r["nibble_packed_tensors"] == 1
+    assert r["codec_input_bytes"] == 64 * 32 // 2 + 4 * 10
+    assert r["sizes_bytes"]["anspack blocks"] == sum(t.data_size for t in h.tensors if t.name in ("w", "ids"))
+    assert "1 of the 2 tensors nibble-packed" in out and "1 float tensor and" in out

@@ -2,13 +2,14 @@
 
 FILE is an .anspack file (its stored integers are the data) or a .safetensors / .npz / .npy file of
 integer tensors (encoded with the default options first). On the same integers, in one process:
-sizes (the file, its data blocks, the per-tensor order-0 entropy, zlib-9, zstd-19 and brotli-11 where
-installed, xz), decode speed (anspack.decode with every checksum verified vs each codec's
-decompress) and encode speed (anspack.encode vs zlib-9), best of interleaved rounds with paired
-medians (see anspack.bench). With ``--node DECODER`` (the JS decoder's src/index.js, e.g. from
-``npm install anspack``) also the JS decoder in node against zlib.gunzipSync on the same integers. For
-the browser, worker pools and the peers of issue 7, see ``python -m benchmarks.run`` in a source
-checkout.
+sizes (the integer tensors' data blocks, the whole file, the per-tensor order-0 entropy, zlib-9, xz, and
+zstd-19 and brotli-11 where installed: pip install 'anspack[bench]'; 4-bit tensors nibble-packed for the
+codecs), decode speed (anspack.decode with every checksum verified vs each codec's decompress) and
+encode speed (anspack.encode vs zlib-9), best of interleaved rounds with paired medians (see
+anspack.bench). With ``--node DECODER`` (the JS package's folder, e.g. node_modules/anspack after
+``npm install anspack``, or a module path) also the JS decoder in node against zlib.gunzipSync on the
+same integers. For the browser, worker pools and constriction, see ``python -m benchmarks.run`` in a
+source checkout.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def register(sub) -> None:
                    help="anspack encoder/decoder threads (default: all cores for big inputs)")
     p.add_argument("--quick", action="store_true", help="leave out brotli-11 and xz (slow to compress)")
     p.add_argument("--node", metavar="DECODER",
-                   help="also time the JS decoder in node: the path of its src/index.js (e.g. "
-                        "node_modules/anspack/src/index.js) against zlib.gunzipSync on the same integers")
+                   help="also time the JS decoder in node against zlib.gunzipSync on the same integers: the "
+                        "package's folder (e.g. node_modules/anspack) or a module path (its dist/anspack.js)")
     p.add_argument("--json", metavar="OUT", help="also write every figure as JSON to OUT")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
@@ -61,6 +62,30 @@ def load(path: str):
     return tensors, anspack.encode(tensors)
 
 
+def node_entry(path: str) -> str:
+    """The JS decoder module for --node: a file as given, or in a package folder its package.json's
+    "main" (else dist/anspack.js, else src/index.js)."""
+    import os
+
+    from anspack.cli import UsageError
+
+    if os.path.isfile(path):
+        return path
+    if os.path.isdir(path):
+        main = None
+        try:
+            with open(os.path.join(path, "package.json")) as f:
+                main = json.load(f).get("main")
+        except (OSError, ValueError):
+            pass
+        for rel in (main, "dist/anspack.js", "src/index.js"):
+            if rel and os.path.isfile(os.path.join(path, rel)):
+                return os.path.join(path, rel)
+        raise UsageError(f"--node: {path} is a folder without the JS decoder (no package.json main, "
+                         "dist/anspack.js or src/index.js)")
+    raise UsageError(f"--node: no such file or folder: {path} (the JS package, e.g. node_modules/anspack)")
+
+
 def run(args) -> int:
     from anspack import bench
     from anspack.cli import UsageError
@@ -74,8 +99,7 @@ def run(args) -> int:
         import shutil
         if shutil.which("node") is None:
             raise UsageError("--node needs node on the PATH")
-        if not os.path.isfile(args.node):
-            raise UsageError(f"--node: no such file: {args.node} (the JS decoder's src/index.js)")
+        args.node = node_entry(args.node)
     tensors, data = load(args.file)
     if not tensors or not sum(v.size for v in tensors.values()):
         raise UsageError(f"{args.file}: no integer entries to measure")

@@ -270,3 +270,25 @@ def test_rd_without_matplotlib(tmp_path, model_file, capsys, monkeypatch):
     assert not (tmp_path / "rd.png").exists()
     code, out, err = run(["rd", model_file, "--quick", "-q", "--png", "x.png"], capsys)
     assert code == 2 and "anspack[plot]" in err and out == ""
+
+
+def test_cli_small_mistakes(tmp_path, model_file, capsys):
+    """Mistakes a new user makes get one-line usage errors before any work: a target SNR of 0 or below,
+    tcq with fixed-width bits, verify --against a file that does not exist."""
+    out = tmp_path / "m.anspack"
+    code, _, err = run(["encode", model_file, "-o", out, "--target-snr", "-5"], capsys)
+    assert code == 2 and "snr must be a positive number" in err
+    code, _, err = run(["encode", model_file, "-o", out, "--bits", "4", "--tcq"], capsys)
+    assert code == 2 and "tcq goes with a free step" in err
+    assert run(["encode", model_file, "-o", out, "--bits", "4", "-q"], capsys)[0] == 0
+    code, _, err = run(["verify", out, "--against", tmp_path / "missing.safetensors"], capsys)
+    assert code == 2 and "no such file" in err
+
+
+def test_cli_output_into_a_closed_pipe(tmp_path, model_file):
+    """`anspack info m.anspack | head -1`: no BrokenPipeError traceback (3000 tensors: ~300 KB of lines,
+    more than a pipe holds, so the writes outlive the reader)."""
+    out = tmp_path / "m.anspack"
+    out.write_bytes(anspack.encode({f"layer.{i}.weight": np.full(3, i % 7, np.int8) for i in range(3000)}))
+    r = subprocess.run(f"{sys.executable} -m anspack info {out} | head -1", shell=True, capture_output=True, text=True)
+    assert r.stdout.startswith("tensor") and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr

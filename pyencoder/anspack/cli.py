@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("anspack: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`anspack info m.anspack | head`): stop quietly, as other tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -893,6 +893,9 @@ def parse_scheme(text: str, base: Scheme | None = None) -> Scheme:
             elif key == "mid" and not val:
                 kw["centroid"] = False
             elif key == "tcq" and not val:
+                if method == "int":
+                    raise ValueError(f"scheme {text!r}: tcq goes with a free step (snr:, step: or bpw:; "
+                                     "--target-snr, --step or --target-bits), not with fixed-width int")
                 method, kw["tcq"] = "ecq", True
             elif key == "kmeans":
                 method, kw["k"] = "kmeans", int(val) if val else s.k
@@ -902,7 +905,9 @@ def parse_scheme(text: str, base: Scheme | None = None) -> Scheme:
                 kw["prune"] = float(val)
             else:
                 raise ValueError
-        except ValueError:
+        except ValueError as e:
+            if str(e).startswith("scheme "):
+                raise
             raise ValueError(f"bad scheme token {tok!r} in {text!r}") from None
     out = replace(s, **kw, **({"method": method} if method else {}))
     if out.method == "ecq" and out.step is None and out.snr is None and out.bpw is None:
@@ -919,8 +924,9 @@ def parse_scheme(text: str, base: Scheme | None = None) -> Scheme:
         raise ValueError(f"scheme {text!r}: prune must be in [0, 100)")
     for name in ("step", "snr", "bpw"):
         v = getattr(out, name)
-        if v is not None and (not math.isfinite(v) or (name != "snr" and v <= 0)):
-            raise ValueError(f"scheme {text!r}: {name} must be a positive number")
+        if v is not None and (not math.isfinite(v) or v <= 0):
+            raise ValueError(f"scheme {text!r}: {name} must be a positive number"
+                             + (" (a target SNR in dB above 0)" if name == "snr" else ""))
     return out
 
 

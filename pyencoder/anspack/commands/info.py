@@ -59,7 +59,8 @@ def run(args) -> int:
     heads = ("tensor", "shape", "stored", "scheme", "bits/w", "entropy", "bytes", "checksum", "stream")
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)]
     right = {4, 5, 6}
-    line = lambda r: "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    line = lambda r: "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip()   # no trailing spaces
     print(line(heads))
     for r in rows:
         print(line(r))

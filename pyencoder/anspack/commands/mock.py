@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=202404151, help="numpy legacy seed (default 202404151)")
     p.add_argument("-o", "--output", required=True, help="where to write the layout (.bin)")
     p.add_argument("--no-verify", action="store_true", help="skip decoding the file back")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 

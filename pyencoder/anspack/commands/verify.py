@@ -26,6 +26,13 @@ def run(args) -> int:
     from anspack.commands.decode import decode_file
     from anspack.commands.encode import fmt_db, weight_stats
 
+    if args.min_snr is not None and not args.against:
+        raise UsageError("--min-snr needs --against IN")
+    if args.against:
+        import os
+
+        if not os.path.isfile(args.against):   # before decoding the whole file
+            raise UsageError(f"--against: no such file: {args.against}")
     with open(args.file, "rb") as f:
         data = f.read()
     header = anspack.read_header(data)
@@ -33,8 +40,6 @@ def run(args) -> int:
     n = sum(t.size for t in header.tensors)
     print(f"{args.file}: {len(back)} tensors, {n:,} entries, all checksums OK")
     if not args.against:
-        if args.min_snr is not None:
-            raise UsageError("--min-snr needs --against IN")
         return 0
     try:
         orig = aio.read_tensors(args.against)

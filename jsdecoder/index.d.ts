@@ -203,8 +203,25 @@ export const DEFAULT_MAX_TOTAL_ENTRIES: number;
 /** Typed array constructor per dtype. */
 export const ARRAY_TYPES: Readonly<Record<DType, new (n: number) => TensorData>>;
 
-/** The seed-notebook WebGL layout decoder (spec Appendix A). */
-export function decodeSeedLayout(...args: unknown[]): unknown;
+/** Options of decodeSeedLayout: the shape, which the seed layout does not store. */
+export interface SeedLayoutOptions {
+  rows: number;
+  cols: number;
+  matrices: number;
+  /** Limit on matrices * rows * cols (default 2^32). */
+  maxEntries?: number;
+}
+
+/**
+ * Decode a file in the seed notebook's WebGL layout (spec Appendix A): each matrix's symbol ids in
+ * row-major order (Uint8Array when it has at most 256 symbols) and their FxHash26 checksums.
+ */
+export function decodeSeedLayout(buffer: Input, options: SeedLayoutOptions): { ids: (Uint8Array | Uint16Array)[]; checksums: number[] };
+
+/** @internal A typed array for decoded output (unzeroed in node for large sizes); used by the worker. */
+export function newOutputArray<T extends TensorData>(Ctor: new (n: number) => T, n: number): T;
+/** @internal The ChecksumMismatch error of a row group; used by the WebGPU decoder. */
+export function groupChecksumError(sub: GroupInfo, got: number): AnspackError;
 
 // ---- Parallel and streaming decode (src/async.js, src/stream.js) ----
 

@@ -95,7 +95,6 @@ def run(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
     if args.node is not None:
-        import os
         import shutil
         if shutil.which("node") is None:
             raise UsageError("--node needs node on the PATH")

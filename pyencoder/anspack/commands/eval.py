@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 
-
 def register(sub) -> None:
     p = sub.add_parser("eval", help="task metric of a compressed model (embedding fidelity / accuracy) "
                                     "next to its bits/weight",

@@ -4385,7 +4385,7 @@ async function* decodeStream(source, options = {}) {
     throw new AnspackError('BadArgument', `workers must be an integer 0..256, got ${workers}`);
   }
   const ownPool = !options.pool && workers > 0;
-  const pool = options.pool ?? (ownPool ? await (await import('./async.js')).createDecoderPool(workers, { workerUrl: options.workerUrl }) : null);
+  const pool = options.pool ?? (ownPool ? await createDecoderPool(workers, { workerUrl: options.workerUrl }) : null);
   try {
     yield* streamTensors(source, options, opts, pool);
   } finally {
@@ -4627,11 +4627,15 @@ function wholeFileTensor(bytes, name, opts) {
 
 
 const isNode = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
+// This module's URL, for node's worker_threads: for browsers the worker's URL is written out once,
+// inside `new Worker(...)` in spawnWorker, the one form bundlers recognize (a second such URL
+// expression would make webpack copy worker.js as a plain asset).
+const MODULE_URL = import.meta.url;
 
 /** Number of hardware threads, as the platform reports it (at least 1). */
 async function defaultWorkerCount() {
   if (isNode) {
-    const os = await import('node:os');
+    const os = await import(/* webpackIgnore: true */ 'node:os');
     return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
   }
   return Math.max(1, (typeof navigator !== 'undefined' && navigator.hardwareConcurrency) || 1);
@@ -4660,8 +4664,8 @@ async function spawnWorker(url, recycle) {
     failAll = e;
   };
   if (isNode) {
-    const { Worker } = await import('node:worker_threads');
-    worker = new Worker(url);
+    const { Worker } = await import(/* webpackIgnore: true */ 'node:worker_threads');
+    worker = new Worker(url ?? new URL('./worker.js', MODULE_URL));
     worker.on('message', onMessage);
     worker.on('error', onError);
     worker.on('exit', (code) => { if (pending.size) onError(new Error(`worker exited with code ${code}`)); });
@@ -4669,7 +4673,12 @@ async function spawnWorker(url, recycle) {
     post = (msg, transfer) => worker.postMessage(msg, transfer);
   } else {
     if (typeof Worker !== 'function') throw new AnspackError('BadArgument', 'Web Workers are not available here: use decode() or workers: 0');
-    worker = new Worker(url, { type: 'module' });
+    // The default worker is created by this one literal expression, which Vite, webpack 5 and Parcel
+    // recognize: they build worker.js (with what it imports) as a worker chunk and put its URL here.
+    // Written any other way (a URL computed elsewhere and passed in), a bundler leaves it pointing next
+    // to the bundle, where there is no worker.js (esbuild does not build workers: give it worker.js as
+    // a second entry point, see the README).
+    worker = url == null ? new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }) : new Worker(url, { type: 'module' });
     worker.onmessage = (ev) => onMessage(ev.data);
     worker.onerror = (ev) => { ev.preventDefault?.(); onError(ev.error ?? new Error(ev.message || 'worker error (could not load the module?)')); };
     worker.onmessageerror = () => onError(new Error('a message could not be deserialized'));
@@ -5007,7 +5016,7 @@ function frameBlock(bytes, sub, name) {
 async function createDecoderPool(size, options = {}) {
   const n = size ?? (await defaultWorkerCount());
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new AnspackError('BadArgument', `the pool size must be an integer 1..256, got ${n}`);
-  const url = options.workerUrl ?? new URL('./worker.js', import.meta.url);
+  const url = options.workerUrl ?? null;  // null: worker.js next to this module (spawnWorker)
   // Spare input buffers sent back by the workers, reused for the next subfiles (a fresh buffer
   // costs page faults on top of the copy): at most two per worker, smallest fitting one first.
   const spare = [];

@@ -47,9 +47,12 @@ function handle(msg) {
 
 const isNode = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
 
+// No top-level await: a bundler builds this file as a worker of its own, Vite by default as a classic
+// script, which cannot have one (node's parentPort queues messages until the listener is added).
 if (isNode) {
-  const { parentPort } = await import('node:worker_threads');
-  if (parentPort) parentPort.on('message', (msg) => parentPort.postMessage(...handle(msg)));
+  import(/* webpackIgnore: true */ 'node:worker_threads').then(({ parentPort }) => {
+    if (parentPort) parentPort.on('message', (msg) => parentPort.postMessage(...handle(msg)));
+  });
 } else if (typeof self !== 'undefined' && typeof self.postMessage === 'function') {
   self.onmessage = (ev) => self.postMessage(...handle(ev.data));
 }

@@ -10,7 +10,9 @@
 // checks (it stops with an error naming the module and line otherwise):
 // - every static import is one line: `import { a, b } from './x.js';` or `import * as ns from './x.js';`
 //   (no aliases, no default imports); `export { a, b } from './x.js';` likewise; other imports
-//   are dynamic (`await import('node:os')` inside functions) and stay as they are;
+//   are dynamic imports of node's modules (`await import('node:os')` inside functions), which stay
+//   as they are (a dynamic import of one of this package's modules is an error: no such file would
+//   exist next to the bundle);
 // - top-level declarations start at column 0 (`function`, `async function`, `const`, `let`, `class`,
 //   each optionally after `export `), and no two modules declare the same top-level name.
 // The modules' bodies are then concatenated in dependency order (a module after the modules it
@@ -31,6 +33,7 @@ const IMPORT = /^import \{([^}]*)\} from '([^']+)';$/;
 const IMPORT_NS = /^import \* as ([A-Za-z_$][\w$]*) from '([^']+)';$/;
 const REEXPORT = /^export \{([^}]*)\} from '([^']+)';$/;
 const DECL = /^(export )?(async function\*?|function\*?|const|let|class) ([A-Za-z_$][\w$]*)/;
+const DYNAMIC_RELATIVE = /\bimport\s*\(\s*(\/\*[^*]*\*\/\s*)?['"`]\.\.?\//;
 
 class BundleError extends Error {}
 
@@ -148,6 +151,10 @@ function parseModule(file) {
     }
     if (/^import\b/.test(line) || (/^export\b/.test(line) && !DECL.test(line))) {
       throw new BundleError(`${where}: a form of import/export this script does not handle: ${line}`);
+    }
+    if (DYNAMIC_RELATIVE.test(line)) {
+      // the bundle is one file: there is no ./x.js next to it to load later
+      throw new BundleError(`${where}: a dynamic import of one of this package's modules (import it statically: the bundle has no separate files): ${line.trim()}`);
     }
     if ((m = DECL.exec(line))) {
       declared.push(m[3]);

@@ -19,6 +19,7 @@ import { AnspackError } from './errors.js';
 import { fxhash26Bytes } from './fxhash.js';
 import { MAGIC, HEADER_SIZE, align8, u64, fail, parseEntries, parseFixedHeader, parseMetadata } from './header.js';
 import { decode, decodeTensor, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES } from './index.js';
+import { createDecoderPool } from './async.js';
 
 function setU64(dv, off, v) {
   dv.setUint32(off, v % 0x100000000, true);
@@ -333,7 +334,7 @@ export async function* decodeStream(source, options = {}) {
     throw new AnspackError('BadArgument', `workers must be an integer 0..256, got ${workers}`);
   }
   const ownPool = !options.pool && workers > 0;
-  const pool = options.pool ?? (ownPool ? await (await import('./async.js')).createDecoderPool(workers, { workerUrl: options.workerUrl }) : null);
+  const pool = options.pool ?? (ownPool ? await createDecoderPool(workers, { workerUrl: options.workerUrl }) : null);
   try {
     yield* streamTensors(source, options, opts, pool);
   } finally {

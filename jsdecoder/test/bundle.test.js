@@ -24,6 +24,20 @@ test('dist/anspack.js and dist/worker.js are committed and current (node jsdecod
   }
 });
 
+test('bundlers can find the worker: one literal new Worker(new URL(...)), no top-level await in it', () => {
+  // Vite, webpack 5 and Parcel build worker.js as a worker chunk only when they see this exact form;
+  // a second `new URL('./worker.js', import.meta.url)` would make webpack copy it as a plain asset;
+  // Vite builds workers as classic scripts, which cannot have a top-level await (checked by a real
+  // Vite build in tests/test_browser_bundlers.py)
+  const text = readFileSync(new URL('../dist/anspack.js', import.meta.url), 'utf8');
+  const literal = "new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })";
+  assert.equal(text.split(literal).length - 1, 1);
+  assert.equal(text.split("new URL('./worker.js', import.meta.url)").length - 1, 1);
+  const worker = readFileSync(new URL('../dist/worker.js', import.meta.url), 'utf8');
+  const code = worker.split('\n').filter((l) => !l.trim().startsWith('//'));
+  assert.ok(!code.some((l) => /\bawait\b/.test(l)), 'dist/worker.js awaits (it has no async function: a top-level await)');
+});
+
 test('the bundle exports what src/index.js exports, as one file that imports nothing', () => {
   assert.deepEqual(Object.keys(dist).sort(), Object.keys(src).sort());
   const text = readFileSync(new URL('anspack.js', DIST), 'utf8');
@@ -86,6 +100,10 @@ test('decodeAsync of the bundle runs dist/worker.js (chunks split over 2 workers
   async function* pieces() { yield file.subarray(0, 100); yield file.subarray(100); }
   for await (const t of dist.decodeStream(pieces())) streamed.push(t);
   sameTensors(streamResult(streamed, want.metadata), want, 'decodeStream');
+  // with workers: the bundle once had a dynamic import('./async.js') here, a file dist/ does not have
+  const withWorkers = [];
+  for await (const t of dist.decodeStream(pieces(), { workers: 2 })) withWorkers.push(t);
+  sameTensors(streamResult(withWorkers, want.metadata), want, 'decodeStream, 2 workers');
   // a corrupt word: the same error from the bundle's workers as from decode()
   const bad = file.slice();
   bad[bad.length - 40] ^= 0x55;
@@ -134,6 +152,11 @@ test('the bundler refuses what one scope cannot hold and forms of import it does
     assert.throws(() => bundle(join(dir, 'c.js'), ''), /does not export nope/);
     w('c.js', "export default 3;\n");
     assert.throws(() => bundle(join(dir, 'c.js'), ''), /does not handle/);
+    // a dynamic import of one of the package's modules: no such file next to the bundle
+    w('c.js', "export async function z() { return (await import('./b.js')).f(); }\n");
+    assert.throws(() => bundle(join(dir, 'c.js'), ''), /c\.js:1: a dynamic import of one of this package's modules/);
+    w('c.js', "export async function z() { return import(/* webpackIgnore: true */ 'node:os'); }\n");
+    assert.match(bundle(join(dir, 'c.js'), ''), /import\(\/\* webpackIgnore: true \*\/ 'node:os'\)/);
     // a declaration-looking line inside a template literal is text, not a declaration
     w('d.js', "import { f } from './b.js';\nexport const s = `\nconst y = 1;\n`;\n");
     assert.match(bundle(join(dir, 'd.js'), ''), /export \{ s \};/);

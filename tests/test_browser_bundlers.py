@@ -7,9 +7,7 @@ workers -- each equal to Python's decode. (webpack 5 and esbuild were checked by
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import zlib
 from pathlib import Path
 
 import numpy as np

@@ -589,3 +589,58 @@ def test_nibbles_keep_buffers(gpu_page, served_dir):
     # pairchunks: 1600 pair values a chunk = 1600 bytes
     assert on["even"] == ["gpu", "int4"] and on["odd"] == ["cpu", "int4"] and on["pairchunks"] == ["gpu", "uint4"]
     assert on["wide8"] == ["gpu", "int8"] and on["raw"] == ["cpu", "int4"]
+
+
+def test_nibbles_dtype_without_readback(gpu_page, served_dir):
+    """keepBuffers without readback: the buffers hold packed nibbles, and every tensor says so (dtype
+    int4 / uint4, storedDtype the file's) as it does with readback."""
+    data, infos = _nibble_file(np.random.default_rng(43))
+    url = served_dir.write("nibr.anspack", data)
+    got = gpu_page.evaluate("""async (u) => {
+        const bytes = await fetchBytes(u);
+        const device = await window.anspack.requestGPUDevice();
+        const out = {};
+        for (const readback of [true, false]) {
+          const r = await window.anspack.decodeGPU(bytes, { device, keepBuffers: true, readback, nibbles: true });
+          for (const t of r.tensors) { t.buffer.destroy(); out[`${t.name}:${readback}`] = [t.dtype, t.storedDtype ?? null]; }
+        }
+        return out;
+    }""", url)
+    for name in infos:
+        assert got[f"{name}:false"] == got[f"{name}:true"], name
+    assert got["plain:false"] == ["int4", "int8"] and got["u4:false"] == ["uint4", "uint8"]
+    assert got["pairs:false"][0] == got["product:false"][0] == "int4" and got["wide8:false"] == ["int8", None]
+
+
+def test_no_gpu_buffers_left_after_an_error(gpu_page, served_dir):
+    """A corrupt stream in the last chunk of the second tensor: decodeGPU throws CorruptStream and
+    destroys the buffers it had made for the caller (the first tensor's, the earlier chunks')."""
+    rng = np.random.default_rng(44)
+    t = {"first": _int4(rng, 3000, 1.5), "c": _int4(rng, 10_000, 2.0)}
+    data = bytearray(anspack.encode(t, lanes={"first": 32, "c": 64}, chunk={"c": 2000}, pairs=False))
+    c = anspack.read_header(bytes(data)).tensors[1]
+    assert c.chunks == 5
+    data[c.data_offset + c.data_size - 3] ^= 0x5A   # a word of the last chunk
+    url = served_dir.write("leak.anspack", bytes(data))
+    for nibbles in (False, True):
+        for strategy in ("single", "rows"):
+            r = gpu_page.evaluate("""async ([u, opts]) => {
+                const bytes = await fetchBytes(u);
+                const dev = await window.anspack.requestGPUDevice();
+                const made = [];
+                const create = dev.createBuffer.bind(dev);
+                dev.createBuffer = (d) => {
+                  const b = create(d);
+                  const rec = { label: d.label, size: d.size, destroyed: false };
+                  made.push(rec);
+                  const destroy = b.destroy.bind(b);
+                  b.destroy = () => { rec.destroyed = true; destroy(); };
+                  return b;
+                };
+                let code = null;
+                try { await window.anspack.decodeGPU(bytes, { ...opts, device: dev, keepBuffers: true }); } catch (e) { code = e.code; }
+                dev.createBuffer = create;
+                return { code, made: made.length, live: made.filter((m) => !m.destroyed).map((m) => `${m.label}:${m.size}`) };
+            }""", [url, {"nibbles": nibbles, "strategy": strategy}])
+            assert r["code"] == "CorruptStream" and r["made"] > 5, r
+            assert r["live"] == [], (nibbles, strategy, r)

@@ -533,98 +533,106 @@ export async function decodeGPU(buffer, options = {}) {
   // readbacks awaited together; all 'single' tensors of a batch in one dispatch); results and
   // errors are then taken in table order, so the first bad tensor is reported, as decode() does.
   let i = 0;
-  while (i < units.length) {
-    const jobs = [];
-    const fused = [];
-    let bytes = 0;
-    let fusedIds = 0;
-    const enc = device.createCommandEncoder({ label: 'anspack decodeGPU' });
-    try {
-      while (i < units.length && (jobs.length === 0 || bytes < opts.batchBytes)) {
-        const t = units[i];
-        if (t.cpuOnly || t.coding !== 'rans' || t.n === 0) {
-          jobs.push({ cpu: t.cpuOnly ?? t });
+  try {
+    while (i < units.length) {
+      const jobs = [];
+      const fused = [];
+      let bytes = 0;
+      let fusedIds = 0;
+      const enc = device.createCommandEncoder({ label: 'anspack decodeGPU' });
+      try {
+        while (i < units.length && (jobs.length === 0 || bytes < opts.batchBytes)) {
+          const t = units[i];
+          if (t.cpuOnly || t.coding !== 'rans' || t.n === 0) {
+            jobs.push({ cpu: t.cpuOnly ?? t });
+            i++;
+            continue;
+          }
+          const job = { t, pl: plan(t, opts, maxBinding), made: [] };
+          // a chunked tensor's block checksum: with its first part; a row-group tensor's: with its first unit
+          const whole = t.grp ? t.grp.parent : t.part ? t.part.parent : t;
+          const first = t.grp ? t.grp.first : !(t.part && t.part.k > 0);
+          if (!job.pl.error && opts.verify && first) {
+            const h = blockChecksum(hdr.bytes, whole);
+            if (h !== whole.blockChecksum) {
+              job.error = new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${whole.blockChecksum.toString(16)}`, { offset: whole.entryOffset + BLOCK_CHECKSUM_AT, tensor: whole.name });
+            }
+          }
+          job.error = job.error ?? job.pl.error;
+          if (!job.error && job.pl.strategy === 'single') {
+            if (fused.length > 0 && fusedIds + 4 * t.symbols > maxBinding) break; // shared buffers full
+            fused.push(job);
+            fusedIds += 4 * t.symbols;
+          } else if (!job.error) {
+            startRows(device, pls.rows, hdr, job, opts, stats, enc);
+          }
+          if (!job.error && first) stats.strategies[t.name] = job.pl.strategy;
+          bytes += job.error ? 0 : job.pl.gpuBytes;
+          jobs.push(job);
           i++;
-          continue;
         }
-        const job = { t, pl: plan(t, opts, maxBinding), made: [] };
-        // a chunked tensor's block checksum: with its first part; a row-group tensor's: with its first unit
-        const whole = t.grp ? t.grp.parent : t.part ? t.part.parent : t;
-        const first = t.grp ? t.grp.first : !(t.part && t.part.k > 0);
-        if (!job.pl.error && opts.verify && first) {
-          const h = blockChecksum(hdr.bytes, whole);
-          if (h !== whole.blockChecksum) {
-            job.error = new AnspackError('ChecksumMismatch', `block_checksum: the model and dequant bytes hash to 0x${h.toString(16)}, the table says 0x${whole.blockChecksum.toString(16)}`, { offset: whole.entryOffset + BLOCK_CHECKSUM_AT, tensor: whole.name });
+        if (fused.length > 0) startFused(device, pls.fused, hdr, fused, opts, stats, enc);
+        if (jobs.some((job) => job.staging)) {
+          device.queue.submit([enc.finish()]);
+          stats.submits += 1;
+          for (const job of jobs) {
+            if (!job.staging || job.readback) continue;
+            const staging = job.staging;
+            const read = staging.mapAsync(GPUMapMode.READ).then(() => {
+              const got = new Uint8Array(staging.getMappedRange().slice(0));
+              staging.unmap();
+              return got;
+            });
+            read.catch(() => {}); // aborted if an earlier tensor throws; its own finish sees the error
+            for (const other of jobs) if (other.staging === staging) other.readback = read;
           }
         }
-        job.error = job.error ?? job.pl.error;
-        if (!job.error && job.pl.strategy === 'single') {
-          if (fused.length > 0 && fusedIds + 4 * t.symbols > maxBinding) break; // shared buffers full
-          fused.push(job);
-          fusedIds += 4 * t.symbols;
-        } else if (!job.error) {
-          startRows(device, pls.rows, hdr, job, opts, stats, enc);
-        }
-        if (!job.error && first) stats.strategies[t.name] = job.pl.strategy;
-        bytes += job.error ? 0 : job.pl.gpuBytes;
-        jobs.push(job);
-        i++;
-      }
-      if (fused.length > 0) startFused(device, pls.fused, hdr, fused, opts, stats, enc);
-      if (jobs.some((job) => job.staging)) {
-        device.queue.submit([enc.finish()]);
-        stats.submits += 1;
         for (const job of jobs) {
-          if (!job.staging || job.readback) continue;
-          const staging = job.staging;
-          const read = staging.mapAsync(GPUMapMode.READ).then(() => {
-            const got = new Uint8Array(staging.getMappedRange().slice(0));
-            staging.unmap();
-            return got;
-          });
-          read.catch(() => {}); // aborted if an earlier tensor throws; its own finish sees the error
-          for (const other of jobs) if (other.staging === staging) other.readback = read;
-        }
-      }
-      for (const job of jobs) {
-        if (job.cpu) {
-          tensors.push(decodeOnCPU(device, hdr, job.cpu, opts));
-          stats.cpuTensors++;
-        } else {
-          if (job.error) throw job.error;
-          const done = await finishJob(hdr, job, opts);
-          if (job.t.grp) {
-            groupUnits.push({ job, done });
-            const sub = job.t.part ? job.t.part.parent : null;
-            if (sub && job.t.part.k === sub.chunks - 1 && opts.verify) {
-              // a chunked sub-block: its chunk checksums hash to its group checksum (before the next group)
-              const h = chunkTables(new DataView(hdr.bytes.buffer, hdr.bytes.byteOffset, hdr.bytes.byteLength), sub).tableChecksum;
-              if (h !== sub.checksum) {
-                for (const u of groupUnits) u.done.buffer?.destroy();
-                throw groupChecksumError(sub, h);
+          if (job.cpu) {
+            tensors.push(decodeOnCPU(device, hdr, job.cpu, opts));
+            stats.cpuTensors++;
+          } else {
+            if (job.error) throw job.error;
+            const done = await finishJob(hdr, job, opts);
+            if (job.t.grp) {
+              groupUnits.push({ job, done });
+              const sub = job.t.part ? job.t.part.parent : null;
+              if (sub && job.t.part.k === sub.chunks - 1 && opts.verify) {
+                // a chunked sub-block: its chunk checksums hash to its group checksum (before the next group)
+                const h = chunkTables(new DataView(hdr.bytes.buffer, hdr.bytes.byteOffset, hdr.bytes.byteLength), sub).tableChecksum;
+                if (h !== sub.checksum) {
+                  for (const u of groupUnits) u.done.buffer?.destroy();
+                  throw groupChecksumError(sub, h);
+                }
+              }
+              if (job.t.grp.last) {
+                tensors.push(await joinGroups(device, hdr, groupUnits, opts));
+                groupUnits = [];
+                stats.gpuTensors++;
+              }
+            } else if (!job.t.part) {
+              tensors.push(done);
+              stats.gpuTensors++;
+            } else {
+              parts.push({ job, done });
+              if (job.t.part.k === job.t.part.parent.chunks - 1) {
+                tensors.push(await joinParts(device, hdr, parts, opts));
+                parts = [];
+                stats.gpuTensors++;
               }
             }
-            if (job.t.grp.last) {
-              tensors.push(await joinGroups(device, hdr, groupUnits, opts));
-              groupUnits = [];
-              stats.gpuTensors++;
-            }
-          } else if (!job.t.part) {
-            tensors.push(done);
-            stats.gpuTensors++;
-          } else {
-            parts.push({ job, done });
-            if (job.t.part.k === job.t.part.parent.chunks - 1) {
-              tensors.push(await joinParts(device, hdr, parts, opts));
-              parts = [];
-              stats.gpuTensors++;
-            }
           }
         }
+      } finally {
+        for (const job of jobs) release(job);
       }
-    } finally {
-      for (const job of jobs) release(job);
     }
+  } catch (e) {
+    // the GPU buffers handed out so far (keepBuffers) go with the error: finished tensors, and the
+    // parts and group units of the tensor being joined (destroy() is idempotent)
+    for (const t of tensors) t.buffer?.destroy();
+    for (const u of [...parts, ...groupUnits]) u.done.buffer?.destroy();
+    throw e;
   }
   const byName = Object.create(null);
   for (const t of tensors) byName[t.name] = t;
@@ -841,11 +849,12 @@ async function finishJob(hdr, job, opts) {
     }
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, checksum, decodedOn: 'gpu', strategy: pl.strategy };
-  if (opts.readback && t.nib) {
-    // the packed bytes: ceil(entries / 2) (PAIRS: a byte per symbol)
-    tensor.data = new Uint8Array(got.buffer.slice(at.vals, at.vals + Math.ceil(n * pl.valBits / 8)));
+  if (t.nib) {
+    // the packed bytes (also what `buffer` holds with keepBuffers, read back or not)
     tensor.dtype = nibbleDtype(t.dtype);
     tensor.storedDtype = t.dtype;
+    // ceil(entries / 2) bytes (PAIRS: a byte per symbol)
+    if (opts.readback) tensor.data = new Uint8Array(got.buffer.slice(at.vals, at.vals + Math.ceil(n * pl.valBits / 8)));
   } else if (opts.readback) {
     const Ctor = GPU_ARRAY_TYPES[t.dtype];
     tensor.data = new Ctor(got.buffer.slice(at.vals, at.vals + n * pl.valBits / 8));  // PAIRS: 2n bytes = the entries

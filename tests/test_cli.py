@@ -280,6 +280,10 @@ def test_cli_small_mistakes(tmp_path, model_file, capsys):
     assert code == 2 and "snr must be a positive number" in err
     code, _, err = run(["encode", model_file, "-o", out, "--bits", "4", "--tcq"], capsys)
     assert code == 2 and "tcq goes with a free step" in err
+    from anspack import quantize as qz
+    assert str(qz.parse_scheme("int4,tcq,snr:20")) == str(qz.parse_scheme("snr:20,tcq"))   # a later free step wins
+    with pytest.raises(ValueError, match="tcq goes with a free step"):
+        qz.parse_scheme("bits:4,tcq")
     assert run(["encode", model_file, "-o", out, "--bits", "4", "-q"], capsys)[0] == 0
     code, _, err = run(["verify", out, "--against", tmp_path / "missing.safetensors"], capsys)
     assert code == 2 and "no such file" in err

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -893,9 +894,6 @@ def parse_scheme(text: str, base: Scheme | None = None) -> Scheme:
             elif key == "mid" and not val:
                 kw["centroid"] = False
             elif key == "tcq" and not val:
-                if method == "int":
-                    raise ValueError(f"scheme {text!r}: tcq goes with a free step (snr:, step: or bpw:; "
-                                     "--target-snr, --step or --target-bits), not with fixed-width int")
                 method, kw["tcq"] = "ecq", True
             elif key == "kmeans":
                 method, kw["k"] = "kmeans", int(val) if val else s.k
@@ -910,6 +908,9 @@ def parse_scheme(text: str, base: Scheme | None = None) -> Scheme:
                 raise
             raise ValueError(f"bad scheme token {tok!r} in {text!r}") from None
     out = replace(s, **kw, **({"method": method} if method else {}))
+    if out.tcq and out.step is None and out.snr is None and out.bpw is None and re.search(r"(^|,)\s*(u?int\d|bits[:=])", text.lower()):
+        raise ValueError(f"scheme {text!r}: tcq goes with a free step (snr:, step: or bpw:; "
+                         "--target-snr, --step or --target-bits), not with fixed-width int")
     if out.method == "ecq" and out.step is None and out.snr is None and out.bpw is None:
         raise ValueError(f"scheme {text!r}: ecq needs step=, snr= or bpw=")
     if out.tcq and out.method != "ecq":

@@ -355,8 +355,9 @@ def bad_dequantize_files() -> dict[str, tuple[bytes, str, str]]:
         "dequant_lut_index_range": (_encode({"a": q}, dequant={"a": lut}), "BadDequant", "OK"),
         # tensor a's unknown kind comes before tensor b's checksum ...
         "dequant_order_kind_then_checksum": (second_ids_wrong(kind_first), "UnsupportedDequant", "ChecksumMismatch"),
-        # ... and after tensor a's own checksum
+        # ... and after tensor a's own checksum: b's kind after a's checksum, a's kind after a's
         "dequant_order_checksum_then_kind": (first_ids_wrong(kind_second), "ChecksumMismatch", "ChecksumMismatch"),
+        "dequant_order_own_checksum_first": (first_ids_wrong(kind_first), "ChecksumMismatch", "ChecksumMismatch"),
     }
 
 

@@ -88,7 +88,11 @@ def test_eval_installed_package_needs(capsys, tmp_path, digits_files, monkeypatc
     from anspack.eval.metrics import read_sentences
 
     assert len(read_sentences(packaged_sentences())) == 302
-    d, *_ = digits_files
+    d, _, X_test, y_test = digits_files
+    from anspack.digits import load_bundled_test
+
+    X, y = load_bundled_test()   # the package's copy of load_split's test part
+    assert np.array_equal(X, X_test) and np.array_equal(y, y_test)
     monkeypatch.setitem(sys.modules, "sklearn", None)   # import sklearn -> ImportError
     rc, out, _ = run_cli(capsys, "eval", str(d / "m.anspack"), "--json")
     assert rc == 0 and 0 < json.loads(out)["accuracy"] <= 100

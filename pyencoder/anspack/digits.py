@@ -34,6 +34,16 @@ WEIGHT_DECAY = 1e-4
 INPUT_SCALE = 16.0  # load_digits intensities are 0 .. 16
 
 
+def load_bundled_test() -> tuple[np.ndarray, np.ndarray]:
+    """The held-out test images (uint8, 0..16) and labels of :func:`load_split`, shipped with the package
+    (``anspack/data/digits_test.npz``), so that no scikit-learn is needed to measure accuracy."""
+    from importlib import resources
+
+    with resources.files("anspack").joinpath("data", "digits_test.npz").open("rb") as f, \
+            np.load(f, allow_pickle=False) as z:
+        return z["images"], z["labels"].astype(np.int64)
+
+
 def load_split(seed: int = SEED, test_size: float = TEST_SIZE):
     """``load_digits`` split into stratified train/test parts.
 

@@ -109,10 +109,10 @@ def evaluate_file(path: str, *, reference: str | None = None, model_dir: str | N
         out.update({"sentences": src, "n_sentences": len(sents), "mean_cos": f.mean_cos, "min_cos": f.min_cos,
                     "spearman": f.spearman})
     elif kind == "digits":
-        from anspack.commands.quickstart import load_bundled
+        from anspack.digits import load_bundled_test
         from anspack.eval.metrics import digits_accuracy
 
-        _, X_test, y_test = load_bundled()   # the held-out test images shipped with the package
+        X_test, y_test = load_bundled_test()   # shipped with the package: no scikit-learn needed
         out["accuracy"] = digits_accuracy(tensors, X_test, y_test)
         if reference:
             out["reference_accuracy"] = digits_accuracy(_read_model(reference)[0], X_test, y_test)

@@ -39,10 +39,10 @@ def load_bundled() -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """The bundled digit-classifier weights and its held-out test images (0..16) and labels."""
     from safetensors.numpy import load
 
-    data = resources.files("anspack").joinpath("data")
-    weights = load(data.joinpath("digits_mlp.safetensors").read_bytes())
-    with data.joinpath("digits_test.npz").open("rb") as f, np.load(f, allow_pickle=False) as z:
-        return weights, z["images"], z["labels"].astype(np.int64)
+    from anspack.digits import load_bundled_test
+
+    weights = load(resources.files("anspack").joinpath("data", "digits_mlp.safetensors").read_bytes())
+    return (weights, *load_bundled_test())
 
 
 def run(args) -> int:

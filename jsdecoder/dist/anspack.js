@@ -2858,6 +2858,11 @@ function nibbleValues(pairValues) {
   return vals;
 }
 
+/** The dtype a tensor of dtype int8 / uint8 is returned as when packed: 'int4' / 'uint4'. */
+function nibbleDtype(dtype) {
+  return dtype === 'int8' ? 'int4' : 'uint4';
+}
+
 /**
  * Whether decode() (and every path that calls it) returns tensor t as nibbles under these options:
  * `nibbles` asked for, not returned dequantized, and its values fit (fitsNibbles).
@@ -3507,8 +3512,6 @@ function valueBits(t, nib) {
   if (nib) return t.pairs ? 8 : 4;
   return 8 * (t.pairs ? 2 : t.itemSize);
 }
-
-const nibbleDtype = (dtype) => (dtype === 'int8' ? 'int4' : 'uint4');
 
 /** Sizes and choices for one rANS tensor (no GPU work). */
 function plan(t, opts, maxBinding) {
@@ -5225,7 +5228,7 @@ function assemble(bytes, t, parts, opts, out) {
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
   if (nib) {
-    tensor.dtype = t.dtype === 'int8' ? 'int4' : 'uint4';
+    tensor.dtype = nibbleDtype(t.dtype);
     tensor.storedDtype = t.dtype;
   }
   if (opts.dequantize && t.dequantSize > 0) {
@@ -5530,7 +5533,7 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibb
   }
   if (packed) {
     if (entries !== data) packNibbles(entries, data);
-    return { name: t.name, shape: t.shape.slice(), dtype: t.dtype === 'int8' ? 'int4' : 'uint4', storedDtype: t.dtype, data, checksum };
+    return { name: t.name, shape: t.shape.slice(), dtype: nibbleDtype(t.dtype), storedDtype: t.dtype, data, checksum };
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
   if (opts.dequantize) {

@@ -46,7 +46,7 @@ import { decode, decodeTensor, ARRAY_TYPES, newOutputArray } from './index.js';
 import { placeGroupPiece } from './groups.js';
 import { dequantizeBlock } from './dequant.js';
 import { buildSubfile, remapError, streamOptions } from './stream.js';
-import { returnsNibbles, fitsNibbles } from './nibbles.js';
+import { returnsNibbles, fitsNibbles, nibbleDtype } from './nibbles.js';
 
 const isNode = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
 // This module's URL, for node's worker_threads: for browsers the worker's URL is written out once,
@@ -638,7 +638,7 @@ function assemble(bytes, t, parts, opts, out) {
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
   if (nib) {
-    tensor.dtype = t.dtype === 'int8' ? 'int4' : 'uint4';
+    tensor.dtype = nibbleDtype(t.dtype);
     tensor.storedDtype = t.dtype;
   }
   if (opts.dequantize && t.dequantSize > 0) {

@@ -64,7 +64,7 @@ import { parseHeader, blockChecksum, chunkTables, ransModel, DEFAULT_MAX_ENTRIES
 import { dequantizeBlock } from './dequant.js';
 import { decodeTensor, groupChecksumError } from './index.js';
 import { placeGroupPiece } from './groups.js';
-import { returnsNibbles, packNibbles, nibbleValues } from './nibbles.js';
+import { returnsNibbles, packNibbles, nibbleValues, nibbleDtype } from './nibbles.js';
 
 const WG = 256;
 const ROWS_MIN_LANES = 16384;
@@ -431,8 +431,6 @@ function valueBits(t, nib) {
   if (nib) return t.pairs ? 8 : 4;
   return 8 * (t.pairs ? 2 : t.itemSize);
 }
-
-const nibbleDtype = (dtype) => (dtype === 'int8' ? 'int4' : 'uint4');
 
 /** Sizes and choices for one rANS tensor (no GPU work). */
 function plan(t, opts, maxBinding) {

@@ -14,7 +14,7 @@ import { parseHeader, ransArrays, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MA
 import { decodeRansChunks } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
 import { gatherRows, rowRuns } from './groups.js';
-import { returnsNibbles, packNibbles, nibbleValues } from './nibbles.js';
+import { returnsNibbles, packNibbles, nibbleValues, nibbleDtype } from './nibbles.js';
 import { wasmAvailable, wasmPrepare, wasmRelease, wasmImageBegin, wasmImageEnd, wasmStreamRows, wasmStreamRowsMulti, runsAt, streamWays, streamsAt } from './wasm/engine.js';
 
 export { AnspackError, ErrorCodes } from './errors.js';
@@ -243,7 +243,7 @@ function decodeOne(hdr, t, opts, out, scratch = { bytes: null, table: null, nibb
   }
   if (packed) {
     if (entries !== data) packNibbles(entries, data);
-    return { name: t.name, shape: t.shape.slice(), dtype: t.dtype === 'int8' ? 'int4' : 'uint4', storedDtype: t.dtype, data, checksum };
+    return { name: t.name, shape: t.shape.slice(), dtype: nibbleDtype(t.dtype), storedDtype: t.dtype, data, checksum };
   }
   const tensor = { name: t.name, shape: t.shape.slice(), dtype: t.dtype, data, checksum };
   if (opts.dequantize) {

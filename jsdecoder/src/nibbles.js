@@ -59,6 +59,11 @@ export function nibbleValues(pairValues) {
   return vals;
 }
 
+/** The dtype a tensor of dtype int8 / uint8 is returned as when packed: 'int4' / 'uint4'. */
+export function nibbleDtype(dtype) {
+  return dtype === 'int8' ? 'int4' : 'uint4';
+}
+
 /**
  * Whether decode() (and every path that calls it) returns tensor t as nibbles under these options:
  * `nibbles` asked for, not returned dequantized, and its values fit (fitsNibbles).

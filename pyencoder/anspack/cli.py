@@ -15,6 +15,7 @@ import sys
 
 from . import __version__
 from .errors import FormatError
+from .io import InputError
 
 
 class UsageError(Exception):
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except FormatError as e:
         print(f"anspack: error: {e}", file=sys.stderr)
         return 1
-    except (UsageError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
+    except (UsageError, InputError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
         print(f"anspack: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

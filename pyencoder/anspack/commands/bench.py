@@ -50,10 +50,7 @@ def load(path: str):
             data = f.read()
         tensors = anspack.decode(data)
         return {k: v for k, v in tensors.items() if v.dtype.kind in "iu"}, data
-    try:
-        tensors = aio.read_tensors(path)
-    except aio.InputError as e:
-        raise UsageError(str(e)) from None
+    tensors = aio.read_tensors(path)
     floats = [k for k, v in tensors.items() if np.asarray(v).dtype.kind not in "iu"]
     if floats:
         raise UsageError(f"{path}: {len(floats)} tensors are not integers (e.g. {floats[0]!r}, "

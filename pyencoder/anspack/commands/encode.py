@@ -335,14 +335,8 @@ def run(args) -> int:
         raise UsageError(f"--precision must be 1..15, got {args.precision}")
     if not args.output.lower().endswith(".anspack"):
         raise UsageError(f"output {args.output!r} should end in .anspack")
-    try:
-        aio.check_output_dir(args.output)   # before minutes of quantization, not after
-    except aio.InputError as e:
-        raise UsageError(str(e)) from None
-    try:
-        tensors = aio.read_tensors(args.input)
-    except aio.InputError as e:
-        raise UsageError(str(e)) from None
+    aio.check_output_dir(args.output)   # before minutes of quantization, not after
+    tensors = aio.read_tensors(args.input)
     if args.gptq and args.calibration is None:
         raise UsageError("--gptq goes with --target-bits B --calibration C")
     if args.calibration is not None:

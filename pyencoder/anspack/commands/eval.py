@@ -46,10 +46,7 @@ def _read_model(path: str) -> tuple[dict, int]:
     data = p.read_bytes()
     if data[:8] == b"\x89ANSPACK":
         return anspack.decode(data, dequantize=True), len(data)
-    try:
-        return aio.read_tensors(path), len(data)
-    except aio.InputError as e:
-        raise UsageError(str(e)) from None
+    return aio.read_tensors(path), len(data)
 
 
 def _kind(tensors: dict) -> str:

@@ -38,13 +38,10 @@ def run(args) -> int:
         png, skipped = ("rd.png", False) if _have_matplotlib() else ("", True)
     elif png and not _have_matplotlib():
         raise UsageError("--png needs matplotlib: pip install 'anspack[plot]' (or --png '' for the table only)")
-    try:
-        for out in (png, args.md):
-            if out:
-                aio.check_output_dir(out)
-        tensors = aio.read_tensors(args.input)
-    except aio.InputError as e:
-        raise UsageError(str(e)) from None
+    for out in (png, args.md):
+        if out:
+            aio.check_output_dir(out)
+    tensors = aio.read_tensors(args.input)
     if args.scheme:
         try:
             for s in args.scheme:

@@ -28,20 +28,16 @@ def run(args) -> int:
 
     if args.min_snr is not None and not args.against:
         raise UsageError("--min-snr needs --against IN")
-    if args.against:
-        import os
-
-        if not os.path.isfile(args.against):   # before decoding the whole file
-            raise UsageError(f"--against: no such file: {args.against}")
+    # the reference first: a bad --against (missing, unreadable) is reported before the whole file is decoded
+    orig = aio.read_tensors(args.against) if args.against else None
     with open(args.file, "rb") as f:
         data = f.read()
     header = anspack.read_header(data)
     back = decode_file(data, dequantize=True)   # raises ChecksumMismatch etc. (exit 1)
     n = sum(t.size for t in header.tensors)
     print(f"{args.file}: {len(back)} tensors, {n:,} entries, all checksums OK")
-    if not args.against:
+    if orig is None:
         return 0
-    orig = aio.read_tensors(args.against)
     status = 0
     missing = [k for k in orig if k not in back]
     extra = [k for k in back if k not in orig]

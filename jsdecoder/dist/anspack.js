@@ -237,6 +237,29 @@ function fail(code, message, offset = null, tensor = null) {
   throw new AnspackError(code, message, { offset, tensor });
 }
 
+// The options checks shared by decode(), decodeStream / decodeAsync and decodeGPU (BadArgument).
+
+/** The options argument of an entry point: an object. */
+function objectOption(options) {
+  if (options === null || typeof options !== 'object') {
+    throw new AnspackError('BadArgument', `options must be an object, got ${String(options)}`);
+  }
+}
+
+/** options[name], or `dflt` when absent: a boolean. */
+function booleanOption(options, name, dflt) {
+  const v = options[name] ?? dflt;
+  if (typeof v !== 'boolean') throw new AnspackError('BadArgument', `${name} must be a boolean, got ${String(v)}`);
+  return v;
+}
+
+/** options[name], or `dflt` when absent: a non-negative number. */
+function countOption(options, name, dflt) {
+  const v = options[name] ?? dflt;
+  if (typeof v !== 'number' || !(v >= 0)) throw new AnspackError('BadArgument', `${name} must be a non-negative number, got ${String(v)}`);
+  return v;
+}
+
 function checkZeroBytes(bytes, start, end, what, tensor = null) {
   for (let p = start; p < end; p++) {
     if (bytes[p] !== 0) fail('ReservedNonZero', `${what}: byte is ${bytes[p]}, expected 0`, p, tensor);
@@ -290,10 +313,7 @@ function parseFixedHeader(head, actualLength = null) {
 function parseHeader(buffer, options = {}) {
   const bytes = toBytes(buffer);
   const verify = options.verify ?? true;
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  if (typeof maxEntries !== 'number' || !(maxEntries >= 0)) {
-    throw new AnspackError('BadArgument', `maxEntries must be a non-negative number, got ${maxEntries}`);
-  }
+  const maxEntries = countOption(options, 'maxEntries', DEFAULT_MAX_ENTRIES);
   const length = bytes.length;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, length);
 
@@ -3001,10 +3021,7 @@ function decodeSeedLayout(buffer, options) {
   const M = positiveInt('matrices', options.matrices);
   const rows = positiveInt('rows', options.rows);
   const cols = positiveInt('cols', options.cols);
-  const maxEntries = options.maxEntries ?? SEED_DEFAULT_MAX_ENTRIES;
-  if (typeof maxEntries !== 'number' || !(maxEntries >= 0)) {
-    throw new AnspackError('BadArgument', `maxEntries must be a non-negative number, got ${String(maxEntries)}`);
-  }
+  const maxEntries = countOption(options, 'maxEntries', SEED_DEFAULT_MAX_ENTRIES);
   const N = rows * cols;
   if (M * N > maxEntries) {
     throw new AnspackError('LimitExceeded', `${M} x ${rows} x ${cols} = ${M * N} entries exceed maxEntries = ${maxEntries}`);
@@ -3483,17 +3500,13 @@ function uploadBuffer(device, data, usage, label, made) {
 }
 
 function gpuOptions(options) {
-  if (options === null || typeof options !== 'object') throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
-  const nibbles = options.nibbles ?? false;
-  if (typeof nibbles !== 'boolean') throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
+  objectOption(options);
+  const nibbles = booleanOption(options, 'nibbles', false);
   const strategy = options.strategy ?? 'auto';
   if (!['auto', 'single', 'rows'].includes(strategy)) throw new AnspackError('BadArgument', `strategy must be 'auto', 'single' or 'rows', got ${strategy}`);
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const maxTotalEntries = options.maxTotalEntries ?? DEFAULT_MAX_TOTAL_ENTRIES;
-  const batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
-  for (const [k, v] of [['maxEntries', maxEntries], ['maxTotalEntries', maxTotalEntries], ['batchBytes', batchBytes]]) {
-    if (typeof v !== 'number' || !(v >= 0)) throw new AnspackError('BadArgument', `${k} must be a non-negative number, got ${v}`);
-  }
+  const maxEntries = countOption(options, 'maxEntries', DEFAULT_MAX_ENTRIES);
+  const maxTotalEntries = countOption(options, 'maxTotalEntries', DEFAULT_MAX_TOTAL_ENTRIES);
+  const batchBytes = countOption(options, 'batchBytes', DEFAULT_BATCH_BYTES);
   return {
     verify: options.verify ?? true,
     dequantize: options.dequantize ?? false,
@@ -4091,16 +4104,10 @@ function setU64(dv, off, v) {
 
 /** Options shared by decodeStream and fetchTensor (same meaning and defaults as decode()). */
 function streamOptions(options) {
-  if (options === null || typeof options !== 'object') {
-    throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
-  }
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const maxTotalEntries = options.maxTotalEntries ?? DEFAULT_MAX_TOTAL_ENTRIES;
-  for (const [k, v] of [['maxEntries', maxEntries], ['maxTotalEntries', maxTotalEntries]]) {
-    if (typeof v !== 'number' || !(v >= 0)) throw new AnspackError('BadArgument', `${k} must be a non-negative number, got ${v}`);
-  }
-  const nibbles = options.nibbles ?? false;
-  if (typeof nibbles !== 'boolean') throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
+  objectOption(options);
+  const maxEntries = countOption(options, 'maxEntries', DEFAULT_MAX_ENTRIES);
+  const maxTotalEntries = countOption(options, 'maxTotalEntries', DEFAULT_MAX_TOTAL_ENTRIES);
+  const nibbles = booleanOption(options, 'nibbles', false);
   return { verify: options.verify ?? true, dequantize: options.dequantize ?? false, nibbles, maxEntries, maxTotalEntries };
 }
 
@@ -5279,7 +5286,7 @@ function assembleGroups(bytes, t, parts, opts, out, data) {
  * @returns {Promise<{tensors: object[], byName: Object<string, object>, metadata: object}>}
  */
 async function decodeAsync(buffer, options = {}) {
-  if (options === null || typeof options !== 'object') throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
+  objectOption(options);
   const { workers, pool, workerUrl, ...rest } = options;
   if (pool) return pool.decode(buffer, rest);
   if (workers === 0) {
@@ -5352,29 +5359,15 @@ function publicInfo(t) {
 }
 
 function checkOptions(options) {
-  if (options === null || typeof options !== 'object') {
-    throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
-  }
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  if (typeof maxEntries !== 'number' || !(maxEntries >= 0)) {
-    throw new AnspackError('BadArgument', `maxEntries must be a non-negative number, got ${maxEntries}`);
-  }
-  const maxTotalEntries = options.maxTotalEntries ?? DEFAULT_MAX_TOTAL_ENTRIES;
-  if (typeof maxTotalEntries !== 'number' || !(maxTotalEntries >= 0)) {
-    throw new AnspackError('BadArgument', `maxTotalEntries must be a non-negative number, got ${maxTotalEntries}`);
-  }
+  objectOption(options);
+  const maxEntries = countOption(options, 'maxEntries', DEFAULT_MAX_ENTRIES);
+  const maxTotalEntries = countOption(options, 'maxTotalEntries', DEFAULT_MAX_TOTAL_ENTRIES);
   const engine = options.engine ?? 'auto';
   if (engine !== 'auto' && engine !== 'js' && engine !== 'wasm') {
     throw new AnspackError('BadArgument', `engine must be 'auto', 'js' or 'wasm', got ${engine}`);
   }
-  const twoStreams = options.twoStreams ?? true;
-  if (typeof twoStreams !== 'boolean') {
-    throw new AnspackError('BadArgument', `twoStreams must be a boolean, got ${twoStreams}`);
-  }
-  const nibbles = options.nibbles ?? false;
-  if (typeof nibbles !== 'boolean') {
-    throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
-  }
+  const twoStreams = booleanOption(options, 'twoStreams', true);
+  const nibbles = booleanOption(options, 'nibbles', false);
   return {
     engine,
     twoStreams,

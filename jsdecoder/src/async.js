@@ -40,7 +40,7 @@
 // decode() puts the rows in place), as an unsplit chunked tensor does.
 
 import { AnspackError } from './errors.js';
-import { parseHeader, blockChecksum, chunkTables, align8, RANS_HEADER_SIZE } from './header.js';
+import { parseHeader, blockChecksum, chunkTables, align8, RANS_HEADER_SIZE, objectOption } from './header.js';
 import { fxhash26Typed, fxhash26Bytes } from './fxhash.js';
 import { decode, decodeTensor, ARRAY_TYPES, newOutputArray } from './index.js';
 import { placeGroupPiece } from './groups.js';
@@ -689,7 +689,7 @@ function assembleGroups(bytes, t, parts, opts, out, data) {
  * @returns {Promise<{tensors: object[], byName: Object<string, object>, metadata: object}>}
  */
 export async function decodeAsync(buffer, options = {}) {
-  if (options === null || typeof options !== 'object') throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
+  objectOption(options);
   const { workers, pool, workerUrl, ...rest } = options;
   if (pool) return pool.decode(buffer, rest);
   if (workers === 0) {

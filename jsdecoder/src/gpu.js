@@ -60,7 +60,7 @@
 
 import { AnspackError } from './errors.js';
 import { fxhash26Typed } from './fxhash.js';
-import { parseHeader, blockChecksum, chunkTables, ransModel, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
+import { parseHeader, blockChecksum, chunkTables, ransModel, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, STATE_LOW, BLOCK_CHECKSUM_AT, objectOption, booleanOption, countOption } from './header.js';
 import { dequantizeBlock } from './dequant.js';
 import { decodeTensor, groupChecksumError } from './index.js';
 import { placeGroupPiece } from './groups.js';
@@ -402,17 +402,13 @@ function uploadBuffer(device, data, usage, label, made) {
 }
 
 function gpuOptions(options) {
-  if (options === null || typeof options !== 'object') throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
-  const nibbles = options.nibbles ?? false;
-  if (typeof nibbles !== 'boolean') throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
+  objectOption(options);
+  const nibbles = booleanOption(options, 'nibbles', false);
   const strategy = options.strategy ?? 'auto';
   if (!['auto', 'single', 'rows'].includes(strategy)) throw new AnspackError('BadArgument', `strategy must be 'auto', 'single' or 'rows', got ${strategy}`);
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const maxTotalEntries = options.maxTotalEntries ?? DEFAULT_MAX_TOTAL_ENTRIES;
-  const batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
-  for (const [k, v] of [['maxEntries', maxEntries], ['maxTotalEntries', maxTotalEntries], ['batchBytes', batchBytes]]) {
-    if (typeof v !== 'number' || !(v >= 0)) throw new AnspackError('BadArgument', `${k} must be a non-negative number, got ${v}`);
-  }
+  const maxEntries = countOption(options, 'maxEntries', DEFAULT_MAX_ENTRIES);
+  const maxTotalEntries = countOption(options, 'maxTotalEntries', DEFAULT_MAX_TOTAL_ENTRIES);
+  const batchBytes = countOption(options, 'batchBytes', DEFAULT_BATCH_BYTES);
   return {
     verify: options.verify ?? true,
     dequantize: options.dequantize ?? false,

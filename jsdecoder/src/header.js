@@ -92,6 +92,29 @@ export function fail(code, message, offset = null, tensor = null) {
   throw new AnspackError(code, message, { offset, tensor });
 }
 
+// The options checks shared by decode(), decodeStream / decodeAsync and decodeGPU (BadArgument).
+
+/** The options argument of an entry point: an object. */
+export function objectOption(options) {
+  if (options === null || typeof options !== 'object') {
+    throw new AnspackError('BadArgument', `options must be an object, got ${String(options)}`);
+  }
+}
+
+/** options[name], or `dflt` when absent: a boolean. */
+export function booleanOption(options, name, dflt) {
+  const v = options[name] ?? dflt;
+  if (typeof v !== 'boolean') throw new AnspackError('BadArgument', `${name} must be a boolean, got ${String(v)}`);
+  return v;
+}
+
+/** options[name], or `dflt` when absent: a non-negative number. */
+export function countOption(options, name, dflt) {
+  const v = options[name] ?? dflt;
+  if (typeof v !== 'number' || !(v >= 0)) throw new AnspackError('BadArgument', `${name} must be a non-negative number, got ${String(v)}`);
+  return v;
+}
+
 function checkZeroBytes(bytes, start, end, what, tensor = null) {
   for (let p = start; p < end; p++) {
     if (bytes[p] !== 0) fail('ReservedNonZero', `${what}: byte is ${bytes[p]}, expected 0`, p, tensor);
@@ -145,10 +168,7 @@ export function parseFixedHeader(head, actualLength = null) {
 export function parseHeader(buffer, options = {}) {
   const bytes = toBytes(buffer);
   const verify = options.verify ?? true;
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  if (typeof maxEntries !== 'number' || !(maxEntries >= 0)) {
-    throw new AnspackError('BadArgument', `maxEntries must be a non-negative number, got ${maxEntries}`);
-  }
+  const maxEntries = countOption(options, 'maxEntries', DEFAULT_MAX_ENTRIES);
   const length = bytes.length;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, length);
 

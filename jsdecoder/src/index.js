@@ -10,7 +10,7 @@
 
 import { AnspackError, withPrefix } from './errors.js';
 import { fxhash26Typed, fxhash26Bytes16LE } from './fxhash.js';
-import { parseHeader, ransArrays, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, LITTLE_ENDIAN, STATE_LOW, BLOCK_CHECKSUM_AT } from './header.js';
+import { parseHeader, ransArrays, blockChecksum, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES, LITTLE_ENDIAN, STATE_LOW, BLOCK_CHECKSUM_AT, objectOption, booleanOption, countOption } from './header.js';
 import { decodeRansChunks } from './rans.js';
 import { dequantizeBlock } from './dequant.js';
 import { gatherRows, rowRuns } from './groups.js';
@@ -62,29 +62,15 @@ function publicInfo(t) {
 }
 
 function checkOptions(options) {
-  if (options === null || typeof options !== 'object') {
-    throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
-  }
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  if (typeof maxEntries !== 'number' || !(maxEntries >= 0)) {
-    throw new AnspackError('BadArgument', `maxEntries must be a non-negative number, got ${maxEntries}`);
-  }
-  const maxTotalEntries = options.maxTotalEntries ?? DEFAULT_MAX_TOTAL_ENTRIES;
-  if (typeof maxTotalEntries !== 'number' || !(maxTotalEntries >= 0)) {
-    throw new AnspackError('BadArgument', `maxTotalEntries must be a non-negative number, got ${maxTotalEntries}`);
-  }
+  objectOption(options);
+  const maxEntries = countOption(options, 'maxEntries', DEFAULT_MAX_ENTRIES);
+  const maxTotalEntries = countOption(options, 'maxTotalEntries', DEFAULT_MAX_TOTAL_ENTRIES);
   const engine = options.engine ?? 'auto';
   if (engine !== 'auto' && engine !== 'js' && engine !== 'wasm') {
     throw new AnspackError('BadArgument', `engine must be 'auto', 'js' or 'wasm', got ${engine}`);
   }
-  const twoStreams = options.twoStreams ?? true;
-  if (typeof twoStreams !== 'boolean') {
-    throw new AnspackError('BadArgument', `twoStreams must be a boolean, got ${twoStreams}`);
-  }
-  const nibbles = options.nibbles ?? false;
-  if (typeof nibbles !== 'boolean') {
-    throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
-  }
+  const twoStreams = booleanOption(options, 'twoStreams', true);
+  const nibbles = booleanOption(options, 'nibbles', false);
   return {
     engine,
     twoStreams,

@@ -17,7 +17,7 @@
 
 import { AnspackError } from './errors.js';
 import { FX_MULTIPLIER } from './fxhash.js';
-import { LITTLE_ENDIAN } from './header.js';
+import { LITTLE_ENDIAN, countOption } from './header.js';
 
 const TOTAL = 4096; // 2^12
 const INITIAL_HEAD = 0x00010001;
@@ -130,10 +130,7 @@ export function decodeSeedLayout(buffer, options) {
   const M = positiveInt('matrices', options.matrices);
   const rows = positiveInt('rows', options.rows);
   const cols = positiveInt('cols', options.cols);
-  const maxEntries = options.maxEntries ?? SEED_DEFAULT_MAX_ENTRIES;
-  if (typeof maxEntries !== 'number' || !(maxEntries >= 0)) {
-    throw new AnspackError('BadArgument', `maxEntries must be a non-negative number, got ${String(maxEntries)}`);
-  }
+  const maxEntries = countOption(options, 'maxEntries', SEED_DEFAULT_MAX_ENTRIES);
   const N = rows * cols;
   if (M * N > maxEntries) {
     throw new AnspackError('LimitExceeded', `${M} x ${rows} x ${cols} = ${M * N} entries exceed maxEntries = ${maxEntries}`);

@@ -17,7 +17,7 @@
 
 import { AnspackError } from './errors.js';
 import { fxhash26Bytes } from './fxhash.js';
-import { MAGIC, HEADER_SIZE, align8, u64, fail, parseEntries, parseFixedHeader, parseMetadata } from './header.js';
+import { MAGIC, HEADER_SIZE, align8, u64, fail, parseEntries, parseFixedHeader, parseMetadata, objectOption, booleanOption, countOption } from './header.js';
 import { decode, decodeTensor, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_ENTRIES } from './index.js';
 import { createDecoderPool } from './async.js';
 
@@ -28,16 +28,10 @@ function setU64(dv, off, v) {
 
 /** Options shared by decodeStream and fetchTensor (same meaning and defaults as decode()). */
 export function streamOptions(options) {
-  if (options === null || typeof options !== 'object') {
-    throw new AnspackError('BadArgument', `options must be an object, got ${options}`);
-  }
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const maxTotalEntries = options.maxTotalEntries ?? DEFAULT_MAX_TOTAL_ENTRIES;
-  for (const [k, v] of [['maxEntries', maxEntries], ['maxTotalEntries', maxTotalEntries]]) {
-    if (typeof v !== 'number' || !(v >= 0)) throw new AnspackError('BadArgument', `${k} must be a non-negative number, got ${v}`);
-  }
-  const nibbles = options.nibbles ?? false;
-  if (typeof nibbles !== 'boolean') throw new AnspackError('BadArgument', `nibbles must be a boolean, got ${nibbles}`);
+  objectOption(options);
+  const maxEntries = countOption(options, 'maxEntries', DEFAULT_MAX_ENTRIES);
+  const maxTotalEntries = countOption(options, 'maxTotalEntries', DEFAULT_MAX_TOTAL_ENTRIES);
+  const nibbles = booleanOption(options, 'nibbles', false);
   return { verify: options.verify ?? true, dequantize: options.dequantize ?? false, nibbles, maxEntries, maxTotalEntries };
 }
 

@@ -168,6 +168,13 @@ def bad_files(good: bytes) -> dict[str, tuple[bytes, str]]:
     }
 
 
+def _table_checksum_flipped(data: bytes, index: int) -> bytes:
+    """Tensor ``index``'s table checksum with its bit 0 flipped, the header re-signed (so that the
+    comparison of rule 9 is what fails)."""
+    t = anspack.read_header(data, verify=False).tensors[index]
+    return _rehash_header(_set(data, t.entry_offset + 32, "<I", t.checksum ^ 1))
+
+
 def _resign(data: bytes, index: int = 0) -> bytes:
     """Recompute tensor ``index``'s block_checksum and the header_checksum after a change inside its
     data block's side bytes, so that the change reaches the checks behind them."""
@@ -235,8 +242,7 @@ def bad_chunk_files(plain: bytes, chunked: bytes) -> dict[str, tuple[bytes, str]
         "chunk_words_over": (_words_over(chunked, t, table), "BadModel"),
         "chunk_checksum_bits": (_set(chunked, table + 4 * K, "<I", cs0 | 1 << 26), "BadModel"),
         "chunk_checksum_wrong": (_resign(_set(chunked, table + 4 * K, "<I", cs0 ^ 1)), "ChecksumMismatch"),
-        "chunk_table_checksum": (_rehash_header(_set(chunked, t.entry_offset + 32, "<I", t.checksum ^ 1)),
-                                 "ChecksumMismatch"),
+        "chunk_table_checksum": (_table_checksum_flipped(chunked, 0), "ChecksumMismatch"),
     }
 
 
@@ -272,8 +278,7 @@ def bad_group_files(grouped: bytes, plain: bytes) -> dict[str, tuple[bytes, str]
         "groups_size_short": (_set(grouped, sizes_at + 16, "<Q", s2 - 2), "BadModel"),
         "groups_checksum_bits": (_set(grouped, checks_at + 4, "<I", cs1 | 1 << 26), "BadModel"),
         "groups_checksum_wrong": (_resign(_set(grouped, checks_at + 4, "<I", cs1 ^ 1)), "ChecksumMismatch"),
-        "groups_table_checksum": (_rehash_header(_set(grouped, m.entry_offset + 32, "<I", m.checksum ^ 1)),
-                                  "ChecksumMismatch"),
+        "groups_table_checksum": (_table_checksum_flipped(grouped, 0), "ChecksumMismatch"),
         "groups_one_row": (_rehash_header(_set(_set(plain, odd.entry_offset + 37, "<B", 2), odd.entry_offset + 48,
                                                "<Q", 1)), "BadTable"),
         "groups_ndim0": (_rehash_header(_set(_encode({"s": np.array(3, np.int8)}), HEADER_SIZE + 37, "<B", 2)),
@@ -326,8 +331,7 @@ def bad_precedence_files(chunks: bytes) -> dict[str, tuple[bytes, str]]:
     first = _pack_all(bytes(corrupt1), table + 4 * K, sums)
     first = _set(bytes(first), big.entry_offset + 32, "<I", fxhash26(sums))
     out["chunk_order_chunk0_first"] = (_resign(first), "ChecksumMismatch")
-    out["chunk_order_table_last"] = (_rehash_header(_set(bytes(corrupt1), big.entry_offset + 32, "<I", big.checksum ^ 1)),
-                                     "CorruptStream")
+    out["chunk_order_table_last"] = (_table_checksum_flipped(bytes(corrupt1), 0), "CorruptStream")
     return out
 
 
@@ -340,24 +344,16 @@ def bad_dequantize_files() -> dict[str, tuple[bytes, str, str]]:
     unknown = struct.pack("<IIQ", 9, 0, 8) + bytes(8)                          # kind 9: not defined
     lut = struct.pack("<IIQiI", 2, 0, 8 + 4 * 5, 0, 5) + np.zeros(5, np.float32).tobytes()  # q - 0 < 5 fails for q < 0
 
-    def second_ids_wrong(data):
-        t = anspack.read_header(data).tensors[1]
-        return _rehash_header(_set(data, t.entry_offset + 32, "<I", t.checksum ^ 1))
-
-    def first_ids_wrong(data):
-        t = anspack.read_header(data).tensors[0]
-        return _rehash_header(_set(data, t.entry_offset + 32, "<I", t.checksum ^ 1))
-
     kind_first = _encode({"a": q, "b": q}, dequant={"a": unknown})
     kind_second = _encode({"a": q, "b": q}, dequant={"b": unknown})
     return {
         "dequant_unknown_kind": (_encode({"a": q}, dequant={"a": unknown}), "UnsupportedDequant", "OK"),
         "dequant_lut_index_range": (_encode({"a": q}, dequant={"a": lut}), "BadDequant", "OK"),
         # tensor a's unknown kind comes before tensor b's checksum ...
-        "dequant_order_kind_then_checksum": (second_ids_wrong(kind_first), "UnsupportedDequant", "ChecksumMismatch"),
+        "dequant_order_kind_then_checksum": (_table_checksum_flipped(kind_first, 1), "UnsupportedDequant", "ChecksumMismatch"),
         # ... and after tensor a's own checksum: b's kind after a's checksum, a's kind after a's
-        "dequant_order_checksum_then_kind": (first_ids_wrong(kind_second), "ChecksumMismatch", "ChecksumMismatch"),
-        "dequant_order_own_checksum_first": (first_ids_wrong(kind_first), "ChecksumMismatch", "ChecksumMismatch"),
+        "dequant_order_checksum_then_kind": (_table_checksum_flipped(kind_second, 0), "ChecksumMismatch", "ChecksumMismatch"),
+        "dequant_order_own_checksum_first": (_table_checksum_flipped(kind_first, 0), "ChecksumMismatch", "ChecksumMismatch"),
     }
 
 

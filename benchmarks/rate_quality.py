@@ -44,13 +44,13 @@ def minilm(args, out: dict) -> list[dict]:
     from anspack.commands.encode import encode_model
     from anspack.eval.allocate import Allocator, format_plan
     from anspack.eval.bert import BertEncoder, default_model_dir, load_safetensors
-    from anspack.eval.metrics import embedding_fidelity, read_sentences
+    from anspack.eval.metrics import embedding_fidelity, packaged_sentences, read_sentences
     from anspack.eval.sensitivity import BertTask, builtin_calibration
 
     W = load_safetensors(default_model_dir() / "model.safetensors")
     n_entries = int(sum(a.size for a in W.values()))
     enc = BertEncoder.from_pretrained(weights=W)
-    sents = read_sentences(ROOT / "pyencoder" / "anspack" / "data" / "sentences.txt")
+    sents = read_sentences(packaged_sentences())
     if args.quick:
         sents = sents[:100]
     ref = enc.encode(sents)

@@ -1,15 +1,14 @@
 """The numpy BERT forward pass against published reference values, and the fidelity metrics."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from anspack.eval.bert import BertEncoder, default_model_dir
-from anspack.eval.metrics import (embedding_fidelity, pairwise_upper, read_sentences, row_cosines,
-                                  spearman)
+from anspack.eval.metrics import (embedding_fidelity, packaged_sentences, pairwise_upper, read_sentences,
+                                  row_cosines, spearman)
 
-SENTENCES = Path(__file__).resolve().parents[1] / "pyencoder" / "anspack" / "data" / "sentences.txt"
+SENTENCES = packaged_sentences()
 
 
 @pytest.fixture(scope="module")

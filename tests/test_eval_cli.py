@@ -83,9 +83,8 @@ def test_eval_installed_package_needs(capsys, tmp_path, digits_files, monkeypatc
     tokenizers package is a usage error naming the extra, not a traceback."""
     import sys
 
-    from anspack.commands.eval import packaged_sentences
     from anspack.eval.bert import BertEncoder
-    from anspack.eval.metrics import read_sentences
+    from anspack.eval.metrics import packaged_sentences, read_sentences
 
     assert len(read_sentences(packaged_sentences())) == 302
     d, _, X_test, y_test = digits_files

@@ -57,13 +57,6 @@ def _kind(tensors: dict) -> str:
     return "unknown"
 
 
-def packaged_sentences() -> Path:
-    """The 302 held-out evaluation sentences shipped with the package (the rate-quality benchmark's)."""
-    from importlib import resources
-
-    return Path(str(resources.files("anspack").joinpath("data", "sentences.txt")))
-
-
 def evaluate_file(path: str, *, reference: str | None = None, model_dir: str | None = None,
                   sentences=None, limit: int | None = None, progress: bool = False) -> dict:
     """The figures ``anspack eval`` prints, as a dict (``progress``: a progress bar on stderr)."""
@@ -76,7 +69,7 @@ def evaluate_file(path: str, *, reference: str | None = None, model_dir: str | N
     out["task"] = kind
     if kind == "sentence-encoder":
         from anspack.eval.bert import BertEncoder, load_safetensors
-        from anspack.eval.metrics import embedding_fidelity, read_sentences
+        from anspack.eval.metrics import embedding_fidelity, packaged_sentences, read_sentences
 
         if sentences is None:
             sents, src = read_sentences(packaged_sentences()), "anspack/data/sentences.txt"

@@ -24,6 +24,14 @@ from typing import Mapping, Sequence
 import numpy as np
 
 
+def packaged_sentences() -> Path:
+    """The 302 held-out evaluation sentences shipped with the package (``anspack/data/sentences.txt``):
+    ``anspack eval``'s default and the rate-quality benchmark's."""
+    from importlib import resources
+
+    return Path(str(resources.files("anspack").joinpath("data", "sentences.txt")))
+
+
 def read_sentences(path: str | os.PathLike) -> list[str]:
     """Sentences from a text file (one per line; blank lines and ``#`` comments skipped) or a JSON list
     (of strings, or of objects with a ``"text"`` / ``"sentence"`` field)."""

@@ -1,6 +1,5 @@
 """The numpy BERT forward pass against published reference values, and the fidelity metrics."""
 
-
 import numpy as np
 import pytest
 
